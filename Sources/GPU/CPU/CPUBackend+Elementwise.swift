@@ -1,0 +1,78 @@
+// ReLU, max pooling and masks on the CPU reference backend.
+extension CPUBackend {
+  public func reluForward(y: Tensor, x: Tensor) throws {
+    checkSameCount(y, x, op: "reluForward")
+    let (yp, xp) = (ptr(y), ptr(x))
+    parallelRanges(x.count) { r in for i in r { yp[i] = max(xp[i], 0) } }
+  }
+
+  public func reluBackward(dx: Tensor, dy: Tensor, y: Tensor) throws {
+    checkSameCount(dx, dy, op: "reluBackward")
+    checkSameCount(dx, y, op: "reluBackward")
+    let (dxp, dyp, yp) = (ptr(dx), ptr(dy), ptr(y))
+    parallelRanges(dx.count) { r in for i in r { dxp[i] = yp[i] > 0 ? dyp[i] : 0 } }
+  }
+
+  public func multiply(out: Tensor, a: Tensor, b: Tensor) throws {
+    checkSameCount(out, a, op: "multiply")
+    checkSameCount(a, b, op: "multiply")
+    let (op, ap, bp) = (ptr(out), ptr(a), ptr(b))
+    parallelRanges(a.count) { r in for i in r { op[i] = ap[i] * bp[i] } }
+  }
+
+  /// Index (0...3, row-major in the window) of the first maximum of window (plane, oy, ox).
+  @inline(__always)
+  func argmax2x2(_ x: UnsafePointer<Float>, width: Int, base: Int) -> Int {
+    var best = 0
+    var value = x[base]
+    if x[base + 1] > value { best = 1; value = x[base + 1] }
+    if x[base + width] > value { best = 2; value = x[base + width] }
+    if x[base + width + 1] > value { best = 3 }
+    return best
+  }
+
+  public func maxPool2x2Forward(y: Tensor, x: Tensor) throws {
+    let (planes, h, w) = OpShapes.pool(x: x, y: y, op: "maxPool2x2Forward")
+    let (yp, xp) = (ptr(y), ptr(x))
+    let (oh, ow) = (h / 2, w / 2)
+    parallelRanges(planes * oh * ow, minimumPerThread: 8192) { r in
+      for o in r {
+        let plane = o / (oh * ow)
+        let oy = (o / ow) % oh
+        let ox = o % ow
+        let base = plane * h * w + 2 * oy * w + 2 * ox
+        let a = argmax2x2(xp, width: w, base: base)
+        yp[o] = xp[base + (a >> 1) * w + (a & 1)]
+      }
+    }
+  }
+
+  public func maxPool2x2Backward(dx: Tensor, dy: Tensor, x: Tensor) throws {
+    let (planes, h, w) = OpShapes.pool(x: x, y: dy, op: "maxPool2x2Backward")
+    checkSameCount(dx, x, op: "maxPool2x2Backward")
+    let (dxp, dyp, xp) = (ptr(dx), ptr(dy), ptr(x))
+    let (oh, ow) = (h / 2, w / 2)
+    parallelRanges(planes * oh * ow, minimumPerThread: 8192) { r in
+      for o in r {
+        let plane = o / (oh * ow)
+        let oy = (o / ow) % oh
+        let ox = o % ow
+        let base = plane * h * w + 2 * oy * w + 2 * ox
+        let a = argmax2x2(xp, width: w, base: base)
+        dxp[base] = 0
+        dxp[base + 1] = 0
+        dxp[base + w] = 0
+        dxp[base + w + 1] = 0
+        dxp[base + (a >> 1) * w + (a & 1)] = dyp[o]
+      }
+    }
+  }
+
+  public func randomUniform(_ tensor: Tensor, low: Float, high: Float, seed: UInt64) throws {
+    let tp = ptr(tensor)
+    let span = high - low
+    parallelRanges(tensor.count) { r in
+      for i in r { tp[i] = low + span * CounterRandom.unit(index: UInt32(truncatingIfNeeded: i), seed: seed) }
+    }
+  }
+}

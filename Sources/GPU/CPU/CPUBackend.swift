@@ -1,0 +1,62 @@
+/// The reference backend: plain Swift loops (over both cores when large) and CBLAS GEMM.
+///
+/// It defines what every op means; the OpenCL backend is tested against it. It is also the fast
+/// path on machines without a GPU, where it beats OpenCL-on-CPU.
+public final class CPUBackend: Backend {
+  public let name = "cpu"
+  let columns = CPUScratch()
+  let transposed = CPUScratch()
+  /// Largest im2col matrix (floats) built at once; larger batches are processed in slices.
+  let maxColumnFloats: Int
+
+  public init(maxColumnFloats: Int = 16 << 20) {
+    self.maxColumnFloats = maxColumnFloats
+  }
+
+  func ptr(_ t: Tensor) -> UnsafeMutablePointer<Float> {
+    guard let s = t.storage as? CPUStorage else {
+      preconditionFailure("tensor of another backend given to the CPU backend")
+    }
+    return s.pointer
+  }
+
+  public func zeros(_ shape: [Int]) throws -> Tensor {
+    Tensor(storage: CPUStorage(count: shape.reduce(1, *)), shape: shape)
+  }
+
+  public func upload(_ values: [Float], shape: [Int]) throws -> Tensor {
+    let t = try zeros(shape)
+    try write(values, to: t)
+    return t
+  }
+
+  public func write(_ values: [Float], to tensor: Tensor) throws {
+    precondition(values.count == tensor.count, "write: \(values.count) values into a tensor of \(tensor.count)")
+    values.withUnsafeBufferPointer { ptr(tensor).update(from: $0.baseAddress!, count: values.count) }
+  }
+
+  public func download(_ tensor: Tensor) throws -> [Float] {
+    Array(UnsafeBufferPointer(start: ptr(tensor), count: tensor.count))
+  }
+
+  public func copy(from source: Tensor, to destination: Tensor) throws {
+    checkSameCount(source, destination, op: "copy")
+    ptr(destination).update(from: ptr(source), count: source.count)
+  }
+
+  public func fill(_ tensor: Tensor, value: Float) throws {
+    ptr(tensor).update(repeating: value, count: tensor.count)
+  }
+
+  public func synchronize() throws {}
+
+  public func gemm(
+    transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+    a: Tensor, b: Tensor, beta: Float, c: Tensor
+  ) throws {
+    precondition(a.count >= m * k && b.count >= k * n && c.count >= m * n, "gemm: operands too small")
+    blasGemm(
+      transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+      a: ptr(a), b: ptr(b), beta: beta, c: ptr(c))
+  }
+}

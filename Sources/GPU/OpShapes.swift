@@ -1,0 +1,45 @@
+/// Shape contracts of the ops, checked identically by both backends before any work is queued.
+enum OpShapes {
+  static func linear(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, op: String) -> (n: Int, inputs: Int, outputs: Int) {
+    precondition(weight.rank == 2, "\(op): weight must be [O, I], got \(weight.shape)")
+    let outputs = weight.shape[0]
+    let inputs = weight.shape[1]
+    precondition(x.count % inputs == 0, "\(op): input \(x.shape) does not split into rows of \(inputs)")
+    let n = x.count / inputs
+    precondition(y.count == n * outputs, "\(op): output \(y.shape) is not [\(n), \(outputs)]")
+    if let bias { precondition(bias.count == outputs, "\(op): bias \(bias.shape) is not [\(outputs)]") }
+    return (n, inputs, outputs)
+  }
+
+  static func conv(x: Tensor, weight: Tensor, y: Tensor, bias: Tensor?, geometry g: ConvGeometry, op: String) {
+    precondition(x.count == g.inputShape.reduce(1, *), "\(op): input \(x.shape) does not match \(g)")
+    checkShape(weight, g.weightShape, "weight", op: op)
+    precondition(y.count == g.outputShape.reduce(1, *), "\(op): output \(y.shape) does not match \(g)")
+    if let bias { precondition(bias.count == g.outChannels, "\(op): bias \(bias.shape) is not [\(g.outChannels)]") }
+  }
+
+  /// (N*C planes, H, W) of a 2x2 pooling input.
+  static func pool(x: Tensor, y: Tensor, op: String) -> (planes: Int, height: Int, width: Int) {
+    precondition(x.rank == 4, "\(op): input must be NCHW, got \(x.shape)")
+    let (h, w) = (x.shape[2], x.shape[3])
+    precondition(h % 2 == 0 && w % 2 == 0, "\(op): height and width must be even, got \(h)x\(w)")
+    precondition(y.count == x.count / 4, "\(op): output \(y.shape) is not a quarter of \(x.shape)")
+    return (x.shape[0] * x.shape[1], h, w)
+  }
+
+  static func loss(losses: Tensor, dLogits: Tensor?, logits: Tensor, labels: Tensor) -> (n: Int, classes: Int) {
+    precondition(logits.rank == 2, "softmaxCrossEntropy: logits must be [N, C], got \(logits.shape)")
+    let (n, classes) = (logits.shape[0], logits.shape[1])
+    precondition(labels.count == n && losses.count == n, "softmaxCrossEntropy: labels/losses must have \(n) entries")
+    if let dLogits { checkSameCount(dLogits, logits, op: "softmaxCrossEntropy") }
+    return (n, classes)
+  }
+
+  /// (batch, features per sample) of an attack step.
+  static func attack(xAdv: Tensor, x: Tensor, other: Tensor, op: String) -> (batch: Int, features: Int) {
+    precondition(x.rank >= 2, "\(op): inputs must be batched, got \(x.shape)")
+    checkShape(xAdv, x.shape, "x_adv", op: op)
+    checkSameCount(other, x, op: op)
+    return (x.shape[0], x.count / x.shape[0])
+  }
+}

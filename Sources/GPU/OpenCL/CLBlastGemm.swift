@@ -1,0 +1,34 @@
+import COpenCL
+
+extension OpenCLBackend {
+  /// Row-major SGEMM through CLBlast, with element offsets into the operands:
+  /// `C = alpha * op(A) * op(B) + beta * C`, `op(A)` is m x k, `op(B)` is k x n.
+  func clblastGemm(
+    transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+    a: Tensor, aOffset: Int = 0, b: Tensor, bOffset: Int = 0, beta: Float, c: Tensor, cOffset: Int = 0
+  ) throws {
+    guard m > 0, n > 0 else { return }
+    let lda = transposeA ? m : k
+    let ldb = transposeB ? k : n
+    var q: cl_command_queue? = queue
+    var event: cl_event?
+    let status = withUnsafeMutablePointer(to: &event) { eventPointer in
+      CLBlastSgemm(
+        CLBlastLayoutRowMajor, transposeA ? CLBlastTransposeYes : CLBlastTransposeNo,
+        transposeB ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha,
+        mem(a), aOffset, lda, mem(b), bOffset, ldb, beta, mem(c), cOffset, n, &q, profiling ? eventPointer : nil)
+    }
+    if status != CLBlastSuccess {
+      throw CLError.api(code: status.rawValue, name: clblastErrorName(status), call: "CLBlastSgemm(\(m)x\(n)x\(k))")
+    }
+    if profiling { try record("clblast_sgemm", event) }
+  }
+
+  public func gemm(
+    transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+    a: Tensor, b: Tensor, beta: Float, c: Tensor
+  ) throws {
+    precondition(a.count >= m * k && b.count >= k * n && c.count >= m * n, "gemm: operands too small")
+    try clblastGemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, b: b, beta: beta, c: c)
+  }
+}

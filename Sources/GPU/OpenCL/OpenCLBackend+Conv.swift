@@ -1,0 +1,61 @@
+// Convolution on OpenCL: our im2col/col2im kernels (kernels/conv.cl) around CLBlast GEMMs, over
+// slices of the batch so the column matrix stays under `maxColumnFloats`.
+extension OpenCLBackend {
+  func sliceSize(_ g: ConvGeometry) -> Int {
+    max(1, min(g.batch, maxColumnFloats / max(1, g.patchSize * g.outPixels)))
+  }
+
+  private func geometryArgs(_ g: ConvGeometry, first: Int, count nb: Int) -> [Arg] {
+    [.int(g.inChannels), .int(g.height), .int(g.width), .int(g.kernel), .int(g.stride), .int(g.padding),
+     .int(g.outHeight), .int(g.outWidth), .int(first), .int(nb)]
+  }
+
+  public func conv2dForward(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry) throws {
+    OpShapes.conv(x: x, weight: weight, y: y, bias: bias, geometry: g, op: "conv2dForward")
+    let nbMax = sliceSize(g)
+    let p = g.outPixels
+    let cols = try columns.reserve(g.patchSize * nbMax * p, context: context)
+    let tmp = try transposed.reserve(g.outChannels * nbMax * p, context: context)
+    for first in stride(from: 0, to: g.batch, by: nbMax) {
+      let nb = min(nbMax, g.batch - first)
+      try launch("im2col", items: g.patchSize * nb * p, [.buffer(cols), .buffer(x)] + geometryArgs(g, first: first, count: nb))
+      try clblastGemm(transposeA: false, transposeB: false, m: g.outChannels, n: nb * p, k: g.patchSize, alpha: 1, a: weight, b: cols, beta: 0, c: tmp)
+      try launch(
+        "scatter_bias", items: nb * g.outChannels * p,
+        [.buffer(y), .buffer(tmp), .buffer(bias ?? tmp), .int(bias == nil ? 0 : 1), .int(g.outChannels), .int(p), .int(first), .int(nb)])
+    }
+  }
+
+  public func conv2dBackwardData(dx: Tensor, dy: Tensor, weight: Tensor, geometry g: ConvGeometry) throws {
+    OpShapes.conv(x: dx, weight: weight, y: dy, bias: nil, geometry: g, op: "conv2dBackwardData")
+    let nbMax = sliceSize(g)
+    let p = g.outPixels
+    let cols = try columns.reserve(g.patchSize * nbMax * p, context: context)
+    let dyT = try transposed.reserve(g.outChannels * nbMax * p, context: context)
+    for first in stride(from: 0, to: g.batch, by: nbMax) {
+      let nb = min(nbMax, g.batch - first)
+      try launch("gather_dy", items: nb * g.outChannels * p, [.buffer(dyT), .buffer(dy), .int(g.outChannels), .int(p), .int(first), .int(nb)])
+      try clblastGemm(transposeA: true, transposeB: false, m: g.patchSize, n: nb * p, k: g.outChannels, alpha: 1, a: weight, b: dyT, beta: 0, c: cols)
+      try launch("col2im", items: nb * g.inChannels * g.height * g.width, [.buffer(dx), .buffer(cols)] + geometryArgs(g, first: first, count: nb))
+    }
+  }
+
+  public func conv2dBackwardWeight(dWeight: Tensor, dBias: Tensor?, dy: Tensor, x: Tensor, geometry g: ConvGeometry) throws {
+    OpShapes.conv(x: x, weight: dWeight, y: dy, bias: dBias, geometry: g, op: "conv2dBackwardWeight")
+    let nbMax = sliceSize(g)
+    let p = g.outPixels
+    let cols = try columns.reserve(g.patchSize * nbMax * p, context: context)
+    let dyT = try transposed.reserve(g.outChannels * nbMax * p, context: context)
+    for first in stride(from: 0, to: g.batch, by: nbMax) {
+      let nb = min(nbMax, g.batch - first)
+      try launch("im2col", items: g.patchSize * nb * p, [.buffer(cols), .buffer(x)] + geometryArgs(g, first: first, count: nb))
+      try launch("gather_dy", items: nb * g.outChannels * p, [.buffer(dyT), .buffer(dy), .int(g.outChannels), .int(p), .int(first), .int(nb)])
+      try clblastGemm(
+        transposeA: false, transposeB: true, m: g.outChannels, n: g.patchSize, k: nb * p, alpha: 1,
+        a: dyT, b: cols, beta: first == 0 ? 0 : 1, c: dWeight)
+      if let dBias {
+        try launch("row_sums", items: g.outChannels, [.buffer(dBias), .buffer(dyT), .int(g.outChannels), .int(nb * p), .int(first == 0 ? 0 : 1)])
+      }
+    }
+  }
+}

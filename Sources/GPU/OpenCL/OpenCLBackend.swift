@@ -1,0 +1,202 @@
+import COpenCL
+import Foundation
+
+/// The fast backend: kernels from `kernels/*.cl` compiled at run time, CLBlast for dense GEMM.
+///
+/// One context and one in-order queue with profiling on; every op is queued without waiting,
+/// and only `download`/`synchronize` block. With `profiling` set, each kernel's device time is
+/// recorded from its event (that waits per kernel, so leave it off for real runs).
+public final class OpenCLBackend: Backend {
+  public let device: CLDeviceInfo
+  public var name: String { "opencl:\(device.index) (\(device.name))" }
+  let context: cl_context
+  var queue: cl_command_queue
+  private var kernels: [String: cl_kernel] = [:]
+  private var programs: [cl_program] = []
+  let columns = CLScratch()
+  let transposed = CLScratch()
+  /// Largest im2col matrix (floats) built at once.
+  let maxColumnFloats: Int
+  /// When true, `timings` collects per-kernel device time.
+  public var profiling = false
+  public private(set) var timings: [String: KernelTiming] = [:]
+
+  /// The kernel files, one per op family.
+  public static let kernelFileNames = ["elementwise.cl", "conv.cl", "linear.cl", "pool.cl", "loss.cl", "optimizer.cl", "attack.cl"]
+
+  public init(device: CLDeviceInfo, kernelsDirectory: String? = nil, maxColumnFloats: Int = 64 << 20) throws {
+    self.device = device
+    self.maxColumnFloats = maxColumnFloats
+    var status: cl_int = 0
+    var dev: cl_device_id? = device.device
+    guard let context = clCreateContext(nil, 1, &dev, nil, nil, &status) else {
+      try check(status, "clCreateContext")
+      throw CLError.noDevice("clCreateContext returned nothing")
+    }
+    self.context = context
+    guard let queue = clCreateCommandQueue(context, device.device, cl_command_queue_properties(CL_QUEUE_PROFILING_ENABLE), &status) else {
+      clReleaseContext(context)
+      try check(status, "clCreateCommandQueue")
+      throw CLError.noDevice("clCreateCommandQueue returned nothing")
+    }
+    self.queue = queue
+    let cache = CLProgramCache(context: context, device: device)
+    for file in Self.kernelFileNames {
+      let (_, text) = try KernelLocator.source(file, explicit: kernelsDirectory)
+      let program = try cache.build(file: file, source: text, options: "-cl-std=CL1.2")
+      programs.append(program)
+      try registerKernels(of: program)
+    }
+  }
+
+  deinit {
+    for kernel in kernels.values { clReleaseKernel(kernel) }
+    for program in programs { clReleaseProgram(program) }
+    clReleaseCommandQueue(queue)
+    clReleaseContext(context)
+  }
+
+  private func registerKernels(of program: cl_program) throws {
+    var count: cl_uint = 0
+    try check(clCreateKernelsInProgram(program, 0, nil, &count), "clCreateKernelsInProgram")
+    var list = [cl_kernel?](repeating: nil, count: Int(count))
+    try check(clCreateKernelsInProgram(program, count, &list, nil), "clCreateKernelsInProgram")
+    for case let kernel? in list {
+      var size = 0
+      try check(clGetKernelInfo(kernel, cl_kernel_info(CL_KERNEL_FUNCTION_NAME), 0, nil, &size), "clGetKernelInfo")
+      var bytes = [CChar](repeating: 0, count: size + 1)
+      try check(clGetKernelInfo(kernel, cl_kernel_info(CL_KERNEL_FUNCTION_NAME), size, &bytes, nil), "clGetKernelInfo")
+      kernels[String(cString: bytes)] = kernel
+    }
+  }
+
+  func mem(_ t: Tensor) -> cl_mem {
+    guard let s = t.storage as? CLStorage else {
+      preconditionFailure("tensor of another backend given to the OpenCL backend")
+    }
+    return s.mem
+  }
+
+  // MARK: Launching
+
+  enum Arg {
+    case buffer(Tensor)
+    case int(Int)
+    case float(Float)
+    case uint(UInt32)
+  }
+
+  /// Work-group size of every 1-D launch; the global size is rounded up to it and kernels
+  /// bound-check against their element count.
+  static let groupSize = 64
+
+  /// Queues kernel `name` over `items` work-items (1-D).
+  func launch(_ name: String, items: Int, _ args: [Arg]) throws {
+    guard items > 0 else { return }
+    guard let kernel = kernels[name] else { throw CLError.kernelNotFound(name) }
+    for (i, arg) in args.enumerated() {
+      let index = cl_uint(i)
+      switch arg {
+      case .buffer(let t):
+        var m: cl_mem? = mem(t)
+        try check(clSetKernelArg(kernel, index, MemoryLayout<cl_mem?>.size, &m), "clSetKernelArg(\(name), \(i))")
+      case .int(let v):
+        precondition(v >= Int(Int32.min) && v <= Int(Int32.max), "\(name): argument \(i) overflows int32")
+        var x = Int32(v)
+        try check(clSetKernelArg(kernel, index, 4, &x), "clSetKernelArg(\(name), \(i))")
+      case .float(let v):
+        var x = v
+        try check(clSetKernelArg(kernel, index, 4, &x), "clSetKernelArg(\(name), \(i))")
+      case .uint(let v):
+        var x = v
+        try check(clSetKernelArg(kernel, index, 4, &x), "clSetKernelArg(\(name), \(i))")
+      }
+    }
+    var global = (items + Self.groupSize - 1) / Self.groupSize * Self.groupSize
+    var local = Self.groupSize
+    if profiling {
+      var event: cl_event?
+      try check(clEnqueueNDRangeKernel(queue, kernel, 1, nil, &global, &local, 0, nil, &event), "clEnqueueNDRangeKernel(\(name))")
+      try record(name, event)
+    } else {
+      try check(clEnqueueNDRangeKernel(queue, kernel, 1, nil, &global, &local, 0, nil, nil), "clEnqueueNDRangeKernel(\(name))")
+    }
+  }
+
+  func record(_ name: String, _ event: cl_event?) throws {
+    guard let event else { return }
+    defer { clReleaseEvent(event) }
+    var e: cl_event? = event
+    try check(clWaitForEvents(1, &e), "clWaitForEvents(\(name))")
+    var start: cl_ulong = 0
+    var end: cl_ulong = 0
+    try check(clGetEventProfilingInfo(event, cl_profiling_info(CL_PROFILING_COMMAND_START), 8, &start, nil), "clGetEventProfilingInfo")
+    try check(clGetEventProfilingInfo(event, cl_profiling_info(CL_PROFILING_COMMAND_END), 8, &end, nil), "clGetEventProfilingInfo")
+    timings[name, default: KernelTiming(name: name)].add(nanoseconds: Double(end &- start))
+  }
+
+  public func resetTimings() { timings = [:] }
+
+  // MARK: Memory
+
+  public func zeros(_ shape: [Int]) throws -> Tensor {
+    let t = Tensor(storage: try CLStorage(context: context, count: shape.reduce(1, *)), shape: shape)
+    try fill(t, value: 0)
+    return t
+  }
+
+  public func upload(_ values: [Float], shape: [Int]) throws -> Tensor {
+    let t = Tensor(storage: try CLStorage(context: context, count: shape.reduce(1, *)), shape: shape)
+    try write(values, to: t)
+    return t
+  }
+
+  public func write(_ values: [Float], to tensor: Tensor) throws {
+    precondition(values.count == tensor.count, "write: \(values.count) values into a tensor of \(tensor.count)")
+    guard !values.isEmpty else { return }
+    try values.withUnsafeBytes { raw in
+      try check(clEnqueueWriteBuffer(queue, mem(tensor), cl_bool(CL_TRUE), 0, raw.count, raw.baseAddress, 0, nil, nil), "clEnqueueWriteBuffer")
+    }
+  }
+
+  public func download(_ tensor: Tensor) throws -> [Float] {
+    var values = [Float](repeating: 0, count: tensor.count)
+    guard !values.isEmpty else { return values }
+    try values.withUnsafeMutableBytes { raw in
+      try check(clEnqueueReadBuffer(queue, mem(tensor), cl_bool(CL_TRUE), 0, raw.count, raw.baseAddress, 0, nil, nil), "clEnqueueReadBuffer")
+    }
+    return values
+  }
+
+  public func copy(from source: Tensor, to destination: Tensor) throws {
+    checkSameCount(source, destination, op: "copy")
+    guard source.count > 0 else { return }
+    try check(clEnqueueCopyBuffer(queue, mem(source), mem(destination), 0, 0, source.count * 4, 0, nil, nil), "clEnqueueCopyBuffer")
+  }
+
+  public func fill(_ tensor: Tensor, value: Float) throws {
+    guard tensor.count > 0 else { return }
+    var pattern = value
+    try check(clEnqueueFillBuffer(queue, mem(tensor), &pattern, 4, 0, tensor.count * 4, 0, nil, nil), "clEnqueueFillBuffer")
+  }
+
+  public func synchronize() throws {
+    try check(clFinish(queue), "clFinish")
+  }
+}
+
+/// Accumulated device time of one kernel.
+public struct KernelTiming {
+  public let name: String
+  public private(set) var calls = 0
+  public private(set) var totalNanoseconds: Double = 0
+  public private(set) var minNanoseconds = Double.infinity
+
+  init(name: String) { self.name = name }
+
+  mutating func add(nanoseconds: Double) {
+    calls += 1
+    totalNanoseconds += nanoseconds
+    minNanoseconds = min(minNanoseconds, nanoseconds)
+  }
+}

@@ -1,0 +1,66 @@
+import GPU
+import XCTest
+
+/// OpenCL against the CPU reference, for every case of the op suite (the same cases as `advprune validate`).
+final class ParityTests: XCTestCase {
+  func testEveryOpMatchesTheCPUReference() throws {
+    let cl = try OpenCLFixture.backend()
+    for seed: UInt64 in [1, 2] {
+      for result in try OpSuite.compare(candidate: cl, seed: seed) {
+        for (i, report) in result.reports.enumerated() {
+          XCTAssert(report.passed, "\(result.op) \(result.shape) output \(i) seed \(seed): \(report)")
+        }
+      }
+    }
+  }
+
+  func testSuiteCoversEveryOpFamily() {
+    let ops = Set(OpSuite.cases().map(\.op))
+    for op in ["gemm", "linear", "conv2d", "relu", "maxpool2x2", "multiply", "random_uniform", "softmax_xent", "sgd_step", "pgd_step"] {
+      XCTAssert(ops.contains(op), "op suite lacks \(op)")
+    }
+  }
+
+  /// Slicing the batch (small column budget) must not change the convolution.
+  func testBatchSlicingGivesTheSameConvolution() throws {
+    let sliced = CPUBackend(maxColumnFloats: 200)
+    for c in OpSuite.cases() where c.op == "conv2d" {
+      let want = try c.outputs(on: CPUBackend(), seed: 3)
+      let got = try c.outputs(on: sliced, seed: 3)
+      for (w, g) in zip(want, got) { assertClose(g, w, atol: 1e-5, rtol: 1e-5, "sliced \(c.shape)") }
+    }
+    let cl = try OpenCLFixture.backend()
+    let slicedCL = try OpenCLBackend(device: cl.device, maxColumnFloats: 200)
+    for c in OpSuite.cases() where c.op == "conv2d" {
+      let want = try c.outputs(on: CPUBackend(), seed: 4)
+      let got = try c.outputs(on: slicedCL, seed: 4)
+      for (w, g) in zip(want, got) { assertClose(g, w, atol: 1e-4, rtol: 1e-4, "sliced OpenCL \(c.shape)") }
+    }
+  }
+
+  func testCounterRandomIsBitIdenticalAcrossBackends() throws {
+    let cl = try OpenCLFixture.backend()
+    let (a, b) = (try cl.zeros([4097]), try CPUBackend().zeros([4097]))
+    try cl.randomUniform(a, low: 0, high: 1, seed: 99)
+    try CPUBackend().randomUniform(b, low: 0, high: 1, seed: 99)
+    let (x, y) = (try cl.download(a), try CPUBackend().download(b))
+    XCTAssertEqual(x, y)
+  }
+
+  func testFailedKernelBuildReportsFileOptionsAndLog() throws {
+    let cl = try OpenCLFixture.backend()
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("advprune-badkernels-\(getpid())")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    for file in OpenCLBackend.kernelFileNames {
+      try "__kernel void broken(__global float* x) { x[0] = undefined_name; }".write(
+        to: dir.appendingPathComponent(file), atomically: true, encoding: .utf8)
+    }
+    XCTAssertThrowsError(try OpenCLBackend(device: cl.device, kernelsDirectory: dir.path)) { error in
+      guard case CLError.build(let file, let options, let log) = error else { return XCTFail("got \(error)") }
+      XCTAssertEqual(file, OpenCLBackend.kernelFileNames[0])
+      XCTAssertEqual(options, "-cl-std=CL1.2")
+      XCTAssert(log.contains("undefined_name"), "build log should name the error: \(log)")
+    }
+  }
+}
