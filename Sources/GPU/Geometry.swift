@@ -51,7 +51,7 @@ public enum PerturbationNorm: String, CaseIterable, Sendable {
 
 /// Hyper-parameters of one SGD step (PyTorch's semantics: weight decay is added to the gradient,
 /// `v = momentum * v + g`, `w -= lr * v`).
-public struct SGDHyper: Equatable {
+public struct SGDHyper: Equatable, Sendable {
   public var learningRate: Float
   public var momentum: Float
   public var weightDecay: Float

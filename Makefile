@@ -1,0 +1,27 @@
+# advprune: `make demo` runs the embedded default job, `make test` the whole test suite.
+SWIFT ?= swift
+# Swift debug builds run numeric loops very slowly: tests run on a release build with testing on.
+TEST_FLAGS = -c release -Xswiftc -enable-testing
+
+.PHONY: deps build demo test validate bench clean
+
+deps:
+	@./scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build -c release
+
+demo: build
+	.build/release/advprune demo
+
+test: deps
+	$(SWIFT) test $(TEST_FLAGS)
+
+validate: build
+	.build/release/advprune validate --device opencl
+
+bench: build
+	./scripts/bench-throughput.sh
+
+clean:
+	rm -rf .build runs

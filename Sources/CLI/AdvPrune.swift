@@ -1,0 +1,15 @@
+import ArgumentParser
+
+@main
+struct AdvPrune: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "advprune",
+    abstract: "Adversarial pruning: train robust networks, prune them, and evaluate them with reliable attacks.",
+    discussion: """
+      Every command takes --device auto|cpu|opencl[:N] (or ADVPRUNE_DEVICE), --seed and --json.
+      Exit codes: 0 success, 1 failed validation, 2 bad input (file, value or option).
+      """,
+    version: "0.1.0",
+    subcommands: [Devices.self, Validate.self, Train.self, PruneCommand.self, Attack.self, Demo.self, Profile.self]
+  )
+}

@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import GPU
+import Prune
+
+struct Attack: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Clean and robust accuracy of a checkpoint under PGD on the first N test images.",
+    discussion: "A point is robust only if it is classified correctly and no PGD iterate of any restart misclassifies it.")
+
+  @Argument(help: "Checkpoint (.safetensors).") var checkpoint: String
+  @Option(help: "Attack: pgd.") var attack: String = "pgd"
+  @Option(help: "Attack radius in input space.") var eps: Float = 0.1
+  @Option(help: "Step size (default eps/10).") var alpha: Float?
+  @Option(help: "Iterations.") var steps: Int = 40
+  @Option(help: "Random restarts.") var restarts: Int = 1
+  @Option(help: "Perturbation norm: linf or l2.") var norm: PerturbationNorm = .linf
+  @Option(help: "Number of test points (the first N).") var n: Int = 1000
+  @Option(help: "Batch size.") var batchSize: Int = 200
+  @Option(help: "Data set (default: the checkpoint's).") var dataset: String?
+  @Option(help: "Directory of the data set's files.") var dataDir: String?
+  @OptionGroup var common: CommonOptions
+
+  func run() throws {
+    try reportingErrors {
+      guard attack.lowercased() == "pgd" else {
+        throw UserError.badValue(name: "--attack", value: attack, problem: "unknown; known: pgd")
+      }
+      let config = PGDConfig(eps: eps, alpha: alpha ?? eps / 10, steps: steps, norm: norm, randomStart: true, restarts: restarts)
+      let job = AttackJob(
+        input: checkpoint, dataset: try dataset.map(DatasetName.init(parsing:)), dataDirectory: dataDir, points: n, attack: config,
+        batchSize: batchSize, seed: common.seed)
+      let result = try job.run(backend: try common.backend(), progress: common.progress())
+      if common.json { return try printJSON(result) }
+      let e = result.evaluation
+      print(String(format: "%@ (%@, sparsity %.2f%%): clean %.2f%%  robust %.2f%%  on %d points  [%@]  %.1f s", result.checkpoint, result.architecture, 100 * result.sparsity, 100 * e.cleanAccuracy, 100 * e.robustAccuracy, e.points, e.attack, e.seconds))
+    }
+  }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import GPU
+import Prune
+
+struct Profile: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Measure PGD adversarial-training throughput (images/s) of SmallCNN, and per-kernel time on OpenCL.",
+    discussion: "Validates nothing by itself: run `advprune validate` first. Synthetic data, after warm-up.")
+
+  @Option(help: "Batch size.") var batchSize: Int = 128
+  @Option(help: "PGD steps per batch.") var steps: Int = 10
+  @Option(help: "Measured batches (after one warm-up batch).") var batches: Int = 5
+  @Flag(help: "On OpenCL, also time every kernel from its profiling events (serialises the queue).") var kernels = false
+  @OptionGroup var common: CommonOptions
+
+  struct Report: Encodable {
+    let throughput: ThroughputBenchmark.Result
+    let imagesPerSecond: Double
+    let kernels: [KernelRow]
+  }
+
+  struct KernelRow: Encodable {
+    let name: String
+    let calls: Int
+    let totalMilliseconds: Double
+    let share: Double
+  }
+
+  func run() throws {
+    try reportingErrors {
+      let backend = try common.backend()
+      let bench = ThroughputBenchmark(batchSize: batchSize, attackSteps: steps, batches: batches)
+      let result = try bench.run(backend: backend, progress: common.progress())
+      var rows: [KernelRow] = []
+      if kernels, let cl = backend as? OpenCLBackend {
+        cl.profiling = true
+        cl.resetTimings()
+        _ = try ThroughputBenchmark(batchSize: batchSize, attackSteps: steps, warmup: 0, batches: 1).run(backend: cl, progress: SilentProgress())
+        cl.profiling = false
+        let total = cl.timings.values.reduce(0) { $0 + $1.totalNanoseconds }
+        rows = cl.timings.values.sorted { $0.totalNanoseconds > $1.totalNanoseconds }.map {
+          KernelRow(name: $0.name, calls: $0.calls, totalMilliseconds: $0.totalNanoseconds / 1e6, share: total > 0 ? $0.totalNanoseconds / total : 0)
+        }
+      }
+      if common.json { return try printJSON(Report(throughput: result, imagesPerSecond: result.imagesPerSecond, kernels: rows)) }
+      print(String(format: "%@  smallcnn  batch %d  PGD-%d AT: %.1f images/s (median of %d batches; best %.1f)  %.3f s/batch", result.backend, result.batchSize, result.attackSteps, result.imagesPerSecond, result.batches, result.peakImagesPerSecond, result.medianSecondsPerBatch))
+      if !rows.isEmpty {
+        print("kernel                 calls   total ms   share")
+        for r in rows { print(r.name.padding(toLength: 22, withPad: " ", startingAt: 0) + String(format: "%6d %10.2f  %5.1f%%", r.calls, r.totalMilliseconds, 100 * r.share)) }
+      }
+    }
+  }
+}

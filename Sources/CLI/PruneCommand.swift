@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import GPU
+import Prune
+
+struct PruneCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "prune",
+    abstract: "Prune a checkpoint (one-shot, unstructured) and fine-tune it adversarially with the masks held.")
+
+  @Argument(help: "Trained checkpoint (.safetensors).") var checkpoint: String
+  @Option(help: "What ranks the weights: magnitude (LWM) or random.") var criterion: String = "magnitude"
+  @Option(help: "local (same rate per layer) or global (one ranking across layers).") var locality: Locality = .global
+  @Option(help: "Share of prunable weights to remove, in [0, 1).") var sparsity: Double
+  @Option(help: "Fine-tuning epochs (0: prune only).") var finetuneEpochs: Int = 1
+  @Option(help: "Data set (default: the checkpoint's).") var dataset: String?
+  @Option(help: "Directory of the data set's files.") var dataDir: String?
+  @Option(help: "Fine-tune on the first N training images only.") var trainLimit: Int?
+  @Option(help: "Output checkpoint (.safetensors).") var out: String
+  @OptionGroup var recipe: RecipeOptions
+  @OptionGroup var common: CommonOptions
+
+  func run() throws {
+    try reportingErrors {
+      let data = try dataset.map(DatasetName.init(parsing:))
+      let defaults = Recipe.defaults(for: .smallcnn, on: data ?? .fashionMNIST)
+      let job = PruneJob(
+        input: checkpoint, criterion: try Criterion(parsing: criterion), locality: locality, sparsity: sparsity, dataset: data,
+        dataDirectory: dataDir, trainLimit: trainLimit,
+        finetune: try recipe.config(defaults, epochs: finetuneEpochs, learningRate: defaults.finetuneLearningRate, seed: common.seed), output: out)
+      let result = try job.run(backend: try common.backend(), progress: common.progress())
+      if common.json { return try printJSON(result) }
+      print("layer            weights      kept  sparsity")
+      for l in result.layers {
+        print(l.name.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: "%10d %9d  %7.2f%%", l.weights, l.kept, 100 * l.sparsity))
+      }
+      print(String(format: "pruned %@ %@ to %.2f%% sparsity (target %.2f%%), fine-tuned %d epochs; saved %@", result.locality, result.criterion, 100 * result.sparsity, 100 * result.targetSparsity, result.finetune.count, result.checkpoint))
+    }
+  }
+}

@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import GPU
+import Prune
+
+/// Options of the adversarial-training recipe, shared by train, prune (fine-tuning) and demo.
+struct RecipeOptions: ParsableArguments {
+  @Option(help: "Batch size (default: the recipe's, 128).") var batchSize: Int?
+  @Option(help: "SGD learning rate (default: 0.05 for training, 0.01 for fine-tuning).") var lr: Float?
+  @Option(help: "SGD momentum (default 0.9).") var momentum: Float?
+  @Option(help: "Weight decay (default 5e-4).") var weightDecay: Float?
+  @Option(help: "Adversarial training: pgd or none.") var adv: String = "pgd"
+  @Option(help: "Attack radius in input space (default: 0.1 for Fashion-MNIST).") var eps: Float?
+  @Option(help: "PGD step size (default eps/4).") var alpha: Float?
+  @Option(help: "PGD steps per training batch (default 10).") var steps: Int?
+  @Option(help: "Perturbation norm: linf or l2.") var norm: PerturbationNorm = .linf
+
+  func config(_ recipe: Recipe, epochs: Int, learningRate: Float, seed: UInt64) throws -> TrainConfig {
+    var attack = recipe.attack
+    attack.norm = norm
+    if let eps { attack.eps = eps; attack.alpha = eps / 4 }
+    if let alpha { attack.alpha = alpha }
+    if let steps { attack.steps = steps }
+    let adversarial: PGDConfig?
+    switch adv.lowercased() {
+    case "pgd": adversarial = attack
+    case "none": adversarial = nil
+    default: throw UserError.badValue(name: "--adv", value: adv, problem: "expected pgd or none")
+    }
+    return TrainConfig(
+      epochs: epochs, batchSize: batchSize ?? recipe.batchSize,
+      sgd: SGDHyper(learningRate: lr ?? learningRate, momentum: momentum ?? recipe.sgd.momentum, weightDecay: weightDecay ?? recipe.sgd.weightDecay),
+      attack: adversarial, seed: seed)
+  }
+}
+
+struct Train: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Train a model with PGD adversarial training (Madry) and save a safetensors checkpoint.",
+    discussion: "The checkpoint is rewritten atomically after every epoch.")
+
+  @Option(help: "Data set: fashion-mnist or mnist.") var dataset: String = "fashion-mnist"
+  @Option(help: "Directory of the data set's files (default: Debian's /usr/share/datasets/<name>).") var dataDir: String?
+  @Option(help: "Architecture: smallcnn.") var arch: String = "smallcnn"
+  @Option(help: "Epochs.") var epochs: Int = 2
+  @Option(help: "Use only the first N training images.") var trainLimit: Int?
+  @Option(help: "Output checkpoint (.safetensors).") var out: String
+  @OptionGroup var recipe: RecipeOptions
+  @OptionGroup var common: CommonOptions
+
+  func run() throws {
+    try reportingErrors {
+      let architecture = try Architecture(parsing: arch)
+      let data = try DatasetName(parsing: dataset)
+      let defaults = Recipe.defaults(for: architecture, on: data)
+      let config = try recipe.config(defaults, epochs: epochs, learningRate: defaults.sgd.learningRate, seed: common.seed)
+      let job = TrainJob(architecture: architecture, dataset: data, dataDirectory: dataDir, trainLimit: trainLimit, config: config, output: out)
+      let result = try job.run(backend: try common.backend(), progress: common.progress())
+      if common.json { return try printJSON(result) }
+      let last = result.epochs.last
+      print("saved \(result.checkpoint): \(result.epochs.count) epochs on \(result.trainImages) images, \(String(format: "%.0f", result.seconds)) s"
+        + (last.map { String(format: ", last epoch loss %.4f, train acc %.2f%%, %.0f img/s", $0.loss, 100 * $0.accuracy, $0.imagesPerSecond) } ?? ""))
+    }
+  }
+}

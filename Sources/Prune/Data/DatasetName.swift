@@ -1,0 +1,43 @@
+/// The data sets advprune reads, by their CLI names.
+public enum DatasetName: String, CaseIterable, Sendable {
+  case fashionMNIST = "fashion-mnist"
+  case mnist
+
+  public init(parsing name: String) throws {
+    guard let d = DatasetName(rawValue: name.lowercased()) else {
+      throw UserError.badValue(name: "--dataset", value: name, problem: "unknown; known: \(DatasetName.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    self = d
+  }
+
+  /// Where Debian's packages put the files (`dataset-fashion-mnist`); `--data-dir` overrides.
+  public var defaultDirectory: String {
+    switch self {
+    case .fashionMNIST: return "/usr/share/datasets/fashion-mnist"
+    case .mnist: return "/usr/share/datasets/mnist"
+    }
+  }
+
+  /// [C, H, W] of its images.
+  public var imageShape: [Int] { [1, 28, 28] }
+
+  /// L-inf eps of the usual threat model in input space.
+  public var defaultEps: Float { 0.1 }
+
+  /// Loads the training or test split, the first `limit` samples when given.
+  public func load(directory: String?, train: Bool, limit: Int?) throws -> LabeledImages {
+    if let limit, limit < 1 {
+      throw UserError.badValue(name: train ? "--train-limit" : "--n", value: "\(limit)", problem: "must be >= 1")
+    }
+    return try IDXDataset.load(directory: directory ?? defaultDirectory, train: train, limit: limit)
+  }
+
+  /// Fails unless `architecture` takes this data set's images.
+  public func check(_ architecture: Architecture) throws {
+    guard architecture.inputShape == imageShape else {
+      throw UserError.badValue(
+        name: "--arch", value: architecture.rawValue,
+        problem: "takes \(architecture.inputShape) inputs but \(rawValue) images are \(imageShape)")
+    }
+  }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import GPU
+
+/// `advprune prune`: one-shot pruning of a trained checkpoint, then masked adversarial fine-tuning.
+public struct PruneJob {
+  public var input: String
+  public var criterion: Criterion
+  public var locality: Locality
+  public var sparsity: Double
+  public var dataset: DatasetName?
+  public var dataDirectory: String?
+  public var trainLimit: Int?
+  /// Fine-tuning recipe; its epochs may be 0 (prune only).
+  public var finetune: TrainConfig
+  public var output: String
+
+  public init(input: String, criterion: Criterion, locality: Locality, sparsity: Double, dataset: DatasetName?, dataDirectory: String?, trainLimit: Int?, finetune: TrainConfig, output: String) {
+    self.input = input
+    self.criterion = criterion
+    self.locality = locality
+    self.sparsity = sparsity
+    self.dataset = dataset
+    self.dataDirectory = dataDirectory
+    self.trainLimit = trainLimit
+    self.finetune = finetune
+    self.output = output
+  }
+
+  public struct Result: Codable, Sendable {
+    public let checkpoint: String
+    public let backend: String
+    public let criterion: String
+    public let locality: String
+    public let targetSparsity: Double
+    public let sparsity: Double
+    public let layers: [LayerSparsity]
+    public let finetune: [EpochSummary]
+    public let seconds: Double
+  }
+
+  public func run(backend: Backend, progress: ProgressSink) throws -> Result {
+    guard sparsity >= 0 && sparsity < 1 else {
+      throw UserError.badValue(name: "--sparsity", value: "\(sparsity)", problem: "must be in [0, 1)")
+    }
+    try finetune.validate()
+    try checkWritable(output)
+    let start = Date()
+    let (model, meta) = try Checkpoint.load(path: input, backend: backend)
+    let data = try resolveDataset(meta)
+    try data.check(model.architecture)
+    let layers = try Pruner.prune(model: model, criterion: criterion, locality: locality, sparsity: sparsity, seed: finetune.seed)
+    let images = finetune.epochs > 0 ? try data.load(directory: dataDirectory, train: true, limit: trainLimit) : nil
+    var metadata = meta
+    metadata["pruned_from"] = (input as NSString).lastPathComponent
+    metadata["prune_criterion"] = criterion.rawValue
+    metadata["prune_locality"] = locality.rawValue
+    metadata["prune_target_sparsity"] = "\(sparsity)"
+    metadata["finetune_lr"] = "\(finetune.sgd.learningRate)"
+    var epochs: [EpochSummary] = []
+    if let images {
+      epochs = try Trainer(model: model, config: finetune).train(data: images, progress: progress) { summary in
+        metadata["finetune_epochs"] = "\(summary.epoch)"
+        try Checkpoint.save(model, metadata: metadata, to: output)
+      }
+    } else {
+      metadata["finetune_epochs"] = "0"
+      try Checkpoint.save(model, metadata: metadata, to: output)
+    }
+    return Result(
+      checkpoint: output, backend: backend.name, criterion: criterion.rawValue, locality: locality.rawValue, targetSparsity: sparsity,
+      sparsity: try model.sparsity(), layers: layers, finetune: epochs, seconds: Date().timeIntervalSince(start))
+  }
+
+  func resolveDataset(_ meta: [String: String]) throws -> DatasetName {
+    if let dataset { return dataset }
+    if let stored = meta["dataset"] { return try DatasetName(parsing: stored) }
+    throw UserError.badCheckpoint(path: input, problem: "no dataset in its metadata; name one with --dataset")
+  }
+}

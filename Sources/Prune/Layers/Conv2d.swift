@@ -1,0 +1,68 @@
+import GPU
+
+/// A 2-D convolution with bias and an optional weight mask: `y = conv(x, w * m) + b`.
+public final class Conv2d: Layer {
+  let backend: Backend
+  public let weight: Parameter
+  public let bias: Parameter?
+  public let stride: Int
+  public let padding: Int
+  private var input: Tensor?
+  private var geometry: ConvGeometry?
+  private let output = BufferSlot()
+  private let inputGrad = BufferSlot()
+  private let masked = BufferSlot()
+
+  public init(name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true, backend: Backend, rng: inout SeededRNG) throws {
+    self.backend = backend
+    self.stride = stride
+    self.padding = padding
+    let fanIn = inChannels * kernel * kernel
+    let shape = [outChannels, inChannels, kernel, kernel]
+    weight = try Parameter(
+      name: "\(name).weight", value: try backend.upload(pytorchDefaultInit(count: shape.reduce(1, *), fanIn: fanIn, rng: &rng), shape: shape),
+      backend: backend, isPrunable: true)
+    self.bias = bias
+      ? try Parameter(name: "\(name).bias", value: try backend.upload(pytorchDefaultInit(count: outChannels, fanIn: fanIn, rng: &rng), shape: [outChannels]), backend: backend, isPrunable: false)
+      : nil
+  }
+
+  public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
+
+  func geometry(for input: [Int]) -> ConvGeometry {
+    precondition(input.count == 4 && input[1] == weight.shape[1], "\(weight.name): input \(input) does not have \(weight.shape[1]) channels")
+    return ConvGeometry(
+      batch: input[0], inChannels: input[1], height: input[2], width: input[3], outChannels: weight.shape[0],
+      kernel: weight.shape[2], stride: stride, padding: padding)
+  }
+
+  public func outputShape(for input: [Int]) -> [Int] { geometry(for: input).outputShape }
+
+  /// `w * m` when pruned, else `w` itself.
+  func effectiveWeight() throws -> Tensor {
+    guard let mask = weight.mask else { return weight.value }
+    let w = try masked.get(weight.shape, backend)
+    try backend.multiply(out: w, a: weight.value, b: mask)
+    return w
+  }
+
+  public func forward(_ x: Tensor) throws -> Tensor {
+    let g = geometry(for: x.shape)
+    let y = try output.get(g.outputShape, backend)
+    try backend.conv2dForward(y: y, x: x, weight: try effectiveWeight(), bias: bias?.value, geometry: g)
+    input = x
+    geometry = g
+    return y
+  }
+
+  public func backward(_ dy: Tensor, parameterGradients: Bool, inputGradient: Bool) throws -> Tensor? {
+    guard let x = input, let g = geometry else { preconditionFailure("\(weight.name): backward before forward") }
+    if parameterGradients {
+      try backend.conv2dBackwardWeight(dWeight: weight.grad, dBias: bias?.grad, dy: dy, x: x, geometry: g)
+    }
+    guard inputGradient else { return nil }
+    let dx = try inputGrad.get(x.shape, backend)
+    try backend.conv2dBackwardData(dx: dx, dy: dy, weight: weight.mask == nil ? weight.value : try masked.get(weight.shape, backend), geometry: g)
+    return dx
+  }
+}

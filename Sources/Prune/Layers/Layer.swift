@@ -1,0 +1,14 @@
+import GPU
+
+/// One differentiable step of a model, run on a backend.
+///
+/// `forward` keeps what `backward` needs (its input or output) until the next `forward`; the
+/// returned tensor is owned by the layer and overwritten by the next call.
+public protocol Layer: AnyObject {
+  var parameters: [Parameter] { get }
+  func outputShape(for input: [Int]) -> [Int]
+  func forward(_ x: Tensor) throws -> Tensor
+  /// Given dL/dy of the last forward: accumulates parameter gradients when asked (training),
+  /// and returns dL/dx when asked (attacks, and every layer but the first in training).
+  func backward(_ dy: Tensor, parameterGradients: Bool, inputGradient: Bool) throws -> Tensor?
+}

@@ -1,0 +1,55 @@
+import GPU
+
+/// A fully connected layer with an optional weight mask: `y = x (w * m)^T + b`.
+/// Inputs of any rank are read as [N, features] (PyTorch's flatten before a Linear).
+public final class Linear: Layer {
+  let backend: Backend
+  public let weight: Parameter
+  public let bias: Parameter?
+  private var input: Tensor?
+  private let output = BufferSlot()
+  private let inputGrad = BufferSlot()
+  private let masked = BufferSlot()
+
+  public init(name: String, inputs: Int, outputs: Int, bias: Bool = true, backend: Backend, rng: inout SeededRNG) throws {
+    self.backend = backend
+    weight = try Parameter(
+      name: "\(name).weight", value: try backend.upload(pytorchDefaultInit(count: inputs * outputs, fanIn: inputs, rng: &rng), shape: [outputs, inputs]),
+      backend: backend, isPrunable: true)
+    self.bias = bias
+      ? try Parameter(name: "\(name).bias", value: try backend.upload(pytorchDefaultInit(count: outputs, fanIn: inputs, rng: &rng), shape: [outputs]), backend: backend, isPrunable: false)
+      : nil
+  }
+
+  public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
+
+  public func outputShape(for input: [Int]) -> [Int] { [input[0], weight.shape[0]] }
+
+  func effectiveWeight() throws -> Tensor {
+    guard let mask = weight.mask else { return weight.value }
+    let w = try masked.get(weight.shape, backend)
+    try backend.multiply(out: w, a: weight.value, b: mask)
+    return w
+  }
+
+  public func forward(_ x: Tensor) throws -> Tensor {
+    precondition(x.count == x.shape[0] * weight.shape[1], "\(weight.name): input \(x.shape) does not have \(weight.shape[1]) features")
+    let flat = x.reshaped([x.shape[0], weight.shape[1]])
+    let y = try output.get(outputShape(for: x.shape), backend)
+    try backend.linearForward(y: y, x: flat, weight: try effectiveWeight(), bias: bias?.value)
+    input = x
+    return y
+  }
+
+  public func backward(_ dy: Tensor, parameterGradients: Bool, inputGradient: Bool) throws -> Tensor? {
+    guard let x = input else { preconditionFailure("\(weight.name): backward before forward") }
+    let flat = x.reshaped([x.shape[0], weight.shape[1]])
+    if parameterGradients {
+      try backend.linearBackwardWeight(dWeight: weight.grad, dBias: bias?.grad, dy: dy, x: flat)
+    }
+    guard inputGradient else { return nil }
+    let dx = try inputGrad.get(x.shape, backend)
+    try backend.linearBackwardData(dx: dx.reshaped(flat.shape), dy: dy, weight: weight.mask == nil ? weight.value : try masked.get(weight.shape, backend))
+    return dx
+  }
+}

@@ -1,0 +1,46 @@
+import GPU
+
+/// A trainable tensor with its gradient, SGD velocity and optional 0/1 pruning mask.
+///
+/// `name` is the PyTorch state_dict key (`conv1.weight`); the mask is saved as `<name>_mask`.
+public final class Parameter {
+  public let name: String
+  public let value: Tensor
+  public let grad: Tensor
+  public let velocity: Tensor
+  /// Present once the parameter has been pruned; the effective weight is `value * mask`.
+  public var mask: Tensor?
+  /// Conv and linear weights are prunable; biases (and later BN) are not.
+  public let isPrunable: Bool
+
+  public init(name: String, value: Tensor, backend: Backend, isPrunable: Bool) throws {
+    self.name = name
+    self.value = value
+    self.grad = try backend.zeros(like: value)
+    self.velocity = try backend.zeros(like: value)
+    self.isPrunable = isPrunable
+  }
+
+  public var shape: [Int] { value.shape }
+  public var count: Int { value.count }
+}
+
+/// Reuses one output tensor while the requested shape stays the same (the usual case: every
+/// batch but the last), so a training step allocates nothing on the device.
+final class BufferSlot {
+  private var tensor: Tensor?
+
+  func get(_ shape: [Int], _ backend: Backend) throws -> Tensor {
+    if let tensor, tensor.shape == shape { return tensor }
+    let fresh = try backend.zeros(shape)
+    tensor = fresh
+    return fresh
+  }
+}
+
+/// PyTorch's default initialisation of conv and linear layers (kaiming_uniform with a = sqrt(5)):
+/// weights and biases uniform in [-1/sqrt(fan_in), 1/sqrt(fan_in)].
+func pytorchDefaultInit(count: Int, fanIn: Int, rng: inout SeededRNG) -> [Float] {
+  let bound = 1 / Float(fanIn).squareRoot()
+  return rng.uniformArray(count, -bound, bound)
+}

@@ -1,0 +1,65 @@
+import GPU
+
+/// A network as a chain of layers, with its parameters in state_dict order.
+///
+/// Residual models (issue: the survey's models) will add their own `Layer` blocks; the chain
+/// itself stays a list.
+public final class Model {
+  public let architecture: Architecture
+  public let backend: Backend
+  public let layers: [Layer]
+  public let parameters: [Parameter]
+
+  init(architecture: Architecture, backend: Backend, layers: [Layer]) {
+    self.architecture = architecture
+    self.backend = backend
+    self.layers = layers
+    parameters = layers.flatMap(\.parameters)
+  }
+
+  /// Conv and linear weights: what pruning may remove.
+  public var prunableParameters: [Parameter] { parameters.filter(\.isPrunable) }
+
+  public func parameter(named name: String) -> Parameter? { parameters.first { $0.name == name } }
+
+  /// Logits [N, classes] for a batch of images [N, C, H, W] in [0, 1].
+  public func forward(_ x: Tensor) throws -> Tensor {
+    var h = x
+    for layer in layers { h = try layer.forward(h) }
+    return h
+  }
+
+  /// Back-propagates dL/dlogits through the last forward. With `parameterGradients` it fills
+  /// every `Parameter.grad`; it returns dL/dx when `inputGradient` (attacks need it).
+  @discardableResult
+  public func backward(_ dLogits: Tensor, parameterGradients: Bool, inputGradient: Bool) throws -> Tensor? {
+    var g: Tensor? = dLogits
+    for (i, layer) in layers.enumerated().reversed() {
+      guard let dy = g else { break }
+      let needInput = i > 0 || inputGradient
+      g = try layer.backward(dy, parameterGradients: parameterGradients, inputGradient: needInput)
+    }
+    return inputGradient ? g : nil
+  }
+
+  /// Number of weights, and of weights still present (mask 1), over the prunable parameters.
+  public func prunableCounts() throws -> (total: Int, kept: Int) {
+    var total = 0
+    var kept = 0
+    for p in prunableParameters {
+      total += p.count
+      if let mask = p.mask {
+        kept += try backend.download(mask).reduce(0) { $0 + ($1 != 0 ? 1 : 0) }
+      } else {
+        kept += p.count
+      }
+    }
+    return (total, kept)
+  }
+
+  /// Share of prunable weights removed.
+  public func sparsity() throws -> Double {
+    let (total, kept) = try prunableCounts()
+    return total == 0 ? 0 : Double(total - kept) / Double(total)
+  }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import GPU
+
+/// How to train: SGD hyper-parameters and, for adversarial training, the PGD attack.
+public struct TrainConfig: Sendable {
+  public var epochs: Int
+  public var batchSize: Int
+  public var sgd: SGDHyper
+  /// nil trains on clean inputs; otherwise PGD-AT (Madry) with these attack settings.
+  public var attack: PGDConfig?
+  public var seed: UInt64
+
+  public init(epochs: Int, batchSize: Int, sgd: SGDHyper, attack: PGDConfig?, seed: UInt64) {
+    self.epochs = epochs
+    self.batchSize = batchSize
+    self.sgd = sgd
+    self.attack = attack
+    self.seed = seed
+  }
+
+  public func validate() throws {
+    if epochs < 0 { throw UserError.badValue(name: "--epochs", value: "\(epochs)", problem: "must be >= 0") }
+    if batchSize < 1 { throw UserError.badValue(name: "--batch-size", value: "\(batchSize)", problem: "must be >= 1") }
+    if !(sgd.learningRate > 0) { throw UserError.badValue(name: "--lr", value: "\(sgd.learningRate)", problem: "must be > 0") }
+    if !(sgd.momentum >= 0 && sgd.momentum < 1) { throw UserError.badValue(name: "--momentum", value: "\(sgd.momentum)", problem: "must be in [0, 1)") }
+    if !(sgd.weightDecay >= 0) { throw UserError.badValue(name: "--weight-decay", value: "\(sgd.weightDecay)", problem: "must be >= 0") }
+    try attack?.validate()
+  }
+}
+
+/// What one epoch did, on the (adversarial, when training adversarially) training batches.
+public struct EpochSummary: Codable, Sendable {
+  public let epoch: Int
+  public let loss: Double
+  public let accuracy: Double
+  public let seconds: Double
+  public let imagesPerSecond: Double
+}
+
+/// The training loop: per batch, PGD on the model (no BN yet, so eval and train mode coincide),
+/// forward, cross-entropy, backward, and a masked SGD step on every parameter.
+public final class Trainer {
+  public let model: Model
+  public let config: TrainConfig
+  let backend: Backend
+  private let losses = BufferSlot()
+  private let dLogits = BufferSlot()
+
+  public init(model: Model, config: TrainConfig) {
+    self.model = model
+    self.config = config
+    backend = model.backend
+  }
+
+  /// Trains for `config.epochs` epochs; `afterEpoch` runs after each (checkpointing).
+  public func train(data: LabeledImages, progress: ProgressSink, afterEpoch: (EpochSummary) throws -> Void = { _ in }) throws -> [EpochSummary] {
+    let uploader = BatchUploader(data: data, backend: backend)
+    let attack = config.attack.map { PGDAttack(config: $0, backend: backend) }
+    let batches = (data.count + config.batchSize - 1) / config.batchSize
+    var summaries: [EpochSummary] = []
+    for epoch in 0..<config.epochs {
+      let order = data.shuffledOrder(seed: config.seed, epoch: epoch)
+      let start = Date()
+      var (lossSum, correct, seen) = (0.0, 0, 0)
+      for b in 0..<batches {
+        let indices = order[(b * config.batchSize)..<min(data.count, (b + 1) * config.batchSize)]
+        let (x, y, labels) = try uploader.upload(indices)
+        let stepSeed = config.seed ^ (UInt64(epoch) << 32 | UInt64(b))
+        let input = try attack?.perturb(model: model, x: x, labels: y, seed: stepSeed) ?? x
+        let (loss, hits) = try step(input: input, labels: y, hostLabels: labels)
+        lossSum += loss * Double(labels.count)
+        correct += hits
+        seen += labels.count
+        let rate = Double(seen) / max(Date().timeIntervalSince(start), 1e-9)
+        progress.update(
+          ProgressUpdate(
+            phase: "train \(epoch + 1)/\(config.epochs)", step: b + 1, total: batches, imagesPerSecond: rate,
+            metrics: [("loss", String(format: "%.3f", lossSum / Double(seen))), ("acc", String(format: "%.1f%%", 100 * Double(correct) / Double(seen)))]))
+      }
+      let seconds = Date().timeIntervalSince(start)
+      let summary = EpochSummary(
+        epoch: epoch + 1, loss: lossSum / Double(max(seen, 1)), accuracy: Double(correct) / Double(max(seen, 1)),
+        seconds: seconds, imagesPerSecond: Double(seen) / max(seconds, 1e-9))
+      summaries.append(summary)
+      progress.finish(
+        String(
+          format: "epoch %d/%d  loss %.4f  %@acc %.2f%%  %.0f img/s  %.0f s", summary.epoch, config.epochs, summary.loss,
+          config.attack == nil ? "" : "adv ", 100 * summary.accuracy, summary.imagesPerSecond, seconds))
+      try afterEpoch(summary)
+    }
+    return summaries
+  }
+
+  /// One SGD step on a batch; returns the mean loss and the number of correct predictions.
+  public func step(input: Tensor, labels: Tensor, hostLabels: [Int]) throws -> (loss: Double, correct: Int) {
+    let n = hostLabels.count
+    let logits = try model.forward(input)
+    let l = try losses.get([n], backend)
+    let d = try dLogits.get(logits.shape, backend)
+    try backend.softmaxCrossEntropy(losses: l, dLogits: d, logits: logits, labels: labels, scale: 1 / Float(n))
+    let predictions = argmaxRows(try backend.download(logits), classes: logits.shape[1])
+    try model.backward(d, parameterGradients: true, inputGradient: false)
+    for p in model.parameters {
+      try backend.sgdStep(weight: p.value, grad: p.grad, velocity: p.velocity, mask: p.mask, hyper: config.sgd)
+    }
+    let hostLosses = try backend.download(l)
+    guard hostLosses.allSatisfy(\.isFinite) else { throw TrainingError.nonFiniteLoss }
+    let correct = zip(predictions, hostLabels).filter { $0 == $1 }.count
+    return (hostLosses.reduce(0) { $0 + Double($1) } / Double(n), correct)
+  }
+}
+
+/// Training diverged.
+public enum TrainingError: Error, CustomStringConvertible {
+  case nonFiniteLoss
+
+  public var description: String {
+    "training diverged: the loss became NaN or infinite (lower --lr?)"
+  }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import XCTest
+
+/// The `advprune` executable, run as a user runs it: exit codes, stdout/stderr, files left behind.
+final class CLITests: XCTestCase {
+  struct Run {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+  }
+
+  /// The binary next to the test bundle, in the same build products directory.
+  var executable: URL {
+    var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("advprune").path) && dir.path != "/" {
+      dir = dir.deletingLastPathComponent()
+    }
+    return dir.appendingPathComponent("advprune")
+  }
+
+  func advprune(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let (out, err) = (Pipe(), Pipe())
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return Run(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+  }
+
+  func scratch() throws -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("advprune-cli-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+    return dir
+  }
+
+  func requireData() throws -> String {
+    let dir = "/usr/share/datasets/fashion-mnist"
+    if FileManager.default.fileExists(atPath: dir + "/t10k-images-idx3-ubyte.gz") { return dir }
+    if ProcessInfo.processInfo.environment["ADVPRUNE_REQUIRE_DATA"] == "1" { XCTFail("Fashion-MNIST missing at \(dir)") }
+    throw XCTSkip("Fashion-MNIST not installed")
+  }
+
+  func assertUserError(_ run: Run, mentions: [String], file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(run.status, 2, "exit status; stderr: \(run.stderr)", file: file, line: line)
+    let lines = run.stderr.split(separator: "\n").filter { !$0.hasPrefix("device:") }
+    XCTAssertEqual(lines.count, 1, "one error line expected: \(run.stderr)", file: file, line: line)
+    for m in mentions { XCTAssert(run.stderr.contains(m), "stderr should mention '\(m)': \(run.stderr)", file: file, line: line) }
+    XCTAssertFalse(run.stderr.contains("Fatal error"), file: file, line: line)
+  }
+
+  func testHelpListsEverySubcommand() throws {
+    let run = try advprune(["--help"])
+    XCTAssertEqual(run.status, 0)
+    for sub in ["devices", "validate", "train", "prune", "attack", "demo"] { XCTAssert(run.stdout.contains(sub), sub) }
+  }
+
+  func testDevicesJSONIsOneObject() throws {
+    let run = try advprune(["devices", "--json"])
+    XCTAssertEqual(run.status, 0, run.stderr)
+    let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+    XCTAssertEqual((object?["backends"] as? [String])?.first, "cpu")
+  }
+
+  func testValidatePassesOnOpenCL() throws {
+    let run = try advprune(["validate", "--device", "opencl", "--json"])
+    if run.status == 2 && ProcessInfo.processInfo.environment["ADVPRUNE_REQUIRE_OPENCL"] != "1" {
+      throw XCTSkip("no OpenCL device: \(run.stderr)")
+    }
+    XCTAssertEqual(run.status, 0, run.stdout + run.stderr)
+    let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+    XCTAssertEqual(object?["passed"] as? Bool, true)
+    XCTAssertGreaterThan((object?["ops"] as? [Any])?.count ?? 0, 10)
+  }
+
+  func testBadInputsGiveOneLineAndExitTwo() throws {
+    let dir = try scratch()
+    assertUserError(try advprune(["attack", dir + "/missing.safetensors", "--device", "cpu"]), mentions: ["missing.safetensors"])
+    let corrupt = dir + "/corrupt.safetensors"
+    try Data([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]).write(to: URL(fileURLWithPath: corrupt))
+    assertUserError(try advprune(["attack", corrupt, "--device", "cpu"]), mentions: ["corrupt.safetensors"])
+    let out = dir + "/never.safetensors"
+    assertUserError(try advprune(["train", "--arch", "resnet99", "--out", out, "--device", "cpu"]), mentions: ["resnet99"])
+    assertUserError(try advprune(["train", "--dataset", "imagenet", "--out", out, "--device", "cpu"]), mentions: ["imagenet"])
+    assertUserError(try advprune(["train", "--data-dir", dir, "--out", out, "--device", "cpu"]), mentions: [dir])
+    assertUserError(try advprune(["prune", corrupt, "--sparsity", "1.5", "--out", out, "--device", "cpu"]), mentions: ["--sparsity", "1.5"])
+    assertUserError(try advprune(["train", "--out", out, "--device", "tpu"]), mentions: ["tpu"])
+    XCTAssertFalse(FileManager.default.fileExists(atPath: out), "a failed command left an output file")
+    XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).sorted(), ["corrupt.safetensors"], "no partial or temporary files")
+  }
+
+  func testCorruptDatasetFileIsNamed() throws {
+    let dir = try scratch()
+    for name in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"] {
+      try Data([0, 0, 8, 3, 0, 0, 0, 9]).write(to: URL(fileURLWithPath: "\(dir)/\(name)"))
+    }
+    let out = dir + "/m.safetensors"
+    let run = try advprune(["train", "--data-dir", dir, "--out", out, "--device", "cpu", "--epochs", "1"])
+    assertUserError(run, mentions: ["train-images-idx3-ubyte"])
+    XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+  }
+
+  /// train -> prune -> attack on a slice of the real data, through the CLI, with --json.
+  func testTrainPruneAttackEndToEnd() throws {
+    let data = try requireData()
+    let dir = try scratch()
+    let dense = dir + "/dense.safetensors"
+    let pruned = dir + "/pruned.safetensors"
+    let train = try advprune(["train", "--data-dir", data, "--train-limit", "256", "--epochs", "1", "--steps", "2", "--out", dense, "--device", "cpu", "--json"])
+    XCTAssertEqual(train.status, 0, train.stderr)
+    let trained = try JSONSerialization.jsonObject(with: Data(train.stdout.utf8)) as? [String: Any]
+    XCTAssertEqual(trained?["trainImages"] as? Int, 256)
+    let prune = try advprune(["prune", dense, "--sparsity", "0.9", "--locality", "local", "--finetune-epochs", "1", "--train-limit", "128", "--steps", "2", "--out", pruned, "--device", "cpu", "--json"])
+    XCTAssertEqual(prune.status, 0, prune.stderr)
+    let p = try JSONSerialization.jsonObject(with: Data(prune.stdout.utf8)) as? [String: Any]
+    XCTAssertEqual(p?["sparsity"] as? Double ?? 0, 0.9, accuracy: 0.001)
+    let attack = try advprune(["attack", pruned, "--n", "50", "--steps", "3", "--device", "cpu", "--json"])
+    XCTAssertEqual(attack.status, 0, attack.stderr)
+    let a = try JSONSerialization.jsonObject(with: Data(attack.stdout.utf8)) as? [String: Any]
+    let evaluation = a?["evaluation"] as? [String: Any]
+    XCTAssertEqual(evaluation?["points"] as? Int, 50)
+    XCTAssertLessThanOrEqual(evaluation?["robustCorrect"] as? Int ?? 99, evaluation?["cleanCorrect"] as? Int ?? -1)
+  }
+}

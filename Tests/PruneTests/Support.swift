@@ -1,0 +1,58 @@
+import Foundation
+import GPU
+import XCTest
+
+@testable import Prune
+
+/// The OpenCL backend for parity tests; fails instead of skipping under ADVPRUNE_REQUIRE_OPENCL=1.
+enum OpenCLFixture {
+  static let shared: Result<OpenCLBackend, Error> = Result {
+    guard let device = try openCLDevices().first else { throw CLError.noDevice("no OpenCL device found") }
+    return try OpenCLBackend(device: device)
+  }
+
+  static func backend(file: StaticString = #filePath, line: UInt = #line) throws -> OpenCLBackend {
+    switch shared {
+    case .success(let backend): return backend
+    case .failure(let error):
+      if ProcessInfo.processInfo.environment["ADVPRUNE_REQUIRE_OPENCL"] == "1" {
+        XCTFail("ADVPRUNE_REQUIRE_OPENCL=1 but OpenCL is unavailable: \(error)", file: file, line: line)
+        throw error
+      }
+      throw XCTSkip("OpenCL unavailable (\(error))")
+    }
+  }
+}
+
+/// Fashion-MNIST from Debian's package; fails instead of skipping under ADVPRUNE_REQUIRE_DATA=1.
+enum FashionMNISTFixture {
+  static func directory(file: StaticString = #filePath, line: UInt = #line) throws -> String {
+    let dir = DatasetName.fashionMNIST.defaultDirectory
+    if FileManager.default.fileExists(atPath: dir + "/train-images-idx3-ubyte.gz") { return dir }
+    if ProcessInfo.processInfo.environment["ADVPRUNE_REQUIRE_DATA"] == "1" {
+      XCTFail("ADVPRUNE_REQUIRE_DATA=1 but \(dir) is missing (apt-get install dataset-fashion-mnist)", file: file, line: line)
+    }
+    throw XCTSkip("Fashion-MNIST not installed at \(dir)")
+  }
+}
+
+/// A scratch directory removed at the end of the test.
+func temporaryDirectory(_ test: XCTestCase) throws -> String {
+  let dir = FileManager.default.temporaryDirectory.appendingPathComponent("advprune-test-\(UUID().uuidString)").path
+  try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+  test.addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+  return dir
+}
+
+/// Random labelled images shaped like Fashion-MNIST, for tests that need no real data.
+func syntheticImages(count: Int, seed: UInt64) -> LabeledImages {
+  var rng = SeededRNG(seed: seed)
+  return LabeledImages(
+    images: rng.uniformArray(count * 784, 0, 1), labels: (0..<count).map { _ in Int(rng.next() % 10) },
+    channels: 1, height: 28, width: 28, classCount: 10)
+}
+
+func assertClose(_ got: [Float], _ want: [Float], atol: Float, rtol: Float, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+  let report = ParityReport(reference: want, got: got, atol: atol, rtol: rtol)
+  XCTAssert(report.passed, "\(what): \(report)", file: file, line: line)
+}
