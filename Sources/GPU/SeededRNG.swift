@@ -1,3 +1,5 @@
+import Foundation
+
 /// The one small random generator of advprune: SplitMix64, seeded, shared by the CLI and tests.
 ///
 /// Host-side randomness (initial weights, data order, test inputs) comes from here, so a `--seed`
@@ -23,6 +25,13 @@ public struct SeededRNG: RandomNumberGenerator {
   /// `count` uniform values in [low, high).
   public mutating func uniformArray(_ count: Int, _ low: Float = -1, _ high: Float = 1) -> [Float] {
     (0..<count).map { _ in uniform(low, high) }
+  }
+
+  /// Standard normal by Box-Muller (one value per call; the pair's second half is dropped).
+  public mutating func normal() -> Float {
+    let u1 = max(Double(next() >> 11) * 0x1.0p-53, 1e-300)
+    let u2 = Double(next() >> 11) * 0x1.0p-53
+    return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
   }
 
   /// A generator for a named sub-stream, so adding one random draw does not shift all later ones.

@@ -9,13 +9,13 @@ final class AttackTests: XCTestCase {
   func testZeroEpsReproducesCleanAccuracyAndLargeEpsBreaksEverything() throws {
     let dir = try FashionMNISTFixture.directory()
     let cpu = CPUBackend()
-    let model = try Architecture.smallcnn.build(backend: cpu, seed: 2)
-    let train = try DatasetName.fashionMNIST.load(directory: dir, train: true, limit: 3000)
-    let config = TrainConfig(epochs: 1, batchSize: 64, sgd: SGDHyper(learningRate: 0.05, momentum: 0.9), attack: nil, seed: 1)
+    let model = try responsiveSmallCNN(backend: cpu, seed: 2)
+    let train = try DatasetName.fashionMNIST.load(directory: dir, train: true, limit: 4000)
+    let config = TrainConfig(epochs: 2, batchSize: 64, sgd: SGDHyper(learningRate: 0.05, momentum: 0.9), attack: nil, seed: 1)
     _ = try Trainer(model: model, config: config).train(data: train, progress: SilentProgress())
     let test = try DatasetName.fashionMNIST.load(directory: dir, train: false, limit: 100)
     let plain = try evaluateRobustness(model: model, data: test, count: 100, attack: nil, seed: 1, progress: SilentProgress())
-    XCTAssertGreaterThan(plain.cleanAccuracy, 0.5, "one epoch on 3000 images should learn something")
+    XCTAssertGreaterThan(plain.cleanAccuracy, 0.5, "two epochs on 4000 images should learn something")
     let zero = try evaluateRobustness(model: model, data: test, count: 100, attack: PGDConfig(eps: 0, alpha: 0.01, steps: 5), seed: 1, progress: SilentProgress())
     XCTAssertEqual(zero.cleanCorrect, plain.cleanCorrect)
     XCTAssertEqual(zero.robustCorrect, plain.cleanCorrect)
@@ -25,7 +25,7 @@ final class AttackTests: XCTestCase {
 
   func testResultsDoNotDependOnBatchSize() throws {
     let cpu = CPUBackend()
-    let model = try Architecture.smallcnn.build(backend: cpu, seed: 4)
+    let model = try responsiveSmallCNN(backend: cpu, seed: 4)
     let data = syntheticImages(count: 30, seed: 5)
     let attack = PGDConfig(eps: 0.05, alpha: 0.01, steps: 3, randomStart: false)
     let a = try evaluateRobustness(model: model, data: data, count: 30, attack: attack, batchSize: 30, seed: 1, progress: SilentProgress())
@@ -36,7 +36,7 @@ final class AttackTests: XCTestCase {
 
   func testAdversarialPointsAreFeasibleAndRaiseTheLoss() throws {
     let cpu = CPUBackend()
-    let model = try Architecture.smallcnn.build(backend: cpu, seed: 6)
+    let model = try responsiveSmallCNN(backend: cpu, seed: 6)
     let data = syntheticImages(count: 8, seed: 7)
     let (x, y, _) = try BatchUploader(data: data, backend: cpu).upload(0..<8)
     let attack = PGDAttack(config: PGDConfig(eps: 0.1, alpha: 0.025, steps: 10), backend: cpu)
@@ -54,7 +54,7 @@ final class AttackTests: XCTestCase {
 
   func testSameSeedGivesBitIdenticalAdversarialPoints() throws {
     let cpu = CPUBackend()
-    let model = try Architecture.smallcnn.build(backend: cpu, seed: 8)
+    let model = try responsiveSmallCNN(backend: cpu, seed: 8)
     let (x, y, _) = try BatchUploader(data: syntheticImages(count: 4, seed: 9), backend: cpu).upload(0..<4)
     let attack = PGDAttack(config: PGDConfig(eps: 0.1, alpha: 0.025, steps: 4), backend: cpu)
     let a = try cpu.download(try attack.perturb(model: model, x: x, labels: y, seed: 5))

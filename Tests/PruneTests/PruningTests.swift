@@ -35,7 +35,7 @@ final class PruningTests: XCTestCase {
 
   func testMagnitudePruningOfSmallCNNThenMaskedFineTuneKeepsZeros() throws {
     let cpu = CPUBackend()
-    let model = try Architecture.smallcnn.build(backend: cpu, seed: 7)
+    let model = try responsiveSmallCNN(backend: cpu, seed: 7)
     let layers = try Pruner.prune(model: model, criterion: .magnitude, locality: .global, sparsity: 0.9, seed: 1)
     XCTAssertEqual(layers.map(\.name), ["conv1.weight", "conv2.weight", "conv3.weight", "conv4.weight", "fc1.weight", "fc2.weight", "fc3.weight"])
     let (total, kept) = try model.prunableCounts()
@@ -58,8 +58,8 @@ final class PruningTests: XCTestCase {
 
   func testRandomCriterionIsSeeded() throws {
     let cpu = CPUBackend()
-    let a = try Architecture.smallcnn.build(backend: cpu, seed: 1)
-    let b = try Architecture.smallcnn.build(backend: cpu, seed: 1)
+    let a = try responsiveSmallCNN(backend: cpu, seed: 1)
+    let b = try responsiveSmallCNN(backend: cpu, seed: 1)
     try Pruner.prune(model: a, criterion: .random, locality: .local, sparsity: 0.5, seed: 3)
     try Pruner.prune(model: b, criterion: .random, locality: .local, sparsity: 0.5, seed: 3)
     XCTAssertEqual(try cpu.download(a.parameters[0].mask!), try cpu.download(b.parameters[0].mask!))

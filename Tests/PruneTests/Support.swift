@@ -56,3 +56,13 @@ func assertClose(_ got: [Float], _ want: [Float], atol: Float, rtol: Float, _ wh
   let report = ParityReport(reference: want, got: got, atol: atol, rtol: rtol)
   XCTAssert(report.passed, "\(what): \(report)", file: file, line: line)
 }
+
+/// SmallCNN as built, but with a random classifier head: the reference initialisation zeroes fc3,
+/// which makes an untrained model's logits (and input gradients) constant.
+func responsiveSmallCNN(backend: Backend, seed: UInt64) throws -> Model {
+  let model = try Architecture.smallcnn.build(backend: backend, seed: seed)
+  var rng = SeededRNG(seed: seed ^ 0xFC3)
+  let head = model.parameter(named: "fc3.weight")!
+  try backend.write(rng.uniformArray(head.count, -0.07, 0.07), to: head.value)
+  return model
+}

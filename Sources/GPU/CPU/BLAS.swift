@@ -12,3 +12,7 @@ func blasGemm(
     CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(n))
 }
+
+/// One BLAS thread per caller: the CPU backend parallelises over the batch itself, and
+/// OpenBLAS's own threads would spin (sched_yield) against ours between calls.
+let singleThreadedBLAS: Void = openblas_set_num_threads(1)

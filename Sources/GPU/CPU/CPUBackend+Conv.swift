@@ -1,91 +1,92 @@
-// Convolution on the CPU reference backend: im2col + one GEMM per slice of the batch.
+import Foundation
+
+// Convolution on the CPU reference backend: im2col + GEMM, the batch split across cores.
 //
-// Columns layout: cols[r, q] with r = (c*K + i)*K + j over the patch and q = n*P + oh*OW + ow over
-// the output pixels of the slice, so the forward is one GEMM W[OC, patch] * cols[patch, nb*P].
+// Each core takes a contiguous range of images and works through it in slices small enough for
+// its own column buffer. Columns layout: cols[r, q] with r = (c*K + i)*K + j over the patch and
+// q = n*P + oh*OW + ow over the slice's output pixels, so the forward of a slice is one GEMM
+// W[OC, patch] * cols[patch, nb*P]. BLAS runs single-threaded inside each worker.
 extension CPUBackend {
-  /// Images per slice so that the column matrix stays under `maxColumnFloats`.
+  /// Images per slice so that one column matrix stays under `maxColumnFloats`.
   func sliceSize(_ g: ConvGeometry) -> Int {
     max(1, min(g.batch, maxColumnFloats / max(1, g.patchSize * g.outPixels)))
   }
 
+  /// Splits the batch over the workers and calls `body(worker, first, count)` for each slice.
+  func forEachSlice(_ g: ConvGeometry, _ body: (Int, Int, Int) -> Void) {
+    _ = singleThreadedBLAS
+    let workers = min(workerCount, g.batch)
+    let perWorker = (g.batch + workers - 1) / workers
+    let slice = min(sliceSize(g), perWorker)
+    DispatchQueue.concurrentPerform(iterations: workers) { t in
+      let end = min(g.batch, (t + 1) * perWorker)
+      for first in stride(from: t * perWorker, to: end, by: slice) { body(t, first, min(slice, end - first)) }
+    }
+  }
+
+  /// Valid output columns [lo, hi) for kernel column j: those reading inside the image.
+  @inline(__always)
+  func validRange(_ g: ConvGeometry, _ j: Int) -> (Int, Int) {
+    // w = xo*s - pad + j must lie in [0, W).
+    let lo = max(0, (g.padding - j + g.stride - 1) / g.stride)
+    let hi = min(g.outWidth, (g.width + g.padding - j + g.stride - 1) / g.stride)
+    return (lo, max(lo, hi))
+  }
+
   func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, first: Int, count nb: Int, into cols: UnsafeMutablePointer<Float>) {
-    let (p, ow, oh, k) = (g.outPixels, g.outWidth, g.outHeight, g.kernel)
+    let (p, ow, oh, k, s) = (g.outPixels, g.outWidth, g.outHeight, g.kernel, g.stride)
     let q = nb * p
-    parallelRanges(g.patchSize, minimumPerThread: 1) { rows in
-      for r in rows {
-        let c = r / (k * k)
-        let i = (r / k) % k
-        let j = r % k
-        let row = cols + r * q
-        for n in 0..<nb {
-          let plane = x + ((first + n) * g.inChannels + c) * g.height * g.width
-          for y in 0..<oh {
-            let h = y * g.stride - g.padding + i
-            let out = row + n * p + y * ow
-            if h < 0 || h >= g.height {
-              out.update(repeating: 0, count: ow)
-              continue
-            }
-            let line = plane + h * g.width
-            for xo in 0..<ow {
-              let w = xo * g.stride - g.padding + j
-              out[xo] = (w >= 0 && w < g.width) ? line[w] : 0
-            }
+    for r in 0..<g.patchSize {
+      let (c, i, j) = (r / (k * k), (r / k) % k, r % k)
+      let (lo, hi) = validRange(g, j)
+      for n in 0..<nb {
+        let plane = x + ((first + n) * g.inChannels + c) * g.height * g.width
+        let out = cols + r * q + n * p
+        for y in 0..<oh {
+          let h = y * s - g.padding + i
+          let row = out + y * ow
+          guard h >= 0 && h < g.height else {
+            row.update(repeating: 0, count: ow)
+            continue
           }
+          let line = plane + h * g.width - g.padding + j
+          for xo in 0..<lo { row[xo] = 0 }
+          if s == 1 {
+            (row + lo).update(from: line + lo, count: hi - lo)
+          } else {
+            for xo in lo..<hi { row[xo] = line[xo * s] }
+          }
+          for xo in hi..<ow { row[xo] = 0 }
         }
       }
     }
   }
 
-  /// Adds every column entry back onto the input pixel it was read from (gather form: each input
-  /// pixel sums its own contributions, so the result does not depend on thread timing).
+  /// Adds every column entry back onto the input pixel it was read from. Each image plane is
+  /// written by one worker in a fixed order, so the sums do not depend on thread timing.
   func col2im(_ cols: UnsafePointer<Float>, _ g: ConvGeometry, first: Int, count nb: Int, into dx: UnsafeMutablePointer<Float>) {
     let (p, ow, oh, k, s) = (g.outPixels, g.outWidth, g.outHeight, g.kernel, g.stride)
     let q = nb * p
-    parallelRanges(nb * g.inChannels, minimumPerThread: 1) { planes in
-      for plane in planes {
-        let n = plane / g.inChannels
-        let c = plane % g.inChannels
-        let out = dx + ((first + n) * g.inChannels + c) * g.height * g.width
-        for h in 0..<g.height {
-          for w in 0..<g.width {
-            var sum: Float = 0
-            for i in 0..<k {
-              let hy = h + g.padding - i
-              if hy < 0 || hy % s != 0 || hy / s >= oh { continue }
-              for j in 0..<k {
-                let wx = w + g.padding - j
-                if wx < 0 || wx % s != 0 || wx / s >= ow { continue }
-                sum += cols[((c * k + i) * k + j) * q + n * p + (hy / s) * ow + wx / s]
+    for n in 0..<nb {
+      for c in 0..<g.inChannels {
+        let plane = dx + ((first + n) * g.inChannels + c) * g.height * g.width
+        plane.update(repeating: 0, count: g.height * g.width)
+        for i in 0..<k {
+          for j in 0..<k {
+            let (lo, hi) = validRange(g, j)
+            let src = cols + ((c * k + i) * k + j) * q + n * p
+            for y in 0..<oh {
+              let h = y * s - g.padding + i
+              guard h >= 0 && h < g.height else { continue }
+              let line = plane + h * g.width - g.padding + j
+              let row = src + y * ow
+              if s == 1 {
+                for xo in lo..<hi { line[xo] += row[xo] }
+              } else {
+                for xo in lo..<hi { line[xo * s] += row[xo] }
               }
             }
-            out[h * g.width + w] = sum
           }
-        }
-      }
-    }
-  }
-
-  public func conv2dForward(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry) throws {
-    OpShapes.conv(x: x, weight: weight, y: y, bias: bias, geometry: g, op: "conv2dForward")
-    let nbMax = sliceSize(g)
-    let cols = columns.reserve(g.patchSize * nbMax * g.outPixels)
-    let tmp = transposed.reserve(g.outChannels * nbMax * g.outPixels)
-    let (xp, yp, wp, bp) = (ptr(x), ptr(y), ptr(weight), bias.map(ptr))
-    let p = g.outPixels
-    for first in stride(from: 0, to: g.batch, by: nbMax) {
-      let nb = min(nbMax, g.batch - first)
-      im2col(xp, g, first: first, count: nb, into: cols)
-      blasGemm(
-        transposeA: false, transposeB: false, m: g.outChannels, n: nb * p, k: g.patchSize, alpha: 1,
-        a: wp, b: cols, beta: 0, c: tmp)
-      // tmp is [OC, nb*P]; y wants [nb, OC, P].
-      for n in 0..<nb {
-        for o in 0..<g.outChannels {
-          let src = tmp + o * nb * p + n * p
-          let dst = yp + ((first + n) * g.outChannels + o) * p
-          let b = bp?[o] ?? 0
-          for i in 0..<p { dst[i] = src[i] + b }
         }
       }
     }
@@ -101,44 +102,74 @@ extension CPUBackend {
     }
   }
 
+  public func conv2dForward(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry) throws {
+    OpShapes.conv(x: x, weight: weight, y: y, bias: bias, geometry: g, op: "conv2dForward")
+    let (xp, yp, wp, bp) = (ptr(x), ptr(y), ptr(weight), bias.map(ptr))
+    let (p, slice) = (g.outPixels, sliceSize(g))
+    let scratch = workerScratch(columns: g.patchSize * slice * p, other: g.outChannels * slice * p)
+    forEachSlice(g) { t, first, nb in
+      let (cols, tmp) = scratch[t]
+      im2col(xp, g, first: first, count: nb, into: cols)
+      blasGemm(transposeA: false, transposeB: false, m: g.outChannels, n: nb * p, k: g.patchSize, alpha: 1, a: wp, b: cols, beta: 0, c: tmp)
+      // tmp is [OC, nb*P]; y wants [nb, OC, P].
+      for n in 0..<nb {
+        for o in 0..<g.outChannels {
+          let src = tmp + o * nb * p + n * p
+          let dst = yp + ((first + n) * g.outChannels + o) * p
+          let b = bp?[o] ?? 0
+          for i in 0..<p { dst[i] = src[i] + b }
+        }
+      }
+    }
+  }
+
   public func conv2dBackwardData(dx: Tensor, dy: Tensor, weight: Tensor, geometry g: ConvGeometry) throws {
     OpShapes.conv(x: dx, weight: weight, y: dy, bias: nil, geometry: g, op: "conv2dBackwardData")
-    let nbMax = sliceSize(g)
-    let cols = columns.reserve(g.patchSize * nbMax * g.outPixels)
-    let dyT = transposed.reserve(g.outChannels * nbMax * g.outPixels)
-    for first in stride(from: 0, to: g.batch, by: nbMax) {
-      let nb = min(nbMax, g.batch - first)
-      gatherOutputGradient(ptr(dy), g, first: first, count: nb, into: dyT)
-      blasGemm(
-        transposeA: true, transposeB: false, m: g.patchSize, n: nb * g.outPixels, k: g.outChannels, alpha: 1,
-        a: ptr(weight), b: dyT, beta: 0, c: cols)
-      col2im(cols, g, first: first, count: nb, into: ptr(dx))
+    let (dxp, dyp, wp) = (ptr(dx), ptr(dy), ptr(weight))
+    let (p, slice) = (g.outPixels, sliceSize(g))
+    let scratch = workerScratch(columns: g.patchSize * slice * p, other: g.outChannels * slice * p)
+    forEachSlice(g) { t, first, nb in
+      let (cols, dyT) = scratch[t]
+      gatherOutputGradient(dyp, g, first: first, count: nb, into: dyT)
+      blasGemm(transposeA: true, transposeB: false, m: g.patchSize, n: nb * p, k: g.outChannels, alpha: 1, a: wp, b: dyT, beta: 0, c: cols)
+      col2im(cols, g, first: first, count: nb, into: dxp)
     }
   }
 
   public func conv2dBackwardWeight(dWeight: Tensor, dBias: Tensor?, dy: Tensor, x: Tensor, geometry g: ConvGeometry) throws {
     OpShapes.conv(x: x, weight: dWeight, y: dy, bias: dBias, geometry: g, op: "conv2dBackwardWeight")
-    let nbMax = sliceSize(g)
-    let cols = columns.reserve(g.patchSize * nbMax * g.outPixels)
-    let dyT = transposed.reserve(g.outChannels * nbMax * g.outPixels)
-    if let dBias { try fill(dBias, value: 0) }
-    for first in stride(from: 0, to: g.batch, by: nbMax) {
-      let nb = min(nbMax, g.batch - first)
-      im2col(ptr(x), g, first: first, count: nb, into: cols)
-      gatherOutputGradient(ptr(dy), g, first: first, count: nb, into: dyT)
+    let (xp, dyp) = (ptr(x), ptr(dy))
+    let (p, slice) = (g.outPixels, sliceSize(g))
+    let weights = g.weightShape.reduce(1, *)
+    let scratch = workerScratch(columns: g.patchSize * slice * p, other: g.outChannels * slice * p)
+    // Each worker sums into its own partial gradient; the partials are added in worker order.
+    let stride = weights + g.outChannels
+    let partials = UnsafeMutablePointer<Float>.allocate(capacity: workerCount * stride)
+    partials.initialize(repeating: 0, count: workerCount * stride)
+    defer { partials.deallocate() }
+    forEachSlice(g) { t, first, nb in
+      let (cols, dyT) = scratch[t]
+      let partial = partials + t * stride
+      im2col(xp, g, first: first, count: nb, into: cols)
+      gatherOutputGradient(dyp, g, first: first, count: nb, into: dyT)
       blasGemm(
-        transposeA: false, transposeB: true, m: g.outChannels, n: g.patchSize, k: nb * g.outPixels, alpha: 1,
-        a: dyT, b: cols, beta: first == 0 ? 0 : 1, c: ptr(dWeight))
-      if let dBias {
-        let db = ptr(dBias)
-        let q = nb * g.outPixels
-        for o in 0..<g.outChannels {
-          var s: Float = 0
-          let row = dyT + o * q
-          for i in 0..<q { s += row[i] }
-          db[o] += s
-        }
+        transposeA: false, transposeB: true, m: g.outChannels, n: g.patchSize, k: nb * p, alpha: 1,
+        a: dyT, b: cols, beta: 1, c: partial)
+      let q = nb * p
+      for o in 0..<g.outChannels {
+        var s: Float = 0
+        let row = dyT + o * q
+        for i in 0..<q { s += row[i] }
+        partial[weights + o] += s
       }
+    }
+    let (dw, db) = (ptr(dWeight), dBias.map(ptr))
+    dw.update(from: partials, count: weights)
+    db?.update(from: partials + weights, count: g.outChannels)
+    for t in 1..<max(1, workerCount) {
+      let partial = partials + t * stride
+      for i in 0..<weights { dw[i] += partial[i] }
+      if let db { for o in 0..<g.outChannels { db[o] += partial[weights + o] } }
     }
   }
 }

@@ -1,16 +1,28 @@
+import Foundation
+
 /// The reference backend: plain Swift loops (over both cores when large) and CBLAS GEMM.
 ///
 /// It defines what every op means; the OpenCL backend is tested against it. It is also the fast
 /// path on machines without a GPU, where it beats OpenCL-on-CPU.
 public final class CPUBackend: Backend {
   public let name = "cpu"
-  let columns = CPUScratch()
-  let transposed = CPUScratch()
-  /// Largest im2col matrix (floats) built at once; larger batches are processed in slices.
+  /// Largest im2col matrix (floats) one worker builds at once; larger batches go in slices.
   let maxColumnFloats: Int
+  /// Workers the batch is split over (one per core).
+  let workerCount: Int
+  private let columns: [CPUScratch]
+  private let others: [CPUScratch]
 
-  public init(maxColumnFloats: Int = 16 << 20) {
+  public init(maxColumnFloats: Int = 8 << 20, workers: Int = ProcessInfo.processInfo.activeProcessorCount) {
     self.maxColumnFloats = maxColumnFloats
+    workerCount = max(1, workers)
+    columns = (0..<workerCount).map { _ in CPUScratch() }
+    others = (0..<workerCount).map { _ in CPUScratch() }
+  }
+
+  /// Per-worker scratch: a column buffer and a second buffer (GEMM output or transposed dy).
+  func workerScratch(columns count: Int, other otherCount: Int) -> [(UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>)] {
+    (0..<workerCount).map { (columns[$0].reserve(count), others[$0].reserve(otherCount)) }
   }
 
   func ptr(_ t: Tensor) -> UnsafeMutablePointer<Float> {

@@ -13,17 +13,17 @@ public final class Conv2d: Layer {
   private let inputGrad = BufferSlot()
   private let masked = BufferSlot()
 
-  public init(name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true, backend: Backend, rng: inout SeededRNG) throws {
+  public init(name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true, initialization: WeightInit = .pytorchDefault, backend: Backend, rng: inout SeededRNG) throws {
     self.backend = backend
     self.stride = stride
     self.padding = padding
     let fanIn = inChannels * kernel * kernel
     let shape = [outChannels, inChannels, kernel, kernel]
     weight = try Parameter(
-      name: "\(name).weight", value: try backend.upload(pytorchDefaultInit(count: shape.reduce(1, *), fanIn: fanIn, rng: &rng), shape: shape),
+      name: "\(name).weight", value: try backend.upload(initialization.weights(count: shape.reduce(1, *), fanIn: fanIn, rng: &rng), shape: shape),
       backend: backend, isPrunable: true)
     self.bias = bias
-      ? try Parameter(name: "\(name).bias", value: try backend.upload(pytorchDefaultInit(count: outChannels, fanIn: fanIn, rng: &rng), shape: [outChannels]), backend: backend, isPrunable: false)
+      ? try Parameter(name: "\(name).bias", value: try backend.upload(initialization.biases(count: outChannels, fanIn: fanIn, rng: &rng), shape: [outChannels]), backend: backend, isPrunable: false)
       : nil
   }
 

@@ -11,13 +11,13 @@ public final class Linear: Layer {
   private let inputGrad = BufferSlot()
   private let masked = BufferSlot()
 
-  public init(name: String, inputs: Int, outputs: Int, bias: Bool = true, backend: Backend, rng: inout SeededRNG) throws {
+  public init(name: String, inputs: Int, outputs: Int, bias: Bool = true, initialization: WeightInit = .pytorchDefault, backend: Backend, rng: inout SeededRNG) throws {
     self.backend = backend
     weight = try Parameter(
-      name: "\(name).weight", value: try backend.upload(pytorchDefaultInit(count: inputs * outputs, fanIn: inputs, rng: &rng), shape: [outputs, inputs]),
+      name: "\(name).weight", value: try backend.upload(initialization.weights(count: inputs * outputs, fanIn: inputs, rng: &rng), shape: [outputs, inputs]),
       backend: backend, isPrunable: true)
     self.bias = bias
-      ? try Parameter(name: "\(name).bias", value: try backend.upload(pytorchDefaultInit(count: outputs, fanIn: inputs, rng: &rng), shape: [outputs]), backend: backend, isPrunable: false)
+      ? try Parameter(name: "\(name).bias", value: try backend.upload(initialization.biases(count: outputs, fanIn: inputs, rng: &rng), shape: [outputs]), backend: backend, isPrunable: false)
       : nil
   }
 

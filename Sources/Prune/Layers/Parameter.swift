@@ -38,9 +38,25 @@ final class BufferSlot {
   }
 }
 
-/// PyTorch's default initialisation of conv and linear layers (kaiming_uniform with a = sqrt(5)):
-/// weights and biases uniform in [-1/sqrt(fan_in), 1/sqrt(fan_in)].
-func pytorchDefaultInit(count: Int, fanIn: Int, rng: inout SeededRNG) -> [Float] {
-  let bound = 1 / Float(fanIn).squareRoot()
-  return rng.uniformArray(count, -bound, bound)
+/// How a conv or linear layer's weights and bias start.
+public enum WeightInit: Sendable {
+  /// PyTorch's default (kaiming_uniform with a = sqrt(5)): weight and bias uniform in
+  /// [-1/sqrt(fan_in), 1/sqrt(fan_in)].
+  case pytorchDefault
+  /// `kaiming_normal_` (fan_in, ReLU gain): weight ~ N(0, 2/fan_in), bias 0.
+  case kaimingNormal
+  /// Weight and bias 0 (a classifier head that starts at uniform predictions).
+  case zeros
+
+  func weights(count: Int, fanIn: Int, rng: inout SeededRNG) -> [Float] {
+    switch self {
+    case .pytorchDefault: return rng.uniformArray(count, -1 / Float(fanIn).squareRoot(), 1 / Float(fanIn).squareRoot())
+    case .kaimingNormal: return (0..<count).map { _ in (2 / Float(fanIn)).squareRoot() * rng.normal() }
+    case .zeros: return [Float](repeating: 0, count: count)
+    }
+  }
+
+  func biases(count: Int, fanIn: Int, rng: inout SeededRNG) -> [Float] {
+    self == .pytorchDefault ? WeightInit.pytorchDefault.weights(count: count, fanIn: fanIn, rng: &rng) : [Float](repeating: 0, count: count)
+  }
 }
