@@ -126,5 +126,35 @@ final class CLITests: XCTestCase {
     let evaluation = a?["evaluation"] as? [String: Any]
     XCTAssertEqual(evaluation?["points"] as? Int, 50)
     XCTAssertLessThanOrEqual(evaluation?["robustCorrect"] as? Int ?? 99, evaluation?["cleanCorrect"] as? Int ?? -1)
+    try assertPyTorchSemanticsAgree(checkpoint: pruned, dataDirectory: data)
+  }
+
+  /// `advprune predict` against the numpy transcription of PyTorch's SmallCNN forward
+  /// (Tests/interop/smallcnn_reference.py): same logits, so a PyTorch user gets our model.
+  func assertPyTorchSemanticsAgree(checkpoint: String, dataDirectory: String) throws {
+    let predict = try advprune(["predict", checkpoint, "--n", "20", "--device", "cpu", "--json"])
+    XCTAssertEqual(predict.status, 0, predict.stderr)
+    let ours = (try JSONSerialization.jsonObject(with: Data(predict.stdout.utf8)) as? [String: Any])?["logits"] as? [[Double]] ?? []
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .appendingPathComponent("interop/smallcnn_reference.py").path
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", script, checkpoint, dataDirectory, "20"]
+    let out = Pipe()
+    process.standardOutput = out
+    process.standardError = Pipe()
+    try process.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+      if ProcessInfo.processInfo.environment["ADVPRUNE_REQUIRE_NUMPY"] == "1" { return XCTFail("python3 with numpy is required") }
+      throw XCTSkip("python3 with numpy unavailable")
+    }
+    let reference = try JSONSerialization.jsonObject(with: data) as? [[Double]] ?? []
+    XCTAssertEqual(ours.count, 20)
+    XCTAssertEqual(reference.count, 20)
+    for (a, b) in zip(ours.joined(), reference.joined()) {
+      XCTAssertEqual(a, b, accuracy: 1e-4 + 1e-4 * abs(b))
+    }
   }
 }

@@ -1,0 +1,29 @@
+import ArgumentParser
+import Foundation
+import GPU
+import Prune
+
+struct Predict: ParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "Print the logits and predicted classes of a checkpoint on the first N test images.")
+
+  @Argument(help: "Checkpoint (.safetensors), ours or saved from PyTorch (then give --arch).") var checkpoint: String
+  @Option(help: "Architecture, for files without advprune metadata.") var arch: String?
+  @Option(help: "Number of test images (the first N).") var n: Int = 10
+  @Option(help: "Data set (default: the checkpoint's).") var dataset: String?
+  @Option(help: "Directory of the data set's files.") var dataDir: String?
+  @OptionGroup var common: CommonOptions
+
+  func run() throws {
+    try reportingErrors {
+      let job = PredictJob(
+        input: checkpoint, architecture: try arch.map(Architecture.init(parsing:)), dataset: try dataset.map(DatasetName.init(parsing:)),
+        dataDirectory: dataDir, points: n)
+      let result = try job.run(backend: try common.backend())
+      if common.json { return try printJSON(result) }
+      for (i, row) in result.logits.enumerated() {
+        print("\(i)  label \(result.labels[i])  predicted \(result.predictions[i])  logits " + row.map { String(format: "%.4f", $0) }.joined(separator: " "))
+      }
+      print(String(format: "accuracy %.2f%% on %d images", 100 * result.accuracy, result.labels.count))
+    }
+  }
+}

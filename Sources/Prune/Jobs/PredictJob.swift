@@ -1,0 +1,44 @@
+import Foundation
+import GPU
+
+/// `advprune predict`: logits and predicted classes of a checkpoint on the first N test images
+/// (for inspection, and for checking a model against another framework's forward pass).
+public struct PredictJob {
+  public var input: String
+  public var architecture: Architecture?
+  public var dataset: DatasetName?
+  public var dataDirectory: String?
+  public var points: Int
+
+  public init(input: String, architecture: Architecture?, dataset: DatasetName?, dataDirectory: String?, points: Int) {
+    self.input = input
+    self.architecture = architecture
+    self.dataset = dataset
+    self.dataDirectory = dataDirectory
+    self.points = points
+  }
+
+  public struct Result: Codable, Sendable {
+    public let checkpoint: String
+    public let labels: [Int]
+    public let predictions: [Int]
+    public let logits: [[Float]]
+    public var accuracy: Double { labels.isEmpty ? 0 : Double(zip(labels, predictions).filter { $0 == $1 }.count) / Double(labels.count) }
+  }
+
+  public func run(backend: Backend) throws -> Result {
+    if points < 1 { throw UserError.badValue(name: "--n", value: "\(points)", problem: "must be >= 1") }
+    let (model, meta) = try Checkpoint.load(path: input, backend: backend, architecture: architecture)
+    guard let name = try dataset ?? meta["dataset"].map(DatasetName.init(parsing:)) else {
+      throw UserError.badCheckpoint(path: input, problem: "no dataset in its metadata; name one with --dataset")
+    }
+    try name.check(model.architecture)
+    let test = try name.load(directory: dataDirectory, train: false, limit: points)
+    let (x, _, labels) = try BatchUploader(data: test, backend: backend).upload(0..<test.count)
+    let out = try model.forward(x)
+    let flat = try backend.download(out)
+    let classes = out.shape[1]
+    let rows = (0..<test.count).map { Array(flat[($0 * classes)..<(($0 + 1) * classes)]) }
+    return Result(checkpoint: input, labels: labels, predictions: argmaxRows(flat, classes: classes), logits: rows)
+  }
+}
