@@ -50,6 +50,28 @@ public protocol Backend: AnyObject {
   func maxPool2x2Backward(dx: Tensor, dy: Tensor, x: Tensor) throws
   /// `out = a * b` elementwise (masks).
   func multiply(out: Tensor, a: Tensor, b: Tensor) throws
+  /// `out = a + b` elementwise (residual connections and their gradients).
+  func add(out: Tensor, a: Tensor, b: Tensor) throws
+  /// Non-overlapping k x k average pooling over [N, C, H, W] (H, W multiples of k): global and
+  /// adaptive pooling to an exact divisor are this op.
+  func avgPoolForward(y: Tensor, x: Tensor, kernel: Int) throws
+  /// `dx = dy / k^2` spread over each window.
+  func avgPoolBackward(dx: Tensor, dy: Tensor, kernel: Int) throws
+
+  // MARK: Batch normalisation (per channel of [N, C, H, W], M = N*H*W values each)
+  /// Training: `mean`, `invStd = 1/sqrt(var + eps)` from the batch (biased variance), running stats
+  /// updated as PyTorch does (`r = (1 - momentum) r + momentum * stat`, unbiased variance).
+  /// Inference: `mean`, `invStd` from the running stats, which stay unchanged. Then
+  /// `y = gamma * (x - mean) * invStd + beta`; `mean` and `invStd` are kept for the backward.
+  func batchNormForward(
+    y: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, invStd: Tensor,
+    runningMean: Tensor, runningVar: Tensor, training: Bool, momentum: Float, eps: Float) throws
+  /// `dGamma = sum dy * xhat`, `dBeta = sum dy`, and `dx`: in training mode
+  /// `gamma * invStd / M * (M dy - dBeta - xhat dGamma)` (the batch statistics depend on x),
+  /// in inference mode `gamma * invStd * dy`.
+  func batchNormBackward(
+    dx: Tensor?, dGamma: Tensor, dBeta: Tensor, dy: Tensor, x: Tensor, gamma: Tensor, mean: Tensor, invStd: Tensor,
+    training: Bool) throws
 
   // MARK: Loss
   /// Softmax cross-entropy per sample: `loss[n] = logsumexp(z[n]) - z[n, y_n]`, and, when given,

@@ -27,6 +27,23 @@ enum OpShapes {
     return (x.shape[0] * x.shape[1], h, w)
   }
 
+  /// (N*C planes, H, W) of a k x k average pooling input.
+  static func avgPool(x: Tensor, y: Tensor, kernel k: Int, op: String) -> (planes: Int, height: Int, width: Int) {
+    precondition(x.rank == 4 && k >= 1, "\(op): input must be NCHW with k >= 1, got \(x.shape), k \(k)")
+    let (h, w) = (x.shape[2], x.shape[3])
+    precondition(h % k == 0 && w % k == 0, "\(op): \(h)x\(w) is not a multiple of \(k)")
+    precondition(y.count == x.count / (k * k), "\(op): output \(y.shape) does not fit \(x.shape) pooled by \(k)")
+    return (x.shape[0] * x.shape[1], h, w)
+  }
+
+  /// (N, C, H*W) of a batch-norm input, with every per-channel tensor of C entries.
+  static func batchNorm(x: Tensor, channelTensors: [Tensor], op: String) -> (n: Int, c: Int, hw: Int) {
+    precondition(x.rank == 4 || x.rank == 2, "\(op): input must be [N, C, H, W] or [N, C], got \(x.shape)")
+    let (n, c) = (x.shape[0], x.shape[1])
+    for t in channelTensors { precondition(t.count == c, "\(op): per-channel tensor \(t.shape) is not [\(c)]") }
+    return (n, c, x.count / max(1, n * c))
+  }
+
   static func loss(losses: Tensor, dLogits: Tensor?, logits: Tensor, labels: Tensor) -> (n: Int, classes: Int) {
     precondition(logits.rank == 2, "softmaxCrossEntropy: logits must be [N, C], got \(logits.shape)")
     let (n, classes) = (logits.shape[0], logits.shape[1])

@@ -121,3 +121,73 @@ final class GradientCheckTests: XCTestCase {
     assertClose(try cpu.download(d), try numericGradient(z, h: 1e-2, loss), atol: 1e-3, rtol: 1e-2, "softmax xent dz")
   }
 }
+
+/// Finite-difference checks of the batch-norm and average-pooling backward passes.
+final class NormGradientCheckTests: XCTestCase {
+  let cpu = CPUBackend()
+
+  func numericGradient(_ x: [Float], h: Float, _ loss: ([Float]) throws -> Double) rethrows -> [Float] {
+    var probe = x
+    return try (0..<x.count).map { i in
+      probe[i] = x[i] + h
+      let up = try loss(probe)
+      probe[i] = x[i] - h
+      let down = try loss(probe)
+      probe[i] = x[i]
+      return Float((up - down) / Double(2 * h))
+    }
+  }
+
+  func testBatchNormGradientsInBothModes() throws {
+    let shape = [3, 2, 2, 3]
+    let count = shape.reduce(1, *)
+    var rng = SeededRNG(seed: 31)
+    let (x, gamma, beta, r) = (rng.uniformArray(count, -2, 2), rng.uniformArray(2, 0.5, 1.5), rng.uniformArray(2), rng.uniformArray(count))
+    for training in [true, false] {
+      func loss(_ x: [Float], _ g: [Float], _ b: [Float]) throws -> Double {
+        let y = try cpu.zeros(shape)
+        try cpu.batchNormForward(
+          y: y, x: try cpu.upload(x, shape: shape), gamma: try cpu.upload(g, shape: [2]), beta: try cpu.upload(b, shape: [2]),
+          mean: try cpu.zeros([2]), invStd: try cpu.zeros([2]), runningMean: try cpu.upload([0.1, -0.2], shape: [2]),
+          runningVar: try cpu.upload([1.5, 0.7], shape: [2]), training: training, momentum: 0.1, eps: 1e-5)
+        return zip(try cpu.download(y), r).reduce(0) { $0 + Double($1.0) * Double($1.1) }
+      }
+      let xt = try cpu.upload(x, shape: shape)
+      let (mean, inv) = (try cpu.zeros([2]), try cpu.zeros([2]))
+      try cpu.batchNormForward(
+        y: try cpu.zeros(shape), x: xt, gamma: try cpu.upload(gamma, shape: [2]), beta: try cpu.upload(beta, shape: [2]), mean: mean, invStd: inv,
+        runningMean: try cpu.upload([0.1, -0.2], shape: [2]), runningVar: try cpu.upload([1.5, 0.7], shape: [2]), training: training, momentum: 0.1, eps: 1e-5)
+      let (dx, dg, db) = (try cpu.zeros(shape), try cpu.zeros([2]), try cpu.zeros([2]))
+      try cpu.batchNormBackward(dx: dx, dGamma: dg, dBeta: db, dy: try cpu.upload(r, shape: shape), x: xt, gamma: try cpu.upload(gamma, shape: [2]), mean: mean, invStd: inv, training: training)
+      let mode = training ? "train" : "eval"
+      assertClose(try cpu.download(dx), try numericGradient(x, h: 1e-2) { try loss($0, gamma, beta) }, atol: 2e-3, rtol: 2e-2, "bn dx \(mode)")
+      assertClose(try cpu.download(dg), try numericGradient(gamma, h: 1e-2) { try loss(x, $0, beta) }, atol: 2e-3, rtol: 2e-2, "bn dgamma \(mode)")
+      assertClose(try cpu.download(db), try numericGradient(beta, h: 1e-2) { try loss(x, gamma, $0) }, atol: 2e-3, rtol: 2e-2, "bn dbeta \(mode)")
+    }
+  }
+
+  func testBatchNormUpdatesRunningStatsLikePyTorch() throws {
+    // Channel values 1, 2, 3, 6: mean 3, biased var 3.5, unbiased 14/3.
+    let (rm, rv) = (try cpu.upload([0], shape: [1]), try cpu.upload([1], shape: [1]))
+    try cpu.batchNormForward(
+      y: try cpu.zeros([4, 1]), x: try cpu.upload([1, 2, 3, 6], shape: [4, 1]), gamma: try cpu.upload([1], shape: [1]),
+      beta: try cpu.upload([0], shape: [1]), mean: try cpu.zeros([1]), invStd: try cpu.zeros([1]), runningMean: rm, runningVar: rv,
+      training: true, momentum: 0.1, eps: 1e-5)
+    XCTAssertEqual(try cpu.download(rm)[0], 0.3, accuracy: 1e-6)
+    XCTAssertEqual(try cpu.download(rv)[0], 0.9 + 0.1 * 14 / 3, accuracy: 1e-6)
+  }
+
+  func testAvgPoolGradient() throws {
+    let shape = [2, 2, 4, 4]
+    var rng = SeededRNG(seed: 32)
+    let (x, r) = (rng.uniformArray(64), rng.uniformArray(16))
+    func loss(_ x: [Float]) throws -> Double {
+      let y = try cpu.zeros([2, 2, 2, 2])
+      try cpu.avgPoolForward(y: y, x: try cpu.upload(x, shape: shape), kernel: 2)
+      return zip(try cpu.download(y), r).reduce(0) { $0 + Double($1.0) * Double($1.1) }
+    }
+    let dx = try cpu.zeros(shape)
+    try cpu.avgPoolBackward(dx: dx, dy: try cpu.upload(r, shape: [2, 2, 2, 2]), kernel: 2)
+    assertClose(try cpu.download(dx), try numericGradient(x, h: 1e-2, loss), atol: 1e-3, rtol: 1e-2, "avgpool dx")
+  }
+}

@@ -39,7 +39,7 @@ public enum OpSuite {
   }
 
   public static func cases() -> [OpCase] {
-    gemmCases() + linearCases() + convCases() + elementwiseCases() + trainingCases()
+    gemmCases() + linearCases() + convCases() + elementwiseCases() + normCases() + trainingCases()
   }
 
   static func gemmCases() -> [OpCase] {
@@ -154,6 +154,52 @@ public enum OpSuite {
           return [try b.download(t)]
         }),
     ]
+  }
+
+  static func normCases() -> [OpCase] {
+    let shape = [3, 4, 4, 6]
+    let count = shape.reduce(1, *)
+    let c = shape[1]
+    var cases = [
+      OpCase(
+        op: "add", shape: "[\(count)]", atol: 0, rtol: 0,
+        inputs: { rng in [rng.uniformArray(count), rng.uniformArray(count)] },
+        run: { b, v in
+          let out = try b.zeros([count])
+          try b.add(out: out, a: try b.upload(v[0], shape: [count]), b: try b.upload(v[1], shape: [count]))
+          return [try b.download(out)]
+        }),
+      OpCase(
+        op: "avgpool", shape: "\(shape) k2", atol: 1e-6, rtol: 1e-5,
+        inputs: { rng in [rng.uniformArray(count), rng.uniformArray(count / 4)] },
+        run: { b, v in
+          let pooled = [shape[0], shape[1], shape[2] / 2, shape[3] / 2]
+          let (y, dx) = (try b.zeros(pooled), try b.zeros(shape))
+          try b.avgPoolForward(y: y, x: try b.upload(v[0], shape: shape), kernel: 2)
+          try b.avgPoolBackward(dx: dx, dy: try b.upload(v[1], shape: pooled), kernel: 2)
+          return try [y, dx].map(b.download)
+        }),
+    ]
+    for training in [true, false] {
+      cases.append(
+        OpCase(
+          op: "batchnorm", shape: "\(shape) \(training ? "train" : "eval")", atol: 1e-4, rtol: 1e-4,
+          inputs: { rng in
+            [rng.uniformArray(count, -2, 3), rng.uniformArray(c, 0.5, 1.5), rng.uniformArray(c), rng.uniformArray(c),
+             rng.uniformArray(c, 0.5, 2), rng.uniformArray(count)]
+          },
+          run: { b, v in
+            let x = try b.upload(v[0], shape: shape)
+            let (gamma, beta) = (try b.upload(v[1], shape: [c]), try b.upload(v[2], shape: [c]))
+            let (rm, rv) = (try b.upload(v[3], shape: [c]), try b.upload(v[4], shape: [c]))
+            let (y, mean, inv) = (try b.zeros(shape), try b.zeros([c]), try b.zeros([c]))
+            try b.batchNormForward(y: y, x: x, gamma: gamma, beta: beta, mean: mean, invStd: inv, runningMean: rm, runningVar: rv, training: training, momentum: 0.1, eps: 1e-5)
+            let (dx, dg, db) = (try b.zeros(shape), try b.zeros([c]), try b.zeros([c]))
+            try b.batchNormBackward(dx: dx, dGamma: dg, dBeta: db, dy: try b.upload(v[5], shape: shape), x: x, gamma: gamma, mean: mean, invStd: inv, training: training)
+            return try [y, mean, inv, rm, rv, dx, dg, db].map(b.download)
+          }))
+    }
+    return cases
   }
 
   static func trainingCases() -> [OpCase] {

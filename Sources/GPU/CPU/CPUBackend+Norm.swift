@@ -1,0 +1,118 @@
+import Foundation
+
+// Batch normalisation, residual adds and average pooling on the CPU reference backend.
+extension CPUBackend {
+  public func add(out: Tensor, a: Tensor, b: Tensor) throws {
+    checkSameCount(out, a, op: "add")
+    checkSameCount(a, b, op: "add")
+    let (op, ap, bp) = (ptr(out), ptr(a), ptr(b))
+    parallelRanges(a.count) { r in for i in r { op[i] = ap[i] + bp[i] } }
+  }
+
+  public func avgPoolForward(y: Tensor, x: Tensor, kernel k: Int) throws {
+    let (planes, h, w) = OpShapes.avgPool(x: x, y: y, kernel: k, op: "avgPoolForward")
+    let (yp, xp) = (ptr(y), ptr(x))
+    let (oh, ow) = (h / k, w / k)
+    let scale = 1 / Float(k * k)
+    parallelRanges(planes * oh * ow, minimumPerThread: 4096) { r in
+      for o in r {
+        let plane = o / (oh * ow)
+        let (oy, ox) = ((o / ow) % oh, o % ow)
+        var s: Float = 0
+        for i in 0..<k {
+          for j in 0..<k { s += xp[plane * h * w + (oy * k + i) * w + ox * k + j] }
+        }
+        yp[o] = s * scale
+      }
+    }
+  }
+
+  public func avgPoolBackward(dx: Tensor, dy: Tensor, kernel k: Int) throws {
+    let (_, h, w) = OpShapes.avgPool(x: dx, y: dy, kernel: k, op: "avgPoolBackward")
+    let (dxp, dyp) = (ptr(dx), ptr(dy))
+    let (oh, ow) = (h / k, w / k)
+    let scale = 1 / Float(k * k)
+    parallelRanges(dx.count) { r in
+      for i in r {
+        let plane = i / (h * w)
+        let (y, x) = ((i / w) % h, i % w)
+        dxp[i] = dyp[plane * oh * ow + (y / k) * ow + x / k] * scale
+      }
+    }
+  }
+
+  public func batchNormForward(
+    y: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, invStd: Tensor,
+    runningMean: Tensor, runningVar: Tensor, training: Bool, momentum: Float, eps: Float
+  ) throws {
+    let (n, c, hw) = OpShapes.batchNorm(x: x, channelTensors: [gamma, beta, mean, invStd, runningMean, runningVar], op: "batchNormForward")
+    checkSameCount(y, x, op: "batchNormForward")
+    let (xp, yp, gp, bp, mp, sp, rm, rv) = (ptr(x), ptr(y), ptr(gamma), ptr(beta), ptr(mean), ptr(invStd), ptr(runningMean), ptr(runningVar))
+    let m = n * hw
+    DispatchQueue.concurrentPerform(iterations: c) { ch in
+      if training {
+        var sum: Float = 0
+        for b in 0..<n { for i in 0..<hw { sum += xp[(b * c + ch) * hw + i] } }
+        let mu = sum / Float(m)
+        var sq: Float = 0
+        for b in 0..<n {
+          for i in 0..<hw {
+            let d = xp[(b * c + ch) * hw + i] - mu
+            sq += d * d
+          }
+        }
+        let variance = sq / Float(m)
+        mp[ch] = mu
+        sp[ch] = 1 / (variance + eps).squareRoot()
+        rm[ch] = (1 - momentum) * rm[ch] + momentum * mu
+        rv[ch] = (1 - momentum) * rv[ch] + momentum * variance * Float(m) / Float(max(m - 1, 1))
+      } else {
+        mp[ch] = rm[ch]
+        sp[ch] = 1 / (rv[ch] + eps).squareRoot()
+      }
+      let (mu, inv, g, bt) = (mp[ch], sp[ch], gp[ch], bp[ch])
+      for b in 0..<n {
+        for i in 0..<hw {
+          let k = (b * c + ch) * hw + i
+          yp[k] = g * ((xp[k] - mu) * inv) + bt
+        }
+      }
+    }
+  }
+
+  public func batchNormBackward(
+    dx: Tensor?, dGamma: Tensor, dBeta: Tensor, dy: Tensor, x: Tensor, gamma: Tensor, mean: Tensor, invStd: Tensor,
+    training: Bool
+  ) throws {
+    let (n, c, hw) = OpShapes.batchNorm(x: x, channelTensors: [dGamma, dBeta, gamma, mean, invStd], op: "batchNormBackward")
+    checkSameCount(dy, x, op: "batchNormBackward")
+    let (xp, dyp, dgp, dbp, gp, mp, sp) = (ptr(x), ptr(dy), ptr(dGamma), ptr(dBeta), ptr(gamma), ptr(mean), ptr(invStd))
+    let dxp = dx.map(ptr)
+    let m = Float(n * hw)
+    DispatchQueue.concurrentPerform(iterations: c) { ch in
+      let (mu, inv) = (mp[ch], sp[ch])
+      var (sdy, sdyx): (Float, Float) = (0, 0)
+      for b in 0..<n {
+        for i in 0..<hw {
+          let k = (b * c + ch) * hw + i
+          sdy += dyp[k]
+          sdyx += dyp[k] * ((xp[k] - mu) * inv)
+        }
+      }
+      dgp[ch] = sdyx
+      dbp[ch] = sdy
+      guard let dxp else { return }
+      let scale = gp[ch] * inv
+      for b in 0..<n {
+        for i in 0..<hw {
+          let k = (b * c + ch) * hw + i
+          if training {
+            dxp[k] = scale / m * (m * dyp[k] - sdy - ((xp[k] - mu) * inv) * sdyx)
+          } else {
+            dxp[k] = scale * dyp[k]
+          }
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,50 @@
+// Batch normalisation, residual adds and average pooling on OpenCL (kernels/norm.cl).
+extension OpenCLBackend {
+  public func add(out: Tensor, a: Tensor, b: Tensor) throws {
+    checkSameCount(out, a, op: "add")
+    checkSameCount(a, b, op: "add")
+    try launch("add", items: a.count, [.buffer(out), .buffer(a), .buffer(b), .int(a.count)])
+  }
+
+  public func avgPoolForward(y: Tensor, x: Tensor, kernel k: Int) throws {
+    let (_, h, w) = OpShapes.avgPool(x: x, y: y, kernel: k, op: "avgPoolForward")
+    try launch("avgpool_forward", items: y.count, [.buffer(y), .buffer(x), .int(h), .int(w), .int(k), .int(y.count)])
+  }
+
+  public func avgPoolBackward(dx: Tensor, dy: Tensor, kernel k: Int) throws {
+    let (_, h, w) = OpShapes.avgPool(x: dx, y: dy, kernel: k, op: "avgPoolBackward")
+    try launch("avgpool_backward", items: dx.count, [.buffer(dx), .buffer(dy), .int(h), .int(w), .int(k), .int(dx.count)])
+  }
+
+  public func batchNormForward(
+    y: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, invStd: Tensor,
+    runningMean: Tensor, runningVar: Tensor, training: Bool, momentum: Float, eps: Float
+  ) throws {
+    let (n, c, hw) = OpShapes.batchNorm(x: x, channelTensors: [gamma, beta, mean, invStd, runningMean, runningVar], op: "batchNormForward")
+    checkSameCount(y, x, op: "batchNormForward")
+    // One work-group (of groupSize items) per channel.
+    try launch(
+      "bn_stats", items: c * Self.groupSize,
+      [.buffer(x), .buffer(mean), .buffer(invStd), .buffer(runningMean), .buffer(runningVar), .int(n), .int(c), .int(hw),
+       .int(training ? 1 : 0), .float(momentum), .float(eps)])
+    try launch(
+      "bn_apply", items: x.count,
+      [.buffer(y), .buffer(x), .buffer(gamma), .buffer(beta), .buffer(mean), .buffer(invStd), .int(c), .int(hw), .int(x.count)])
+  }
+
+  public func batchNormBackward(
+    dx: Tensor?, dGamma: Tensor, dBeta: Tensor, dy: Tensor, x: Tensor, gamma: Tensor, mean: Tensor, invStd: Tensor,
+    training: Bool
+  ) throws {
+    let (n, c, hw) = OpShapes.batchNorm(x: x, channelTensors: [dGamma, dBeta, gamma, mean, invStd], op: "batchNormBackward")
+    checkSameCount(dy, x, op: "batchNormBackward")
+    try launch(
+      "bn_backward_reduce", items: c * Self.groupSize,
+      [.buffer(dGamma), .buffer(dBeta), .buffer(dy), .buffer(x), .buffer(mean), .buffer(invStd), .int(n), .int(c), .int(hw)])
+    guard let dx else { return }
+    try launch(
+      "bn_backward_data", items: x.count,
+      [.buffer(dx), .buffer(dy), .buffer(x), .buffer(gamma), .buffer(mean), .buffer(invStd), .buffer(dGamma), .buffer(dBeta),
+       .int(c), .int(hw), .int(n * hw), .int(training ? 1 : 0), .int(x.count)])
+  }
+}

@@ -1,0 +1,130 @@
+// norm.cl — batch normalisation, residual adds and average pooling.
+// Batch norm works per channel of NCHW (or [N, C]) input: M = N*HW values per channel.
+// Reductions: one work-group of NORM_GROUP work-items per channel, each summing a strided share,
+// then a tree in local memory (fixed order, so results are deterministic).
+// Tunables: NORM_GROUP (must equal the launch's work-group size, 64).
+#pragma OPENCL FP_CONTRACT OFF
+#ifndef NORM_GROUP
+#define NORM_GROUP 64
+#endif
+
+__kernel void add(__global float* out, __global const float* a, __global const float* b, const int n) {
+  const int i = get_global_id(0);
+  if (i < n) out[i] = a[i] + b[i];
+}
+
+__kernel void avgpool_forward(__global float* y, __global const float* x, const int height, const int width,
+                              const int k, const int n) {
+  const int o = get_global_id(0);
+  if (o >= n) return;
+  const int oh = height / k, ow = width / k;
+  const int plane = o / (oh * ow), oy = (o / ow) % oh, ox = o % ow;
+  float s = 0.0f;
+  for (int i = 0; i < k; ++i)
+    for (int j = 0; j < k; ++j) s += x[plane * height * width + (oy * k + i) * width + ox * k + j];
+  y[o] = s * (1.0f / (float)(k * k));
+}
+
+__kernel void avgpool_backward(__global float* dx, __global const float* dy, const int height, const int width,
+                               const int k, const int n) {
+  const int i = get_global_id(0);
+  if (i >= n) return;
+  const int oh = height / k, ow = width / k;
+  const int plane = i / (height * width), y = (i / width) % height, x = i % width;
+  dx[i] = dy[plane * oh * ow + (y / k) * ow + x / k] * (1.0f / (float)(k * k));
+}
+
+// Sums of a[k] (and a[k]*b-term) over one channel, reduced in local memory.
+inline float group_sum(__local float* scratch, float v) {
+  const int lid = get_local_id(0);
+  scratch[lid] = v;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int s = NORM_GROUP / 2; s > 0; s >>= 1) {
+    if (lid < s) scratch[lid] += scratch[lid + s];
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  const float total = scratch[0];
+  barrier(CLK_LOCAL_MEM_FENCE);
+  return total;
+}
+
+// One group per channel: batch mean and 1/sqrt(var + eps), running-stat update (training),
+// or the running stats' mean and inverse std (inference).
+__kernel void bn_stats(__global const float* x, __global float* mean, __global float* inv_std,
+                       __global float* running_mean, __global float* running_var,
+                       const int n, const int channels, const int hw, const int training,
+                       const float momentum, const float eps) {
+  __local float scratch[NORM_GROUP];
+  const int ch = get_group_id(0), lid = get_local_id(0);
+  if (ch >= channels) return;
+  if (!training) {
+    if (lid == 0) {
+      mean[ch] = running_mean[ch];
+      inv_std[ch] = 1.0f / sqrt(running_var[ch] + eps);
+    }
+    return;
+  }
+  const int m = n * hw;
+  float s = 0.0f;
+  for (int k = lid; k < m; k += NORM_GROUP) s += x[((k / hw) * channels + ch) * hw + k % hw];
+  const float mu = group_sum(scratch, s) / (float)m;
+  float q = 0.0f;
+  for (int k = lid; k < m; k += NORM_GROUP) {
+    const float d = x[((k / hw) * channels + ch) * hw + k % hw] - mu;
+    q += d * d;
+  }
+  const float variance = group_sum(scratch, q) / (float)m;
+  if (lid == 0) {
+    mean[ch] = mu;
+    inv_std[ch] = 1.0f / sqrt(variance + eps);
+    running_mean[ch] = (1.0f - momentum) * running_mean[ch] + momentum * mu;
+    running_var[ch] = (1.0f - momentum) * running_var[ch] + momentum * variance * (float)m / (float)max(m - 1, 1);
+  }
+}
+
+__kernel void bn_apply(__global float* y, __global const float* x, __global const float* gamma, __global const float* beta,
+                       __global const float* mean, __global const float* inv_std, const int channels, const int hw, const int n) {
+  const int k = get_global_id(0);
+  if (k >= n) return;
+  const int ch = (k / hw) % channels;
+  y[k] = gamma[ch] * ((x[k] - mean[ch]) * inv_std[ch]) + beta[ch];
+}
+
+// One group per channel: dgamma = sum dy * xhat, dbeta = sum dy.
+__kernel void bn_backward_reduce(__global float* dgamma, __global float* dbeta, __global const float* dy,
+                                 __global const float* x, __global const float* mean, __global const float* inv_std,
+                                 const int n, const int channels, const int hw) {
+  __local float scratch[NORM_GROUP];
+  const int ch = get_group_id(0), lid = get_local_id(0);
+  if (ch >= channels) return;
+  const int m = n * hw;
+  const float mu = mean[ch], inv = inv_std[ch];
+  float a = 0.0f, b = 0.0f;
+  for (int k = lid; k < m; k += NORM_GROUP) {
+    const int idx = ((k / hw) * channels + ch) * hw + k % hw;
+    a += dy[idx];
+    b += dy[idx] * ((x[idx] - mu) * inv);
+  }
+  const float sdy = group_sum(scratch, a);
+  const float sdyx = group_sum(scratch, b);
+  if (lid == 0) {
+    dbeta[ch] = sdy;
+    dgamma[ch] = sdyx;
+  }
+}
+
+__kernel void bn_backward_data(__global float* dx, __global const float* dy, __global const float* x,
+                               __global const float* gamma, __global const float* mean, __global const float* inv_std,
+                               __global const float* dgamma, __global const float* dbeta,
+                               const int channels, const int hw, const int n_per_channel, const int training, const int n) {
+  const int k = get_global_id(0);
+  if (k >= n) return;
+  const int ch = (k / hw) % channels;
+  const float inv = inv_std[ch], scale = gamma[ch] * inv;
+  if (training) {
+    const float m = (float)n_per_channel;
+    dx[k] = scale / m * (m * dy[k] - dbeta[ch] - ((x[k] - mean[ch]) * inv) * dgamma[ch]);
+  } else {
+    dx[k] = scale * dy[k];
+  }
+}
