@@ -22,6 +22,7 @@ public func evaluateRobustness(
 ) throws -> RobustnessResult {
   let n = min(count, data.count)
   let backend = model.backend
+  model.setTraining(false)
   let uploader = BatchUploader(data: data, backend: backend)
   let pgd = attack.map { PGDAttack(config: $0, backend: backend) }
   let name = attack.map { "pgd-\($0.steps) \($0.norm.rawValue) eps \($0.eps) alpha \($0.alpha) restarts \($0.restarts)" } ?? "none"

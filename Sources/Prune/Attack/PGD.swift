@@ -66,6 +66,9 @@ public final class PGDAttack {
   @discardableResult
   private func run(model: Model, x: Tensor, labels: Tensor, seed: UInt64, track: [Int]?, fooled: inout [Bool]) throws -> Tensor {
     let c = config
+    let wasTraining = model.isTraining
+    model.setTraining(false)
+    defer { model.setTraining(wasTraining) }
     let xAdv = try adversarial.get(x.shape, backend)
     if c.randomStart && c.eps > 0 {
       let d = try delta.get(x.shape, backend)

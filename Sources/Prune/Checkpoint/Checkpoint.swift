@@ -24,6 +24,7 @@ public enum Checkpoint {
     var meta = metadata
     meta["format"] = formatVersion
     meta["arch"] = model.architecture.rawValue
+    meta["width"] = "\(model.width)"
     meta["sparsity"] = String(format: "%.6f", try model.sparsity())
     try Safetensors.write(SafetensorsFile(tensors: try stateDict(of: model), metadata: meta), path: path)
   }
@@ -32,7 +33,7 @@ public enum Checkpoint {
   ///
   /// The architecture comes from the metadata, or from `architecture` for files without it
   /// (saved from PyTorch); when both exist they must agree.
-  public static func load(path: String, backend: Backend, architecture: Architecture? = nil) throws -> (model: Model, metadata: [String: String]) {
+  public static func load(path: String, backend: Backend, architecture: Architecture? = nil, width: Double? = nil) throws -> (model: Model, metadata: [String: String]) {
     let file = try Safetensors.read(path: path)
     let arch: Architecture
     switch (file.metadata["arch"], architecture) {
@@ -47,7 +48,11 @@ public enum Checkpoint {
     case (nil, nil):
       throw UserError.badCheckpoint(path: path, problem: "no architecture in its metadata; name one with --arch")
     }
-    let model = try arch.build(backend: backend, seed: 0)
+    let storedWidth = file.metadata["width"].flatMap(Double.init)
+    if file.metadata["width"] != nil && storedWidth == nil {
+      throw UserError.badCheckpoint(path: path, problem: "width '\(file.metadata["width"]!)' in its metadata is not a number")
+    }
+    let model = try arch.build(backend: backend, seed: 0, width: width ?? storedWidth ?? 1)
     try assign(file.tensors, to: model, path: path)
     return (model, file.metadata)
   }

@@ -38,6 +38,11 @@ public final class Conv2d: Layer {
 
   public func outputShape(for input: [Int]) -> [Int] { geometry(for: input).outputShape }
 
+  public func forwardMACs(input: [Int]) -> Int {
+    let g = geometry(for: input)
+    return g.outChannels * g.outPixels * g.patchSize * g.batch
+  }
+
   /// `w * m` when pruned, else `w` itself.
   func effectiveWeight() throws -> Tensor {
     guard let mask = weight.mask else { return weight.value }

@@ -11,4 +11,20 @@ public protocol Layer: AnyObject {
   /// Given dL/dy of the last forward: accumulates parameter gradients when asked (training),
   /// and returns dL/dx when asked (attacks, and every layer but the first in training).
   func backward(_ dy: Tensor, parameterGradients: Bool, inputGradient: Bool) throws -> Tensor?
+  func setTraining(_ training: Bool)
+  var children: [Layer] { get }
+  func forwardMACs(input: [Int]) -> Int
+}
+
+extension Layer {
+  /// Switches batch-norm layers between batch statistics (training) and running statistics.
+  public func setTraining(_ training: Bool) {
+    for child in children { child.setTraining(training) }
+  }
+
+  /// Layers inside a composite layer (a residual block); none for plain layers.
+  public var children: [Layer] { [] }
+
+  /// Multiply-adds per forward pass for an input shape (convs and linears; others are cheap).
+  public func forwardMACs(input: [Int]) -> Int { 0 }
 }

@@ -25,6 +25,8 @@ public final class Linear: Layer {
 
   public func outputShape(for input: [Int]) -> [Int] { [input[0], weight.shape[0]] }
 
+  public func forwardMACs(input: [Int]) -> Int { input[0] * weight.count }
+
   func effectiveWeight() throws -> Tensor {
     guard let mask = weight.mask else { return weight.value }
     let w = try masked.get(weight.shape, backend)

@@ -10,15 +10,18 @@ public final class Parameter {
   public let velocity: Tensor
   /// Present once the parameter has been pruned; the effective weight is `value * mask`.
   public var mask: Tensor?
-  /// Conv and linear weights are prunable; biases (and later BN) are not.
+  /// Conv and linear weights are prunable; biases and batch-norm parameters are not.
   public let isPrunable: Bool
+  /// Buffers (batch-norm running statistics) are saved and loaded but never stepped by SGD.
+  public let isTrainable: Bool
 
-  public init(name: String, value: Tensor, backend: Backend, isPrunable: Bool) throws {
+  public init(name: String, value: Tensor, backend: Backend, isPrunable: Bool, isTrainable: Bool = true) throws {
     self.name = name
     self.value = value
     self.grad = try backend.zeros(like: value)
     self.velocity = try backend.zeros(like: value)
     self.isPrunable = isPrunable
+    self.isTrainable = isTrainable
   }
 
   public var shape: [Int] { value.shape }

@@ -3,6 +3,9 @@ import GPU
 /// The architectures advprune can build, by their CLI names.
 public enum Architecture: String, CaseIterable, Sendable {
   case smallcnn
+  case resnet18
+  case vgg16
+  case vgg16Classic = "vgg16-classic"
 
   public init(parsing name: String) throws {
     guard let arch = Architecture(rawValue: name.lowercased()) else {
@@ -15,16 +18,36 @@ public enum Architecture: String, CaseIterable, Sendable {
   public var inputShape: [Int] {
     switch self {
     case .smallcnn: return [1, 28, 28]
+    case .resnet18, .vgg16, .vgg16Classic: return [3, 32, 32]
     }
   }
 
   public var classes: Int { 10 }
 
-  /// Builds the network with PyTorch's default initialisation drawn from `seed`.
-  public func build(backend: Backend, seed: UInt64) throws -> Model {
-    var rng = SeededRNG.derive(seed, 0x1D1)
+  public var summary: String {
     switch self {
-    case .smallcnn: return try smallCNN(backend: backend, rng: &rng)
+    case .smallcnn: return "4 convs + 3 linears, 28x28x1 (TRADES' MNIST network)"
+    case .resnet18: return "CIFAR ResNet18: 3x3 stem, BasicBlocks [2,2,2,2], 4x4 avg-pool, linear 512->10"
+    case .vgg16: return "VGG16-BN, HYDRA/HARP layout: 13 convs, 4 max-pools, avg-pool to 2x2, 2048->256->256->10"
+    case .vgg16Classic: return "VGG16-BN, classic CIFAR layout: 13 convs, 5 max-pools, linear 512->10"
     }
+  }
+
+  /// Builds the network with its reference initialisation drawn from `seed`. `width` scales
+  /// every hidden channel count (1 = the published model; 0.25 for quick CPU runs).
+  public func build(backend: Backend, seed: UInt64, width: Double = 1) throws -> Model {
+    guard width > 0 && width <= 16 else {
+      throw UserError.badValue(name: "--width", value: "\(width)", problem: "must be in (0, 16]")
+    }
+    var rng = SeededRNG.derive(seed, 0x1D1)
+    let scaled = { (c: Int) in max(1, Int((Double(c) * width).rounded())) }
+    let layers: [Layer]
+    switch self {
+    case .smallcnn: layers = try smallCNNLayers(backend: backend, rng: &rng, channels: scaled)
+    case .resnet18: layers = try resNet18Layers(backend: backend, rng: &rng, channels: scaled)
+    case .vgg16: layers = try vggLayers(backend: backend, rng: &rng, channels: scaled, classic: false)
+    case .vgg16Classic: layers = try vggLayers(backend: backend, rng: &rng, channels: scaled, classic: true)
+    }
+    return Model(architecture: self, width: width, backend: backend, layers: layers)
   }
 }

@@ -6,16 +6,44 @@ import GPU
 /// itself stays a list.
 public final class Model {
   public let architecture: Architecture
+  /// Channel multiplier it was built with (1 = the published model).
+  public let width: Double
   public let backend: Backend
   public let layers: [Layer]
   public let parameters: [Parameter]
+  /// Batch norm uses batch statistics when true; attacks and evaluation switch it off.
+  public private(set) var isTraining = true
 
-  init(architecture: Architecture, backend: Backend, layers: [Layer]) {
+  init(architecture: Architecture, width: Double = 1, backend: Backend, layers: [Layer]) {
     self.architecture = architecture
+    self.width = width
     self.backend = backend
     self.layers = layers
     parameters = layers.flatMap(\.parameters)
   }
+
+  public func setTraining(_ training: Bool) {
+    guard training != isTraining else { return }
+    isTraining = training
+    for layer in layers { layer.setTraining(training) }
+  }
+
+  /// Parameters SGD updates (everything but batch-norm running statistics).
+  public var trainableParameters: [Parameter] { parameters.filter(\.isTrainable) }
+
+  /// Multiply-adds of one image's forward pass.
+  public var macsPerImage: Int {
+    var shape = [1] + architecture.inputShape
+    var total = 0
+    for layer in layers {
+      total += layer.forwardMACs(input: shape)
+      shape = layer.outputShape(for: shape)
+    }
+    return total
+  }
+
+  /// Number of trainable values (weights, biases, batch-norm affine parameters).
+  public var parameterCount: Int { trainableParameters.reduce(0) { $0 + $1.count } }
 
   /// Conv and linear weights: what pruning may remove.
   public var prunableParameters: [Parameter] { parameters.filter(\.isPrunable) }

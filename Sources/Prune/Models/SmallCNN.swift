@@ -8,20 +8,19 @@ extension Architecture {
   /// Initialised as the TRADES reference does: convs kaiming-normal with zero bias, fc1/fc2
   /// PyTorch's default, fc3 zero. (PyTorch's default everywhere shrinks the signal through seven
   /// ReLU layers and training stalls near chance for the first epochs.)
-  func smallCNN(backend b: Backend, rng: inout SeededRNG) throws -> Model {
+  func smallCNNLayers(backend b: Backend, rng: inout SeededRNG, channels c: (Int) -> Int) throws -> [Layer] {
     let he = WeightInit.kaimingNormal
-    let layers: [Layer] = [
-      try Conv2d(name: "conv1", inChannels: 1, outChannels: 32, kernel: 3, initialization: he, backend: b, rng: &rng), ReLU(backend: b),
-      try Conv2d(name: "conv2", inChannels: 32, outChannels: 32, kernel: 3, initialization: he, backend: b, rng: &rng), ReLU(backend: b),
+    return [
+      try Conv2d(name: "conv1", inChannels: 1, outChannels: c(32), kernel: 3, initialization: he, backend: b, rng: &rng), ReLU(backend: b),
+      try Conv2d(name: "conv2", inChannels: c(32), outChannels: c(32), kernel: 3, initialization: he, backend: b, rng: &rng), ReLU(backend: b),
       MaxPool2x2(backend: b),
-      try Conv2d(name: "conv3", inChannels: 32, outChannels: 64, kernel: 3, initialization: he, backend: b, rng: &rng), ReLU(backend: b),
-      try Conv2d(name: "conv4", inChannels: 64, outChannels: 64, kernel: 3, initialization: he, backend: b, rng: &rng), ReLU(backend: b),
+      try Conv2d(name: "conv3", inChannels: c(32), outChannels: c(64), kernel: 3, initialization: he, backend: b, rng: &rng), ReLU(backend: b),
+      try Conv2d(name: "conv4", inChannels: c(64), outChannels: c(64), kernel: 3, initialization: he, backend: b, rng: &rng), ReLU(backend: b),
       MaxPool2x2(backend: b),
       Flatten(),
-      try Linear(name: "fc1", inputs: 1024, outputs: 200, backend: b, rng: &rng), ReLU(backend: b),
-      try Linear(name: "fc2", inputs: 200, outputs: 200, backend: b, rng: &rng), ReLU(backend: b),
-      try Linear(name: "fc3", inputs: 200, outputs: 10, initialization: .zeros, backend: b, rng: &rng),
+      try Linear(name: "fc1", inputs: c(64) * 16, outputs: c(200), backend: b, rng: &rng), ReLU(backend: b),
+      try Linear(name: "fc2", inputs: c(200), outputs: c(200), backend: b, rng: &rng), ReLU(backend: b),
+      try Linear(name: "fc3", inputs: c(200), outputs: 10, initialization: .zeros, backend: b, rng: &rng),
     ]
-    return Model(architecture: .smallcnn, backend: b, layers: layers)
   }
 }

@@ -94,13 +94,14 @@ public final class Trainer {
   /// One SGD step on a batch; returns the mean loss and the number of correct predictions.
   public func step(input: Tensor, labels: Tensor, hostLabels: [Int]) throws -> (loss: Double, correct: Int) {
     let n = hostLabels.count
+    model.setTraining(true)
     let logits = try model.forward(input)
     let l = try losses.get([n], backend)
     let d = try dLogits.get(logits.shape, backend)
     try backend.softmaxCrossEntropy(losses: l, dLogits: d, logits: logits, labels: labels, scale: 1 / Float(n))
     let predictions = argmaxRows(try backend.download(logits), classes: logits.shape[1])
     try model.backward(d, parameterGradients: true, inputGradient: false)
-    for p in model.parameters {
+    for p in model.trainableParameters {
       try backend.sgdStep(weight: p.value, grad: p.grad, velocity: p.velocity, mask: p.mask, hyper: config.sgd)
     }
     let hostLosses = try backend.download(l)

@@ -1,0 +1,75 @@
+import GPU
+
+/// ResNet's basic block: `relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))`, where the
+/// shortcut is the identity, or a strided 1x1 conv + BN when the shape changes (names
+/// `<prefix>.conv1`, `.bn1`, `.conv2`, `.bn2`, `.shortcut.0`, `.shortcut.1`, as in the CIFAR ResNets).
+public final class BasicBlock: Layer {
+  let backend: Backend
+  let conv1: Conv2d
+  let bn1: BatchNorm2d
+  let relu1: ReLU
+  let conv2: Conv2d
+  let bn2: BatchNorm2d
+  let shortcut: (conv: Conv2d, bn: BatchNorm2d)?
+  let relu2: ReLU
+  private var inputShape: [Int] = []
+  private let sum = BufferSlot()
+  private let inputGrad = BufferSlot()
+
+  public init(name: String, inChannels: Int, outChannels: Int, stride: Int, backend b: Backend, rng: inout SeededRNG) throws {
+    backend = b
+    let he = WeightInit.kaimingNormal
+    conv1 = try Conv2d(name: "\(name).conv1", inChannels: inChannels, outChannels: outChannels, kernel: 3, stride: stride, padding: 1, bias: false, initialization: he, backend: b, rng: &rng)
+    bn1 = try BatchNorm2d(name: "\(name).bn1", channels: outChannels, backend: b)
+    relu1 = ReLU(backend: b)
+    conv2 = try Conv2d(name: "\(name).conv2", inChannels: outChannels, outChannels: outChannels, kernel: 3, padding: 1, bias: false, initialization: he, backend: b, rng: &rng)
+    bn2 = try BatchNorm2d(name: "\(name).bn2", channels: outChannels, backend: b)
+    if stride != 1 || inChannels != outChannels {
+      shortcut = (
+        try Conv2d(name: "\(name).shortcut.0", inChannels: inChannels, outChannels: outChannels, kernel: 1, stride: stride, bias: false, initialization: he, backend: b, rng: &rng),
+        try BatchNorm2d(name: "\(name).shortcut.1", channels: outChannels, backend: b)
+      )
+    } else {
+      shortcut = nil
+    }
+    relu2 = ReLU(backend: b)
+  }
+
+  var mainPath: [Layer] { [conv1, bn1, relu1, conv2, bn2] }
+  public var children: [Layer] { mainPath + (shortcut.map { [$0.conv, $0.bn] } ?? []) + [relu2] }
+  public var parameters: [Parameter] { children.flatMap(\.parameters) }
+  public func setTraining(_ training: Bool) { for c in children { c.setTraining(training) } }
+  public func outputShape(for input: [Int]) -> [Int] { conv2.outputShape(for: conv1.outputShape(for: input)) }
+
+  public func forwardMACs(input: [Int]) -> Int {
+    let mid = conv1.outputShape(for: input)
+    return conv1.forwardMACs(input: input) + conv2.forwardMACs(input: mid) + (shortcut?.conv.forwardMACs(input: input) ?? 0)
+  }
+
+  public func forward(_ x: Tensor) throws -> Tensor {
+    inputShape = x.shape
+    var h = x
+    for layer in mainPath { h = try layer.forward(h) }
+    let skip = try shortcut.map { try $0.bn.forward(try $0.conv.forward(x)) } ?? x
+    let s = try sum.get(h.shape, backend)
+    try backend.add(out: s, a: h, b: skip)
+    return try relu2.forward(s)
+  }
+
+  public func backward(_ dy: Tensor, parameterGradients: Bool, inputGradient: Bool) throws -> Tensor? {
+    guard let d = try relu2.backward(dy, parameterGradients: parameterGradients, inputGradient: true) else { return nil }
+    var g: Tensor? = d
+    for (i, layer) in mainPath.enumerated().reversed() {
+      guard let dy = g else { break }
+      g = try layer.backward(dy, parameterGradients: parameterGradients, inputGradient: i > 0 || inputGradient)
+    }
+    var skip: Tensor? = inputGradient ? d : nil
+    if let (conv, bn) = shortcut, let ds = try bn.backward(d, parameterGradients: parameterGradients, inputGradient: true) {
+      skip = try conv.backward(ds, parameterGradients: parameterGradients, inputGradient: inputGradient)
+    }
+    guard inputGradient, let main = g, let skip else { return nil }
+    let dx = try inputGrad.get(inputShape, backend)
+    try backend.add(out: dx, a: main, b: skip)
+    return dx
+  }
+}
