@@ -76,3 +76,4 @@ func printJSON<T: Encodable>(_ value: T) throws {
 /// Shared parsers for the science options.
 extension PerturbationNorm: ExpressibleByArgument {}
 extension Locality: ExpressibleByArgument {}
+extension LRSchedule: ExpressibleByArgument {}

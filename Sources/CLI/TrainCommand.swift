@@ -14,6 +14,8 @@ struct RecipeOptions: ParsableArguments {
   @Option(help: "PGD step size (default eps/4).") var alpha: Float?
   @Option(help: "PGD steps per training batch (default 10).") var steps: Int?
   @Option(help: "Perturbation norm: linf or l2.") var norm: PerturbationNorm = .linf
+  @Option(help: "Learning-rate schedule: constant, cosine, multistep or warmup.") var lrSchedule: LRSchedule = .constant
+  @Flag(help: "Nesterov momentum.") var nesterov = false
 
   func config(_ recipe: Recipe, epochs: Int, learningRate: Float, seed: UInt64) throws -> TrainConfig {
     var attack = recipe.attack
@@ -29,22 +31,31 @@ struct RecipeOptions: ParsableArguments {
     }
     return TrainConfig(
       epochs: epochs, batchSize: batchSize ?? recipe.batchSize,
-      sgd: SGDHyper(learningRate: lr ?? learningRate, momentum: momentum ?? recipe.sgd.momentum, weightDecay: weightDecay ?? recipe.sgd.weightDecay),
-      attack: adversarial, seed: seed)
+      sgd: SGDHyper(
+        learningRate: lr ?? learningRate, momentum: momentum ?? recipe.sgd.momentum, weightDecay: weightDecay ?? recipe.sgd.weightDecay,
+        nesterov: nesterov),
+      attack: adversarial, seed: seed, schedule: lrSchedule)
   }
 }
 
 struct Train: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Train a model with PGD adversarial training (Madry) and save a safetensors checkpoint.",
-    discussion: "The checkpoint is rewritten atomically after every epoch.")
+    discussion: """
+      The checkpoint (with SGD momentum) is rewritten atomically after every epoch; a run stopped at
+      any point loses at most the epoch in progress, and --resume continues it bit for bit.
+      """)
 
   @Option(help: "Data set: fashion-mnist or mnist.") var dataset: String = "fashion-mnist"
   @Option(help: "Directory of the data set's files (default: Debian's /usr/share/datasets/<name>).") var dataDir: String?
-  @Option(help: "Architecture: smallcnn.") var arch: String = "smallcnn"
+  @Option(help: "Architecture: smallcnn, resnet18, vgg16 or vgg16-classic.") var arch: String = "smallcnn"
+  @Option(help: "Channel multiplier (1 = the published model; smaller for quick CPU runs).") var width: Double = 1
   @Option(help: "Epochs.") var epochs: Int = 2
   @Option(help: "Use only the first N training images.") var trainLimit: Int?
   @Option(help: "Output checkpoint (.safetensors).") var out: String
+  @Flag(help: "Continue the run stored in --out (same recipe) from its last finished epoch.") var resume = false
+  @Option(name: .customLong("init"), help: "Start from this checkpoint's weights (ours, or a PyTorch state_dict for --arch).") var initialWeights: String?
+  @Option(help: "Append one JSON line per epoch (loss, lr, gradient norm, held-out clean/robust accuracy) to this file.") var logJson: String?
   @OptionGroup var recipe: RecipeOptions
   @OptionGroup var common: CommonOptions
 
@@ -54,7 +65,11 @@ struct Train: ParsableCommand {
       let data = try DatasetName(parsing: dataset)
       let defaults = Recipe.defaults(for: architecture, on: data)
       let config = try recipe.config(defaults, epochs: epochs, learningRate: defaults.sgd.learningRate, seed: common.seed)
-      let job = TrainJob(architecture: architecture, dataset: data, dataDirectory: dataDir, trainLimit: trainLimit, config: config, output: out)
+      var job = TrainJob(architecture: architecture, dataset: data, dataDirectory: dataDir, trainLimit: trainLimit, config: config, output: out)
+      job.width = width
+      job.resume = resume
+      job.initialWeights = initialWeights
+      job.logJSON = logJson
       let result = try job.run(backend: try common.backend(), progress: common.progress())
       if common.json { return try printJSON(result) }
       let last = result.epochs.last

@@ -50,16 +50,18 @@ public enum PerturbationNorm: String, CaseIterable, Sendable {
 }
 
 /// Hyper-parameters of one SGD step (PyTorch's semantics: weight decay is added to the gradient,
-/// `v = momentum * v + g`, `w -= lr * v`).
+/// `v = momentum * v + g`, `w -= lr * v`, or `w -= lr * (g + momentum * v)` with Nesterov).
 public struct SGDHyper: Equatable, Sendable {
   public var learningRate: Float
   public var momentum: Float
   public var weightDecay: Float
+  public var nesterov: Bool
 
-  public init(learningRate: Float, momentum: Float = 0.9, weightDecay: Float = 0) {
+  public init(learningRate: Float, momentum: Float = 0.9, weightDecay: Float = 0, nesterov: Bool = false) {
     self.learningRate = learningRate
     self.momentum = momentum
     self.weightDecay = weightDecay
+    self.nesterov = nesterov
   }
 }
 

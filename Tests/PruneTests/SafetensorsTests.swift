@@ -164,13 +164,20 @@ final class SafetensorsTests: XCTestCase {
     assertBad(container(header: String(repeating: "[", count: 1000), data: []), "nested deeper")
   }
 
+  /// PyTorch saves BatchNorm's num_batches_tracked as an int64 scalar.
+  func testInt64ScalarsReadAsFloat() throws {
+    let header = #"{"bn.num_batches_tracked": {"dtype": "I64", "shape": [], "data_offsets": [0, 8]}}"#
+    let file = try Safetensors.decode(container(header: header, data: [0x39, 0x30, 0, 0, 0, 0, 0, 0]), path: "torch.safetensors")
+    XCTAssertEqual(file.tensors["bn.num_batches_tracked"], HostTensor(shape: [], values: [12345]))
+  }
+
   func testEntryNotObject() {
     assertBad(container(header: #"{"w": [1, 2]}"#, data: []), "entry for tensor 'w' is a JSON array")
   }
 
   func testUnsupportedDtypeNamesDtypeAndTensor() {
-    let header = #"{"step": {"dtype": "I64", "shape": [], "data_offsets": [0, 8]}}"#
-    assertBad(container(header: header, data: [UInt8](repeating: 0, count: 8)), "tensor 'step' has dtype I64")
+    let header = #"{"step": {"dtype": "U8", "shape": [], "data_offsets": [0, 1]}}"#
+    assertBad(container(header: header, data: [7]), "tensor 'step' has dtype U8")
     assertBad(container(header: #"{"w": {"dtype": 3, "shape": [], "data_offsets": [0, 4]}}"#, data: le32(1)), "dtype is a JSON number")
     assertBad(container(header: #"{"w": {"shape": [], "data_offsets": [0, 4]}}"#, data: le32(1)), "has no dtype")
   }

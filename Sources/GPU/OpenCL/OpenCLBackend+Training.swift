@@ -15,7 +15,7 @@ extension OpenCLBackend {
     try launch(
       "sgd_step", items: weight.count,
       [.buffer(weight), .buffer(grad), .buffer(velocity), .buffer(mask ?? grad), .float(hyper.learningRate),
-       .float(hyper.momentum), .float(hyper.weightDecay), .int(mask == nil ? 0 : 1), .int(weight.count)])
+       .float(hyper.momentum), .float(hyper.weightDecay), .int(mask == nil ? 0 : 1), .int(hyper.nesterov ? 1 : 0), .int(weight.count)])
   }
 
   public func pgdStep(xAdv: Tensor, x: Tensor, grad: Tensor, alpha: Float, eps: Float, norm: PerturbationNorm) throws {

@@ -217,16 +217,18 @@ public enum OpSuite {
             scale: 1 / Float(n))
           return try [losses, d].map(b.download)
         }),
+    ] + [false, true].map { nesterov in
       OpCase(
-        op: "sgd_step", shape: "[\(count)] masked, momentum, wd", atol: 1e-6, rtol: 1e-5,
+        op: "sgd_step", shape: "[\(count)] masked, momentum, wd\(nesterov ? ", nesterov" : "")", atol: 1e-6, rtol: 1e-5,
         inputs: { rng in [rng.uniformArray(count), rng.uniformArray(count), rng.uniformArray(count), mask(count, &rng)] },
         run: { b, v in
           let (w, g, vel, m) = (try b.upload(v[0], shape: [count]), try b.upload(v[1], shape: [count]), try b.upload(v[2], shape: [count]), try b.upload(v[3], shape: [count]))
           try b.multiply(out: w, a: w, b: m)
-          for _ in 0..<3 { try b.sgdStep(weight: w, grad: g, velocity: vel, mask: m, hyper: SGDHyper(learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4)) }
+          let hyper = SGDHyper(learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: nesterov)
+          for _ in 0..<3 { try b.sgdStep(weight: w, grad: g, velocity: vel, mask: m, hyper: hyper) }
           return try [w, vel].map(b.download)
-        }),
-    ]
+        })
+    }
     for norm in PerturbationNorm.allCases {
       let eps: Float = norm == .linf ? 0.1 : 0.5
       cases.append(

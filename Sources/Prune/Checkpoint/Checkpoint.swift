@@ -3,30 +3,36 @@ import GPU
 
 /// Model checkpoints as safetensors with PyTorch state_dict names.
 ///
-/// Tensors: every parameter under its state_dict key, and each pruning mask as `<name>_mask`
-/// (extra keys a PyTorch user loads with `strict=False` or applies). The header's `__metadata__`
-/// holds the architecture and the run's provenance as strings.
+/// Tensors: every parameter and buffer under its state_dict key, each pruning mask as
+/// `<name>_mask`, and, in checkpoints written during training, each SGD momentum buffer as
+/// `<name>_momentum` so a run resumes exactly (extra keys a PyTorch user loads with
+/// `strict=False`). The header's `__metadata__` holds the architecture and the run's provenance.
 public enum Checkpoint {
   public static let formatVersion = "advprune-checkpoint-1"
 
-  /// The state dict (and masks) of `model` as host tensors.
-  public static func stateDict(of model: Model) throws -> [String: HostTensor] {
+  static let maskSuffix = "_mask"
+  static let momentumSuffix = "_momentum"
+
+  /// The state dict (and masks, and with `optimizer` the momentum buffers) as host tensors.
+  public static func stateDict(of model: Model, optimizer: Bool = false) throws -> [String: HostTensor] {
     var tensors: [String: HostTensor] = [:]
+    let b = model.backend
     for p in model.parameters {
-      tensors[p.name] = HostTensor(shape: p.shape, values: try model.backend.download(p.value))
-      if let mask = p.mask { tensors["\(p.name)_mask"] = HostTensor(shape: p.shape, values: try model.backend.download(mask)) }
+      tensors[p.name] = HostTensor(shape: p.shape, values: try b.download(p.value))
+      if let mask = p.mask { tensors[p.name + maskSuffix] = HostTensor(shape: p.shape, values: try b.download(mask)) }
+      if optimizer && p.isTrainable { tensors[p.name + momentumSuffix] = HostTensor(shape: p.shape, values: try b.download(p.velocity)) }
     }
     return tensors
   }
 
   /// Writes `model` atomically: a crash leaves the old file or the new one, never half of one.
-  public static func save(_ model: Model, metadata: [String: String], to path: String) throws {
+  public static func save(_ model: Model, metadata: [String: String], to path: String, optimizer: Bool = false) throws {
     var meta = metadata
     meta["format"] = formatVersion
     meta["arch"] = model.architecture.rawValue
     meta["width"] = "\(model.width)"
     meta["sparsity"] = String(format: "%.6f", try model.sparsity())
-    try Safetensors.write(SafetensorsFile(tensors: try stateDict(of: model), metadata: meta), path: path)
+    try Safetensors.write(SafetensorsFile(tensors: try stateDict(of: model, optimizer: optimizer), metadata: meta), path: path)
   }
 
   /// Reads a checkpoint and builds its model on `backend`.
@@ -67,14 +73,18 @@ public enum Checkpoint {
         continue
       }
       if t.shape != p.shape { problems.append("\(p.name) has shape \(t.shape), expected \(p.shape)") }
-      if let m = tensors["\(p.name)_mask"] {
+      if let v = tensors[p.name + momentumSuffix], v.shape != p.shape {
+        problems.append("\(p.name)\(momentumSuffix) has shape \(v.shape), expected \(p.shape)")
+      }
+      if let m = tensors[p.name + maskSuffix] {
         if !p.isPrunable { problems.append("\(p.name)_mask: \(p.name) is not prunable") }
         if m.shape != p.shape { problems.append("\(p.name)_mask has shape \(m.shape), expected \(p.shape)") }
         if m.values.contains(where: { $0 != 0 && $0 != 1 }) { problems.append("\(p.name)_mask holds values other than 0 and 1") }
       }
     }
     for name in tensors.keys.sorted() {
-      let base = name.hasSuffix("_mask") ? String(name.dropLast(5)) : name
+      var base = name
+      for suffix in [maskSuffix, momentumSuffix] where name.hasSuffix(suffix) { base = String(name.dropLast(suffix.count)) }
       if expected[base] == nil { problems.append("unexpected tensor \(name)") }
     }
     if !problems.isEmpty {
@@ -85,12 +95,17 @@ public enum Checkpoint {
     let backend = model.backend
     for p in model.parameters {
       try backend.write(tensors[p.name]!.values, to: p.value)
-      if let m = tensors["\(p.name)_mask"] {
+      if let m = tensors[p.name + maskSuffix] {
         let mask = try backend.upload(m.values, shape: p.shape)
         p.mask = mask
         try backend.multiply(out: p.value, a: p.value, b: mask)
       } else {
         p.mask = nil
+      }
+      if let v = tensors[p.name + momentumSuffix] {
+        try backend.write(v.values, to: p.velocity)
+      } else {
+        try backend.fill(p.velocity, value: 0)
       }
     }
   }

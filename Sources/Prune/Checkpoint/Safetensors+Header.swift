@@ -12,12 +12,13 @@ extension Safetensors {
   }
 
   enum DType: String {
-    case f32 = "F32", f64 = "F64", f16 = "F16", bf16 = "BF16"
+    // I64 is what PyTorch saves BatchNorm's num_batches_tracked as.
+    case f32 = "F32", f64 = "F64", f16 = "F16", bf16 = "BF16", i64 = "I64"
 
     var size: Int {
       switch self {
       case .f32: return 4
-      case .f64: return 8
+      case .f64, .i64: return 8
       case .f16, .bf16: return 2
       }
     }
@@ -50,7 +51,7 @@ extension Safetensors {
       throw bad("tensor '\(name)' dtype is a JSON \(dtypeValue.kind), expected a string")
     }
     guard let dtype = DType(rawValue: dtypeName) else {
-      throw bad("tensor '\(name)' has dtype \(dtypeName); only F32 (and F64, F16, BF16) are supported")
+      throw bad("tensor '\(name)' has dtype \(dtypeName); only F32 (and F64, F16, BF16, I64) are supported")
     }
 
     guard let shapeValue = fields["shape"] else { throw bad("tensor '\(name)' has no shape") }
@@ -124,6 +125,8 @@ extension Safetensors {
       case .bf16:
         let bits = UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
         value = Float(bitPattern: UInt32(bits) << 16)
+      case .i64:
+        value = Float(Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: Int64.self)))
       }
       guard value.isFinite else {
         throw bad("tensor '\(entry.name)' contains \(value.isNaN ? "NaN" : "Inf") at index \(index)")

@@ -1,14 +1,24 @@
 import Foundation
 import GPU
 
-/// `advprune train`: adversarial (or natural) training from scratch, checkpointed every epoch.
+/// `advprune train`: adversarial (or natural) training, checkpointed atomically after every epoch
+/// (weights, masks, batch-norm statistics and SGD momentum), resumable with `resume`.
 public struct TrainJob {
   public var architecture: Architecture
+  public var width: Double = 1
   public var dataset: DatasetName
   public var dataDirectory: String?
   public var trainLimit: Int?
   public var config: TrainConfig
   public var output: String
+  /// Continue a run whose checkpoint `output` already holds some of the epochs.
+  public var resume = false
+  /// Start from this checkpoint's weights (ours, or PyTorch's for `architecture`).
+  public var initialWeights: String?
+  /// Append one JSON line per epoch here.
+  public var logJSON: String?
+  /// Test images used for the per-epoch clean/robust accuracy in the JSON log.
+  public var holdoutPoints = 500
 
   public init(architecture: Architecture, dataset: DatasetName, dataDirectory: String?, trainLimit: Int?, config: TrainConfig, output: String) {
     self.architecture = architecture
@@ -23,7 +33,9 @@ public struct TrainJob {
     public let checkpoint: String
     public let backend: String
     public let trainImages: Int
+    /// Epochs run by this invocation (a resumed run skips those already done).
     public let epochs: [EpochSummary]
+    public let resumedFromEpoch: Int
     public let seconds: Double
   }
 
@@ -31,21 +43,79 @@ public struct TrainJob {
     try config.validate()
     try dataset.check(architecture)
     try checkWritable(output)
+    if let logJSON { try checkWritable(logJSON) }
     let data = try dataset.load(directory: dataDirectory, train: true, limit: trainLimit)
-    let model = try architecture.build(backend: backend, seed: config.seed)
+    let (model, firstEpoch) = try startingPoint(backend: backend, images: data.count)
+    let holdout = logJSON == nil ? nil : try dataset.load(directory: dataDirectory, train: false, limit: holdoutPoints)
     let start = Date()
     let trainer = Trainer(model: model, config: config)
-    let epochs = try trainer.train(data: data, progress: progress) { summary in
-      try Checkpoint.save(model, metadata: provenance(epochsDone: summary.epoch, images: data.count), to: output)
+    let epochs = try trainer.train(data: data, firstEpoch: firstEpoch, progress: progress) { summary in
+      try Checkpoint.save(model, metadata: provenance(epochsDone: summary.epoch, images: data.count), to: output, optimizer: true)
+      if let logJSON, let holdout { try appendLog(summary, model: model, holdout: holdout, path: logJSON) }
     }
-    if config.epochs == 0 { try Checkpoint.save(model, metadata: provenance(epochsDone: 0, images: data.count), to: output) }
-    return Result(checkpoint: output, backend: backend.name, trainImages: data.count, epochs: epochs, seconds: Date().timeIntervalSince(start))
+    if firstEpoch == 0 && config.epochs == 0 {
+      try Checkpoint.save(model, metadata: provenance(epochsDone: 0, images: data.count), to: output, optimizer: true)
+    }
+    return Result(
+      checkpoint: output, backend: backend.name, trainImages: data.count, epochs: epochs, resumedFromEpoch: firstEpoch,
+      seconds: Date().timeIntervalSince(start))
+  }
+
+  /// A fresh model, one from `initialWeights`, or the run stored in `output` when resuming.
+  func startingPoint(backend: Backend, images: Int) throws -> (Model, Int) {
+    if resume && FileManager.default.fileExists(atPath: output) {
+      let (model, meta) = try Checkpoint.load(path: output, backend: backend)
+      let wanted = provenance(epochsDone: 0, images: images)
+      for (key, value) in wanted where key != "epochs" && meta[key] != value {
+        throw UserError.badCheckpoint(
+          path: output, problem: "cannot resume: it was trained with \(key) = \(meta[key] ?? "nothing"), this run asks for \(value)")
+      }
+      guard let done = meta["epochs"].flatMap(Int.init), done >= 0 else {
+        throw UserError.badCheckpoint(path: output, problem: "cannot resume: no epoch count in its metadata")
+      }
+      return (model, min(done, config.epochs))
+    }
+    if let initialWeights {
+      let (model, _) = try Checkpoint.load(path: initialWeights, backend: backend, architecture: architecture, width: width)
+      guard model.architecture == architecture else {
+        throw UserError.badCheckpoint(path: initialWeights, problem: "holds a \(model.architecture.rawValue), not a \(architecture.rawValue)")
+      }
+      for p in model.parameters { try backend.fill(p.velocity, value: 0) }
+      return (model, 0)
+    }
+    return (try architecture.build(backend: backend, seed: config.seed, width: width), 0)
   }
 
   func provenance(epochsDone: Int, images: Int) -> [String: String] {
     var meta = trainingMetadata(config, dataset: dataset, images: images)
     meta["epochs"] = "\(epochsDone)"
+    meta["epochs_planned"] = "\(config.epochs)"
+    meta["width"] = "\(width)"
+    if let initialWeights { meta["init"] = (initialWeights as NSString).lastPathComponent }
     return meta
+  }
+
+  /// One JSON line: the epoch's training numbers and clean/robust accuracy on the held-out slice.
+  func appendLog(_ summary: EpochSummary, model: Model, holdout: LabeledImages, path: String) throws {
+    let eval = try evaluateRobustness(
+      model: model, data: holdout, count: holdout.count, attack: config.attack, seed: config.seed, progress: SilentProgress())
+    let record: [String: Any] = [
+      "epoch": summary.epoch, "loss": summary.loss, "train_accuracy": summary.accuracy, "lr": summary.learningRate,
+      "grad_norm": summary.gradientNorm, "images_per_second": summary.imagesPerSecond, "seconds": summary.seconds,
+      "holdout_points": eval.points, "holdout_clean_accuracy": eval.cleanAccuracy,
+      "holdout_robust_accuracy": eval.robustAccuracy, "holdout_attack": eval.attack,
+    ]
+    var line = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
+    line.append(0x0A)
+    guard let handle = FileHandle(forWritingAtPath: path) ?? {
+      FileManager.default.createFile(atPath: path, contents: nil)
+      return FileHandle(forWritingAtPath: path)
+    }() else {
+      throw UserError.cannotWrite(path: path, problem: "cannot open for appending")
+    }
+    defer { try? handle.close() }
+    try handle.seekToEnd()
+    try handle.write(contentsOf: line)
   }
 }
 
@@ -54,7 +124,8 @@ func trainingMetadata(_ config: TrainConfig, dataset: DatasetName, images: Int) 
   var meta = [
     "dataset": dataset.rawValue, "train_images": "\(images)", "seed": "\(config.seed)",
     "batch_size": "\(config.batchSize)", "lr": "\(config.sgd.learningRate)", "momentum": "\(config.sgd.momentum)",
-    "weight_decay": "\(config.sgd.weightDecay)", "adv": "none",
+    "weight_decay": "\(config.sgd.weightDecay)", "nesterov": "\(config.sgd.nesterov)", "lr_schedule": config.schedule.rawValue,
+    "adv": "none",
   ]
   if let a = config.attack {
     meta["adv"] = "pgd"

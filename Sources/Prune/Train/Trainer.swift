@@ -9,13 +9,23 @@ public struct TrainConfig: Sendable {
   /// nil trains on clean inputs; otherwise PGD-AT (Madry) with these attack settings.
   public var attack: PGDConfig?
   public var seed: UInt64
+  /// Learning-rate schedule over the whole run (`sgd.learningRate` is its base rate).
+  public var schedule: LRSchedule
 
-  public init(epochs: Int, batchSize: Int, sgd: SGDHyper, attack: PGDConfig?, seed: UInt64) {
+  public init(epochs: Int, batchSize: Int, sgd: SGDHyper, attack: PGDConfig?, seed: UInt64, schedule: LRSchedule = .constant) {
     self.epochs = epochs
     self.batchSize = batchSize
     self.sgd = sgd
     self.attack = attack
     self.seed = seed
+    self.schedule = schedule
+  }
+
+  /// The SGD settings at a point of training (`progress` in [0, 1)).
+  public func hyper(progress: Double) -> SGDHyper {
+    var h = sgd
+    h.learningRate = Float(Double(sgd.learningRate) * schedule.factor(progress: progress))
+    return h
   }
 
   public func validate() throws {
@@ -35,10 +45,14 @@ public struct EpochSummary: Codable, Sendable {
   public let accuracy: Double
   public let seconds: Double
   public let imagesPerSecond: Double
+  /// Learning rate of the epoch's last step.
+  public let learningRate: Double
+  /// L2 norm of all parameter gradients at the epoch's last step.
+  public let gradientNorm: Double
 }
 
-/// The training loop: per batch, PGD on the model (no BN yet, so eval and train mode coincide),
-/// forward, cross-entropy, backward, and a masked SGD step on every parameter.
+/// The training loop: per batch, PGD on the model in eval mode, then forward in training mode,
+/// cross-entropy, backward, and a masked SGD step on every trainable parameter.
 public final class Trainer {
   public let model: Model
   public let config: TrainConfig
@@ -52,22 +66,27 @@ public final class Trainer {
     backend = model.backend
   }
 
-  /// Trains for `config.epochs` epochs; `afterEpoch` runs after each (checkpointing).
-  public func train(data: LabeledImages, progress: ProgressSink, afterEpoch: (EpochSummary) throws -> Void = { _ in }) throws -> [EpochSummary] {
+  /// Trains epochs `firstEpoch..<config.epochs` (0-based; a resumed run starts later, and each
+  /// epoch's data order, attack starts and learning rates depend only on the seed and the epoch,
+  /// so a resumed run continues bit for bit); `afterEpoch` runs after each (checkpointing).
+  public func train(data: LabeledImages, firstEpoch: Int = 0, progress: ProgressSink, afterEpoch: (EpochSummary) throws -> Void = { _ in }) throws -> [EpochSummary] {
     let uploader = BatchUploader(data: data, backend: backend)
     let attack = config.attack.map { PGDAttack(config: $0, backend: backend) }
     let batches = (data.count + config.batchSize - 1) / config.batchSize
     var summaries: [EpochSummary] = []
-    for epoch in 0..<config.epochs {
+    for epoch in firstEpoch..<config.epochs {
       let order = data.shuffledOrder(seed: config.seed, epoch: epoch)
       let start = Date()
       var (lossSum, correct, seen) = (0.0, 0, 0)
+      var lastRate = Double(config.sgd.learningRate)
       for b in 0..<batches {
         let indices = order[(b * config.batchSize)..<min(data.count, (b + 1) * config.batchSize)]
         let (x, y, labels) = try uploader.upload(indices)
         let stepSeed = config.seed ^ (UInt64(epoch) << 32 | UInt64(b))
         let input = try attack?.perturb(model: model, x: x, labels: y, seed: stepSeed) ?? x
-        let (loss, hits) = try step(input: input, labels: y, hostLabels: labels)
+        let hyper = config.hyper(progress: (Double(epoch) + Double(b) / Double(batches)) / Double(max(config.epochs, 1)))
+        let (loss, hits) = try step(input: input, labels: y, hostLabels: labels, hyper: hyper)
+        lastRate = Double(hyper.learningRate)
         lossSum += loss * Double(labels.count)
         correct += hits
         seen += labels.count
@@ -80,19 +99,26 @@ public final class Trainer {
       let seconds = Date().timeIntervalSince(start)
       let summary = EpochSummary(
         epoch: epoch + 1, loss: lossSum / Double(max(seen, 1)), accuracy: Double(correct) / Double(max(seen, 1)),
-        seconds: seconds, imagesPerSecond: Double(seen) / max(seconds, 1e-9))
+        seconds: seconds, imagesPerSecond: Double(seen) / max(seconds, 1e-9), learningRate: lastRate, gradientNorm: try gradientNorm())
       summaries.append(summary)
       progress.finish(
         String(
-          format: "epoch %d/%d  loss %.4f  %@acc %.2f%%  %.0f img/s  %.0f s", summary.epoch, config.epochs, summary.loss,
-          config.attack == nil ? "" : "adv ", 100 * summary.accuracy, summary.imagesPerSecond, seconds))
+          format: "epoch %d/%d  loss %.4f  %@acc %.2f%%  lr %.4g  |grad| %.3g  %.0f img/s  %.0f s", summary.epoch, config.epochs, summary.loss,
+          config.attack == nil ? "" : "adv ", 100 * summary.accuracy, summary.learningRate, summary.gradientNorm, summary.imagesPerSecond, seconds))
       try afterEpoch(summary)
     }
     return summaries
   }
 
+  /// L2 norm of every trainable parameter's gradient (from the last backward).
+  public func gradientNorm() throws -> Double {
+    try model.trainableParameters.reduce(0.0) { sum, p in
+      sum + (try backend.download(p.grad)).reduce(0.0) { $0 + Double($1) * Double($1) }
+    }.squareRoot()
+  }
+
   /// One SGD step on a batch; returns the mean loss and the number of correct predictions.
-  public func step(input: Tensor, labels: Tensor, hostLabels: [Int]) throws -> (loss: Double, correct: Int) {
+  public func step(input: Tensor, labels: Tensor, hostLabels: [Int], hyper: SGDHyper? = nil) throws -> (loss: Double, correct: Int) {
     let n = hostLabels.count
     model.setTraining(true)
     let logits = try model.forward(input)
@@ -102,7 +128,7 @@ public final class Trainer {
     let predictions = argmaxRows(try backend.download(logits), classes: logits.shape[1])
     try model.backward(d, parameterGradients: true, inputGradient: false)
     for p in model.trainableParameters {
-      try backend.sgdStep(weight: p.value, grad: p.grad, velocity: p.velocity, mask: p.mask, hyper: config.sgd)
+      try backend.sgdStep(weight: p.value, grad: p.grad, velocity: p.velocity, mask: p.mask, hyper: hyper ?? config.sgd)
     }
     let hostLosses = try backend.download(l)
     guard hostLosses.allSatisfy(\.isFinite) else { throw TrainingError.nonFiniteLoss }

@@ -1,0 +1,97 @@
+import GPU
+import XCTest
+
+@testable import Prune
+
+final class ResumeTests: XCTestCase {
+  func job(_ dir: String, epochs: Int, out: String) throws -> TrainJob {
+    let config = TrainConfig(
+      epochs: epochs, batchSize: 64, sgd: SGDHyper(learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: true),
+      attack: PGDConfig(eps: 0.1, alpha: 0.025, steps: 2), seed: 3, schedule: .cosine)
+    return TrainJob(architecture: .smallcnn, dataset: .fashionMNIST, dataDirectory: try FashionMNISTFixture.directory(), trainLimit: 256, config: config, output: dir + "/" + out)
+  }
+
+  /// A run killed after its first epoch and resumed ends bit-identical to an uninterrupted run.
+  func testResumeContinuesBitForBit() throws {
+    let dir = try temporaryDirectory(self)
+    let cpu = CPUBackend()
+    let straight = try job(dir, epochs: 2, out: "straight.safetensors")
+    // The trainer reports an epoch's end just before checkpointing it, so at the second report the
+    // file holds exactly what a run killed during epoch 2 would leave behind.
+    let snapshot = SnapshotAtSecondEpoch(source: straight.output, copy: dir + "/killed.safetensors")
+    _ = try straight.run(backend: cpu, progress: snapshot)
+    var resumed = try job(dir, epochs: 2, out: "killed.safetensors")
+    resumed.resume = true
+    let result = try resumed.run(backend: cpu, progress: SilentProgress())
+    XCTAssertEqual(result.resumedFromEpoch, 1)
+    XCTAssertEqual(result.epochs.map(\.epoch), [2])
+    let a = try Safetensors.read(path: dir + "/straight.safetensors")
+    let b = try Safetensors.read(path: dir + "/killed.safetensors")
+    XCTAssertEqual(a.tensors.keys.sorted(), b.tensors.keys.sorted())
+    for name in a.tensors.keys { XCTAssertEqual(a.tensors[name], b.tensors[name], name) }
+    XCTAssert(a.tensors.keys.contains("fc1.weight_momentum"))
+  }
+
+  func testResumeRefusesAnotherRecipe() throws {
+    let dir = try temporaryDirectory(self)
+    _ = try job(dir, epochs: 1, out: "m.safetensors").run(backend: CPUBackend(), progress: SilentProgress())
+    var longer = try job(dir, epochs: 2, out: "m.safetensors")
+    longer.resume = true
+    XCTAssertThrowsError(try longer.run(backend: CPUBackend(), progress: SilentProgress())) {
+      XCTAssert("\($0)".contains("epochs_planned"), "\($0)")
+    }
+  }
+
+  func testLogJSONHasOneLinePerEpoch() throws {
+    let dir = try temporaryDirectory(self)
+    var j = try job(dir, epochs: 2, out: "m.safetensors")
+    j.logJSON = dir + "/log.jsonl"
+    j.holdoutPoints = 50
+    _ = try j.run(backend: CPUBackend(), progress: SilentProgress())
+    let lines = try String(contentsOfFile: dir + "/log.jsonl", encoding: .utf8).split(separator: "\n")
+    XCTAssertEqual(lines.count, 2)
+    let first = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any]
+    XCTAssertEqual(first?["epoch"] as? Int, 1)
+    for key in ["loss", "lr", "grad_norm", "holdout_clean_accuracy", "holdout_robust_accuracy", "images_per_second"] {
+      XCTAssertNotNil(first?[key], key)
+    }
+    XCTAssertLessThan(first?["lr"] as? Double ?? 1, 0.05, "cosine schedule lowers the rate")
+  }
+
+  func testSchedules() {
+    XCTAssertEqual(LRSchedule.cosine.factor(progress: 0), 1)
+    XCTAssertEqual(LRSchedule.cosine.factor(progress: 0.5), 0.5, accuracy: 1e-12)
+    XCTAssertEqual(LRSchedule.multistep.factor(progress: 0.6), 0.1)
+    XCTAssertEqual(LRSchedule.multistep.factor(progress: 0.8), 0.01, accuracy: 1e-12)
+    XCTAssertEqual(LRSchedule.warmup.factor(progress: 0.2), 0.5, accuracy: 1e-12)
+    XCTAssertEqual(LRSchedule.warmup.factor(progress: 0.7), 0.5, accuracy: 1e-12)
+    XCTAssertEqual(LRSchedule.constant.factor(progress: 0.9), 1)
+  }
+
+  func testNesterovMatchesPyTorch() throws {
+    // g = 0.5 + 0.1*2 = 0.7; v = 0.9*1 + 0.7 = 1.6; w = 2 - 0.1*(0.7 + 0.9*1.6) = 1.786.
+    let cpu = CPUBackend()
+    let (w, v) = (try cpu.upload([2], shape: [1]), try cpu.upload([1], shape: [1]))
+    try cpu.sgdStep(weight: w, grad: try cpu.upload([0.5], shape: [1]), velocity: v, mask: nil, hyper: SGDHyper(learningRate: 0.1, momentum: 0.9, weightDecay: 0.1, nesterov: true))
+    XCTAssertEqual(try cpu.download(w)[0], 1.786, accuracy: 1e-6)
+  }
+}
+
+/// Copies the checkpoint when the second epoch reports its end (before it is saved).
+final class SnapshotAtSecondEpoch: ProgressSink {
+  let source: String
+  let copy: String
+  private var epochs = 0
+
+  init(source: String, copy: String) {
+    self.source = source
+    self.copy = copy
+  }
+
+  func update(_ update: ProgressUpdate) {}
+
+  func finish(_ line: String) {
+    epochs += 1
+    if epochs == 2 { try? FileManager.default.copyItem(atPath: source, toPath: copy) }
+  }
+}
