@@ -9,7 +9,8 @@ struct RecipeOptions: ParsableArguments {
   @Option(help: "SGD learning rate (default: 0.05 for training, 0.01 for fine-tuning).") var lr: Float?
   @Option(help: "SGD momentum (default 0.9).") var momentum: Float?
   @Option(help: "Weight decay (default 5e-4).") var weightDecay: Float?
-  @Option(help: "Adversarial training: pgd or none.") var adv: String = "pgd"
+  @Option(help: "Adversarial training: pgd (Madry), trades (Zhang et al.) or none.") var adv: String = "pgd"
+  @Option(help: "TRADES' beta (weight of the KL term).") var beta: Float = 6
   @Option(help: "Attack radius in input space (default: 0.1 for Fashion-MNIST).") var eps: Float?
   @Option(help: "PGD step size (default eps/4).") var alpha: Float?
   @Option(help: "PGD steps per training batch (default 10).") var steps: Int?
@@ -24,17 +25,21 @@ struct RecipeOptions: ParsableArguments {
     if let alpha { attack.alpha = alpha }
     if let steps { attack.steps = steps }
     let adversarial: PGDConfig?
+    var tradesBeta: Float?
     switch adv.lowercased() {
     case "pgd": adversarial = attack
+    case "trades":
+      adversarial = attack
+      tradesBeta = beta
     case "none": adversarial = nil
-    default: throw UserError.badValue(name: "--adv", value: adv, problem: "expected pgd or none")
+    default: throw UserError.badValue(name: "--adv", value: adv, problem: "expected pgd, trades or none")
     }
     return TrainConfig(
       epochs: epochs, batchSize: batchSize ?? recipe.batchSize,
       sgd: SGDHyper(
         learningRate: lr ?? learningRate, momentum: momentum ?? recipe.sgd.momentum, weightDecay: weightDecay ?? recipe.sgd.weightDecay,
         nesterov: nesterov),
-      attack: adversarial, seed: seed, schedule: lrSchedule)
+      attack: adversarial, seed: seed, schedule: lrSchedule, tradesBeta: tradesBeta)
   }
 }
 

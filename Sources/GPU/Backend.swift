@@ -77,6 +77,9 @@ public protocol Backend: AnyObject {
   /// Softmax cross-entropy per sample: `loss[n] = logsumexp(z[n]) - z[n, y_n]`, and, when given,
   /// `dLogits[n, c] = scale * (softmax(z[n])_c - [c == y_n])`. Labels are class indices stored as floats.
   func softmaxCrossEntropy(losses: Tensor, dLogits: Tensor?, logits: Tensor, labels: Tensor, scale: Float) throws
+  /// TRADES' divergence per sample: `loss[n] = KL(softmax(p[n]) || softmax(q[n]))`, and, when given,
+  /// `dQ = scale * (softmax(q) - softmax(p))` and `dP = scale * softmax(p) * (log softmax(p) - log softmax(q) - KL)`.
+  func softmaxKL(losses: Tensor, dP: Tensor?, dQ: Tensor?, p: Tensor, q: Tensor, scale: Float) throws
 
   // MARK: Optimiser
   /// SGD with momentum and weight decay; where `mask` is 0 the weight and its velocity stay exactly 0:

@@ -106,6 +106,22 @@ final class GradientCheckTests: XCTestCase {
     assertClose(try cpu.download(dx), try numericGradient(x, h: 1e-2, loss), atol: 1e-3, rtol: 1e-2, "maxpool dx")
   }
 
+  func testSoftmaxKLGradients() throws {
+    let (n, c) = (3, 10)
+    var rng = SeededRNG(seed: 12)
+    let (p, q) = (rng.uniformArray(n * c, -3, 3), rng.uniformArray(n * c, -3, 3))
+    func loss(_ p: [Float], _ q: [Float]) throws -> Double {
+      let l = try cpu.zeros([n])
+      try cpu.softmaxKL(losses: l, dP: nil, dQ: nil, p: try cpu.upload(p, shape: [n, c]), q: try cpu.upload(q, shape: [n, c]), scale: 1)
+      return try cpu.download(l).reduce(0) { $0 + Double($1) }
+    }
+    let (l, dp, dq) = (try cpu.zeros([n]), try cpu.zeros([n, c]), try cpu.zeros([n, c]))
+    try cpu.softmaxKL(losses: l, dP: dp, dQ: dq, p: try cpu.upload(p, shape: [n, c]), q: try cpu.upload(q, shape: [n, c]), scale: 1)
+    XCTAssert(try cpu.download(l).allSatisfy { $0 >= 0 }, "KL is non-negative")
+    assertClose(try cpu.download(dp), try numericGradient(p, h: 1e-2) { try loss($0, q) }, atol: 1e-3, rtol: 1e-2, "kl dp")
+    assertClose(try cpu.download(dq), try numericGradient(q, h: 1e-2) { try loss(p, $0) }, atol: 1e-3, rtol: 1e-2, "kl dq")
+  }
+
   func testSoftmaxCrossEntropyGradient() throws {
     let (n, c) = (4, 10)
     var rng = SeededRNG(seed: 11)

@@ -38,3 +38,15 @@ extension OpenCLBackend {
     }
   }
 }
+
+extension OpenCLBackend {
+  public func softmaxKL(losses: Tensor, dP: Tensor?, dQ: Tensor?, p: Tensor, q: Tensor, scale: Float) throws {
+    precondition(p.rank == 2 && p.shape == q.shape, "softmaxKL: logits \(p.shape) and \(q.shape) must be the same [N, C]")
+    let (n, classes) = (p.shape[0], p.shape[1])
+    precondition(losses.count == n, "softmaxKL: losses must have \(n) entries")
+    try launch(
+      "softmax_kl", items: n,
+      [.buffer(losses), .buffer(dP ?? losses), .buffer(dQ ?? losses), .buffer(p), .buffer(q), .int(classes), .float(scale),
+       .int(dP == nil ? 0 : 1), .int(dQ == nil ? 0 : 1), .int(n)])
+  }
+}

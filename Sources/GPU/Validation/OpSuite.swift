@@ -217,6 +217,14 @@ public enum OpSuite {
             scale: 1 / Float(n))
           return try [losses, d].map(b.download)
         }),
+      OpCase(
+        op: "softmax_kl", shape: "[\(n),\(classes)]", atol: 1e-5, rtol: 1e-4,
+        inputs: { rng in [rng.uniformArray(n * classes, -4, 4), rng.uniformArray(n * classes, -4, 4)] },
+        run: { b, v in
+          let (losses, dp, dq) = (try b.zeros([n]), try b.zeros([n, classes]), try b.zeros([n, classes]))
+          try b.softmaxKL(losses: losses, dP: dp, dQ: dq, p: try b.upload(v[0], shape: [n, classes]), q: try b.upload(v[1], shape: [n, classes]), scale: 0.5)
+          return try [losses, dp, dq].map(b.download)
+        }),
     ] + [false, true].map { nesterov in
       OpCase(
         op: "sgd_step", shape: "[\(count)] masked, momentum, wd\(nesterov ? ", nesterov" : "")", atol: 1e-6, rtol: 1e-5,

@@ -128,7 +128,7 @@ func trainingMetadata(_ config: TrainConfig, dataset: DatasetName, images: Int) 
     "adv": "none",
   ]
   if let a = config.attack {
-    meta["adv"] = "pgd"
+    meta["adv"] = config.tradesBeta.map { "trades beta \($0)" } ?? "pgd"
     meta["adv_norm"] = a.norm.rawValue
     meta["adv_eps"] = "\(a.eps)"
     meta["adv_alpha"] = "\(a.alpha)"

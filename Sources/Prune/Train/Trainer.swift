@@ -11,14 +11,17 @@ public struct TrainConfig: Sendable {
   public var seed: UInt64
   /// Learning-rate schedule over the whole run (`sgd.learningRate` is its base rate).
   public var schedule: LRSchedule
+  /// With an attack: train with TRADES and this beta instead of PGD-AT.
+  public var tradesBeta: Float?
 
-  public init(epochs: Int, batchSize: Int, sgd: SGDHyper, attack: PGDConfig?, seed: UInt64, schedule: LRSchedule = .constant) {
+  public init(epochs: Int, batchSize: Int, sgd: SGDHyper, attack: PGDConfig?, seed: UInt64, schedule: LRSchedule = .constant, tradesBeta: Float? = nil) {
     self.epochs = epochs
     self.batchSize = batchSize
     self.sgd = sgd
     self.attack = attack
     self.seed = seed
     self.schedule = schedule
+    self.tradesBeta = tradesBeta
   }
 
   /// The SGD settings at a point of training (`progress` in [0, 1)).
@@ -35,6 +38,10 @@ public struct TrainConfig: Sendable {
     if !(sgd.momentum >= 0 && sgd.momentum < 1) { throw UserError.badValue(name: "--momentum", value: "\(sgd.momentum)", problem: "must be in [0, 1)") }
     if !(sgd.weightDecay >= 0) { throw UserError.badValue(name: "--weight-decay", value: "\(sgd.weightDecay)", problem: "must be >= 0") }
     try attack?.validate()
+    if let beta = tradesBeta {
+      if attack == nil { throw UserError.badValue(name: "--beta", value: "\(beta)", problem: "TRADES needs an attack (eps, steps)") }
+      if !(beta >= 0 && beta.isFinite) { throw UserError.badValue(name: "--beta", value: "\(beta)", problem: "must be >= 0") }
+    }
   }
 }
 
@@ -59,6 +66,7 @@ public final class Trainer {
   let backend: Backend
   private let losses = BufferSlot()
   private let dLogits = BufferSlot()
+  let trades = TRADESBuffers()
 
   public init(model: Model, config: TrainConfig) {
     self.model = model
@@ -71,7 +79,8 @@ public final class Trainer {
   /// so a resumed run continues bit for bit); `afterEpoch` runs after each (checkpointing).
   public func train(data: LabeledImages, firstEpoch: Int = 0, progress: ProgressSink, afterEpoch: (EpochSummary) throws -> Void = { _ in }) throws -> [EpochSummary] {
     let uploader = BatchUploader(data: data, backend: backend)
-    let attack = config.attack.map { PGDAttack(config: $0, backend: backend) }
+    let attack = config.tradesBeta == nil ? config.attack.map { PGDAttack(config: $0, backend: backend) } : nil
+    let tradesAttack = config.tradesBeta == nil ? nil : config.attack.map { TRADESAttack(config: $0, backend: backend) }
     let batches = (data.count + config.batchSize - 1) / config.batchSize
     var summaries: [EpochSummary] = []
     for epoch in firstEpoch..<config.epochs {
@@ -83,9 +92,15 @@ public final class Trainer {
         let indices = order[(b * config.batchSize)..<min(data.count, (b + 1) * config.batchSize)]
         let (x, y, labels) = try uploader.upload(indices)
         let stepSeed = config.seed ^ (UInt64(epoch) << 32 | UInt64(b))
-        let input = try attack?.perturb(model: model, x: x, labels: y, seed: stepSeed) ?? x
         let hyper = config.hyper(progress: (Double(epoch) + Double(b) / Double(batches)) / Double(max(config.epochs, 1)))
-        let (loss, hits) = try step(input: input, labels: y, hostLabels: labels, hyper: hyper)
+        let (loss, hits): (Double, Int)
+        if let tradesAttack, let beta = config.tradesBeta {
+          let xAdv = try tradesAdversarial(x: x, attack: tradesAttack, seed: stepSeed)
+          (loss, hits) = try tradesStep(x: x, xAdv: xAdv, labels: y, hostLabels: labels, beta: beta, hyper: hyper)
+        } else {
+          let input = try attack?.perturb(model: model, x: x, labels: y, seed: stepSeed) ?? x
+          (loss, hits) = try step(input: input, labels: y, hostLabels: labels, hyper: hyper)
+        }
         lastRate = Double(hyper.learningRate)
         lossSum += loss * Double(labels.count)
         correct += hits
@@ -104,7 +119,7 @@ public final class Trainer {
       progress.finish(
         String(
           format: "epoch %d/%d  loss %.4f  %@acc %.2f%%  lr %.4g  |grad| %.3g  %.0f img/s  %.0f s", summary.epoch, config.epochs, summary.loss,
-          config.attack == nil ? "" : "adv ", 100 * summary.accuracy, summary.learningRate, summary.gradientNorm, summary.imagesPerSecond, seconds))
+          config.tradesBeta != nil ? "clean " : (config.attack == nil ? "" : "adv "), 100 * summary.accuracy, summary.learningRate, summary.gradientNorm, summary.imagesPerSecond, seconds))
       try afterEpoch(summary)
     }
     return summaries
