@@ -19,6 +19,8 @@ struct Attack: ParsableCommand {
   @Option(help: "Batch size.") var batchSize: Int = 200
   @Option(help: "Data set (default: the checkpoint's).") var dataset: String?
   @Option(help: "Directory of the data set's files.") var dataDir: String?
+  @Option(help: "Architecture of a checkpoint saved from PyTorch (ours carry it in their metadata).") var arch: String?
+  @Option(help: "Channel multiplier of such a checkpoint.") var width: Double?
   @OptionGroup var common: CommonOptions
 
   func run() throws {
@@ -27,9 +29,11 @@ struct Attack: ParsableCommand {
         throw UserError.badValue(name: "--attack", value: attack, problem: "unknown; known: pgd")
       }
       let config = PGDConfig(eps: eps, alpha: alpha ?? eps / 10, steps: steps, norm: norm, randomStart: true, restarts: restarts)
-      let job = AttackJob(
+      var job = AttackJob(
         input: checkpoint, dataset: try dataset.map(DatasetName.init(parsing:)), dataDirectory: dataDir, points: n, attack: config,
         batchSize: batchSize, seed: common.seed)
+      job.architecture = try arch.map(Architecture.init(parsing:))
+      job.width = width
       let result = try job.run(backend: try common.backend(), progress: common.progress())
       if common.json { return try printJSON(result) }
       let e = result.evaluation

@@ -18,16 +18,20 @@ struct PruneCommand: ParsableCommand {
   @Option(help: "Fine-tune on the first N training images only.") var trainLimit: Int?
   @Option(help: "Output checkpoint (.safetensors).") var out: String
   @OptionGroup var recipe: RecipeOptions
+  @Option(help: "Architecture of a checkpoint saved from PyTorch (ours carry it in their metadata).") var arch: String?
+  @Option(help: "Channel multiplier of such a checkpoint.") var width: Double?
   @OptionGroup var common: CommonOptions
 
   func run() throws {
     try reportingErrors {
       let data = try dataset.map(DatasetName.init(parsing:))
       let defaults = Recipe.defaults(for: .smallcnn, on: data ?? .fashionMNIST)
-      let job = PruneJob(
+      var job = PruneJob(
         input: checkpoint, criterion: try Criterion(parsing: criterion), locality: locality, sparsity: sparsity, dataset: data,
         dataDirectory: dataDir, trainLimit: trainLimit,
         finetune: try recipe.config(defaults, epochs: finetuneEpochs, learningRate: defaults.finetuneLearningRate, seed: common.seed), output: out)
+      job.architecture = try arch.map(Architecture.init(parsing:))
+      job.width = width
       let result = try job.run(backend: try common.backend(), progress: common.progress())
       if common.json { return try printJSON(result) }
       print("layer            weights      kept  sparsity")

@@ -129,6 +129,35 @@ final class CLITests: XCTestCase {
     try assertPyTorchSemanticsAgree(checkpoint: pruned, dataDirectory: data)
   }
 
+  /// A state_dict saved by PyTorch (no advprune metadata, int64 BN counters) is used as it is once
+  /// the architecture is named.
+  func testPyTorchFileNeedsOnlyTheArchitecture() throws {
+    let data = try requireData()
+    let dir = try scratch()
+    let ours = dir + "/ours.safetensors"
+    let train = try advprune(["train", "--data-dir", data, "--train-limit", "64", "--epochs", "1", "--adv", "none", "--out", ours, "--device", "cpu", "--quiet"])
+    XCTAssertEqual(train.status, 0, train.stderr)
+    // Rewrite it as PyTorch's save_file would: same tensors, no metadata, no momentum buffers.
+    let bytes = try Data(contentsOf: URL(fileURLWithPath: ours))
+    let headerLength = bytes.prefix(8).withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
+    var header = try JSONSerialization.jsonObject(with: bytes.subdata(in: 8..<(8 + headerLength))) as! [String: Any]
+    header.removeValue(forKey: "__metadata__")
+    for key in header.keys where key.hasSuffix("_momentum") { header.removeValue(forKey: key) }
+    let newHeader = try JSONSerialization.data(withJSONObject: header)
+    var length = UInt64(newHeader.count).littleEndian
+    let torch = dir + "/torch.safetensors"
+    var out = Data(bytes: &length, count: 8)
+    out.append(newHeader)
+    out.append(bytes.subdata(in: (8 + headerLength)..<bytes.count))
+    try out.write(to: URL(fileURLWithPath: torch))
+    let without = try advprune(["attack", torch, "--dataset", "fashion-mnist", "--data-dir", data, "--n", "20", "--device", "cpu"])
+    assertUserError(without, mentions: ["torch.safetensors", "--arch"])
+    let with = try advprune(["attack", torch, "--arch", "smallcnn", "--dataset", "fashion-mnist", "--data-dir", data, "--n", "20", "--steps", "2", "--device", "cpu", "--json"])
+    XCTAssertEqual(with.status, 0, with.stderr)
+    let wrong = try advprune(["attack", torch, "--arch", "resnet18", "--dataset", "fashion-mnist", "--data-dir", data, "--n", "20", "--device", "cpu"])
+    assertUserError(wrong, mentions: ["torch.safetensors", "does not fit resnet18"])
+  }
+
   /// `advprune predict` against the numpy transcription of PyTorch's SmallCNN forward
   /// (Tests/interop/smallcnn_reference.py): same logits, so a PyTorch user gets our model.
   func assertPyTorchSemanticsAgree(checkpoint: String, dataDirectory: String) throws {

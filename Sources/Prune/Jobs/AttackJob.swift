@@ -4,6 +4,9 @@ import GPU
 /// `advprune attack`: clean and PGD robust accuracy of a checkpoint on the test set.
 public struct AttackJob {
   public var input: String
+  /// For files without advprune metadata (saved from PyTorch): the architecture and width.
+  public var architecture: Architecture?
+  public var width: Double?
   public var dataset: DatasetName?
   public var dataDirectory: String?
   public var points: Int
@@ -33,7 +36,7 @@ public struct AttackJob {
     try attack.validate()
     if points < 1 { throw UserError.badValue(name: "--n", value: "\(points)", problem: "must be >= 1") }
     if batchSize < 1 { throw UserError.badValue(name: "--batch-size", value: "\(batchSize)", problem: "must be >= 1") }
-    let (model, meta) = try Checkpoint.load(path: input, backend: backend)
+    let (model, meta) = try Checkpoint.load(path: input, backend: backend, architecture: architecture, width: width)
     let name: DatasetName
     if let dataset {
       name = dataset

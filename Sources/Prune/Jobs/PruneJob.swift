@@ -4,6 +4,9 @@ import GPU
 /// `advprune prune`: one-shot pruning of a trained checkpoint, then masked adversarial fine-tuning.
 public struct PruneJob {
   public var input: String
+  /// For files without advprune metadata (saved from PyTorch): the architecture and width.
+  public var architecture: Architecture?
+  public var width: Double?
   public var criterion: Criterion
   public var locality: Locality
   public var sparsity: Double
@@ -45,7 +48,7 @@ public struct PruneJob {
     try finetune.validate()
     try checkWritable(output)
     let start = Date()
-    let (model, meta) = try Checkpoint.load(path: input, backend: backend)
+    let (model, meta) = try Checkpoint.load(path: input, backend: backend, architecture: architecture, width: width)
     let data = try resolveDataset(meta)
     try data.check(model.architecture)
     let layers = try Pruner.prune(model: model, criterion: criterion, locality: locality, sparsity: sparsity, seed: finetune.seed)
