@@ -6,10 +6,7 @@ import XCTest
 ///
 /// With `ADVPRUNE_REQUIRE_OPENCL=1` (CI) a missing device fails the test; elsewhere it skips.
 enum OpenCLFixture {
-  static let shared: Result<OpenCLBackend, Error> = Result {
-    guard let device = try openCLDevices().first else { throw CLError.noDevice("no OpenCL device found") }
-    return try OpenCLBackend(device: device)
-  }
+  static let shared = Result { try OpenCLBackend.first() }
 
   static func backend(file: StaticString = #filePath, line: UInt = #line) throws -> OpenCLBackend {
     switch shared {

@@ -6,10 +6,7 @@ import XCTest
 
 /// The OpenCL backend for parity tests; fails instead of skipping under ADVPRUNE_REQUIRE_OPENCL=1.
 enum OpenCLFixture {
-  static let shared: Result<OpenCLBackend, Error> = Result {
-    guard let device = try openCLDevices().first else { throw CLError.noDevice("no OpenCL device found") }
-    return try OpenCLBackend(device: device)
-  }
+  static let shared = Result { try OpenCLBackend.first() }
 
   static func backend(file: StaticString = #filePath, line: UInt = #line) throws -> OpenCLBackend {
     switch shared {

@@ -12,6 +12,8 @@ public final class Conv2d: Layer {
   private let output = BufferSlot()
   private let inputGrad = BufferSlot()
   private let masked = BufferSlot()
+  /// The (masked) weight of the last forward, which the backward differentiates through.
+  private var usedWeight: Tensor?
 
   public init(name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true, initialization: WeightInit = .pytorchDefault, backend: Backend, rng: inout SeededRNG) throws {
     self.backend = backend
@@ -43,18 +45,10 @@ public final class Conv2d: Layer {
     return g.outChannels * g.outPixels * g.patchSize * g.batch
   }
 
-  /// `w * m` when pruned, else `w` itself.
-  func effectiveWeight() throws -> Tensor {
-    guard let mask = weight.mask else { return weight.value }
-    let w = try masked.get(weight.shape, backend)
-    try backend.multiply(out: w, a: weight.value, b: mask)
-    return w
-  }
-
   public func forward(_ x: Tensor) throws -> Tensor {
     let g = geometry(for: x.shape)
     let y = try output.get(g.outputShape, backend)
-    try backend.conv2dForward(y: y, x: x, weight: try effectiveWeight(), bias: bias?.value, geometry: g)
+    try backend.conv2dForward(y: y, x: x, weight: try useWeight(), bias: bias?.value, geometry: g)
     input = x
     geometry = g
     return y
@@ -67,7 +61,13 @@ public final class Conv2d: Layer {
     }
     guard inputGradient else { return nil }
     let dx = try inputGrad.get(x.shape, backend)
-    try backend.conv2dBackwardData(dx: dx, dy: dy, weight: weight.mask == nil ? weight.value : try masked.get(weight.shape, backend), geometry: g)
+    try backend.conv2dBackwardData(dx: dx, dy: dy, weight: usedWeight ?? weight.value, geometry: g)
     return dx
+  }
+
+  private func useWeight() throws -> Tensor {
+    let w = try weight.effective(backend, masked)
+    usedWeight = w
+    return w
   }
 }

@@ -10,6 +10,8 @@ public final class Linear: Layer {
   private let output = BufferSlot()
   private let inputGrad = BufferSlot()
   private let masked = BufferSlot()
+  /// The (masked) weight of the last forward, which the backward differentiates through.
+  private var usedWeight: Tensor?
 
   public init(name: String, inputs: Int, outputs: Int, bias: Bool = true, initialization: WeightInit = .pytorchDefault, backend: Backend, rng: inout SeededRNG) throws {
     self.backend = backend
@@ -27,18 +29,11 @@ public final class Linear: Layer {
 
   public func forwardMACs(input: [Int]) -> Int { input[0] * weight.count }
 
-  func effectiveWeight() throws -> Tensor {
-    guard let mask = weight.mask else { return weight.value }
-    let w = try masked.get(weight.shape, backend)
-    try backend.multiply(out: w, a: weight.value, b: mask)
-    return w
-  }
-
   public func forward(_ x: Tensor) throws -> Tensor {
     precondition(x.count == x.shape[0] * weight.shape[1], "\(weight.name): input \(x.shape) does not have \(weight.shape[1]) features")
     let flat = x.reshaped([x.shape[0], weight.shape[1]])
     let y = try output.get(outputShape(for: x.shape), backend)
-    try backend.linearForward(y: y, x: flat, weight: try effectiveWeight(), bias: bias?.value)
+    try backend.linearForward(y: y, x: flat, weight: try useWeight(), bias: bias?.value)
     input = x
     return y
   }
@@ -51,7 +46,13 @@ public final class Linear: Layer {
     }
     guard inputGradient else { return nil }
     let dx = try inputGrad.get(x.shape, backend)
-    try backend.linearBackwardData(dx: dx.reshaped(flat.shape), dy: dy, weight: weight.mask == nil ? weight.value : try masked.get(weight.shape, backend))
+    try backend.linearBackwardData(dx: dx.reshaped(flat.shape), dy: dy, weight: usedWeight ?? weight.value)
     return dx
+  }
+
+  private func useWeight() throws -> Tensor {
+    let w = try weight.effective(backend, masked)
+    usedWeight = w
+    return w
   }
 }

@@ -26,6 +26,14 @@ public final class Parameter {
 
   public var shape: [Int] { value.shape }
   public var count: Int { value.count }
+
+  /// The weight a layer computes with: `value * mask` (into `slot`) when pruned, else `value`.
+  func effective(_ backend: Backend, _ slot: BufferSlot) throws -> Tensor {
+    guard let mask else { return value }
+    let w = try slot.get(shape, backend)
+    try backend.multiply(out: w, a: value, b: mask)
+    return w
+  }
 }
 
 /// Reuses one output tensor while the requested shape stays the same (the usual case: every
