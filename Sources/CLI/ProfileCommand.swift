@@ -5,9 +5,11 @@ import Prune
 
 struct Profile: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Measure PGD adversarial-training throughput (images/s) of SmallCNN, and per-kernel time on OpenCL.",
+    abstract: "Measure PGD adversarial-training throughput (images/s), and per-kernel time on OpenCL.",
     discussion: "Validates nothing by itself: run `advprune validate` first. Synthetic data, after warm-up.")
 
+  @Option(help: "Architecture: smallcnn, resnet18, vgg16 or vgg16-classic.") var arch: String = "smallcnn"
+  @Option(help: "Channel multiplier.") var width: Double = 1
   @Option(help: "Batch size.") var batchSize: Int = 128
   @Option(help: "PGD steps per batch.") var steps: Int = 10
   @Option(help: "Measured batches (after one warm-up batch).") var batches: Int = 5
@@ -30,13 +32,18 @@ struct Profile: ParsableCommand {
   func run() throws {
     try reportingErrors {
       let backend = try common.backend()
-      let bench = ThroughputBenchmark(batchSize: batchSize, attackSteps: steps, batches: batches)
+      var bench = ThroughputBenchmark(batchSize: batchSize, attackSteps: steps, batches: batches)
+      bench.architecture = try Architecture(parsing: arch)
+      bench.width = width
       let result = try bench.run(backend: backend, progress: common.progress())
       var rows: [KernelRow] = []
       if kernels, let cl = backend as? OpenCLBackend {
         cl.profiling = true
         cl.resetTimings()
-        _ = try ThroughputBenchmark(batchSize: batchSize, attackSteps: steps, warmup: 0, batches: 1).run(backend: cl, progress: SilentProgress())
+        var once = bench
+        once.warmup = 0
+        once.batches = 1
+        _ = try once.run(backend: cl, progress: SilentProgress())
         cl.profiling = false
         let total = cl.timings.values.reduce(0) { $0 + $1.totalNanoseconds }
         rows = cl.timings.values.sorted { $0.totalNanoseconds > $1.totalNanoseconds }.map {
@@ -44,7 +51,7 @@ struct Profile: ParsableCommand {
         }
       }
       if common.json { return try printJSON(Report(throughput: result, imagesPerSecond: result.imagesPerSecond, kernels: rows)) }
-      print(String(format: "%@  smallcnn  batch %d  PGD-%d AT: %.1f images/s (median of %d batches; best %.1f)  %.3f s/batch", result.backend, result.batchSize, result.attackSteps, result.imagesPerSecond, result.batches, result.peakImagesPerSecond, result.medianSecondsPerBatch))
+      print(String(format: "%@  %@  batch %d  PGD-%d AT: %.1f images/s (median of %d batches; best %.1f)  %.3f s/batch", result.backend, result.architecture, result.batchSize, result.attackSteps, result.imagesPerSecond, result.batches, result.peakImagesPerSecond, result.medianSecondsPerBatch))
       if !rows.isEmpty {
         print("kernel                 calls   total ms   share")
         for r in rows { print(r.name.padding(toLength: 22, withPad: " ", startingAt: 0) + String(format: "%6d %10.2f  %5.1f%%", r.calls, r.totalMilliseconds, 100 * r.share)) }

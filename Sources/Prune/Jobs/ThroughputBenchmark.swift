@@ -5,6 +5,7 @@ import GPU
 /// synthetic batches, after warm-up, reporting images/s from the min and median batch time.
 public struct ThroughputBenchmark {
   public var architecture: Architecture = .smallcnn
+  public var width: Double = 1
   public var batchSize = 128
   public var attackSteps = 10
   public var warmup = 1
@@ -20,6 +21,7 @@ public struct ThroughputBenchmark {
   public struct Result: Codable, Sendable {
     public let backend: String
     public let architecture: String
+    public let width: Double
     public let batchSize: Int
     public let attackSteps: Int
     public let batches: Int
@@ -33,7 +35,7 @@ public struct ThroughputBenchmark {
     if batchSize < 1 || batches < 1 || warmup < 0 || attackSteps < 0 {
       throw UserError.badValue(name: "benchmark", value: "\(batchSize)x\(batches)", problem: "batch size and batches must be >= 1")
     }
-    let model = try architecture.build(backend: backend, seed: 1)
+    let model = try architecture.build(backend: backend, seed: 1, width: width)
     let shape = architecture.inputShape
     var rng = SeededRNG(seed: 2)
     let data = LabeledImages(
@@ -55,7 +57,7 @@ public struct ThroughputBenchmark {
     }
     times.sort()
     return Result(
-      backend: backend.name, architecture: architecture.rawValue, batchSize: batchSize, attackSteps: attackSteps, batches: batches,
+      backend: backend.name, architecture: architecture.rawValue, width: width, batchSize: batchSize, attackSteps: attackSteps, batches: batches,
       minSecondsPerBatch: times[0], medianSecondsPerBatch: times[times.count / 2])
   }
 }
