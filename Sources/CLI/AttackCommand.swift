@@ -10,7 +10,7 @@ struct Attack: ParsableCommand {
 
   @Argument(help: "Checkpoint (.safetensors).") var checkpoint: String
   @Option(help: "Attack: pgd.") var attack: String = "pgd"
-  @Option(help: "Attack radius in input space.") var eps: Float = 0.1
+  @Option(help: "Attack radius in input space (default: the data set's, 0.1 for Fashion-MNIST, 8/255 for CIFAR-10).") var eps: Float?
   @Option(help: "Step size (default eps/10).") var alpha: Float?
   @Option(help: "Iterations.") var steps: Int = 40
   @Option(help: "Random restarts.") var restarts: Int = 1
@@ -28,9 +28,11 @@ struct Attack: ParsableCommand {
       guard attack.lowercased() == "pgd" else {
         throw UserError.badValue(name: "--attack", value: attack, problem: "unknown; known: pgd")
       }
-      let config = PGDConfig(eps: eps, alpha: alpha ?? eps / 10, steps: steps, norm: norm, randomStart: true, restarts: restarts)
+      let data = try dataset.map(DatasetName.init(parsing:)) ?? Checkpoint.storedDataset(path: checkpoint)
+      let radius = eps ?? data?.defaultEps ?? 0.1
+      let config = PGDConfig(eps: radius, alpha: alpha ?? radius / 10, steps: steps, norm: norm, randomStart: true, restarts: restarts)
       var job = AttackJob(
-        input: checkpoint, dataset: try dataset.map(DatasetName.init(parsing:)), dataDirectory: dataDir, points: n, attack: config,
+        input: checkpoint, dataset: data, dataDirectory: dataDir, points: n, attack: config,
         batchSize: batchSize, seed: common.seed)
       job.architecture = try arch.map(Architecture.init(parsing:))
       job.width = width

@@ -129,6 +129,28 @@ final class CLITests: XCTestCase {
     try assertPyTorchSemanticsAgree(checkpoint: pruned, dataDirectory: data)
   }
 
+  /// ResNet18 (narrow) on a CIFAR-10 directory written in the published binary layout:
+  /// train with augmentation and batch norm, prune, attack — the survey's pipeline end to end.
+  func testResNet18OnCIFAR10Files() throws {
+    let dir = try scratch()
+    var rng = SystemRandomNumberGenerator()
+    for name in (1...5).map({ "data_batch_\($0).bin" }) + ["test_batch.bin"] {
+      var bytes: [UInt8] = []
+      for r in 0..<8 { bytes.append(UInt8(r % 10)); bytes += (0..<3072).map { _ in UInt8.random(in: 0...255, using: &rng) } }
+      try Data(bytes).write(to: URL(fileURLWithPath: dir + "/" + name))
+    }
+    let dense = dir + "/r.safetensors"
+    let train = try advprune(["train", "--dataset", "cifar10", "--data-dir", dir, "--arch", "resnet18", "--width", "0.125", "--epochs", "1", "--steps", "1", "--batch-size", "16", "--lr-schedule", "cosine", "--out", dense, "--device", "cpu", "--json"])
+    XCTAssertEqual(train.status, 0, train.stderr)
+    let pruned = dir + "/p.safetensors"
+    let prune = try advprune(["prune", dense, "--sparsity", "0.5", "--finetune-epochs", "1", "--steps", "1", "--data-dir", dir, "--out", pruned, "--device", "cpu", "--json"])
+    XCTAssertEqual(prune.status, 0, prune.stderr)
+    let attack = try advprune(["attack", pruned, "--data-dir", dir, "--n", "8", "--steps", "2", "--device", "cpu", "--json"])
+    XCTAssertEqual(attack.status, 0, attack.stderr)
+    let evaluation = (try JSONSerialization.jsonObject(with: Data(attack.stdout.utf8)) as? [String: Any])?["evaluation"] as? [String: Any]
+    XCTAssert((evaluation?["attack"] as? String ?? "").contains("eps 0.031"), "CIFAR-10's default eps is 8/255: \(evaluation ?? [:])")
+  }
+
   /// A state_dict saved by PyTorch (no advprune metadata, int64 BN counters) is used as it is once
   /// the architecture is named.
   func testPyTorchFileNeedsOnlyTheArchitecture() throws {

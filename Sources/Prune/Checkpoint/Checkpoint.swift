@@ -35,6 +35,11 @@ public enum Checkpoint {
     try Safetensors.write(SafetensorsFile(tensors: try stateDict(of: model, optimizer: optimizer), metadata: meta), path: path)
   }
 
+  /// The data set a checkpoint was trained on, from its metadata (nil for files from elsewhere).
+  public static func storedDataset(path: String) throws -> DatasetName? {
+    try Safetensors.read(path: path).metadata["dataset"].map(DatasetName.init(parsing:))
+  }
+
   /// Reads a checkpoint and builds its model on `backend`.
   ///
   /// The architecture comes from the metadata, or from `architecture` for files without it

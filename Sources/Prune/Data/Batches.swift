@@ -42,7 +42,14 @@ final class BatchUploader {
   }
 
   func upload<C: Collection<Int>>(_ indices: C) throws -> (x: Tensor, y: Tensor, labels: [Int]) {
-    let (hostImages, hostLabels) = data.gather(indices)
+    var rng = SeededRNG(seed: 0)
+    return try upload(indices, augmentation: .none, rng: &rng)
+  }
+
+  /// Uploads the samples at `indices`, augmented on the host first.
+  func upload<C: Collection<Int>>(_ indices: C, augmentation: Augmentation, rng: inout SeededRNG) throws -> (x: Tensor, y: Tensor, labels: [Int]) {
+    var (hostImages, hostLabels) = data.gather(indices)
+    augmentation.apply(images: &hostImages, count: indices.count, channels: data.channels, height: data.height, width: data.width, rng: &rng)
     let x = try images.get([indices.count, data.channels, data.height, data.width], backend)
     let y = try labels.get([indices.count], backend)
     try backend.write(hostImages, to: x)

@@ -2,6 +2,7 @@
 public enum DatasetName: String, CaseIterable, Sendable {
   case fashionMNIST = "fashion-mnist"
   case mnist
+  case cifar10
 
   public init(parsing name: String) throws {
     guard let d = DatasetName(rawValue: name.lowercased()) else {
@@ -15,21 +16,28 @@ public enum DatasetName: String, CaseIterable, Sendable {
     switch self {
     case .fashionMNIST: return "/usr/share/datasets/fashion-mnist"
     case .mnist: return "/usr/share/datasets/mnist"
+    case .cifar10: return "data/cifar-10-batches-bin"
     }
   }
 
   /// [C, H, W] of its images.
-  public var imageShape: [Int] { [1, 28, 28] }
+  public var imageShape: [Int] { self == .cifar10 ? [3, 32, 32] : [1, 28, 28] }
 
-  /// L-inf eps of the usual threat model in input space.
-  public var defaultEps: Float { 0.1 }
+  /// L-inf eps of the usual threat model in input space (8/255 for CIFAR-10).
+  public var defaultEps: Float { self == .cifar10 ? 8 / 255 : 0.1 }
+
+  /// Training-time augmentation: random crop and flip for CIFAR-10, none for digits and clothes.
+  public var augmentation: Augmentation { self == .cifar10 ? .cifar : .none }
 
   /// Loads the training or test split, the first `limit` samples when given.
   public func load(directory: String?, train: Bool, limit: Int?) throws -> LabeledImages {
     if let limit, limit < 1 {
       throw UserError.badValue(name: train ? "--train-limit" : "--n", value: "\(limit)", problem: "must be >= 1")
     }
-    return try IDXDataset.load(directory: directory ?? defaultDirectory, train: train, limit: limit)
+    switch self {
+    case .fashionMNIST, .mnist: return try IDXDataset.load(directory: directory ?? defaultDirectory, train: train, limit: limit)
+    case .cifar10: return try CIFAR10.load(directory: directory ?? defaultDirectory, train: train, limit: limit)
+    }
   }
 
   /// Fails unless `architecture` takes this data set's images.

@@ -61,7 +61,9 @@ public struct PruneJob {
     metadata["finetune_lr"] = "\(finetune.sgd.learningRate)"
     var epochs: [EpochSummary] = []
     if let images {
-      epochs = try Trainer(model: model, config: finetune).train(data: images, progress: progress) { summary in
+      var augmented = finetune
+      augmented.augmentation = data.augmentation
+      epochs = try Trainer(model: model, config: augmented).train(data: images, progress: progress) { summary in
         metadata["finetune_epochs"] = "\(summary.epoch)"
         try Checkpoint.save(model, metadata: metadata, to: output)
       }

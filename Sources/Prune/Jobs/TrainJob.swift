@@ -48,7 +48,9 @@ public struct TrainJob {
     let (model, firstEpoch) = try startingPoint(backend: backend, images: data.count)
     let holdout = logJSON == nil ? nil : try dataset.load(directory: dataDirectory, train: false, limit: holdoutPoints)
     let start = Date()
-    let trainer = Trainer(model: model, config: config)
+    var augmented = config
+    augmented.augmentation = dataset.augmentation
+    let trainer = Trainer(model: model, config: augmented)
     let epochs = try trainer.train(data: data, firstEpoch: firstEpoch, progress: progress) { summary in
       try Checkpoint.save(model, metadata: provenance(epochsDone: summary.epoch, images: data.count), to: output, optimizer: true)
       if let logJSON, let holdout { try appendLog(summary, model: model, holdout: holdout, path: logJSON) }

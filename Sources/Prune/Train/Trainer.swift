@@ -13,6 +13,8 @@ public struct TrainConfig: Sendable {
   public var schedule: LRSchedule
   /// With an attack: train with TRADES and this beta instead of PGD-AT.
   public var tradesBeta: Float?
+  /// Applied to every training batch on the host before upload.
+  public var augmentation: Augmentation = .none
 
   public init(epochs: Int, batchSize: Int, sgd: SGDHyper, attack: PGDConfig?, seed: UInt64, schedule: LRSchedule = .constant, tradesBeta: Float? = nil) {
     self.epochs = epochs
@@ -90,7 +92,8 @@ public final class Trainer {
       var lastRate = Double(config.sgd.learningRate)
       for b in 0..<batches {
         let indices = order[(b * config.batchSize)..<min(data.count, (b + 1) * config.batchSize)]
-        let (x, y, labels) = try uploader.upload(indices)
+        var rng = SeededRNG.derive(config.seed ^ 0xA06, UInt64(epoch) << 32 | UInt64(b))
+        let (x, y, labels) = try uploader.upload(indices, augmentation: config.augmentation, rng: &rng)
         let stepSeed = config.seed ^ (UInt64(epoch) << 32 | UInt64(b))
         let hyper = config.hyper(progress: (Double(epoch) + Double(b) / Double(batches)) / Double(max(config.epochs, 1)))
         let (loss, hits): (Double, Int)
