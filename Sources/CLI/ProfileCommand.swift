@@ -12,7 +12,8 @@ struct Profile: ParsableCommand {
   @Option(help: "Channel multiplier.") var width: Double = 1
   @Option(help: "Batch size.") var batchSize: Int = 128
   @Option(help: "PGD steps per batch.") var steps: Int = 10
-  @Option(help: "Measured batches (after one warm-up batch).") var batches: Int = 5
+  @Option(help: "Measured batches.") var batches: Int = 5
+  @Option(help: "Unmeasured warm-up batches first (kernel compilation, allocation).") var warmup: Int = 1
   @Flag(help: "On OpenCL, also time every kernel from its profiling events (serialises the queue).") var kernels = false
   @OptionGroup var common: CommonOptions
 
@@ -32,7 +33,7 @@ struct Profile: ParsableCommand {
   func run() throws {
     try reportingErrors {
       let backend = try common.backend()
-      var bench = ThroughputBenchmark(batchSize: batchSize, attackSteps: steps, batches: batches)
+      var bench = ThroughputBenchmark(batchSize: batchSize, attackSteps: steps, warmup: warmup, batches: batches)
       bench.architecture = try Architecture(parsing: arch)
       bench.width = width
       let result = try bench.run(backend: backend, progress: common.progress())

@@ -25,6 +25,7 @@ struct PruneCommand: ParsableCommand {
   func run() throws {
     try reportingErrors {
       let data = try dataset.map(DatasetName.init(parsing:))
+      try PruneJob.check(sparsity: sparsity)
       let defaults = Recipe.defaults(for: .smallcnn, on: try data ?? Checkpoint.storedDataset(path: checkpoint) ?? .fashionMNIST)
       var job = PruneJob(
         input: checkpoint, criterion: try Criterion(parsing: criterion), locality: locality, sparsity: sparsity, dataset: data,

@@ -41,10 +41,15 @@ public struct PruneJob {
     public let seconds: Double
   }
 
-  public func run(backend: Backend, progress: ProgressSink) throws -> Result {
+  /// Rejects a target sparsity outside [0, 1) before any file is read.
+  public static func check(sparsity: Double) throws {
     guard sparsity >= 0 && sparsity < 1 else {
       throw UserError.badValue(name: "--sparsity", value: "\(sparsity)", problem: "must be in [0, 1)")
     }
+  }
+
+  public func run(backend: Backend, progress: ProgressSink) throws -> Result {
+    try Self.check(sparsity: sparsity)
     try finetune.validate()
     try checkWritable(output)
     let start = Date()
