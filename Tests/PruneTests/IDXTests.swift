@@ -8,12 +8,7 @@ final class IDXTests: XCTestCase {
   private var directory = ""
 
   override func setUpWithError() throws {
-    directory = NSTemporaryDirectory() + "idx-tests-" + UUID().uuidString
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-  }
-
-  override func tearDownWithError() throws {
-    try? FileManager.default.removeItem(atPath: directory)
+    directory = try temporaryDirectory(self)
   }
 
   // MARK: IDX files

@@ -7,12 +7,7 @@ final class SafetensorsTests: XCTestCase {
   private var directory = ""
 
   override func setUpWithError() throws {
-    directory = NSTemporaryDirectory() + "safetensors-tests-" + UUID().uuidString
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-  }
-
-  override func tearDownWithError() throws {
-    try? FileManager.default.removeItem(atPath: directory)
+    directory = try temporaryDirectory(self)
   }
 
   private var sample: SafetensorsFile {
