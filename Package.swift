@@ -22,7 +22,7 @@ let package = Package(
       dependencies: ["Prune", "GPU", .product(name: "ArgumentParser", package: "swift-argument-parser")]
     ),
     .testTarget(name: "GPUTests", dependencies: ["GPU"]),
-    .testTarget(name: "PruneTests", dependencies: ["Prune", "GPU"]),
+    .testTarget(name: "PruneTests", dependencies: ["Prune", "GPU", "CZlib"]),
     .testTarget(name: "CLITests", dependencies: ["CLI"]),
   ],
   swiftLanguageModes: [.v5]

@@ -76,4 +76,5 @@ func printJSON<T: Encodable>(_ value: T) throws {
 /// Shared parsers for the science options.
 extension PerturbationNorm: ExpressibleByArgument {}
 extension Locality: ExpressibleByArgument {}
+extension Structure: ExpressibleByArgument {}
 extension LRSchedule: ExpressibleByArgument {}

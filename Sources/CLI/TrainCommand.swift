@@ -51,7 +51,7 @@ struct Train: ParsableCommand {
       any point loses at most the epoch in progress, and --resume continues it bit for bit.
       """)
 
-  @Option(help: "Data set: fashion-mnist or mnist.") var dataset: String = "fashion-mnist"
+  @Option(help: "Data set: fashion-mnist, mnist, cifar10 or svhn.") var dataset: String = "fashion-mnist"
   @Option(help: "Directory of the data set's files (default: Debian's /usr/share/datasets/<name>).") var dataDir: String?
   @Option(help: "Architecture: smallcnn, resnet18, vgg16 or vgg16-classic.") var arch: String = "smallcnn"
   @Option(help: "Channel multiplier (1 = the published model; smaller for quick CPU runs).") var width: Double = 1

@@ -58,7 +58,7 @@ final class CLITests: XCTestCase {
   func testHelpListsEverySubcommand() throws {
     let run = try advprune(["--help"])
     XCTAssertEqual(run.status, 0)
-    for sub in ["devices", "validate", "train", "prune", "attack", "demo"] { XCTAssert(run.stdout.contains(sub), sub) }
+    for sub in ["devices", "validate", "train", "prune", "attack", "demo", "profile", "predict", "export", "models"] { XCTAssert(run.stdout.contains(sub), sub) }
   }
 
   func testDevicesJSONIsOneObject() throws {
@@ -91,6 +91,8 @@ final class CLITests: XCTestCase {
     assertUserError(try advprune(["train", "--data-dir", dir, "--out", out, "--device", "cpu"]), mentions: [dir])
     assertUserError(try advprune(["prune", corrupt, "--sparsity", "1.5", "--out", out, "--device", "cpu"]), mentions: ["--sparsity", "1.5"])
     assertUserError(try advprune(["train", "--out", out, "--device", "tpu"]), mentions: ["tpu"])
+    assertUserError(try advprune(["export", corrupt, "--compact", "--out", out, "--device", "cpu"]), mentions: ["corrupt.safetensors"])
+    assertUserError(try advprune(["train", "--dataset", "svhn", "--arch", "resnet18", "--data-dir", dir, "--out", out, "--device", "cpu"]), mentions: ["train_32x32.mat", "housenumbers"])
     XCTAssertFalse(FileManager.default.fileExists(atPath: out), "a failed command left an output file")
     XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).sorted(), ["corrupt.safetensors"], "no partial or temporary files")
   }
@@ -143,9 +145,17 @@ final class CLITests: XCTestCase {
     let train = try advprune(["train", "--dataset", "cifar10", "--data-dir", dir, "--arch", "resnet18", "--width", "0.125", "--epochs", "1", "--steps", "1", "--batch-size", "16", "--lr-schedule", "cosine", "--out", dense, "--device", "cpu", "--json"])
     XCTAssertEqual(train.status, 0, train.stderr)
     let pruned = dir + "/p.safetensors"
-    let prune = try advprune(["prune", dense, "--sparsity", "0.5", "--finetune-epochs", "1", "--steps", "1", "--data-dir", dir, "--out", pruned, "--device", "cpu", "--json"])
+    let prune = try advprune(["prune", dense, "--structure", "filter", "--sparsity", "0.5", "--finetune-epochs", "1", "--steps", "1", "--data-dir", dir, "--out", pruned, "--device", "cpu", "--json"])
     XCTAssertEqual(prune.status, 0, prune.stderr)
-    let attack = try advprune(["attack", pruned, "--data-dir", dir, "--n", "8", "--steps", "2", "--device", "cpu", "--json"])
+    let groups = (try JSONSerialization.jsonObject(with: Data(prune.stdout.utf8)) as? [String: Any])?["groups"] as? [[String: Any]] ?? []
+    XCTAssertEqual(groups.count, 12, "4 residual streams + 8 block-internal groups")
+    let compact = dir + "/c.safetensors"
+    let export = try advprune(["export", pruned, "--compact", "--out", compact, "--device", "cpu", "--json"])
+    XCTAssertEqual(export.status, 0, export.stderr)
+    let e = try JSONSerialization.jsonObject(with: Data(export.stdout.utf8)) as? [String: Any] ?? [:]
+    XCTAssertLessThan(e["parametersAfter"] as? Int ?? .max, (e["parametersBefore"] as? Int ?? 0))
+    XCTAssertLessThan(e["macsAfter"] as? Int ?? .max, (e["macsBefore"] as? Int ?? 0))
+    let attack = try advprune(["attack", compact, "--data-dir", dir, "--n", "8", "--steps", "2", "--device", "cpu", "--json"])
     XCTAssertEqual(attack.status, 0, attack.stderr)
     let evaluation = (try JSONSerialization.jsonObject(with: Data(attack.stdout.utf8)) as? [String: Any])?["evaluation"] as? [String: Any]
     XCTAssert((evaluation?["attack"] as? String ?? "").contains("eps 0.031"), "CIFAR-10's default eps is 8/255: \(evaluation ?? [:])")

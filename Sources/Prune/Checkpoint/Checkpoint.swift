@@ -31,6 +31,7 @@ public enum Checkpoint {
     meta["format"] = formatVersion
     meta["arch"] = model.architecture.rawValue
     meta["width"] = "\(model.width)"
+    if !model.channels.isEmpty { meta["channels"] = encodeChannels(model.channels) }
     meta["sparsity"] = String(format: "%.6f", try model.sparsity())
     try Safetensors.write(SafetensorsFile(tensors: try stateDict(of: model, optimizer: optimizer), metadata: meta), path: path)
   }
@@ -63,7 +64,8 @@ public enum Checkpoint {
     if file.metadata["width"] != nil && storedWidth == nil {
       throw UserError.badCheckpoint(path: path, problem: "width '\(file.metadata["width"]!)' in its metadata is not a number")
     }
-    let model = try arch.build(backend: backend, seed: 0, width: width ?? storedWidth ?? 1)
+    let channels = try file.metadata["channels"].map { try decodeChannels($0, path: path) } ?? [:]
+    let model = try arch.build(backend: backend, seed: 0, width: width ?? storedWidth ?? 1, channels: channels)
     try assign(file.tensors, to: model, path: path)
     return (model, file.metadata)
   }
@@ -82,7 +84,7 @@ public enum Checkpoint {
         problems.append("\(p.name)\(momentumSuffix) has shape \(v.shape), expected \(p.shape)")
       }
       if let m = tensors[p.name + maskSuffix] {
-        if !p.isPrunable { problems.append("\(p.name)_mask: \(p.name) is not prunable") }
+        if !p.isTrainable { problems.append("\(p.name)_mask: \(p.name) is a buffer, not a parameter") }
         if m.shape != p.shape { problems.append("\(p.name)_mask has shape \(m.shape), expected \(p.shape)") }
         if m.values.contains(where: { $0 != 0 && $0 != 1 }) { problems.append("\(p.name)_mask holds values other than 0 and 1") }
       }
@@ -113,5 +115,22 @@ public enum Checkpoint {
         try backend.fill(p.velocity, value: 0)
       }
     }
+  }
+
+  /// Channel counts of a compacted model as metadata: `conv1=12,conv2=30` (sorted).
+  static func encodeChannels(_ channels: [String: Int]) -> String {
+    channels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+  }
+
+  static func decodeChannels(_ text: String, path: String) throws -> [String: Int] {
+    var channels: [String: Int] = [:]
+    for entry in text.split(separator: ",") {
+      let parts = entry.split(separator: "=")
+      guard parts.count == 2, let count = Int(parts[1]), count >= 1 else {
+        throw UserError.badCheckpoint(path: path, problem: "channels entry '\(entry)' in its metadata is not <group>=<count >= 1>")
+      }
+      channels[String(parts[0])] = count
+    }
+    return channels
   }
 }

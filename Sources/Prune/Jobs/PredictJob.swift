@@ -33,6 +33,7 @@ public struct PredictJob {
       throw UserError.badCheckpoint(path: input, problem: "no dataset in its metadata; name one with --dataset")
     }
     try name.check(model.architecture)
+    model.setTraining(false)
     let test = try name.load(directory: dataDirectory, train: false, limit: points)
     let (x, _, labels) = try BatchUploader(data: test, backend: backend).upload(0..<test.count)
     let out = try model.forward(x)

@@ -8,6 +8,7 @@ public struct PruneJob {
   public var architecture: Architecture?
   public var width: Double?
   public var criterion: Criterion
+  public var structure: Structure = .unstructured
   public var locality: Locality
   public var sparsity: Double
   public var dataset: DatasetName?
@@ -34,9 +35,12 @@ public struct PruneJob {
     public let backend: String
     public let criterion: String
     public let locality: String
+    public let structure: String
     public let targetSparsity: Double
     public let sparsity: Double
     public let layers: [LayerSparsity]
+    /// Filter pruning: channels kept per channel group.
+    public let groups: [GroupSparsity]?
     public let finetune: [EpochSummary]
     public let seconds: Double
   }
@@ -56,12 +60,18 @@ public struct PruneJob {
     let (model, meta) = try Checkpoint.load(path: input, backend: backend, architecture: architecture, width: width)
     let data = try resolveDataset(meta)
     try data.check(model.architecture)
-    let layers = try Pruner.prune(model: model, criterion: criterion, locality: locality, sparsity: sparsity, seed: finetune.seed)
+    var groups: [GroupSparsity]?
+    if structure == .filter {
+      groups = try FilterPruner.prune(model: model, criterion: criterion, locality: locality, sparsity: sparsity, seed: finetune.seed)
+    } else {
+      try Pruner.prune(model: model, criterion: criterion, locality: locality, sparsity: sparsity, seed: finetune.seed)
+    }
     let images = finetune.epochs > 0 ? try data.load(directory: dataDirectory, train: true, limit: trainLimit) : nil
     var metadata = meta
     metadata["pruned_from"] = (input as NSString).lastPathComponent
     metadata["prune_criterion"] = criterion.rawValue
     metadata["prune_locality"] = locality.rawValue
+    metadata["prune_structure"] = structure.rawValue
     metadata["prune_target_sparsity"] = "\(sparsity)"
     metadata["finetune_lr"] = "\(finetune.sgd.learningRate)"
     var epochs: [EpochSummary] = []
@@ -77,8 +87,9 @@ public struct PruneJob {
       try Checkpoint.save(model, metadata: metadata, to: output)
     }
     return Result(
-      checkpoint: output, backend: backend.name, criterion: criterion.rawValue, locality: locality.rawValue, targetSparsity: sparsity,
-      sparsity: try model.sparsity(), layers: layers, finetune: epochs, seconds: Date().timeIntervalSince(start))
+      checkpoint: output, backend: backend.name, criterion: criterion.rawValue, locality: locality.rawValue, structure: structure.rawValue,
+      targetSparsity: sparsity, sparsity: try model.sparsity(), layers: try model.layerSparsity(), groups: groups, finetune: epochs,
+      seconds: Date().timeIntervalSince(start))
   }
 
   func resolveDataset(_ meta: [String: String]) throws -> DatasetName {

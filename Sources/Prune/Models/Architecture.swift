@@ -34,13 +34,21 @@ public enum Architecture: String, CaseIterable, Sendable {
   }
 
   /// Builds the network with its reference initialisation drawn from `seed`. `width` scales
-  /// every hidden channel count (1 = the published model; 0.25 for quick CPU runs).
-  public func build(backend: Backend, seed: UInt64, width: Double = 1) throws -> Model {
+  /// every hidden channel count (1 = the published model; 0.25 for quick CPU runs); `channels`
+  /// overrides single channel groups (`channelGroups`), as compacted models need.
+  public func build(backend: Backend, seed: UInt64, width: Double = 1, channels: [String: Int] = [:]) throws -> Model {
     guard width > 0 && width <= 16 else {
       throw UserError.badValue(name: "--width", value: "\(width)", problem: "must be in (0, 16]")
     }
     var rng = SeededRNG.derive(seed, 0x1D1)
-    let scaled = { (c: Int) in max(1, Int((Double(c) * width).rounded())) }
+    let groups = Set(channelGroups().map(\.name))
+    if let unknown = channels.keys.sorted().first(where: { !groups.contains($0) }) {
+      throw UserError.badValue(name: "channels", value: unknown, problem: "\(rawValue) has no such channel group")
+    }
+    if let (group, count) = channels.first(where: { $0.value < 1 }) {
+      throw UserError.badValue(name: "channels", value: "\(group)=\(count)", problem: "a channel group needs at least one channel")
+    }
+    let scaled = { (group: String, c: Int) in channels[group] ?? max(1, Int((Double(c) * width).rounded())) }
     let layers: [Layer]
     switch self {
     case .smallcnn: layers = try smallCNNLayers(backend: backend, rng: &rng, channels: scaled)
@@ -48,6 +56,6 @@ public enum Architecture: String, CaseIterable, Sendable {
     case .vgg16: layers = try vggLayers(backend: backend, rng: &rng, channels: scaled, classic: false)
     case .vgg16Classic: layers = try vggLayers(backend: backend, rng: &rng, channels: scaled, classic: true)
     }
-    return Model(architecture: self, width: width, backend: backend, layers: layers)
+    return Model(architecture: self, width: width, channels: channels, backend: backend, layers: layers)
   }
 }

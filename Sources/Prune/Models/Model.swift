@@ -8,15 +8,18 @@ public final class Model {
   public let architecture: Architecture
   /// Channel multiplier it was built with (1 = the published model).
   public let width: Double
+  /// Channel counts that differ from `width`'s, by channel group (compacted models).
+  public let channels: [String: Int]
   public let backend: Backend
   public let layers: [Layer]
   public let parameters: [Parameter]
   /// Batch norm uses batch statistics when true; attacks and evaluation switch it off.
   public private(set) var isTraining = true
 
-  init(architecture: Architecture, width: Double = 1, backend: Backend, layers: [Layer]) {
+  init(architecture: Architecture, width: Double = 1, channels: [String: Int] = [:], backend: Backend, layers: [Layer]) {
     self.architecture = architecture
     self.width = width
+    self.channels = channels
     self.backend = backend
     self.layers = layers
     parameters = layers.flatMap(\.parameters)
@@ -72,22 +75,22 @@ public final class Model {
 
   /// Number of weights, and of weights still present (mask 1), over the prunable parameters.
   public func prunableCounts() throws -> (total: Int, kept: Int) {
-    var total = 0
-    var kept = 0
-    for p in prunableParameters {
-      total += p.count
-      if let mask = p.mask {
-        kept += try backend.download(mask).reduce(0) { $0 + ($1 != 0 ? 1 : 0) }
-      } else {
-        kept += p.count
-      }
-    }
-    return (total, kept)
+    try layerSparsity().reduce((0, 0)) { ($0.0 + $1.weights, $0.1 + $1.kept) }
   }
 
   /// Share of prunable weights removed.
   public func sparsity() throws -> Double {
     let (total, kept) = try prunableCounts()
     return total == 0 ? 0 : Double(total - kept) / Double(total)
+  }
+}
+
+extension Model {
+  /// Weights and weights kept (mask 1) of each prunable parameter.
+  public func layerSparsity() throws -> [LayerSparsity] {
+    try prunableParameters.map { p in
+      let kept = try p.mask.map { try backend.download($0).reduce(0) { $0 + ($1 != 0 ? 1 : 0) } } ?? p.count
+      return LayerSparsity(name: p.name, weights: p.count, kept: kept)
+    }
   }
 }

@@ -8,19 +8,19 @@ extension Architecture {
   /// Initialised as the TRADES reference does: convs kaiming-normal with zero bias, fc1/fc2
   /// PyTorch's default, fc3 zero. (PyTorch's default everywhere shrinks the signal through seven
   /// ReLU layers and training stalls near chance for the first epochs.)
-  func smallCNNLayers(backend b: Backend, rng: inout SeededRNG, channels c: (Int) -> Int) throws -> [Layer] {
+  func smallCNNLayers(backend b: Backend, rng: inout SeededRNG, channels c: (String, Int) -> Int) throws -> [Layer] {
     let he = WeightInit.kaimingNormal
     return [
-      try Conv2d(name: "conv1", inChannels: 1, outChannels: c(32), kernel: 3, initialization: he, backend: b, rng: &rng), ReLU(backend: b),
-      try Conv2d(name: "conv2", inChannels: c(32), outChannels: c(32), kernel: 3, initialization: he, backend: b, rng: &rng), ReLU(backend: b),
+      try Conv2d(name: "conv1", inChannels: 1, outChannels: c("conv1", 32), kernel: 3, initialization: he, backend: b, rng: &rng), ReLU(backend: b),
+      try Conv2d(name: "conv2", inChannels: c("conv1", 32), outChannels: c("conv2", 32), kernel: 3, initialization: he, backend: b, rng: &rng), ReLU(backend: b),
       MaxPool2x2(backend: b),
-      try Conv2d(name: "conv3", inChannels: c(32), outChannels: c(64), kernel: 3, initialization: he, backend: b, rng: &rng), ReLU(backend: b),
-      try Conv2d(name: "conv4", inChannels: c(64), outChannels: c(64), kernel: 3, initialization: he, backend: b, rng: &rng), ReLU(backend: b),
+      try Conv2d(name: "conv3", inChannels: c("conv2", 32), outChannels: c("conv3", 64), kernel: 3, initialization: he, backend: b, rng: &rng), ReLU(backend: b),
+      try Conv2d(name: "conv4", inChannels: c("conv3", 64), outChannels: c("conv4", 64), kernel: 3, initialization: he, backend: b, rng: &rng), ReLU(backend: b),
       MaxPool2x2(backend: b),
       Flatten(),
-      try Linear(name: "fc1", inputs: c(64) * 16, outputs: c(200), backend: b, rng: &rng), ReLU(backend: b),
-      try Linear(name: "fc2", inputs: c(200), outputs: c(200), backend: b, rng: &rng), ReLU(backend: b),
-      try Linear(name: "fc3", inputs: c(200), outputs: 10, initialization: .zeros, backend: b, rng: &rng),
+      try Linear(name: "fc1", inputs: c("conv4", 64) * 16, outputs: c("fc1", 200), backend: b, rng: &rng), ReLU(backend: b),
+      try Linear(name: "fc2", inputs: c("fc1", 200), outputs: c("fc2", 200), backend: b, rng: &rng), ReLU(backend: b),
+      try Linear(name: "fc3", inputs: c("fc2", 200), outputs: 10, initialization: .zeros, backend: b, rng: &rng),
     ]
   }
 }

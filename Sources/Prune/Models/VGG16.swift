@@ -7,19 +7,20 @@ extension Architecture {
   /// HYDRA/HARP layout: 13 bias-free 3x3 convs, 4 max-pools, adaptive average pool to 2x2 (the
   /// identity on the 2x2 maps 32x32 inputs give), classifier 2048->256->256->10.
   /// Classic layout: 5 max-pools and one `classifier` linear 512->10.
-  func vggLayers(backend b: Backend, rng: inout SeededRNG, channels c: (Int) -> Int, classic: Bool) throws -> [Layer] {
-    let config: [Int?] = [64, 64, nil, 128, 128, nil, 256, 256, 256, nil, 512, 512, 512, nil, 512, 512, 512] + (classic ? [nil] : [])
+  func vggLayers(backend b: Backend, rng: inout SeededRNG, channels c: (String, Int) -> Int, classic: Bool) throws -> [Layer] {
+    let config = Self.vggPlan(classic: classic)
     var layers: [Layer] = []
     var index = 0
     var inChannels = 3
     for entry in config {
-      if let width = entry {
+      if let published = entry {
+        let width = c("features.\(index)", published)
         layers += [
-          try Conv2d(name: "features.\(index)", inChannels: inChannels, outChannels: c(width), kernel: 3, padding: 1, bias: false, initialization: .kaimingNormal, backend: b, rng: &rng),
-          try BatchNorm2d(name: "features.\(index + 1)", channels: c(width), backend: b), ReLU(backend: b),
+          try Conv2d(name: "features.\(index)", inChannels: inChannels, outChannels: width, kernel: 3, padding: 1, bias: false, initialization: .kaimingNormal, backend: b, rng: &rng),
+          try BatchNorm2d(name: "features.\(index + 1)", channels: width, backend: b), ReLU(backend: b),
         ]
         index += 3
-        inChannels = c(width)
+        inChannels = width
       } else {
         layers.append(MaxPool2x2(backend: b))
         index += 1
@@ -30,9 +31,14 @@ extension Architecture {
     }
     return layers + [
       AvgPool(kernel: 1, backend: b), Flatten(),
-      try Linear(name: "classifier.0", inputs: inChannels * 4, outputs: c(256), backend: b, rng: &rng), ReLU(backend: b),
-      try Linear(name: "classifier.2", inputs: c(256), outputs: c(256), backend: b, rng: &rng), ReLU(backend: b),
-      try Linear(name: "classifier.4", inputs: c(256), outputs: 10, backend: b, rng: &rng),
+      try Linear(name: "classifier.0", inputs: inChannels * 4, outputs: c("classifier.0", 256), backend: b, rng: &rng), ReLU(backend: b),
+      try Linear(name: "classifier.2", inputs: c("classifier.0", 256), outputs: c("classifier.2", 256), backend: b, rng: &rng), ReLU(backend: b),
+      try Linear(name: "classifier.4", inputs: c("classifier.2", 256), outputs: 10, backend: b, rng: &rng),
     ]
+  }
+
+  /// Conv widths in order, nil for a max-pool (PyTorch's `cfg` list).
+  static func vggPlan(classic: Bool) -> [Int?] {
+    [64, 64, nil, 128, 128, nil, 256, 256, 256, nil, 512, 512, 512, nil, 512, 512, 512] + (classic ? [nil] : [])
   }
 }

@@ -5,6 +5,13 @@ public enum Locality: String, CaseIterable, Sendable {
   case global
 }
 
+/// What pruning removes: single weights, or whole conv filters (channels) that
+/// `advprune export --compact` can then take out of the model.
+public enum Structure: String, CaseIterable, Sendable {
+  case unstructured
+  case filter
+}
+
 /// What ranks the weights. `magnitude` is the survey's LWM (lowest weight magnitude);
 /// `random` is the control every table needs.
 public enum Criterion: String, CaseIterable, Sendable {

@@ -1,0 +1,148 @@
+import Foundation
+import GPU
+import XCTest
+
+@testable import Prune
+
+final class StructuredPruningTests: XCTestCase {
+  /// A model with random (not freshly initialised) weights, biases and batch-norm statistics, so a
+  /// removed channel would show in the logits if compaction got anything wrong.
+  func randomized(_ arch: Architecture, width: Double, seed: UInt64) throws -> Model {
+    let cpu = CPUBackend()
+    let model = try arch.build(backend: cpu, seed: seed, width: width)
+    var rng = SeededRNG(seed: seed ^ 0xAB)
+    for p in model.parameters where p.count > 1 {
+      let scale: Float = p.name.hasSuffix("running_var") ? 1 : (p.shape.count > 1 ? 2 / Float(p.count / p.shape[0]).squareRoot() : 0.5)
+      let low: Float = p.name.hasSuffix("running_var") ? 0.5 : -scale
+      try cpu.write(rng.uniformArray(p.count, low, low + (p.name.hasSuffix("running_var") ? 1 : 2 * scale)), to: p.value)
+    }
+    return model
+  }
+
+  func evalLogits(_ model: Model, seed: UInt64) throws -> [Float] {
+    model.setTraining(false)
+    var rng = SeededRNG(seed: seed)
+    let shape = [4] + model.architecture.inputShape
+    return try model.backend.download(try model.forward(try model.backend.upload(rng.uniformArray(shape.reduce(1, *), 0, 1), shape: shape)))
+  }
+
+  func testCompactModelComputesTheSameLogitsForEveryArchitecture() throws {
+    for (arch, width) in [(Architecture.smallcnn, 0.25), (.resnet18, 0.125), (.vgg16, 0.125), (.vgg16Classic, 0.125)] {
+      for locality in Locality.allCases {
+        let model = try randomized(arch, width: width, seed: 3)
+        let groups = try FilterPruner.prune(model: model, criterion: .magnitude, locality: locality, sparsity: 0.5, seed: 1)
+        XCTAssertEqual(groups.map(\.name), arch.channelGroups().map(\.name))
+        let channels = groups.reduce(0) { $0 + $1.channels }
+        let removed = groups.reduce(0) { $0 + $1.channels - $1.kept }
+        if locality == .global { XCTAssertEqual(removed, channels / 2, "\(arch)") }
+        let before = try evalLogits(model, seed: 9)
+
+        let outcome = try Compaction.compact(model)
+        XCTAssertEqual(outcome.groups.map(\.kept), groups.map(\.kept), "\(arch) \(locality): compaction finds exactly the pruned channels")
+        let compact = try arch.build(backend: CPUBackend(), seed: 0, width: width, channels: outcome.channels)
+        try Checkpoint.assign(outcome.tensors, to: compact, path: "compact")
+        XCTAssertLessThan(compact.parameterCount, model.parameterCount)
+        XCTAssertLessThan(compact.macsPerImage, model.macsPerImage)
+        XCTAssertNil(compact.parameters.first { $0.mask != nil }, "no mask survives: nothing else was pruned")
+        assertClose(try evalLogits(compact, seed: 9), before, atol: 1e-4, rtol: 1e-4, "\(arch) \(locality) compact logits")
+      }
+    }
+  }
+
+  func testLocalFilterPruningRemovesTheSameShareOfEveryGroup() throws {
+    let model = try randomized(.vgg16, width: 0.25, seed: 5)
+    for g in try FilterPruner.prune(model: model, criterion: .magnitude, locality: .local, sparsity: 0.75, seed: 1) {
+      XCTAssertEqual(g.channels - g.kept, Int((0.75 * Double(g.channels)).rounded()), g.name)
+    }
+  }
+
+  func testLowestMagnitudeFiltersGoAndRandomIsSeeded() throws {
+    let cpu = CPUBackend()
+    let model = try Architecture.smallcnn.build(backend: cpu, seed: 1, width: 0.25)
+    let conv1 = model.parameter(named: "conv1.weight")!
+    // Filter k of conv1 has every weight equal to k + 1: local pruning of half must remove 0...3.
+    try cpu.write((0..<conv1.count).map { Float($0 / 9 + 1) }, to: conv1.value)
+    try FilterPruner.prune(model: model, criterion: .magnitude, locality: .local, sparsity: 0.5, seed: 1)
+    let mask = try cpu.download(conv1.mask!)
+    XCTAssertEqual((0..<8).map { mask[$0 * 9] }, [0, 0, 0, 0, 1, 1, 1, 1])
+    XCTAssertEqual(try cpu.download(model.parameter(named: "conv1.bias")!.mask!), [0, 0, 0, 0, 1, 1, 1, 1])
+
+    func randomMasks(seed: UInt64) throws -> [Float] {
+      let m = try Architecture.smallcnn.build(backend: cpu, seed: 1, width: 0.25)
+      try FilterPruner.prune(model: m, criterion: .random, locality: .global, sparsity: 0.5, seed: seed)
+      return try m.prunableParameters.compactMap(\.mask).flatMap(cpu.download)
+    }
+    XCTAssertEqual(try randomMasks(seed: 4), try randomMasks(seed: 4))
+    XCTAssertNotEqual(try randomMasks(seed: 4), try randomMasks(seed: 5))
+  }
+
+  /// Fine-tuning after filter pruning keeps the removed channels at exactly zero (batch norm's
+  /// scale and shift included), so the model stays compactable, and the checkpoint keeps it so.
+  func testFineTuningKeepsRemovedChannelsDeadThroughACheckpoint() throws {
+    let cpu = CPUBackend()
+    let model = try responsiveSmallCNN(backend: cpu, seed: 2)
+    let groups = try FilterPruner.prune(model: model, criterion: .magnitude, locality: .global, sparsity: 0.5, seed: 1)
+    let config = TrainConfig(epochs: 1, batchSize: 16, sgd: SGDHyper(learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4), attack: PGDConfig(eps: 0.1, alpha: 0.025, steps: 2), seed: 1)
+    _ = try Trainer(model: model, config: config).train(data: syntheticImages(count: 32, seed: 3), progress: SilentProgress())
+    let dir = try temporaryDirectory(self)
+    try Checkpoint.save(model, metadata: [:], to: dir + "/f.safetensors")
+    let (loaded, _) = try Checkpoint.load(path: dir + "/f.safetensors", backend: cpu)
+    XCTAssertEqual(try Compaction.compact(loaded).groups.map(\.kept), groups.map(\.kept))
+  }
+
+  func testResNetFineTunedWithBatchNormStaysCompactable() throws {
+    let cpu = CPUBackend()
+    let model = try randomized(.resnet18, width: 0.125, seed: 4)
+    let groups = try FilterPruner.prune(model: model, criterion: .magnitude, locality: .global, sparsity: 0.5, seed: 1)
+    var rng = SeededRNG(seed: 6)
+    let data = LabeledImages(images: rng.uniformArray(16 * 3072, 0, 1), labels: (0..<16).map { $0 % 10 }, channels: 3, height: 32, width: 32, classCount: 10)
+    let config = TrainConfig(epochs: 1, batchSize: 8, sgd: SGDHyper(learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4), attack: PGDConfig(eps: 0.03, alpha: 0.01, steps: 1), seed: 1)
+    _ = try Trainer(model: model, config: config).train(data: data, progress: SilentProgress())
+    let outcome = try Compaction.compact(model)
+    XCTAssertEqual(outcome.groups.map(\.kept), groups.map(\.kept))
+    let compact = try Architecture.resnet18.build(backend: cpu, seed: 0, width: 0.125, channels: outcome.channels)
+    try Checkpoint.assign(outcome.tensors, to: compact, path: "compact")
+    assertClose(try evalLogits(compact, seed: 2), try evalLogits(model, seed: 2), atol: 1e-4, rtol: 1e-4, "fine-tuned ResNet18")
+  }
+
+  func testUnstructuredMasksOnTopAreCutAndKept() throws {
+    let model = try randomized(.smallcnn, width: 0.25, seed: 8)
+    try FilterPruner.prune(model: model, criterion: .magnitude, locality: .local, sparsity: 0.5, seed: 1)
+    try Pruner.prune(model: model, criterion: .magnitude, locality: .global, sparsity: 0.7, seed: 1)
+    let outcome = try Compaction.compact(model)
+    let compact = try Architecture.smallcnn.build(backend: CPUBackend(), seed: 0, width: 0.25, channels: outcome.channels)
+    try Checkpoint.assign(outcome.tensors, to: compact, path: "compact")
+    XCTAssertNotNil(compact.parameter(named: "fc1.weight")!.mask)
+    XCTAssertNil(compact.parameter(named: "conv1.bias")!.mask, "bias masks are all ones once the channels are gone")
+    // Kept weights that read a removed channel go with it; the others are all still there.
+    XCTAssertLessThan(try compact.prunableCounts().kept, try model.prunableCounts().kept)
+    XCTAssertEqual(try compact.prunableCounts().kept, try compact.nonzeroWeights())
+    assertClose(try evalLogits(compact, seed: 1), try evalLogits(model, seed: 1), atol: 1e-4, rtol: 1e-4, "compact + unstructured")
+  }
+
+  func testChannelCountsTravelInTheCheckpointAndBadOnesAreNamed() throws {
+    let cpu = CPUBackend()
+    let model = try Architecture.vgg16.build(backend: cpu, seed: 0, width: 0.125, channels: ["features.0": 3, "features.40": 5])
+    XCTAssertEqual(model.parameter(named: "features.0.weight")!.shape, [3, 3, 3, 3])
+    XCTAssertEqual(model.parameter(named: "classifier.0.weight")!.shape, [32, 20])
+    let dir = try temporaryDirectory(self)
+    try Checkpoint.save(model, metadata: [:], to: dir + "/c.safetensors")
+    XCTAssertEqual(try Checkpoint.load(path: dir + "/c.safetensors", backend: cpu).model.channels, model.channels)
+
+    XCTAssertThrowsError(try Architecture.vgg16.build(backend: cpu, seed: 0, channels: ["features.2": 3])) {
+      XCTAssert("\($0)".contains("features.2") && "\($0)".contains("no such channel group"), "\($0)")
+    }
+    var file = try Safetensors.read(path: dir + "/c.safetensors")
+    file.metadata["channels"] = "features.0=zero"
+    try Safetensors.write(file, path: dir + "/bad.safetensors")
+    XCTAssertThrowsError(try Checkpoint.load(path: dir + "/bad.safetensors", backend: cpu)) {
+      XCTAssert("\($0)".contains("bad.safetensors") && "\($0)".contains("features.0=zero"), "\($0)")
+    }
+  }
+}
+
+extension Model {
+  func nonzeroWeights() throws -> Int {
+    try prunableParameters.reduce(0) { $0 + (try backend.download($1.value).filter { $0 != 0 }.count) }
+  }
+}
