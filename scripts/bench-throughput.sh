@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
-# PGD-10 adversarial-training throughput of SmallCNN (batch 128) on both backends, in one run.
-# Usage: scripts/bench-throughput.sh [extra advprune profile options]
+# PGD-10 adversarial-training throughput (batch 128) on both backends and, when python3 has torch,
+# of the same step in PyTorch on this CPU — all in one run, so the numbers are comparable.
+# Usage: scripts/bench-throughput.sh [--arch smallcnn|resnet18] [--batches N] [--warmup N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=.build/release/advprune
 [ -x "$bin" ] || swift build -c release
-echo "== cpu backend"
+echo "== advprune, cpu backend"
 "$bin" profile --device cpu --quiet "$@"
-echo "== opencl backend"
+echo "== advprune, opencl backend"
 "$bin" profile --device opencl --quiet --kernels "$@" || echo "(no OpenCL device)"
+echo "== pytorch peer, same CPU"
+if python3 -c "import torch" 2>/dev/null; then
+  python3 scripts/bench_pytorch.py "$@"
+else
+  echo "(python3 has no torch: pip install torch)"
+fi

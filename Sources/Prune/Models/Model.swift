@@ -8,7 +8,7 @@ public final class Model {
   public let architecture: Architecture
   /// Channel multiplier it was built with (1 = the published model).
   public let width: Double
-  /// Channel counts that differ from `width`'s, by channel group (compacted models).
+  /// Channel counts by channel group that replace `width`'s (a compacted model lists every group).
   public let channels: [String: Int]
   public let backend: Backend
   public let layers: [Layer]
