@@ -92,7 +92,9 @@ final class SurveyModelTests: XCTestCase {
   /// sample). So in training mode OpenCL must stay within 1e-3 or within twice the largest change
   /// a 1e-6 input perturbation makes to the reference's own gradients, whichever is larger (a real
   /// bug is off by O(1)); in eval mode (how attacks run) the problem is well conditioned and the bar
-  /// is 1e-3 outright. Errors are relative L2 per tensor.
+  /// is 1e-3 outright. Errors are relative L2 per tensor; over all gradients as one vector the bar
+  /// is 1e-3 in both modes. (The CPU reference sums batch-norm statistics and bias gradients in
+  /// double: with float sums over 10^4 values its own rounding was what the comparison measured.)
   func testSurveyModelsAgreeAcrossBackends() throws {
     let cl = try OpenCLFixture.backend()
     for arch in [Architecture.resnet18, .vgg16] {
@@ -113,7 +115,11 @@ final class SurveyModelTests: XCTestCase {
           if error > worst.error { worst = (name, error) }
           XCTAssertLessThan(error, bound, "\(arch) \(mode) grad \(name)")
         }
-        print("\(arch) \(mode): worst gradient error \(worst.error) in \(worst.name); bound \(bound)")
+        // All parameter gradients as one vector: the 1e-3 bar, in both modes.
+        let names = want.grads.keys.sorted()
+        let overall = relativeError(names.flatMap { got.grads[$0]! }, names.flatMap { want.grads[$0]! })
+        XCTAssertLessThan(overall, 1e-3, "\(arch) \(mode) all gradients")
+        print("\(arch) \(mode): all gradients \(overall); worst tensor \(worst.error) in \(worst.name) (bound \(bound))")
       }
     }
   }

@@ -157,10 +157,10 @@ extension CPUBackend {
         a: dyT, b: cols, beta: 1, c: partial)
       let q = nb * p
       for o in 0..<g.outChannels {
-        var s: Float = 0
+        var s: Double = 0  // thousands of terms: keep the reference's digits
         let row = dyT + o * q
-        for i in 0..<q { s += row[i] }
-        partial[weights + o] += s
+        for i in 0..<q { s += Double(row[i]) }
+        partial[weights + o] += Float(s)
       }
     }
     let (dw, db) = (ptr(dWeight), dBias.map(ptr))

@@ -51,17 +51,18 @@ extension CPUBackend {
     let m = n * hw
     DispatchQueue.concurrentPerform(iterations: c) { ch in
       if training {
-        var sum: Float = 0
-        for b in 0..<n { for i in 0..<hw { sum += xp[(b * c + ch) * hw + i] } }
-        let mu = sum / Float(m)
-        var sq: Float = 0
+        // Double accumulators: the reference should not lose digits over 10^4-10^5 values.
+        var sum: Double = 0
+        for b in 0..<n { for i in 0..<hw { sum += Double(xp[(b * c + ch) * hw + i]) } }
+        let mu = Float(sum / Double(m))
+        var sq: Double = 0
         for b in 0..<n {
           for i in 0..<hw {
-            let d = xp[(b * c + ch) * hw + i] - mu
+            let d = Double(xp[(b * c + ch) * hw + i] - mu)
             sq += d * d
           }
         }
-        let variance = sq / Float(m)
+        let variance = Float(sq / Double(m))
         mp[ch] = mu
         sp[ch] = 1 / (variance + eps).squareRoot()
         rm[ch] = (1 - momentum) * rm[ch] + momentum * mu
@@ -91,14 +92,15 @@ extension CPUBackend {
     let m = Float(n * hw)
     DispatchQueue.concurrentPerform(iterations: c) { ch in
       let (mu, inv) = (mp[ch], sp[ch])
-      var (sdy, sdyx): (Float, Float) = (0, 0)
+      var (sumDy, sumDyX): (Double, Double) = (0, 0)
       for b in 0..<n {
         for i in 0..<hw {
           let k = (b * c + ch) * hw + i
-          sdy += dyp[k]
-          sdyx += dyp[k] * ((xp[k] - mu) * inv)
+          sumDy += Double(dyp[k])
+          sumDyX += Double(dyp[k] * ((xp[k] - mu) * inv))
         }
       }
+      let (sdy, sdyx) = (Float(sumDy), Float(sumDyX))
       dgp[ch] = sdyx
       dbp[ch] = sdy
       guard let dxp else { return }
