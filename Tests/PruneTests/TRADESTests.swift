@@ -84,4 +84,26 @@ final class TRADESTests: XCTestCase {
     let (want, got) = (try Checkpoint.stateDict(of: a), try Checkpoint.stateDict(of: b))
     for name in want.keys.sorted() { assertClose(got[name]!.values, want[name]!.values, atol: 1e-5, rtol: 1e-3, name) }
   }
+
+  /// Batch-norm running statistics see natural, adversarial, natural — the TRADES reference's
+  /// order of training-mode passes (it evaluates `model(x_natural)` twice).
+  func testRunningStatisticsFollowTheReferencePasses() throws {
+    let cpu = CPUBackend()
+    var rng = SeededRNG(seed: 3)
+    let layers: [Layer] = [
+      try BatchNorm2d(name: "bn", channels: 1, backend: cpu), Flatten(),
+      try Linear(name: "fc", inputs: 36, outputs: 10, backend: cpu, rng: &rng),
+    ]
+    let model = Model(architecture: .smallcnn, backend: cpu, layers: layers)
+    let xHost = rng.uniformArray(4 * 36, 0, 1)
+    let advHost = xHost.map { min(1, $0 + 0.3) }
+    let (x, xAdv) = (try cpu.upload(xHost, shape: [4, 1, 6, 6]), try cpu.upload(advHost, shape: [4, 1, 6, 6]))
+    let config = TrainConfig(epochs: 1, batchSize: 4, sgd: SGDHyper(learningRate: 0.1, momentum: 0), attack: PGDConfig(eps: 0.3, alpha: 0.1, steps: 1), seed: 1, tradesBeta: 6)
+    _ = try Trainer(model: model, config: config).tradesStep(
+      x: x, xAdv: xAdv, labels: try cpu.upload([1, 2, 3, 4], shape: [4]), hostLabels: [1, 2, 3, 4], beta: 6, hyper: config.sgd)
+    let mean = { (v: [Float]) in v.reduce(0, +) / Float(v.count) }
+    var expected: Float = 0
+    for batch in [xHost, advHost, xHost] { expected = 0.9 * expected + 0.1 * mean(batch) }
+    XCTAssertEqual(try cpu.download(model.parameter(named: "bn.running_mean")!.value)[0], expected, accuracy: 1e-6)
+  }
 }
