@@ -154,6 +154,7 @@ final class CLITests: XCTestCase {
     XCTAssertEqual(export.status, 0, export.stderr)
     let e = try JSONSerialization.jsonObject(with: Data(export.stdout.utf8)) as? [String: Any] ?? [:]
     XCTAssertLessThan(e["parametersAfter"] as? Int ?? .max, (e["parametersBefore"] as? Int ?? 0))
+    try assertTorchLoadsResNet18(checkpoint: compact, cifarDirectory: dir)
     XCTAssertLessThan(e["macsAfter"] as? Int ?? .max, (e["macsBefore"] as? Int ?? 0))
     let attack = try advprune(["attack", compact, "--data-dir", dir, "--n", "8", "--steps", "2", "--device", "cpu", "--json"])
     XCTAssertEqual(attack.status, 0, attack.stderr)
@@ -192,6 +193,35 @@ final class CLITests: XCTestCase {
 
   /// `advprune predict` against the numpy transcription of PyTorch's SmallCNN forward
   /// (Tests/interop/smallcnn_reference.py): same logits, so a PyTorch user gets our model.
+  /// PyTorch itself (where python3 has torch) loads the file strictly into a CIFAR ResNet18 built
+  /// with the metadata's channel counts and gives our logits.
+  func assertTorchLoadsResNet18(checkpoint: String, cifarDirectory: String) throws {
+    let predict = try advprune(["predict", checkpoint, "--data-dir", cifarDirectory, "--n", "8", "--device", "cpu", "--json"])
+    XCTAssertEqual(predict.status, 0, predict.stderr)
+    let ours = (try JSONSerialization.jsonObject(with: Data(predict.stdout.utf8)) as? [String: Any])?["logits"] as? [[Double]] ?? []
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .appendingPathComponent("interop/torch_resnet18_check.py").path
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", script, checkpoint, cifarDirectory, "8"]
+    let (out, err) = (Pipe(), Pipe())
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    if process.terminationStatus == 3 {
+      print("skipping the PyTorch load check: python3 has no torch")
+      return
+    }
+    XCTAssertEqual(process.terminationStatus, 0, errors)
+    let reference = try JSONSerialization.jsonObject(with: data) as? [[Double]] ?? []
+    XCTAssertEqual(reference.count, 8)
+    XCTAssertEqual(ours.count, 8)
+    for (a, b) in zip(ours.joined(), reference.joined()) { XCTAssertEqual(a, b, accuracy: 1e-4 + 1e-4 * abs(b)) }
+  }
+
   func assertPyTorchSemanticsAgree(checkpoint: String, dataDirectory: String) throws {
     let predict = try advprune(["predict", checkpoint, "--n", "20", "--device", "cpu", "--json"])
     XCTAssertEqual(predict.status, 0, predict.stderr)
