@@ -10,7 +10,7 @@ struct Attack: ParsableCommand {
 
   @Argument(help: "Checkpoint (.safetensors).") var checkpoint: String
   @Option(help: "Attack: pgd.") var attack: String = "pgd"
-  @Option(help: "Attack radius in input space (default: the data set's, 0.1 for Fashion-MNIST, 8/255 for CIFAR-10).") var eps: Float?
+  @Option(help: "Attack radius in input space (default: the data set's, 0.1 for (Fashion-)MNIST, 8/255 for CIFAR-10 and SVHN).") var eps: Float?
   @Option(help: "Step size (default eps/10).") var alpha: Float?
   @Option(help: "Iterations.") var steps: Int = 40
   @Option(help: "Random restarts.") var restarts: Int = 1
