@@ -187,7 +187,7 @@ struct MATReader {
     guard !overflow else { throw bad("variable '\(name)': dims \(dims) are too large") }
 
     let real = try tag(at: nameTag.end, what: "data of variable '\(name)'")
-    guard real.end <= range.upperBound else { throw bad("variable '\(name)': data run past the end of its matrix") }
+    guard real.dataStart + real.size <= range.upperBound else { throw bad("variable '\(name)': data run past the end of its matrix") }
     let data = bytes[real.dataStart..<(real.dataStart + real.size)]
     guard let width = Self.elementSize[real.type] else {
       throw bad("variable '\(name)': data type \(real.type) is not numeric")
