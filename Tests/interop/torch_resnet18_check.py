@@ -7,13 +7,15 @@ The channel counts of a compacted file come from its `channels` metadata, as the
 PyTorch user to build the module. Exit 3 when torch is missing (the caller skips).
 Usage: torch_resnet18_check.py CHECKPOINT CIFAR_DIR N
 """
-import json, struct, sys
+import json, os, struct, sys
 
 try:
     import numpy as np
-    import torch, torch.nn as nn, torch.nn.functional as F
+    import torch
 except ImportError:
     sys.exit(3)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+from torch_models import ResNet18  # noqa: E402
 
 
 def load(path):
@@ -27,43 +29,6 @@ def load(path):
         begin, end = e["data_offsets"]
         tensors[name] = torch.from_numpy(np.frombuffer(body[begin:end], dtype="<f4").reshape(e["shape"]).copy())
     return tensors, meta
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, cin, mid, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, mid, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(mid)
-        self.conv2 = nn.Conv2d(mid, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))) + self.shortcut(x))
-
-
-class ResNet18(nn.Module):
-    def __init__(self, width, channels):
-        super().__init__()
-        c = lambda group, published: channels.get(group, max(1, round(published * width)))
-        self.conv1 = nn.Conv2d(3, c("stream1", 64), 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(c("stream1", 64))
-        cin = c("stream1", 64)
-        for stage, published in enumerate([64, 128, 256, 512], start=1):
-            blocks = []
-            for b in range(2):
-                cout = c(f"stream{stage}", published)
-                blocks.append(BasicBlock(cin, c(f"layer{stage}.{b}.conv1", published), cout, 2 if stage > 1 and b == 0 else 1))
-                cin = cout
-            setattr(self, f"layer{stage}", nn.Sequential(*blocks))
-        self.linear = nn.Linear(cin, 10)
-
-    def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.linear(F.avg_pool2d(x, 4).flatten(1))
 
 
 def main():
