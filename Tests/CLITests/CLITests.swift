@@ -191,19 +191,20 @@ final class CLITests: XCTestCase {
     assertUserError(wrong, mentions: ["torch.safetensors", "does not fit resnet18"])
   }
 
-  /// `advprune predict` against the numpy transcription of PyTorch's SmallCNN forward
-  /// (Tests/interop/smallcnn_reference.py): same logits, so a PyTorch user gets our model.
-  /// PyTorch itself (where python3 has torch) loads the file strictly into a CIFAR ResNet18 built
-  /// with the metadata's channel counts and gives our logits.
-  func assertTorchLoadsResNet18(checkpoint: String, cifarDirectory: String) throws {
-    let predict = try advprune(["predict", checkpoint, "--data-dir", cifarDirectory, "--n", "8", "--device", "cpu", "--json"])
+  /// Logits of `advprune predict` on the first `n` test images.
+  func predictedLogits(_ checkpoint: String, n: Int, _ extra: [String] = []) throws -> [[Double]] {
+    let predict = try advprune(["predict", checkpoint, "--n", "\(n)", "--device", "cpu", "--json"] + extra)
     XCTAssertEqual(predict.status, 0, predict.stderr)
-    let ours = (try JSONSerialization.jsonObject(with: Data(predict.stdout.utf8)) as? [String: Any])?["logits"] as? [[Double]] ?? []
-    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-      .appendingPathComponent("interop/torch_resnet18_check.py").path
+    return (try JSONSerialization.jsonObject(with: Data(predict.stdout.utf8)) as? [String: Any])?["logits"] as? [[Double]] ?? []
+  }
+
+  /// Runs a script of Tests/interop with python3.
+  func interop(_ script: String, _ arguments: [String]) throws -> (status: Int32, stdout: Data, stderr: String) {
+    let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .appendingPathComponent("interop/" + script).path
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", script, checkpoint, cifarDirectory, "8"]
+    process.arguments = ["python3", path] + arguments
     let (out, err) = (Pipe(), Pipe())
     process.standardOutput = out
     process.standardError = err
@@ -211,41 +212,35 @@ final class CLITests: XCTestCase {
     let data = out.fileHandleForReading.readDataToEndOfFile()
     let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     process.waitUntilExit()
-    if process.terminationStatus == 3 {
-      print("skipping the PyTorch load check: python3 has no torch")
-      return
-    }
-    XCTAssertEqual(process.terminationStatus, 0, errors)
-    let reference = try JSONSerialization.jsonObject(with: data) as? [[Double]] ?? []
-    XCTAssertEqual(reference.count, 8)
-    XCTAssertEqual(ours.count, 8)
-    for (a, b) in zip(ours.joined(), reference.joined()) { XCTAssertEqual(a, b, accuracy: 1e-4 + 1e-4 * abs(b)) }
+    return (process.terminationStatus, data, errors)
   }
 
+  func assertSameLogits(_ ours: [[Double]], _ reference: Data, count: Int, file: StaticString = #filePath, line: UInt = #line) throws {
+    let theirs = try JSONSerialization.jsonObject(with: reference) as? [[Double]] ?? []
+    XCTAssertEqual(ours.count, count, file: file, line: line)
+    XCTAssertEqual(theirs.count, count, file: file, line: line)
+    for (a, b) in zip(ours.joined(), theirs.joined()) { XCTAssertEqual(a, b, accuracy: 1e-4 + 1e-4 * abs(b), file: file, line: line) }
+  }
+
+  /// PyTorch itself (where python3 has torch) loads the file strictly into a CIFAR ResNet18 built
+  /// with the metadata's channel counts and gives our logits.
+  func assertTorchLoadsResNet18(checkpoint: String, cifarDirectory: String) throws {
+    let ours = try predictedLogits(checkpoint, n: 8, ["--data-dir", cifarDirectory])
+    let run = try interop("torch_resnet18_check.py", [checkpoint, cifarDirectory, "8"])
+    if run.status == 3 { return print("skipping the PyTorch load check: python3 has no torch") }
+    XCTAssertEqual(run.status, 0, run.stderr)
+    try assertSameLogits(ours, run.stdout, count: 8)
+  }
+
+  /// `advprune predict` against the numpy transcription of PyTorch's SmallCNN forward
+  /// (Tests/interop/smallcnn_reference.py): same logits, so a PyTorch user gets our model.
   func assertPyTorchSemanticsAgree(checkpoint: String, dataDirectory: String) throws {
-    let predict = try advprune(["predict", checkpoint, "--n", "20", "--device", "cpu", "--json"])
-    XCTAssertEqual(predict.status, 0, predict.stderr)
-    let ours = (try JSONSerialization.jsonObject(with: Data(predict.stdout.utf8)) as? [String: Any])?["logits"] as? [[Double]] ?? []
-    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-      .appendingPathComponent("interop/smallcnn_reference.py").path
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", script, checkpoint, dataDirectory, "20"]
-    let out = Pipe()
-    process.standardOutput = out
-    process.standardError = Pipe()
-    try process.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-      if ProcessInfo.processInfo.environment["ADVPRUNE_REQUIRE_NUMPY"] == "1" { return XCTFail("python3 with numpy is required") }
+    let ours = try predictedLogits(checkpoint, n: 20)
+    let run = try interop("smallcnn_reference.py", [checkpoint, dataDirectory, "20"])
+    guard run.status == 0 else {
+      if ProcessInfo.processInfo.environment["ADVPRUNE_REQUIRE_NUMPY"] == "1" { return XCTFail("python3 with numpy is required: \(run.stderr)") }
       throw XCTSkip("python3 with numpy unavailable")
     }
-    let reference = try JSONSerialization.jsonObject(with: data) as? [[Double]] ?? []
-    XCTAssertEqual(ours.count, 20)
-    XCTAssertEqual(reference.count, 20)
-    for (a, b) in zip(ours.joined(), reference.joined()) {
-      XCTAssertEqual(a, b, accuracy: 1e-4 + 1e-4 * abs(b))
-    }
+    try assertSameLogits(ours, run.stdout, count: 20)
   }
 }
