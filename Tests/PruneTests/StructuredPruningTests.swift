@@ -120,6 +120,19 @@ final class StructuredPruningTests: XCTestCase {
     assertClose(try evalLogits(compact, seed: 1), try evalLogits(model, seed: 1), atol: 1e-4, rtol: 1e-4, "compact + unstructured")
   }
 
+  /// A compacted state dict saved without our metadata (from PyTorch) loads by its shapes.
+  func testCompactStateDictWithoutMetadataLoadsByItsShapes() throws {
+    let model = try randomized(.resnet18, width: 0.125, seed: 11)
+    try FilterPruner.prune(model: model, criterion: .magnitude, locality: .local, sparsity: 0.5, seed: 1)
+    let outcome = try Compaction.compact(model)
+    let dir = try temporaryDirectory(self)
+    try Safetensors.write(SafetensorsFile(tensors: outcome.tensors), path: dir + "/torch.safetensors")
+    let (loaded, _) = try Checkpoint.load(path: dir + "/torch.safetensors", backend: CPUBackend(), architecture: .resnet18, width: 0.125)
+    XCTAssertFalse(loaded.channels.isEmpty)
+    for (group, count) in loaded.channels { XCTAssertEqual(count, outcome.channels[group], group) }
+    assertClose(try evalLogits(loaded, seed: 3), try evalLogits(model, seed: 3), atol: 1e-4, rtol: 1e-4, "loaded by shapes")
+  }
+
   func testChannelCountsTravelInTheCheckpointAndBadOnesAreNamed() throws {
     let cpu = CPUBackend()
     let model = try Architecture.vgg16.build(backend: cpu, seed: 0, width: 0.125, channels: ["features.0": 3, "features.40": 5])

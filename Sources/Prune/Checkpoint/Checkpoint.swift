@@ -65,7 +65,12 @@ public enum Checkpoint {
       throw UserError.badCheckpoint(path: path, problem: "width '\(file.metadata["width"]!)' in its metadata is not a number")
     }
     let channels = try file.metadata["channels"].map { try decodeChannels($0, path: path) } ?? [:]
-    let model = try arch.build(backend: backend, seed: 0, width: width ?? storedWidth ?? 1, channels: channels)
+    var model = try arch.build(backend: backend, seed: 0, width: width ?? storedWidth ?? 1, channels: channels)
+    if file.metadata["channels"] == nil {
+      // A compacted model saved elsewhere (PyTorch) has no `channels`: its shapes say them.
+      let inferred = inferredChannels(file.tensors, model: model)
+      if !inferred.isEmpty { model = try arch.build(backend: backend, seed: 0, width: model.width, channels: inferred) }
+    }
     try assign(file.tensors, to: model, path: path)
     return (model, file.metadata)
   }
@@ -130,6 +135,19 @@ public enum Checkpoint {
         throw UserError.badCheckpoint(path: path, problem: "channels entry '\(entry)' in its metadata is not <group>=<count >= 1>")
       }
       channels[String(parts[0])] = count
+    }
+    return channels
+  }
+
+  /// Channel groups whose first producer's output count in `tensors` differs from `model`'s.
+  static func inferredChannels(_ tensors: [String: HostTensor], model: Model) -> [String: Int] {
+    var channels: [String: Int] = [:]
+    for group in model.architecture.channelGroups() {
+      let name = group.producers[0].conv + ".weight"
+      guard let t = tensors[name], let p = model.parameter(named: name), t.shape.count == p.shape.count,
+        let count = t.shape.first, count >= 1, count != p.shape[0]
+      else { continue }
+      channels[group.name] = count
     }
     return channels
   }
