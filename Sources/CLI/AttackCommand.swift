@@ -15,7 +15,7 @@ struct Attack: ParsableCommand {
   @Option(help: "Iterations.") var steps: Int = 40
   @Option(help: "Random restarts.") var restarts: Int = 1
   @Option(help: "Perturbation norm: linf or l2.") var norm: PerturbationNorm = .linf
-  @Option(help: "Number of test points (the first N).") var n: Int = 1000
+  @Option(name: [.customLong("n"), .customLong("test-limit")], help: "Number of test points (the first N).") var n: Int = 1000
   @Option(help: "Batch size.") var batchSize: Int = 200
   @Option(help: "Data set (default: the checkpoint's).") var dataset: String?
   @Option(help: "Directory of the data set's files.") var dataDir: String?

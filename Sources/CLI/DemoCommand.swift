@@ -14,7 +14,7 @@ struct Demo: ParsableCommand {
   @Option(help: "Adversarial training epochs.") var epochs: Int = DemoJob.quick.epochs
   @Option(help: "Fine-tuning epochs after pruning.") var finetuneEpochs: Int = DemoJob.quick.finetuneEpochs
   @Option(help: "Target sparsity.") var sparsity: Double = DemoJob.quick.sparsity
-  @Option(help: "Test points for the PGD-40 evaluation.") var n: Int = DemoJob.quick.evalPoints
+  @Option(name: [.customLong("n"), .customLong("test-limit")], help: "Test points for the PGD-40 evaluation.") var n: Int = DemoJob.quick.evalPoints
   @Option(help: "Where checkpoints go.") var workDir: String = DemoJob.quick.workDirectory
   @OptionGroup var common: CommonOptions
 

@@ -8,7 +8,7 @@ struct Predict: ParsableCommand {
 
   @Argument(help: "Checkpoint (.safetensors), ours or saved from PyTorch (then give --arch).") var checkpoint: String
   @Option(help: "Architecture, for files without advprune metadata.") var arch: String?
-  @Option(help: "Number of test images (the first N).") var n: Int = 10
+  @Option(name: [.customLong("n"), .customLong("test-limit")], help: "Number of test images (the first N).") var n: Int = 10
   @Option(help: "Data set (default: the checkpoint's).") var dataset: String?
   @Option(help: "Directory of the data set's files.") var dataDir: String?
   @OptionGroup var common: CommonOptions

@@ -61,6 +61,7 @@ struct Train: ParsableCommand {
   @Flag(help: "Continue the run stored in --out (same recipe) from its last finished epoch.") var resume = false
   @Option(name: .customLong("init"), help: "Start from this checkpoint's weights (ours, or a PyTorch state_dict for --arch).") var initialWeights: String?
   @Option(help: "Append one JSON line per epoch (loss, lr, gradient norm, held-out clean/robust accuracy) to this file.") var logJson: String?
+  @Option(help: "Test images (the first N) of the --log-json held-out evaluation.") var testLimit: Int = 500
   @OptionGroup var recipe: RecipeOptions
   @OptionGroup var common: CommonOptions
 
@@ -75,6 +76,7 @@ struct Train: ParsableCommand {
       job.resume = resume
       job.initialWeights = initialWeights
       job.logJSON = logJson
+      job.holdoutPoints = testLimit
       let result = try job.run(backend: try common.backend(), progress: common.progress())
       if common.json { return try printJSON(result) }
       let last = result.epochs.last

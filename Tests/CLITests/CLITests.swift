@@ -114,15 +114,19 @@ final class CLITests: XCTestCase {
     let dir = try scratch()
     let dense = dir + "/dense.safetensors"
     let pruned = dir + "/pruned.safetensors"
-    let train = try advprune(["train", "--data-dir", data, "--train-limit", "256", "--epochs", "1", "--steps", "2", "--out", dense, "--device", "cpu", "--json"])
+    let log = dir + "/log.jsonl"
+    let train = try advprune(["train", "--data-dir", data, "--train-limit", "256", "--epochs", "1", "--steps", "2", "--log-json", log, "--test-limit", "40", "--out", dense, "--device", "cpu", "--json"])
     XCTAssertEqual(train.status, 0, train.stderr)
+    let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
+    XCTAssertEqual(lines.count, 1)
+    XCTAssertEqual((try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])?["holdout_points"] as? Int, 40)
     let trained = try JSONSerialization.jsonObject(with: Data(train.stdout.utf8)) as? [String: Any]
     XCTAssertEqual(trained?["trainImages"] as? Int, 256)
     let prune = try advprune(["prune", dense, "--sparsity", "0.9", "--locality", "local", "--finetune-epochs", "1", "--train-limit", "128", "--steps", "2", "--out", pruned, "--device", "cpu", "--json"])
     XCTAssertEqual(prune.status, 0, prune.stderr)
     let p = try JSONSerialization.jsonObject(with: Data(prune.stdout.utf8)) as? [String: Any]
     XCTAssertEqual(p?["sparsity"] as? Double ?? 0, 0.9, accuracy: 0.001)
-    let attack = try advprune(["attack", pruned, "--n", "50", "--steps", "3", "--device", "cpu", "--json"])
+    let attack = try advprune(["attack", pruned, "--test-limit", "50", "--steps", "3", "--device", "cpu", "--json"])
     XCTAssertEqual(attack.status, 0, attack.stderr)
     let a = try JSONSerialization.jsonObject(with: Data(attack.stdout.utf8)) as? [String: Any]
     let evaluation = a?["evaluation"] as? [String: Any]

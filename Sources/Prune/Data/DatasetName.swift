@@ -44,7 +44,7 @@ public enum DatasetName: String, CaseIterable, Sendable {
   /// Loads the training or test split, the first `limit` samples when given.
   public func load(directory: String?, train: Bool, limit: Int?) throws -> LabeledImages {
     if let limit, limit < 1 {
-      throw UserError.badValue(name: train ? "--train-limit" : "--n", value: "\(limit)", problem: "must be >= 1")
+      throw UserError.badValue(name: train ? "--train-limit" : "--n (--test-limit)", value: "\(limit)", problem: "must be >= 1")
     }
     switch self {
     case .fashionMNIST, .mnist: return try IDXDataset.load(directory: directory ?? defaultDirectory, train: train, limit: limit)
