@@ -93,6 +93,12 @@ final class CLITests: XCTestCase {
     assertUserError(try advprune(["train", "--out", out, "--device", "tpu"]), mentions: ["tpu"])
     assertUserError(try advprune(["export", corrupt, "--compact", "--out", out, "--device", "cpu"]), mentions: ["corrupt.safetensors"])
     assertUserError(try advprune(["train", "--dataset", "svhn", "--arch", "resnet18", "--data-dir", dir, "--out", out, "--device", "cpu"]), mentions: ["train_32x32.mat", "housenumbers"])
+    let svhn = try scratch()
+    try Data(Array("MATLAB 5.0 MAT-file".utf8) + [UInt8](repeating: 0x20, count: 107) + Array("IM".utf8) + [14, 0, 0, 0, 0, 1, 0, 0])
+      .write(to: URL(fileURLWithPath: svhn + "/train_32x32.mat"))
+    assertUserError(
+      try advprune(["train", "--dataset", "svhn", "--arch", "resnet18", "--data-dir", svhn, "--out", out, "--device", "cpu"]),
+      mentions: ["train_32x32.mat", "truncated"])
     XCTAssertFalse(FileManager.default.fileExists(atPath: out), "a failed command left an output file")
     XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).sorted(), ["corrupt.safetensors"], "no partial or temporary files")
   }
