@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct AdvPrune: ParsableCommand {
@@ -12,4 +13,17 @@ struct AdvPrune: ParsableCommand {
     version: "0.1.0",
     subcommands: [Devices.self, Validate.self, Train.self, PruneCommand.self, Attack.self, Demo.self, Profile.self, Predict.self, Export.self, Models.self]
   )
+
+  /// ArgumentParser's own main, except that a malformed command line exits 2 (our code for bad
+  /// input) instead of its 64.
+  static func main() {
+    do {
+      var command = try parseAsRoot()
+      try command.run()
+    } catch {
+      guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
+      printErr(fullMessage(for: error))
+      Foundation.exit(2)
+    }
+  }
 }

@@ -76,5 +76,12 @@ func printJSON<T: Encodable>(_ value: T) throws {
 /// Shared parsers for the science options.
 extension PerturbationNorm: ExpressibleByArgument {}
 extension Locality: ExpressibleByArgument {}
-extension Structure: ExpressibleByArgument {}
+extension Structure: ExpressibleByArgument {
+  /// `structured` (the taxonomy's word, DESIGN.md) and `channel` also name filter pruning.
+  public init?(argument: String) {
+    let aliases = ["structured": Structure.filter, "channel": .filter, "filters": .filter]
+    guard let s = Structure(rawValue: argument.lowercased()) ?? aliases[argument.lowercased()] else { return nil }
+    self = s
+  }
+}
 extension LRSchedule: ExpressibleByArgument {}

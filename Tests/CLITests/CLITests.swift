@@ -93,6 +93,12 @@ final class CLITests: XCTestCase {
     assertUserError(try advprune(["train", "--out", out, "--device", "tpu"]), mentions: ["tpu"])
     assertUserError(try advprune(["export", corrupt, "--compact", "--out", out, "--device", "cpu"]), mentions: ["corrupt.safetensors"])
     assertUserError(try advprune(["train", "--dataset", "svhn", "--arch", "resnet18", "--data-dir", dir, "--out", out, "--device", "cpu"]), mentions: ["train_32x32.mat", "housenumbers"])
+    // A malformed command line is bad input too: exit 2, ArgumentParser's message and usage.
+    for arguments in [["prune", corrupt, "--structure", "blocky", "--sparsity", "0.5", "--out", out], ["attack"], ["frobnicate"]] {
+      let run = try advprune(arguments)
+      XCTAssertEqual(run.status, 2, "\(arguments): \(run.stderr)")
+      XCTAssert(run.stderr.contains("Error:") && !run.stderr.contains("Fatal error"), run.stderr)
+    }
     let svhn = try scratch()
     try Data(Array("MATLAB 5.0 MAT-file".utf8) + [UInt8](repeating: 0x20, count: 107) + Array("IM".utf8) + [14, 0, 0, 0, 0, 1, 0, 0])
       .write(to: URL(fileURLWithPath: svhn + "/train_32x32.mat"))
@@ -155,7 +161,7 @@ final class CLITests: XCTestCase {
     let train = try advprune(["train", "--dataset", "cifar10", "--data-dir", dir, "--arch", "resnet18", "--width", "0.125", "--epochs", "1", "--steps", "1", "--batch-size", "16", "--lr-schedule", "cosine", "--out", dense, "--device", "cpu", "--json"])
     XCTAssertEqual(train.status, 0, train.stderr)
     let pruned = dir + "/p.safetensors"
-    let prune = try advprune(["prune", dense, "--structure", "filter", "--sparsity", "0.5", "--finetune-epochs", "1", "--steps", "1", "--data-dir", dir, "--out", pruned, "--device", "cpu", "--json"])
+    let prune = try advprune(["prune", dense, "--structure", "structured", "--sparsity", "0.5", "--finetune-epochs", "1", "--steps", "1", "--data-dir", dir, "--out", pruned, "--device", "cpu", "--json"])
     XCTAssertEqual(prune.status, 0, prune.stderr)
     let groups = (try JSONSerialization.jsonObject(with: Data(prune.stdout.utf8)) as? [String: Any])?["groups"] as? [[String: Any]] ?? []
     XCTAssertEqual(groups.count, 12, "4 residual streams + 8 block-internal groups")
