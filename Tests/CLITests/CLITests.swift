@@ -148,7 +148,8 @@ final class CLITests: XCTestCase {
   }
 
   /// ResNet18 (narrow) on a CIFAR-10 directory written in the published binary layout:
-  /// train with augmentation and batch norm, prune, attack — the survey's pipeline end to end.
+  /// TRADES training with augmentation and batch norm, filter pruning, compaction, attack — the
+  /// survey's pipeline end to end.
   func testResNet18OnCIFAR10Files() throws {
     let dir = try scratch()
     var rng = SystemRandomNumberGenerator()
@@ -158,7 +159,7 @@ final class CLITests: XCTestCase {
       try Data(bytes).write(to: URL(fileURLWithPath: dir + "/" + name))
     }
     let dense = dir + "/r.safetensors"
-    let train = try advprune(["train", "--dataset", "cifar10", "--data-dir", dir, "--arch", "resnet18", "--width", "0.125", "--epochs", "1", "--steps", "1", "--batch-size", "16", "--lr-schedule", "cosine", "--out", dense, "--device", "cpu", "--json"])
+    let train = try advprune(["train", "--dataset", "cifar10", "--data-dir", dir, "--arch", "resnet18", "--width", "0.125", "--adv", "trades", "--epochs", "1", "--steps", "1", "--batch-size", "16", "--lr-schedule", "cosine", "--out", dense, "--device", "cpu", "--json"])
     XCTAssertEqual(train.status, 0, train.stderr)
     let pruned = dir + "/p.safetensors"
     let prune = try advprune(["prune", dense, "--structure", "structured", "--sparsity", "0.5", "--finetune-epochs", "1", "--steps", "1", "--data-dir", dir, "--out", pruned, "--device", "cpu", "--json"])
