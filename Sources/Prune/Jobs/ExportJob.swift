@@ -48,8 +48,9 @@ public struct ExportJob {
     let exported = try model.architecture.build(backend: backend, seed: 0, width: model.width, channels: channels)
     try Checkpoint.assign(tensors, to: exported, path: output)
 
-    let difference = try maxLogitDifference(model, exported, backend: backend)
-    let scale = 1 + (try logitScale(model, backend: backend))
+    let (source, written) = (try logits(model, backend: backend), try logits(exported, backend: backend))
+    let difference = zip(source, written).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+    let scale = 1 + source.reduce(Float(0)) { max($0, abs($1)) }
     guard difference <= 1e-4 * scale else {
       throw UserError.badCheckpoint(path: input, problem: "the exported model's logits differ from the source's by \(difference); nothing written")
     }
@@ -74,22 +75,12 @@ public struct ExportJob {
     model.setTraining(false)
     return try backend.download(try model.forward(try probe(model, backend: backend)))
   }
-
-  func maxLogitDifference(_ a: Model, _ b: Model, backend: Backend) throws -> Float {
-    zip(try logits(a, backend: backend), try logits(b, backend: backend)).reduce(0) { max($0, abs($1.0 - $1.1)) }
-  }
-
-  func logitScale(_ model: Model, backend: Backend) throws -> Float {
-    try logits(model, backend: backend).reduce(0) { max($0, abs($1)) }
-  }
 }
 
 extension Model {
   /// Trainable values that are not pruned away (mask 1), for comparing a masked model with its
   /// compacted form.
   public func nonzeroParameterCount() throws -> Int {
-    try trainableParameters.reduce(0) { total, p in
-      total + (try p.mask.map { try backend.download($0).reduce(0) { $0 + ($1 != 0 ? 1 : 0) } } ?? p.count)
-    }
+    try trainableParameters.reduce(0) { $0 + (try keptCount($1)) }
   }
 }

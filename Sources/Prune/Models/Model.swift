@@ -89,8 +89,12 @@ extension Model {
   /// Weights and weights kept (mask 1) of each prunable parameter.
   public func layerSparsity() throws -> [LayerSparsity] {
     try prunableParameters.map { p in
-      let kept = try p.mask.map { try backend.download($0).reduce(0) { $0 + ($1 != 0 ? 1 : 0) } } ?? p.count
-      return LayerSparsity(name: p.name, weights: p.count, kept: kept)
+      LayerSparsity(name: p.name, weights: p.count, kept: try keptCount(p))
     }
+  }
+
+  /// Values of `p` its mask keeps (all of them when it has none).
+  func keptCount(_ p: Parameter) throws -> Int {
+    try p.mask.map { try backend.download($0).reduce(0) { $0 + ($1 != 0 ? 1 : 0) } } ?? p.count
   }
 }
