@@ -94,6 +94,49 @@ public protocol Backend: AnyObject {
   func pgdProject(xAdv: Tensor, x: Tensor, delta: Tensor, eps: Float, norm: PerturbationNorm) throws
   /// `t[i] = low + (high - low) * CounterRandom.unit(i, seed)`: identical on every backend.
   func randomUniform(_ tensor: Tensor, low: Float, high: Float, seed: UInt64) throws
+
+  // MARK: Attack building blocks (per-sample state stays on the device; see AttackOps.swift)
+  /// Per-sample attack objective of the logits, and `dLogits = scale * dLoss/dLogits` when given.
+  /// `targets` (class indices as floats) are needed by the targeted losses only.
+  func attackLoss(
+    _ loss: AttackLoss, losses: Tensor, dLogits: Tensor?, logits: Tensor, labels: Tensor, targets: Tensor?, scale: Float) throws
+  /// `flags[n] = 1` where the first maximum of `logits[n]` is not `labels[n]`, else 0.
+  func misclassified(flags: Tensor, logits: Tensor, labels: Tensor) throws
+  /// `destination[n, :] = source[n, :]` where `flags[n] != 0`; rows are `count / N` values.
+  func selectRows(destination: Tensor, source: Tensor, where flags: Tensor) throws
+  /// APGD's momentum step with a step size per sample (Croce & Hein 2020), P = projection onto
+  /// the eps-ball around x intersected with [0, 1]:
+  /// `z = P(x_k + eta_n dir(g))`, `x_{k+1} = P(x_k + m (z - x_k) + (1 - m)(x_k - x_{k-1}))`;
+  /// `xPrevious` becomes x_k, `xAdv` becomes x_{k+1}. L-inf and L2.
+  func apgdStep(
+    xAdv: Tensor, xPrevious: Tensor, x: Tensor, grad: Tensor, stepSizes: Tensor, momentum: Float, eps: Float,
+    norm: PerturbationNorm) throws
+  /// APGD's per-sample bookkeeping after a step with `losses`: `improved = loss > best`,
+  /// `best = max(best, loss)`, `increases += loss > previous`, `previous = loss`.
+  func apgdTrack(losses: Tensor, bestLosses: Tensor, previousLosses: Tensor, increases: Tensor, improved: Tensor) throws
+  /// FAB's step (Croce & Hein 2020): with `difference = z_t - z_y` at x_k and `grad` its input
+  /// gradient, project x_k and the original x onto the linearised boundary within [0, 1]
+  /// (minimal step d1, d2 in `norm`), `alpha = clamp(|d1| / (|d1| + |d2|), 0, alphaMax)`,
+  /// `x_{k+1} = clamp((x_k + eta d1)(1 - alpha) + (x + eta d2) alpha, 0, 1)`.
+  func fabStep(
+    xAdv: Tensor, x: Tensor, grad: Tensor, difference: Tensor, norm: PerturbationNorm, alphaMax: Float, eta: Float) throws
+  /// Minimum-norm bookkeeping (FAB, FMN): where `flags[n]`, the distance `t = |x_adv - x|_p`
+  /// replaces `bestNorms[n]` (and x_adv the row of `best`) when smaller; then FAB's backward step
+  /// `x_adv = x + beta (x_adv - x)` (none when beta is 1).
+  func keepSmallestAdversarial(
+    xAdv: Tensor, x: Tensor, flags: Tensor, bestNorms: Tensor, best: Tensor, norm: PerturbationNorm, beta: Float) throws
+  /// Square attack's L-inf proposal: `xNew = xBest` except on one square of side `side` per
+  /// sample, where each channel is `clamp(x + eps * s_c, 0, 1)` with a random sign s_c; square
+  /// positions and signs come from `CounterRandom` with `seed`, identically on every backend.
+  func squareProposal(xNew: Tensor, xBest: Tensor, x: Tensor, eps: Float, side: Int, seed: UInt64) throws
+  /// Square's acceptance: where `bestMargins[n] > 0` (not yet fooled) and `margins[n] < bestMargins[n]`,
+  /// the proposal's row and margin become the best.
+  func squareAccept(xBest: Tensor, bestMargins: Tensor, xNew: Tensor, margins: Tensor) throws
+  /// One FMN step (Pintor et al. 2021) from `xAdv = x + delta`, given the gradient of the loss to
+  /// minimise and its value: keeps the smallest adversarial delta (`flags`), adapts the radius
+  /// `epsilons`, moves `delta -= alpha * v` with `v = momentum * v + g / |g|_2`, projects onto the
+  /// radius and [0, 1]. See `FMNStepParameters` for the radius rule.
+  func fmnStep(xAdv: Tensor, x: Tensor, grad: Tensor, losses: Tensor, flags: Tensor, state: FMNState, parameters: FMNStepParameters) throws
 }
 
 extension Backend {

@@ -43,10 +43,15 @@ public struct ConvGeometry: Equatable, CustomStringConvertible {
   }
 }
 
-/// Which norm bounds an adversarial perturbation.
+/// Which norm bounds an adversarial perturbation. L1 is for minimum-norm attacks (FMN) only:
+/// the fixed-budget steps (`pgdStep`, `apgdStep`) take L-inf and L2.
 public enum PerturbationNorm: String, CaseIterable, Sendable {
   case linf
   case l2
+  case l1
+
+  /// The code the kernels switch on.
+  public var code: Int { switch self { case .linf: 0; case .l2: 1; case .l1: 2 } }
 }
 
 /// Hyper-parameters of one SGD step (PyTorch's semantics: weight decay is added to the gradient,

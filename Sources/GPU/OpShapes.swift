@@ -60,3 +60,48 @@ enum OpShapes {
     return (x.shape[0], x.count / x.shape[0])
   }
 }
+
+extension OpShapes {
+  /// (N, classes) of a per-sample reduction of logits with one label per row.
+  static func rows(_ logits: Tensor, labels: Tensor, op: String) -> (n: Int, classes: Int) {
+    precondition(logits.rank == 2, "\(op): logits must be [N, C], got \(logits.shape)")
+    precondition(labels.count == logits.shape[0], "\(op): labels must have \(logits.shape[0]) entries")
+    return (logits.shape[0], logits.shape[1])
+  }
+
+  static func attackLoss(
+    _ loss: AttackLoss, losses: Tensor, dLogits: Tensor?, logits: Tensor, labels: Tensor, targets: Tensor?
+  ) -> (n: Int, classes: Int) {
+    let (n, classes) = rows(logits, labels: labels, op: "attackLoss")
+    precondition(losses.count == n, "attackLoss: losses must have \(n) entries")
+    precondition(classes >= loss.minimumClasses, "attackLoss: \(loss.rawValue) needs at least \(loss.minimumClasses) classes")
+    precondition(!loss.isTargeted || targets?.count == n, "attackLoss: \(loss.rawValue) needs one target per sample")
+    if let dLogits { checkSameCount(dLogits, logits, op: "attackLoss") }
+    return (n, classes)
+  }
+
+  /// Row width of a row selection: one flag per row of both tensors.
+  static func selectRows(destination: Tensor, source: Tensor, flags: Tensor) -> Int {
+    checkSameCount(destination, source, op: "selectRows")
+    precondition(flags.count > 0 && destination.count % flags.count == 0, "selectRows: \(destination.shape) does not split into \(flags.count) rows")
+    return destination.count / flags.count
+  }
+
+  /// (C, H, W) of a Square proposal.
+  static func square(xNew: Tensor, xBest: Tensor, x: Tensor, side: Int) -> (c: Int, h: Int, w: Int) {
+    precondition(x.rank == 4, "squareProposal: inputs must be NCHW, got \(x.shape)")
+    checkShape(xNew, x.shape, "x_new", op: "squareProposal")
+    checkShape(xBest, x.shape, "x_best", op: "squareProposal")
+    precondition(side >= 1 && side <= min(x.shape[2], x.shape[3]), "squareProposal: side \(side) does not fit \(x.shape)")
+    return (x.shape[1], x.shape[2], x.shape[3])
+  }
+
+  static func fmn(xAdv: Tensor, x: Tensor, grad: Tensor, losses: Tensor, flags: Tensor, state: FMNState) -> (batch: Int, features: Int) {
+    let (batch, features) = attack(xAdv: xAdv, x: x, other: grad, op: "fmnStep")
+    for t in [state.velocity, state.best] { checkSameCount(t, x, op: "fmnStep") }
+    for t in [losses, flags, state.epsilons, state.bestNorms, state.worstNorms] {
+      precondition(t.count == batch, "fmnStep: per-sample tensors must have \(batch) entries, got \(t.shape)")
+    }
+    return (batch, features)
+  }
+}

@@ -13,6 +13,8 @@ extension CPUBackend {
           ap[i] = min(max(xp[i] + d, 0), 1)
         }
       }
+    case .l1:
+      preconditionFailure("pgdStep: L1 balls are for minimum-norm attacks only")
     case .l2:
       for n in 0..<batch {
         let o = n * features
@@ -41,6 +43,8 @@ extension CPUBackend {
       parallelRanges(x.count) { r in
         for i in r { ap[i] = min(max(xp[i] + min(max(dp[i], -eps), eps), 0), 1) }
       }
+    case .l1:
+      preconditionFailure("pgdProject: L1 balls are for minimum-norm attacks only")
     case .l2:
       for n in 0..<batch {
         let o = n * features

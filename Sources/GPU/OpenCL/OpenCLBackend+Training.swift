@@ -23,6 +23,8 @@ extension OpenCLBackend {
     switch norm {
     case .linf:
       try launch("pgd_step_linf", items: x.count, [.buffer(xAdv), .buffer(x), .buffer(grad), .float(alpha), .float(eps), .int(x.count)])
+    case .l1:
+      preconditionFailure("pgdStep: L1 balls are for minimum-norm attacks only")
     case .l2:
       try launch("pgd_step_l2", items: batch, [.buffer(xAdv), .buffer(x), .buffer(grad), .float(alpha), .float(eps), .int(features), .int(batch)])
     }
@@ -33,6 +35,8 @@ extension OpenCLBackend {
     switch norm {
     case .linf:
       try launch("pgd_project_linf", items: x.count, [.buffer(xAdv), .buffer(x), .buffer(delta), .float(eps), .int(x.count)])
+    case .l1:
+      preconditionFailure("pgdProject: L1 balls are for minimum-norm attacks only")
     case .l2:
       try launch("pgd_project_l2", items: batch, [.buffer(xAdv), .buffer(x), .buffer(delta), .float(eps), .int(features), .int(batch)])
     }

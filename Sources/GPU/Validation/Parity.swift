@@ -15,7 +15,8 @@ public struct ParityReport: CustomStringConvertible {
     var count = 0
     for i in 0..<reference.count {
       let (r, g) = (reference[i], got[i])
-      let diff = abs(r - g)
+      // Equal infinities agree (a distance no attack found is +inf on both backends).
+      let diff = r == g ? 0 : abs(r - g)
       let bad = !(diff <= atol + rtol * abs(r)) || g.isNaN != r.isNaN
       maxAbs = max(maxAbs, diff.isNaN ? .infinity : diff)
       if abs(r) > 1e-6 { maxRel = max(maxRel, diff / abs(r)) }

@@ -1,0 +1,72 @@
+/// Per-sample objectives attacks take from the logits z of a sample with label y (and target t).
+///
+/// Sorted descending, z_pi1 >= z_pi2 >= ... (ties broken by the lower class index, on every
+/// backend); `max_{i != y} z_i` is the runner-up.
+public enum AttackLoss: String, CaseIterable, Sendable {
+  /// `logsumexp(z) - z_y` (APGD-CE, PGD).
+  case crossEntropy = "ce"
+  /// Difference of logits ratio, `-(z_y - max_{i != y} z_i) / (z_pi1 - z_pi3 + 1e-12)`: invariant
+  /// to `z -> a z + b` (a > 0), so it cannot be masked by scaling the logits.
+  case dlr
+  /// Targeted DLR, `-(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2 + 1e-12)` (APGD-T).
+  case targetedDLR = "dlr-t"
+  /// Margin `z_y - max_{i != y} z_i`: negative exactly when misclassified (Square, FMN).
+  case margin
+  /// Targeted margin `z_y - z_t` (FAB-T's boundary is where it is 0).
+  case targetedMargin = "margin-t"
+
+  /// The code the kernels switch on.
+  public var code: Int {
+    switch self {
+    case .crossEntropy: 0
+    case .dlr: 1
+    case .targetedDLR: 2
+    case .margin: 3
+    case .targetedMargin: 4
+    }
+  }
+
+  public var isTargeted: Bool { self == .targetedDLR || self == .targetedMargin }
+  /// DLR needs the third and fourth largest logits.
+  public var minimumClasses: Int { self == .dlr ? 3 : (self == .targetedDLR ? 4 : 2) }
+}
+
+/// Device-side state of an FMN run on a batch of N samples with D features each.
+public struct FMNState {
+  /// Momentum of the normalised gradient [N, D].
+  public let velocity: Tensor
+  /// Current radius per sample [N] (+inf before the first estimate).
+  public let epsilons: Tensor
+  /// Smallest adversarial distance found [N] (+inf while none: finite means found).
+  public let bestNorms: Tensor
+  /// The adversarial point of `bestNorms` [N, D] (x while none).
+  public let best: Tensor
+  /// Largest distance inside the box, `|max(x, 1 - x)|_p` [N]: the radius never exceeds it.
+  public let worstNorms: Tensor
+
+  public init(velocity: Tensor, epsilons: Tensor, bestNorms: Tensor, best: Tensor, worstNorms: Tensor) {
+    self.velocity = velocity
+    self.epsilons = epsilons
+    self.bestNorms = bestNorms
+    self.best = best
+    self.worstNorms = worstNorms
+  }
+}
+
+/// Step parameters of one FMN iteration. The radius rule per sample, with ||delta|| the current
+/// distance: adversarial now -> `min(eps (1 - gamma), best)`; adversarial before -> `eps (1 + gamma)`;
+/// never -> `||delta|| + |loss| / ||g||_dual` (a linear estimate of the boundary); then
+/// `min(eps, worst)`.
+public struct FMNStepParameters: Sendable {
+  public var norm: PerturbationNorm
+  public var alpha: Float
+  public var gamma: Float
+  public var momentum: Float
+
+  public init(norm: PerturbationNorm, alpha: Float, gamma: Float, momentum: Float) {
+    self.norm = norm
+    self.alpha = alpha
+    self.gamma = gamma
+    self.momentum = momentum
+  }
+}

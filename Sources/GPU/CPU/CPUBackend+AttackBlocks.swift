@@ -1,0 +1,379 @@
+import Foundation
+
+// The attack building blocks on the CPU reference backend: per-sample losses, flags and row
+// selection, and the per-sample steps of APGD, FAB, Square and FMN. kernels/attack_blocks.cl
+// mirrors each function line for line (same arithmetic order, so the backends agree to rounding).
+extension CPUBackend {
+  public func attackLoss(
+    _ loss: AttackLoss, losses: Tensor, dLogits: Tensor?, logits: Tensor, labels: Tensor, targets: Tensor?, scale: Float
+  ) throws {
+    let (n, classes) = OpShapes.attackLoss(loss, losses: losses, dLogits: dLogits, logits: logits, labels: labels, targets: targets)
+    if loss == .crossEntropy {
+      return try softmaxCrossEntropy(losses: losses, dLogits: dLogits, logits: logits, labels: labels, scale: scale)
+    }
+    let (lp, zp, yp, tp, dp) = (ptr(losses), ptr(logits), ptr(labels), targets.map(ptr), dLogits.map(ptr))
+    for row in 0..<n {
+      let z = zp + row * classes
+      let y = Int(yp[row])
+      let t = tp.map { Int($0[row]) } ?? 0
+      let order = topFour(z, classes)
+      let runnerUp = firstMaximum(z, classes, skipping: y)
+      let d = dp.map { $0 + row * classes }
+      if let d { d.update(repeating: 0, count: classes) }
+      switch loss {
+      case .dlr:
+        let a = z[y] - z[runnerUp]
+        let den = z[order.0] - z[order.2] + 1e-12
+        lp[row] = -a / den
+        if let d {
+          let inv = 1 / den
+          let q = a * inv * inv
+          d[y] -= scale * inv
+          d[runnerUp] += scale * inv
+          d[order.0] += scale * q
+          d[order.2] -= scale * q
+        }
+      case .targetedDLR:
+        let a = z[y] - z[t]
+        let den = z[order.0] - (z[order.2] + z[order.3]) * 0.5 + 1e-12
+        lp[row] = -a / den
+        if let d {
+          let inv = 1 / den
+          let q = a * inv * inv
+          d[y] -= scale * inv
+          d[t] += scale * inv
+          d[order.0] += scale * q
+          d[order.2] -= scale * q * 0.5
+          d[order.3] -= scale * q * 0.5
+        }
+      case .margin:
+        lp[row] = z[y] - z[runnerUp]
+        if let d {
+          d[y] += scale
+          d[runnerUp] -= scale
+        }
+      case .targetedMargin:
+        lp[row] = z[y] - z[t]
+        if let d {
+          d[y] += scale
+          d[t] -= scale
+        }
+      case .crossEntropy:
+        preconditionFailure("handled above")
+      }
+    }
+  }
+
+  public func misclassified(flags: Tensor, logits: Tensor, labels: Tensor) throws {
+    let (n, classes) = OpShapes.rows(logits, labels: labels, op: "misclassified")
+    precondition(flags.count == n, "misclassified: flags must have \(n) entries")
+    let (fp, zp, yp) = (ptr(flags), ptr(logits), ptr(labels))
+    for row in 0..<n { fp[row] = firstMaximum(zp + row * classes, classes, skipping: -1) == Int(yp[row]) ? 0 : 1 }
+  }
+
+  public func selectRows(destination: Tensor, source: Tensor, where flags: Tensor) throws {
+    let width = OpShapes.selectRows(destination: destination, source: source, flags: flags)
+    let (dp, sp, fp) = (ptr(destination), ptr(source), ptr(flags))
+    for row in 0..<flags.count where fp[row] != 0 {
+      (dp + row * width).update(from: sp + row * width, count: width)
+    }
+  }
+
+  public func apgdStep(
+    xAdv: Tensor, xPrevious: Tensor, x: Tensor, grad: Tensor, stepSizes: Tensor, momentum m: Float, eps: Float,
+    norm: PerturbationNorm
+  ) throws {
+    let (batch, features) = OpShapes.attack(xAdv: xAdv, x: x, other: grad, op: "apgdStep")
+    checkSameCount(xPrevious, x, op: "apgdStep")
+    precondition(stepSizes.count == batch, "apgdStep: one step size per sample")
+    let (ap, pp, xp, gp, ep) = (ptr(xAdv), ptr(xPrevious), ptr(x), ptr(grad), ptr(stepSizes))
+    switch norm {
+    case .linf:
+      parallelRanges(x.count) { r in
+        for i in r {
+          let (e, xk, x0, g) = (ep[i / features], ap[i], xp[i], gp[i])
+          let s: Float = g > 0 ? 1 : (g < 0 ? -1 : 0)
+          let z = min(max(min(max(xk + e * s, x0 - eps), x0 + eps), 0), 1)
+          let u = xk + m * (z - xk) + (1 - m) * (xk - pp[i])
+          pp[i] = xk
+          ap[i] = min(max(min(max(u, x0 - eps), x0 + eps), 0), 1)
+        }
+      }
+    case .l2:
+      parallelRows(batch, features) { n in
+        let o = n * features
+        var gg: Float = 0
+        for i in o..<(o + features) { gg += gp[i] * gp[i] }
+        let s = ep[n] / (gg.squareRoot() + 1e-12)
+        var dd: Float = 0
+        for i in o..<(o + features) {
+          let v = ap[i] + s * gp[i] - xp[i]
+          dd += v * v
+        }
+        let r1 = min(eps, dd.squareRoot()) / (dd.squareRoot() + 1e-12)
+        var uu: Float = 0
+        for i in o..<(o + features) {
+          let (xk, x0) = (ap[i], xp[i])
+          let z = min(max(x0 + (xk + s * gp[i] - x0) * r1, 0), 1)
+          let u = xk + m * (z - xk) + (1 - m) * (xk - pp[i])
+          pp[i] = xk
+          ap[i] = u
+          uu += (u - x0) * (u - x0)
+        }
+        let r2 = min(eps, uu.squareRoot()) / (uu.squareRoot() + 1e-12)
+        for i in o..<(o + features) { ap[i] = min(max(xp[i] + (ap[i] - xp[i]) * r2, 0), 1) }
+      }
+    case .l1:
+      preconditionFailure("apgdStep: L1 balls are for minimum-norm attacks only")
+    }
+  }
+
+  public func apgdTrack(losses: Tensor, bestLosses: Tensor, previousLosses: Tensor, increases: Tensor, improved: Tensor) throws {
+    for t in [bestLosses, previousLosses, increases, improved] { checkSameCount(t, losses, op: "apgdTrack") }
+    let (lp, bp, pp, cp, ip) = (ptr(losses), ptr(bestLosses), ptr(previousLosses), ptr(increases), ptr(improved))
+    for n in 0..<losses.count {
+      let l = lp[n]
+      ip[n] = l > bp[n] ? 1 : 0
+      bp[n] = max(bp[n], l)
+      cp[n] += l > pp[n] ? 1 : 0
+      pp[n] = l
+    }
+  }
+
+  public func fabStep(
+    xAdv: Tensor, x: Tensor, grad: Tensor, difference: Tensor, norm: PerturbationNorm, alphaMax: Float, eta: Float
+  ) throws {
+    let (batch, features) = OpShapes.attack(xAdv: xAdv, x: x, other: grad, op: "fabStep")
+    precondition(difference.count == batch, "fabStep: one logit difference per sample")
+    precondition(norm != .l1, "fabStep: L-inf and L2 only")
+    let (ap, xp, gp, fp) = (ptr(xAdv), ptr(x), ptr(grad), ptr(difference))
+    parallelRows(batch, features) { n in
+      let (x1, x0, w) = (ap + n * features, xp + n * features, gp + n * features)
+      // The boundary's linearisation at x1: w.z = w.x1 - df.
+      var (wx1, wx0): (Float, Float) = (0, 0)
+      for i in 0..<features {
+        wx1 += w[i] * x1[i]
+        wx0 += w[i] * x0[i]
+      }
+      let target = wx1 - fp[n]
+      let t1 = boundaryStep(UnsafePointer(x1), w, features, wx1 - target, norm)
+      let t0 = boundaryStep(UnsafePointer(x0), w, features, wx0 - target, norm)
+      var (a1, a2): (Float, Float) = (0, 0)
+      for i in 0..<features {
+        let d1 = projected(x1[i], w[i], t1, norm) - x1[i]
+        let d2 = projected(x0[i], w[i], t0, norm) - x0[i]
+        a1 = norm == .linf ? max(a1, abs(d1)) : a1 + d1 * d1
+        a2 = norm == .linf ? max(a2, abs(d2)) : a2 + d2 * d2
+      }
+      if norm == .l2 { (a1, a2) = (a1.squareRoot(), a2.squareRoot()) }
+      (a1, a2) = (max(a1, 1e-8), max(a2, 1e-8))
+      let alpha = min(max(a1 / (a1 + a2), 0), alphaMax)
+      for i in 0..<features {
+        let d1 = projected(x1[i], w[i], t1, norm) - x1[i]
+        let d2 = projected(x0[i], w[i], t0, norm) - x0[i]
+        x1[i] = min(max((x1[i] + eta * d1) * (1 - alpha) + (x0[i] + eta * d2) * alpha, 0), 1)
+      }
+    }
+  }
+
+  public func keepSmallestAdversarial(
+    xAdv: Tensor, x: Tensor, flags: Tensor, bestNorms: Tensor, best: Tensor, norm: PerturbationNorm, beta: Float
+  ) throws {
+    let (batch, features) = OpShapes.attack(xAdv: xAdv, x: x, other: best, op: "keepSmallestAdversarial")
+    precondition(flags.count == batch && bestNorms.count == batch, "keepSmallestAdversarial: one flag and norm per sample")
+    let (ap, xp, fp, np, bp) = (ptr(xAdv), ptr(x), ptr(flags), ptr(bestNorms), ptr(best))
+    parallelRows(batch, features) { n in
+      guard fp[n] != 0 else { return }
+      let o = n * features
+      let t = distance(UnsafePointer(ap + o), UnsafePointer(xp + o), features, norm)
+      if t < np[n] {
+        np[n] = t
+        (bp + o).update(from: ap + o, count: features)
+      }
+      if beta != 1 {
+        for i in o..<(o + features) { ap[i] = xp[i] + (ap[i] - xp[i]) * beta }
+      }
+    }
+  }
+
+  public func squareProposal(xNew: Tensor, xBest: Tensor, x: Tensor, eps: Float, side: Int, seed: UInt64) throws {
+    let (c, h, w) = OpShapes.square(xNew: xNew, xBest: xBest, x: x, side: side)
+    let (np, bp, xp) = (ptr(xNew), ptr(xBest), ptr(x))
+    parallelRanges(x.count) { r in
+      for i in r {
+        let (sample, channel) = (i / (c * h * w), (i / (h * w)) % c)
+        let (row, column) = ((i / w) % h, i % w)
+        let base = UInt32(truncatingIfNeeded: sample * (2 + c))
+        let top = squareOffset(CounterRandom.unit(index: base, seed: seed), h, side)
+        let left = squareOffset(CounterRandom.unit(index: base &+ 1, seed: seed), w, side)
+        if row >= top && row < top + side && column >= left && column < left + side {
+          let sign: Float = CounterRandom.unit(index: base &+ 2 &+ UInt32(channel), seed: seed) < 0.5 ? -1 : 1
+          np[i] = min(max(xp[i] + eps * sign, 0), 1)
+        } else {
+          np[i] = bp[i]
+        }
+      }
+    }
+  }
+
+  public func squareAccept(xBest: Tensor, bestMargins: Tensor, xNew: Tensor, margins: Tensor) throws {
+    let width = OpShapes.selectRows(destination: xBest, source: xNew, flags: bestMargins)
+    checkSameCount(margins, bestMargins, op: "squareAccept")
+    let (bp, mp, np, cp) = (ptr(xBest), ptr(bestMargins), ptr(xNew), ptr(margins))
+    for n in 0..<margins.count where mp[n] > 0 && cp[n] < mp[n] {
+      mp[n] = cp[n]
+      (bp + n * width).update(from: np + n * width, count: width)
+    }
+  }
+
+  public func fmnStep(
+    xAdv: Tensor, x: Tensor, grad: Tensor, losses: Tensor, flags: Tensor, state s: FMNState, parameters q: FMNStepParameters
+  ) throws {
+    let (batch, features) = OpShapes.fmn(xAdv: xAdv, x: x, grad: grad, losses: losses, flags: flags, state: s)
+    let (ap, xp, gp, lp, fp) = (ptr(xAdv), ptr(x), ptr(grad), ptr(losses), ptr(flags))
+    let (vp, ep, bp, wp) = (ptr(s.velocity), ptr(s.epsilons), ptr(s.bestNorms), ptr(s.worstNorms))
+    parallelRows(batch, features) { n in
+      let o = n * features
+      let current = distance(UnsafePointer(ap + o), UnsafePointer(xp + o), features, q.norm)
+      var (g2, gDual): (Float, Float) = (0, 0)
+      for i in o..<(o + features) {
+        let g = gp[i]
+        g2 += g * g
+        gDual = q.norm == .linf ? gDual + abs(g) : (q.norm == .l1 ? max(gDual, abs(g)) : gDual)
+      }
+      if q.norm == .l2 { gDual = g2.squareRoot() }
+      var eps = ep[n]
+      if fp[n] != 0 {
+        eps = min(eps * (1 - q.gamma), bp[n])
+      } else if bp[n] < Float.infinity {
+        eps = eps * (1 + q.gamma)
+      } else {
+        eps = current + abs(lp[n]) / max(gDual, 1e-12)
+      }
+      eps = min(eps, wp[n])
+      ep[n] = eps
+      let gScale = 1 / max(g2.squareRoot(), 1e-12)
+      for i in o..<(o + features) {
+        vp[i] = q.momentum * vp[i] + gp[i] * gScale
+        ap[i] = (ap[i] - xp[i]) - q.alpha * vp[i]
+      }
+      projectOntoBall(ap + o, features, eps, q.norm)
+      for i in o..<(o + features) { ap[i] = min(max(xp[i] + ap[i], 0), 1) }
+    }
+  }
+}
+
+/// Runs `body(row)` for every row, over the cores when the rows are many.
+func parallelRows(_ rows: Int, _ features: Int, _ body: (Int) -> Void) {
+  parallelRanges(rows, minimumPerThread: max(1, 32_768 / max(1, features))) { r in
+    for n in r { body(n) }
+  }
+}
+
+/// Index of the first largest value, ignoring index `skipping`.
+@inline(__always)
+func firstMaximum(_ z: UnsafePointer<Float>, _ classes: Int, skipping: Int) -> Int {
+  var best = -1
+  for c in 0..<classes where c != skipping && (best < 0 || z[c] > z[best]) { best = c }
+  return best
+}
+
+/// Indices of the four largest logits (the first index on ties), fewer classes repeat the last.
+func topFour(_ z: UnsafePointer<Float>, _ classes: Int) -> (Int, Int, Int, Int) {
+  var picked = [-1, -1, -1, -1]
+  for rank in 0..<min(4, classes) {
+    var best = -1
+    for c in 0..<classes where !picked[0..<rank].contains(c) && (best < 0 || z[c] > z[best]) { best = c }
+    picked[rank] = best
+  }
+  if classes < 4 {
+    for rank in classes..<4 { picked[rank] = picked[classes - 1] }
+  }
+  return (picked[0], picked[1], picked[2], picked[3])
+}
+
+/// `|a - b|_p` of two rows.
+func distance(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int, _ norm: PerturbationNorm) -> Float {
+  var total: Float = 0
+  for i in 0..<count {
+    let d = abs(a[i] - b[i])
+    switch norm {
+    case .linf: total = max(total, d)
+    case .l2: total += d * d
+    case .l1: total += d
+    }
+  }
+  return norm == .l2 ? total.squareRoot() : total
+}
+
+/// Top-left corner of a square of `side` in a dimension of `size`, uniform over every position.
+@inline(__always)
+func squareOffset(_ u: Float, _ size: Int, _ side: Int) -> Int {
+  min(Int(u * Float(size - side + 1)), size - side)
+}
+
+/// The point `p + t dir(w)` clipped to [0, 1], dir = sign(w) (L-inf) or w (L2): the minimal-norm
+/// way to change `w.z` when the box is in the way.
+@inline(__always)
+func projected(_ p: Float, _ w: Float, _ t: Float, _ norm: PerturbationNorm) -> Float {
+  let direction: Float = norm == .linf ? (w > 0 ? 1 : (w < 0 ? -1 : 0)) : w
+  return min(max(p + t * direction, 0), 1)
+}
+
+/// The signed step t with `w.projected(p, t) = w.p - c` (the hyperplane through the target), by
+/// bisection: `w.projected` is monotone in t. When the box cannot reach the hyperplane, the step
+/// that gets closest (every coordinate at its bound).
+func boundaryStep(_ p: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ count: Int, _ c: Float, _ norm: PerturbationNorm) -> Float {
+  if c == 0 { return 0 }
+  let sign: Float = c > 0 ? -1 : 1
+  func residual(_ t: Float) -> Float {
+    var total: Float = 0
+    for i in 0..<count { total += w[i] * (projected(p[i], w[i], sign * t, norm) - p[i]) }
+    return total + c
+  }
+  var ww: Float = 0
+  for i in 0..<count { ww += w[i] * w[i] }
+  if ww == 0 { return 0 }
+  var high: Float = norm == .linf ? 1 : abs(c) / ww
+  var doublings = 0
+  while norm == .l2 && residual(high) * c > 0 && doublings < 60 {
+    high *= 2
+    doublings += 1
+  }
+  if residual(high) * c > 0 { return sign * high }
+  var low: Float = 0
+  for _ in 0..<40 {
+    let mid = (low + high) * 0.5
+    if residual(mid) * c > 0 { low = mid } else { high = mid }
+  }
+  return sign * high
+}
+
+/// Projects `d` onto the ball of radius `r` in place: L-inf clamps, L2 rescales, L1 soft-thresholds
+/// with the threshold found by bisection (taken on the inside, so the result is never outside).
+func projectOntoBall(_ d: UnsafeMutablePointer<Float>, _ count: Int, _ r: Float, _ norm: PerturbationNorm) {
+  switch norm {
+  case .linf:
+    for i in 0..<count { d[i] = min(max(d[i], -r), r) }
+  case .l2:
+    var dd: Float = 0
+    for i in 0..<count { dd += d[i] * d[i] }
+    let shrink = min(1, r / (dd.squareRoot() + 1e-12))
+    for i in 0..<count { d[i] *= shrink }
+  case .l1:
+    var (total, peak): (Float, Float) = (0, 0)
+    for i in 0..<count {
+      total += abs(d[i])
+      peak = max(peak, abs(d[i]))
+    }
+    if total <= r { return }
+    var (low, high): (Float, Float) = (0, peak)
+    for _ in 0..<40 {
+      let mid = (low + high) * 0.5
+      var kept: Float = 0
+      for i in 0..<count { kept += max(abs(d[i]) - mid, 0) }
+      if kept > r { low = mid } else { high = mid }
+    }
+    for i in 0..<count { d[i] = d[i] > 0 ? max(d[i] - high, 0) : min(d[i] + high, 0) }
+  }
+}

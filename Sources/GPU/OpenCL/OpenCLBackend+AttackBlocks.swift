@@ -1,0 +1,101 @@
+// The attack building blocks on OpenCL (kernels/attack_blocks.cl); shapes are checked by the same
+// OpShapes contracts as the CPU reference before anything is queued.
+extension OpenCLBackend {
+  public func attackLoss(
+    _ loss: AttackLoss, losses: Tensor, dLogits: Tensor?, logits: Tensor, labels: Tensor, targets: Tensor?, scale: Float
+  ) throws {
+    let (n, classes) = OpShapes.attackLoss(loss, losses: losses, dLogits: dLogits, logits: logits, labels: labels, targets: targets)
+    if loss == .crossEntropy {
+      return try softmaxCrossEntropy(losses: losses, dLogits: dLogits, logits: logits, labels: labels, scale: scale)
+    }
+    try launch(
+      "attack_loss", items: n,
+      [.buffer(losses), .buffer(dLogits ?? losses), .buffer(logits), .buffer(labels), .buffer(targets ?? labels),
+       .int(loss.code), .int(classes), .float(scale), .int(dLogits == nil ? 0 : 1), .int(n)])
+  }
+
+  public func misclassified(flags: Tensor, logits: Tensor, labels: Tensor) throws {
+    let (n, classes) = OpShapes.rows(logits, labels: labels, op: "misclassified")
+    precondition(flags.count == n, "misclassified: flags must have \(n) entries")
+    try launch("misclassified", items: n, [.buffer(flags), .buffer(logits), .buffer(labels), .int(classes), .int(n)])
+  }
+
+  public func selectRows(destination: Tensor, source: Tensor, where flags: Tensor) throws {
+    let width = OpShapes.selectRows(destination: destination, source: source, flags: flags)
+    try launch(
+      "select_rows", items: destination.count,
+      [.buffer(destination), .buffer(source), .buffer(flags), .int(width), .int(destination.count)])
+  }
+
+  public func apgdStep(
+    xAdv: Tensor, xPrevious: Tensor, x: Tensor, grad: Tensor, stepSizes: Tensor, momentum: Float, eps: Float,
+    norm: PerturbationNorm
+  ) throws {
+    let (batch, features) = OpShapes.attack(xAdv: xAdv, x: x, other: grad, op: "apgdStep")
+    checkSameCount(xPrevious, x, op: "apgdStep")
+    precondition(stepSizes.count == batch, "apgdStep: one step size per sample")
+    let args: [Arg] = [.buffer(xAdv), .buffer(xPrevious), .buffer(x), .buffer(grad), .buffer(stepSizes), .float(momentum), .float(eps), .int(features)]
+    switch norm {
+    case .linf: try launch("apgd_step_linf", items: x.count, args + [.int(x.count)])
+    case .l2: try launch("apgd_step_l2", items: batch, args + [.int(batch)])
+    case .l1: preconditionFailure("apgdStep: L1 balls are for minimum-norm attacks only")
+    }
+  }
+
+  public func apgdTrack(losses: Tensor, bestLosses: Tensor, previousLosses: Tensor, increases: Tensor, improved: Tensor) throws {
+    for t in [bestLosses, previousLosses, increases, improved] { checkSameCount(t, losses, op: "apgdTrack") }
+    try launch(
+      "apgd_track", items: losses.count,
+      [.buffer(losses), .buffer(bestLosses), .buffer(previousLosses), .buffer(increases), .buffer(improved), .int(losses.count)])
+  }
+
+  public func fabStep(
+    xAdv: Tensor, x: Tensor, grad: Tensor, difference: Tensor, norm: PerturbationNorm, alphaMax: Float, eta: Float
+  ) throws {
+    let (batch, features) = OpShapes.attack(xAdv: xAdv, x: x, other: grad, op: "fabStep")
+    precondition(difference.count == batch, "fabStep: one logit difference per sample")
+    precondition(norm != .l1, "fabStep: L-inf and L2 only")
+    try launch(
+      "fab_step", items: batch,
+      [.buffer(xAdv), .buffer(x), .buffer(grad), .buffer(difference), .int(norm.code), .float(alphaMax), .float(eta),
+       .int(features), .int(batch)])
+  }
+
+  public func keepSmallestAdversarial(
+    xAdv: Tensor, x: Tensor, flags: Tensor, bestNorms: Tensor, best: Tensor, norm: PerturbationNorm, beta: Float
+  ) throws {
+    let (batch, features) = OpShapes.attack(xAdv: xAdv, x: x, other: best, op: "keepSmallestAdversarial")
+    precondition(flags.count == batch && bestNorms.count == batch, "keepSmallestAdversarial: one flag and norm per sample")
+    try launch(
+      "keep_smallest_adversarial", items: batch,
+      [.buffer(xAdv), .buffer(x), .buffer(flags), .buffer(bestNorms), .buffer(best), .int(norm.code), .float(beta),
+       .int(features), .int(batch)])
+  }
+
+  public func squareProposal(xNew: Tensor, xBest: Tensor, x: Tensor, eps: Float, side: Int, seed: UInt64) throws {
+    let (c, h, w) = OpShapes.square(xNew: xNew, xBest: xBest, x: x, side: side)
+    try launch(
+      "square_proposal", items: x.count,
+      [.buffer(xNew), .buffer(xBest), .buffer(x), .float(eps), .int(side), .int(c), .int(h), .int(w),
+       .uint(UInt32(truncatingIfNeeded: seed)), .uint(UInt32(truncatingIfNeeded: seed >> 32)), .int(x.count)])
+  }
+
+  public func squareAccept(xBest: Tensor, bestMargins: Tensor, xNew: Tensor, margins: Tensor) throws {
+    let width = OpShapes.selectRows(destination: xBest, source: xNew, flags: bestMargins)
+    checkSameCount(margins, bestMargins, op: "squareAccept")
+    try launch(
+      "square_accept", items: margins.count,
+      [.buffer(xBest), .buffer(bestMargins), .buffer(xNew), .buffer(margins), .int(width), .int(margins.count)])
+  }
+
+  public func fmnStep(
+    xAdv: Tensor, x: Tensor, grad: Tensor, losses: Tensor, flags: Tensor, state s: FMNState, parameters q: FMNStepParameters
+  ) throws {
+    let (batch, features) = OpShapes.fmn(xAdv: xAdv, x: x, grad: grad, losses: losses, flags: flags, state: s)
+    try launch(
+      "fmn_step", items: batch,
+      [.buffer(xAdv), .buffer(x), .buffer(grad), .buffer(losses), .buffer(flags), .buffer(s.velocity), .buffer(s.epsilons),
+       .buffer(s.bestNorms), .buffer(s.worstNorms), .int(q.norm.code), .float(q.alpha), .float(q.gamma), .float(q.momentum),
+       .int(features), .int(batch)])
+  }
+}

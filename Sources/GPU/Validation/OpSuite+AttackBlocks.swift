@@ -1,0 +1,114 @@
+// Parity cases of the attack building blocks: each runs a few iterations on random state, so a
+// disagreement in a branch (bisection, acceptance, radius rule) shows up in the outputs.
+extension OpSuite {
+  static func attackBlockCases() -> [OpCase] {
+    let (n, classes) = (7, 10)
+    let shape = [n, 2, 4, 5]
+    let count = shape.reduce(1, *)
+    let labels: (inout SeededRNG) -> [Float] = { rng in (0..<n).map { _ in Float(Int(rng.next() % UInt64(classes))) } }
+    var cases = AttackLoss.allCases.map { loss in
+      OpCase(
+        op: "attack_loss", shape: "\(loss.rawValue) [\(n),\(classes)]", atol: 1e-5, rtol: 1e-4,
+        inputs: { rng in [rng.uniformArray(n * classes, -4, 4), labels(&rng), labels(&rng)] },
+        run: { b, v in
+          let (losses, d) = (try b.zeros([n]), try b.zeros([n, classes]))
+          try b.attackLoss(
+            loss, losses: losses, dLogits: d, logits: try b.upload(v[0], shape: [n, classes]), labels: try b.upload(v[1], shape: [n]),
+            targets: try b.upload(v[2], shape: [n]), scale: 0.5)
+          let flags = try b.zeros([n])
+          try b.misclassified(flags: flags, logits: try b.upload(v[0], shape: [n, classes]), labels: try b.upload(v[1], shape: [n]))
+          return try [losses, d, flags].map(b.download)
+        })
+    }
+    cases.append(
+      OpCase(
+        op: "select_rows", shape: "\(shape)", atol: 0, rtol: 0,
+        inputs: { rng in [rng.uniformArray(count), rng.uniformArray(count), (0..<n).map { _ in rng.uniform(0, 1) < 0.5 ? 0 : 1 }] },
+        run: { b, v in
+          let destination = try b.upload(v[0], shape: shape)
+          try b.selectRows(destination: destination, source: try b.upload(v[1], shape: shape), where: try b.upload(v[2], shape: [n]))
+          return [try b.download(destination)]
+        }))
+    for norm in [PerturbationNorm.linf, .l2] {
+      let eps: Float = norm == .linf ? 0.1 : 0.5
+      cases.append(
+        OpCase(
+          op: "apgd_step", shape: "\(shape) \(norm.rawValue) x3 + track", atol: 1e-5, rtol: 1e-4,
+          inputs: { rng in
+            [rng.uniformArray(count, 0, 1), rng.uniformArray(count, -eps, eps), rng.uniformArray(count), rng.uniformArray(n, 0.01, 0.2),
+             rng.uniformArray(n * 4)]
+          },
+          run: { b, v in
+            let x = try b.upload(v[0], shape: shape)
+            let (xAdv, previous) = (try b.zeros(shape), try b.zeros(shape))
+            try b.pgdProject(xAdv: xAdv, x: x, delta: try b.upload(v[1], shape: shape), eps: eps, norm: norm)
+            try b.copy(from: xAdv, to: previous)
+            let (g, eta) = (try b.upload(v[2], shape: shape), try b.upload(v[3], shape: [n]))
+            for momentum: Float in [1, 0.75, 0.75] {
+              try b.apgdStep(xAdv: xAdv, xPrevious: previous, x: x, grad: g, stepSizes: eta, momentum: momentum, eps: eps, norm: norm)
+            }
+            let l = v[4]
+            let (best, prev, inc, imp) = (try b.upload(Array(l[0..<n]), shape: [n]), try b.upload(Array(l[n..<2 * n]), shape: [n]), try b.zeros([n]), try b.zeros([n]))
+            try b.apgdTrack(losses: try b.upload(Array(l[2 * n..<3 * n]), shape: [n]), bestLosses: best, previousLosses: prev, increases: inc, improved: imp)
+            return try [xAdv, previous, best, prev, inc, imp].map(b.download)
+          }))
+      cases.append(
+        OpCase(
+          op: "fab_step", shape: "\(shape) \(norm.rawValue) x2 + keep smallest", atol: 1e-4, rtol: 1e-3,
+          inputs: { rng in
+            [rng.uniformArray(count, 0, 1), rng.uniformArray(count, -0.2, 0.2), rng.uniformArray(count), rng.uniformArray(n, -2, 2),
+             (0..<n).map { _ in rng.uniform(0, 1) < 0.6 ? 1 : 0 }]
+          },
+          run: { b, v in
+            let x = try b.upload(v[0], shape: shape)
+            let xAdv = try b.zeros(shape)
+            try b.pgdProject(xAdv: xAdv, x: x, delta: try b.upload(v[1], shape: shape), eps: 1, norm: .linf)
+            let (g, df) = (try b.upload(v[2], shape: shape), try b.upload(v[3], shape: [n]))
+            for _ in 0..<2 { try b.fabStep(xAdv: xAdv, x: x, grad: g, difference: df, norm: norm, alphaMax: 0.1, eta: 1.05) }
+            let (norms, best) = (try b.upload([Float](repeating: .infinity, count: n), shape: [n]), try b.zeros(shape))
+            try b.keepSmallestAdversarial(xAdv: xAdv, x: x, flags: try b.upload(v[4], shape: [n]), bestNorms: norms, best: best, norm: norm, beta: 0.9)
+            return try [xAdv, norms, best].map(b.download)
+          }))
+    }
+    cases.append(
+      OpCase(
+        op: "square", shape: "\(shape) side 2, x3", atol: 0, rtol: 0,
+        inputs: { rng in [rng.uniformArray(count, 0, 1), rng.uniformArray(n * 3, -1, 1)] },
+        run: { b, v in
+          let x = try b.upload(v[0], shape: shape)
+          let (best, proposal) = (try b.zeros(shape), try b.zeros(shape))
+          try b.copy(from: x, to: best)
+          let margins = try b.upload([Float](repeating: 1, count: n), shape: [n])
+          for k in 0..<3 {
+            try b.squareProposal(xNew: proposal, xBest: best, x: x, eps: 0.1, side: 2, seed: UInt64(k) * 977)
+            try b.squareAccept(xBest: best, bestMargins: margins, xNew: proposal, margins: try b.upload(Array(v[1][(k * n)..<((k + 1) * n)]), shape: [n]))
+          }
+          return try [best, margins].map(b.download)
+        }))
+    for norm in PerturbationNorm.allCases {
+      cases.append(
+        OpCase(
+          op: "fmn_step", shape: "\(shape) \(norm.rawValue) x3", atol: 1e-4, rtol: 1e-3,
+          inputs: { rng in
+            [rng.uniformArray(count, 0, 1), rng.uniformArray(count), rng.uniformArray(n, -2, 2), (0..<n).map { _ in rng.uniform(0, 1) < 0.5 ? 1 : 0 }]
+          },
+          run: { b, v in
+            let x = try b.upload(v[0], shape: shape)
+            let xAdv = try b.zeros(shape)
+            try b.copy(from: x, to: xAdv)
+            let state = FMNState(
+              velocity: try b.zeros(shape), epsilons: try b.upload([Float](repeating: .infinity, count: n), shape: [n]),
+              bestNorms: try b.upload([Float](repeating: .infinity, count: n), shape: [n]), best: try b.zeros(shape),
+              worstNorms: try b.upload([Float](repeating: 3, count: n), shape: [n]))
+            let (g, l, f) = (try b.upload(v[1], shape: shape), try b.upload(v[2], shape: [n]), try b.upload(v[3], shape: [n]))
+            let q = FMNStepParameters(norm: norm, alpha: norm == .linf ? 0.05 : 0.5, gamma: 0.05, momentum: 0.5)
+            for _ in 0..<3 {
+              try b.keepSmallestAdversarial(xAdv: xAdv, x: x, flags: f, bestNorms: state.bestNorms, best: state.best, norm: norm, beta: 1)
+              try b.fmnStep(xAdv: xAdv, x: x, grad: g, losses: l, flags: f, state: state, parameters: q)
+            }
+            return try [xAdv, state.velocity, state.epsilons, state.bestNorms, state.best].map(b.download)
+          }))
+    }
+    return cases
+  }
+}

@@ -1,0 +1,349 @@
+// attack_blocks.cl — the building blocks of APGD, FAB, Square and FMN (CPUBackend+AttackBlocks.swift
+// is the reference, function for function).
+// Layout: a batch of `batch` samples of `features` floats each; per-sample state as [batch] arrays.
+// Work: elementwise kernels run one work-item per element; per-sample kernels (norms, bisection,
+// row copies) run one work-item per sample looping over its features: simple and exact, and the
+// per-sample work is small next to the model's forward and backward passes.
+// Norm codes: 0 L-inf, 1 L2, 2 L1. Loss codes: see AttackLoss.code.
+#pragma OPENCL FP_CONTRACT OFF
+
+inline int first_maximum(__global const float* z, const int classes, const int skipping) {
+  int best = -1;
+  for (int c = 0; c < classes; ++c)
+    if (c != skipping && (best < 0 || z[c] > z[best])) best = c;
+  return best;
+}
+
+// Loss codes 1..4 (cross-entropy runs softmax_xent).
+__kernel void attack_loss(__global float* losses, __global float* dlogits, __global const float* logits,
+                          __global const float* labels, __global const float* targets, const int kind,
+                          const int classes, const float scale, const int with_grad, const int n) {
+  const int row = get_global_id(0);
+  if (row >= n) return;
+  __global const float* z = logits + row * classes;
+  const int y = (int)labels[row];
+  const int t = (kind == 2 || kind == 4) ? (int)targets[row] : 0;
+  int picked[4] = {-1, -1, -1, -1};
+  const int ranks = min(4, classes);
+  for (int rank = 0; rank < ranks; ++rank) {
+    int best = -1;
+    for (int c = 0; c < classes; ++c) {
+      bool taken = false;
+      for (int r = 0; r < rank; ++r) taken = taken || picked[r] == c;
+      if (!taken && (best < 0 || z[c] > z[best])) best = c;
+    }
+    picked[rank] = best;
+  }
+  for (int rank = classes; rank < 4; ++rank) picked[rank] = picked[classes - 1];
+  const int runner_up = first_maximum(z, classes, y);
+  __global float* d = dlogits + row * classes;
+  if (with_grad)
+    for (int c = 0; c < classes; ++c) d[c] = 0.0f;
+  if (kind == 1) {
+    const float a = z[y] - z[runner_up];
+    const float den = z[picked[0]] - z[picked[2]] + 1e-12f;
+    losses[row] = -a / den;
+    if (with_grad) {
+      const float inv = 1.0f / den;
+      const float q = a * inv * inv;
+      d[y] -= scale * inv;
+      d[runner_up] += scale * inv;
+      d[picked[0]] += scale * q;
+      d[picked[2]] -= scale * q;
+    }
+  } else if (kind == 2) {
+    const float a = z[y] - z[t];
+    const float den = z[picked[0]] - (z[picked[2]] + z[picked[3]]) * 0.5f + 1e-12f;
+    losses[row] = -a / den;
+    if (with_grad) {
+      const float inv = 1.0f / den;
+      const float q = a * inv * inv;
+      d[y] -= scale * inv;
+      d[t] += scale * inv;
+      d[picked[0]] += scale * q;
+      d[picked[2]] -= scale * q * 0.5f;
+      d[picked[3]] -= scale * q * 0.5f;
+    }
+  } else if (kind == 3) {
+    losses[row] = z[y] - z[runner_up];
+    if (with_grad) {
+      d[y] += scale;
+      d[runner_up] -= scale;
+    }
+  } else {
+    losses[row] = z[y] - z[t];
+    if (with_grad) {
+      d[y] += scale;
+      d[t] -= scale;
+    }
+  }
+}
+
+__kernel void misclassified(__global float* flags, __global const float* logits, __global const float* labels,
+                            const int classes, const int n) {
+  const int row = get_global_id(0);
+  if (row < n) flags[row] = first_maximum(logits + row * classes, classes, -1) == (int)labels[row] ? 0.0f : 1.0f;
+}
+
+__kernel void select_rows(__global float* destination, __global const float* source, __global const float* flags,
+                          const int width, const int n) {
+  const int i = get_global_id(0);
+  if (i < n && flags[i / width] != 0.0f) destination[i] = source[i];
+}
+
+inline float clamp01(const float v) { return fmin(fmax(v, 0.0f), 1.0f); }
+
+__kernel void apgd_step_linf(__global float* xadv, __global float* xprev, __global const float* x,
+                             __global const float* g, __global const float* eta, const float m, const float eps,
+                             const int features, const int n) {
+  const int i = get_global_id(0);
+  if (i >= n) return;
+  const float e = eta[i / features], xk = xadv[i], x0 = x[i], gi = g[i];
+  const float s = gi > 0.0f ? 1.0f : (gi < 0.0f ? -1.0f : 0.0f);
+  const float z = clamp01(fmin(fmax(xk + e * s, x0 - eps), x0 + eps));
+  const float u = xk + m * (z - xk) + (1.0f - m) * (xk - xprev[i]);
+  xprev[i] = xk;
+  xadv[i] = clamp01(fmin(fmax(u, x0 - eps), x0 + eps));
+}
+
+__kernel void apgd_step_l2(__global float* xadv, __global float* xprev, __global const float* x,
+                           __global const float* g, __global const float* eta, const float m, const float eps,
+                           const int features, const int batch) {
+  const int n = get_global_id(0);
+  if (n >= batch) return;
+  const int o = n * features;
+  float gg = 0.0f;
+  for (int i = o; i < o + features; ++i) gg += g[i] * g[i];
+  const float s = eta[n] / (sqrt(gg) + 1e-12f);
+  float dd = 0.0f;
+  for (int i = o; i < o + features; ++i) {
+    const float v = xadv[i] + s * g[i] - x[i];
+    dd += v * v;
+  }
+  const float r1 = fmin(eps, sqrt(dd)) / (sqrt(dd) + 1e-12f);
+  float uu = 0.0f;
+  for (int i = o; i < o + features; ++i) {
+    const float xk = xadv[i], x0 = x[i];
+    const float z = clamp01(x0 + (xk + s * g[i] - x0) * r1);
+    const float u = xk + m * (z - xk) + (1.0f - m) * (xk - xprev[i]);
+    xprev[i] = xk;
+    xadv[i] = u;
+    uu += (u - x0) * (u - x0);
+  }
+  const float r2 = fmin(eps, sqrt(uu)) / (sqrt(uu) + 1e-12f);
+  for (int i = o; i < o + features; ++i) xadv[i] = clamp01(x[i] + (xadv[i] - x[i]) * r2);
+}
+
+__kernel void apgd_track(__global const float* losses, __global float* best, __global float* previous,
+                         __global float* increases, __global float* improved, const int n) {
+  const int i = get_global_id(0);
+  if (i >= n) return;
+  const float l = losses[i];
+  improved[i] = l > best[i] ? 1.0f : 0.0f;
+  best[i] = fmax(best[i], l);
+  increases[i] += l > previous[i] ? 1.0f : 0.0f;
+  previous[i] = l;
+}
+
+inline float distance(__global const float* a, __global const float* b, const int count, const int norm) {
+  float total = 0.0f;
+  for (int i = 0; i < count; ++i) {
+    const float d = fabs(a[i] - b[i]);
+    if (norm == 0) total = fmax(total, d);
+    else if (norm == 1) total += d * d;
+    else total += d;
+  }
+  return norm == 1 ? sqrt(total) : total;
+}
+
+inline float projected(const float p, const float w, const float t, const int norm) {
+  const float direction = norm == 0 ? (w > 0.0f ? 1.0f : (w < 0.0f ? -1.0f : 0.0f)) : w;
+  return clamp01(p + t * direction);
+}
+
+inline float boundary_residual(__global const float* p, __global const float* w, const int count, const float c,
+                               const float t, const int norm) {
+  float total = 0.0f;
+  for (int i = 0; i < count; ++i) total += w[i] * (projected(p[i], w[i], t, norm) - p[i]);
+  return total + c;
+}
+
+// The signed step t with w.projected(p, t) = w.p - c, by bisection (see boundaryStep in Swift).
+inline float boundary_step(__global const float* p, __global const float* w, const int count, const float c,
+                           const int norm) {
+  if (c == 0.0f) return 0.0f;
+  const float sign = c > 0.0f ? -1.0f : 1.0f;
+  float ww = 0.0f;
+  for (int i = 0; i < count; ++i) ww += w[i] * w[i];
+  if (ww == 0.0f) return 0.0f;
+  float high = norm == 0 ? 1.0f : fabs(c) / ww;
+  int doublings = 0;
+  while (norm == 1 && boundary_residual(p, w, count, c, sign * high, norm) * c > 0.0f && doublings < 60) {
+    high *= 2.0f;
+    doublings += 1;
+  }
+  if (boundary_residual(p, w, count, c, sign * high, norm) * c > 0.0f) return sign * high;
+  float low = 0.0f;
+  for (int k = 0; k < 40; ++k) {
+    const float mid = (low + high) * 0.5f;
+    if (boundary_residual(p, w, count, c, sign * mid, norm) * c > 0.0f) low = mid; else high = mid;
+  }
+  return sign * high;
+}
+
+__kernel void fab_step(__global float* xadv, __global const float* x, __global const float* g,
+                       __global const float* difference, const int norm, const float alpha_max, const float eta,
+                       const int features, const int batch) {
+  const int n = get_global_id(0);
+  if (n >= batch) return;
+  __global float* x1 = xadv + n * features;
+  __global const float* x0 = x + n * features;
+  __global const float* w = g + n * features;
+  float wx1 = 0.0f, wx0 = 0.0f;
+  for (int i = 0; i < features; ++i) {
+    wx1 += w[i] * x1[i];
+    wx0 += w[i] * x0[i];
+  }
+  const float target = wx1 - difference[n];
+  const float t1 = boundary_step(x1, w, features, wx1 - target, norm);
+  const float t0 = boundary_step(x0, w, features, wx0 - target, norm);
+  float a1 = 0.0f, a2 = 0.0f;
+  for (int i = 0; i < features; ++i) {
+    const float d1 = projected(x1[i], w[i], t1, norm) - x1[i];
+    const float d2 = projected(x0[i], w[i], t0, norm) - x0[i];
+    a1 = norm == 0 ? fmax(a1, fabs(d1)) : a1 + d1 * d1;
+    a2 = norm == 0 ? fmax(a2, fabs(d2)) : a2 + d2 * d2;
+  }
+  if (norm == 1) {
+    a1 = sqrt(a1);
+    a2 = sqrt(a2);
+  }
+  a1 = fmax(a1, 1e-8f);
+  a2 = fmax(a2, 1e-8f);
+  const float alpha = fmin(fmax(a1 / (a1 + a2), 0.0f), alpha_max);
+  for (int i = 0; i < features; ++i) {
+    const float d1 = projected(x1[i], w[i], t1, norm) - x1[i];
+    const float d2 = projected(x0[i], w[i], t0, norm) - x0[i];
+    x1[i] = clamp01((x1[i] + eta * d1) * (1.0f - alpha) + (x0[i] + eta * d2) * alpha);
+  }
+}
+
+__kernel void keep_smallest_adversarial(__global float* xadv, __global const float* x, __global const float* flags,
+                                        __global float* best_norms, __global float* best, const int norm,
+                                        const float beta, const int features, const int batch) {
+  const int n = get_global_id(0);
+  if (n >= batch || flags[n] == 0.0f) return;
+  const int o = n * features;
+  const float t = distance(xadv + o, x + o, features, norm);
+  if (t < best_norms[n]) {
+    best_norms[n] = t;
+    for (int i = o; i < o + features; ++i) best[i] = xadv[i];
+  }
+  if (beta != 1.0f)
+    for (int i = o; i < o + features; ++i) xadv[i] = x[i] + (xadv[i] - x[i]) * beta;
+}
+
+inline float counter_unit(const uint i, const uint seed_lo, const uint seed_hi) {
+  uint h = ((i * 0x9E3779B9u) ^ seed_lo);
+  for (int round = 0; round < 2; ++round) {
+    h ^= h >> 16;
+    h *= 0x85EBCA6Bu;
+    h ^= h >> 13;
+    h *= 0xC2B2AE35u;
+    h ^= h >> 16;
+    if (round == 0) h ^= seed_hi;
+  }
+  return (float)(h >> 8) * (1.0f / 16777216.0f);
+}
+
+inline int square_offset(const float u, const int size, const int side) {
+  return min((int)(u * (float)(size - side + 1)), size - side);
+}
+
+__kernel void square_proposal(__global float* xnew, __global const float* xbest, __global const float* x,
+                              const float eps, const int side, const int c, const int h, const int w,
+                              const uint seed_lo, const uint seed_hi, const int n) {
+  const int i = get_global_id(0);
+  if (i >= n) return;
+  const int sample = i / (c * h * w), channel = (i / (h * w)) % c;
+  const int row = (i / w) % h, column = i % w;
+  const uint base = (uint)(sample * (2 + c));
+  const int top = square_offset(counter_unit(base, seed_lo, seed_hi), h, side);
+  const int left = square_offset(counter_unit(base + 1u, seed_lo, seed_hi), w, side);
+  if (row >= top && row < top + side && column >= left && column < left + side) {
+    const float sign = counter_unit(base + 2u + (uint)channel, seed_lo, seed_hi) < 0.5f ? -1.0f : 1.0f;
+    xnew[i] = clamp01(x[i] + eps * sign);
+  } else {
+    xnew[i] = xbest[i];
+  }
+}
+
+__kernel void square_accept(__global float* xbest, __global float* best_margins, __global const float* xnew,
+                            __global const float* margins, const int width, const int batch) {
+  const int n = get_global_id(0);
+  if (n >= batch || !(best_margins[n] > 0.0f && margins[n] < best_margins[n])) return;
+  best_margins[n] = margins[n];
+  for (int i = n * width; i < (n + 1) * width; ++i) xbest[i] = xnew[i];
+}
+
+// Projects the row d onto the ball of radius r (see projectOntoBall in Swift).
+inline void project_onto_ball(__global float* d, const int count, const float r, const int norm) {
+  if (norm == 0) {
+    for (int i = 0; i < count; ++i) d[i] = fmin(fmax(d[i], -r), r);
+  } else if (norm == 1) {
+    float dd = 0.0f;
+    for (int i = 0; i < count; ++i) dd += d[i] * d[i];
+    const float shrink = fmin(1.0f, r / (sqrt(dd) + 1e-12f));
+    for (int i = 0; i < count; ++i) d[i] *= shrink;
+  } else {
+    float total = 0.0f, peak = 0.0f;
+    for (int i = 0; i < count; ++i) {
+      total += fabs(d[i]);
+      peak = fmax(peak, fabs(d[i]));
+    }
+    if (total <= r) return;
+    float low = 0.0f, high = peak;
+    for (int k = 0; k < 40; ++k) {
+      const float mid = (low + high) * 0.5f;
+      float kept = 0.0f;
+      for (int i = 0; i < count; ++i) kept += fmax(fabs(d[i]) - mid, 0.0f);
+      if (kept > r) low = mid; else high = mid;
+    }
+    for (int i = 0; i < count; ++i) d[i] = d[i] > 0.0f ? fmax(d[i] - high, 0.0f) : fmin(d[i] + high, 0.0f);
+  }
+}
+
+__kernel void fmn_step(__global float* xadv, __global const float* x, __global const float* g,
+                       __global const float* losses, __global const float* flags, __global float* velocity,
+                       __global float* epsilons, __global const float* best_norms, __global const float* worst_norms,
+                       const int norm, const float alpha, const float gamma, const float momentum,
+                       const int features, const int batch) {
+  const int n = get_global_id(0);
+  if (n >= batch) return;
+  const int o = n * features;
+  const float current = distance(xadv + o, x + o, features, norm);
+  float g2 = 0.0f, g_dual = 0.0f;
+  for (int i = o; i < o + features; ++i) {
+    const float gi = g[i];
+    g2 += gi * gi;
+    g_dual = norm == 0 ? g_dual + fabs(gi) : (norm == 2 ? fmax(g_dual, fabs(gi)) : g_dual);
+  }
+  if (norm == 1) g_dual = sqrt(g2);
+  float eps = epsilons[n];
+  if (flags[n] != 0.0f) {
+    eps = fmin(eps * (1.0f - gamma), best_norms[n]);
+  } else if (best_norms[n] < INFINITY) {
+    eps = eps * (1.0f + gamma);
+  } else {
+    eps = current + fabs(losses[n]) / fmax(g_dual, 1e-12f);
+  }
+  eps = fmin(eps, worst_norms[n]);
+  epsilons[n] = eps;
+  const float g_scale = 1.0f / fmax(sqrt(g2), 1e-12f);
+  for (int i = o; i < o + features; ++i) {
+    velocity[i] = momentum * velocity[i] + g[i] * g_scale;
+    xadv[i] = (xadv[i] - x[i]) - alpha * velocity[i];
+  }
+  project_onto_ball(xadv + o, features, eps, norm);
+  for (int i = o; i < o + features; ++i) xadv[i] = clamp01(x[i] + xadv[i]);
+}
