@@ -261,13 +261,13 @@ inline int square_offset(const float u, const int size, const int side) {
 }
 
 __kernel void square_proposal(__global float* xnew, __global const float* xbest, __global const float* x,
-                              const float eps, const int side, const int c, const int h, const int w,
+                              __global const float* ids, const float eps, const int side, const int c, const int h, const int w,
                               const uint seed_lo, const uint seed_hi, const int n) {
   const int i = get_global_id(0);
   if (i >= n) return;
   const int sample = i / (c * h * w), channel = (i / (h * w)) % c;
   const int row = (i / w) % h, column = i % w;
-  const uint base = (uint)(sample * (2 + c));
+  const uint base = (uint)((int)ids[sample] * (2 + c));
   const int top = square_offset(counter_unit(base, seed_lo, seed_hi), h, side);
   const int left = square_offset(counter_unit(base + 1u, seed_lo, seed_hi), w, side);
   if (row >= top && row < top + side && column >= left && column < left + side) {
@@ -335,7 +335,7 @@ __kernel void fmn_step(__global float* xadv, __global const float* x, __global c
   } else if (best_norms[n] < INFINITY) {
     eps = eps * (1.0f + gamma);
   } else {
-    eps = current + fabs(losses[n]) / fmax(g_dual, 1e-12f);
+    eps = (current + fabs(losses[n]) / fmax(g_dual, 1e-12f)) * (1.0f + gamma);
   }
   eps = fmin(eps, worst_norms[n]);
   epsilons[n] = eps;

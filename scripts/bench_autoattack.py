@@ -32,6 +32,10 @@ are dropped after multiplying each weight by its mask, a no-op for advprune's fi
 are already masked). Architectures: smallcnn (Fashion-MNIST/MNIST IDX files) and resnet18
 (CIFAR-10 `test_batch.bin`), from the checkpoint's `arch` metadata or --arch.
 
+Threads: advprune's CPU backend uses every core; the peer uses --threads (default 2, the cores of
+the machine this was written on): set it to the core count for a fair ratio elsewhere. Timings
+are only meaningful on an otherwise idle machine.
+
 Requirements: torch, numpy, and
     pip install --no-deps torchattacks==3.5.1 safetensors
 (`--no-deps`: torchattacks' declared dependencies pull a CUDA build of torch and torchvision
@@ -53,7 +57,6 @@ except ImportError:
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_models import ResNet18, SmallCNN  # noqa: E402
 
-ATTACKS = ["apgd-ce", "apgd-t", "fab-t", "square"]
 N_CLASSES = 10
 LINF_SLACK = 1e-6
 # Attributes of torchattacks' attack objects worth reporting (those an attack lacks are skipped).
@@ -177,7 +180,7 @@ def standard_attacks(model, eps, seed):
 
 def describe(attack):
     """The class and the reported hyper-parameters of a torchattacks attack object."""
-    params = {k: getattr(attack, k) for k in REPORTED if hasattr(attack, k)}
+    params = {k: getattr(attack, k) for k in REPORTED if not callable(getattr(attack, k, print))}
     if "thr_decr" in params:
         params["rho"] = params.pop("thr_decr")
     return {"class": f"torchattacks.{type(attack).__name__}", **params}
@@ -282,10 +285,16 @@ def run_advprune(args, dataset, needs_arch, arch, per_point_path):
             hint = ("\nThis advprune does not seem to support `attack --attack autoattack --version standard "
                     "--per-point` yet; rebuild it, or run the PyTorch half alone with --peer-only.")
         sys.exit(f"bench_autoattack: advprune failed (exit {proc.returncode}):\n{proc.stderr.strip()}{hint}")
+    text = proc.stdout
+    if re.fullmatch(r"\s*v?\d+(\.\d+)*\S*\s*", text):
+        # swift-argument-parser answers a `--version` that no option of the subcommand consumed
+        # (or that sits beside an option it failed to decode) with the root's version, exit 0.
+        sys.exit(f"bench_autoattack: advprune printed its version ({text.strip()}) instead of a result: this "
+                 "advprune has no `attack --version` option, i.e. no AutoAttack yet (or one of the options "
+                 "above failed to parse); rebuild it, or run the PyTorch half alone with --peer-only.")
     try:
-        result = json.loads(proc.stdout)
+        result = json.loads(text)
     except json.JSONDecodeError:
-        text = proc.stdout
         try:
             result = json.loads(text[text.index("{"):text.rindex("}") + 1])
         except ValueError:
@@ -293,10 +302,10 @@ def run_advprune(args, dataset, needs_arch, arch, per_point_path):
     evaluation = dig(result, "evaluation") or {}
     points = evaluation.get("points") or args.n
     attacks = []
-    for entry in evaluation.get("attacks") or []:
+    for entry in evaluation.get("attacks") or evaluation.get("stages") or []:  # `stages` in the first drafts
         if isinstance(entry, dict):
             attacks.append({"name": str(entry.get("name", "?")), "robustAccuracy": accuracy(entry, points),
-                            "seconds": entry.get("seconds"), "raw": entry})
+                            "seconds": entry.get("seconds"), "rejected": entry.get("rejected"), "raw": entry})
     clean = evaluation.get("cleanAccuracy")
     if clean is None and isinstance(evaluation.get("cleanCorrect"), int):
         clean = evaluation["cleanCorrect"] / points
@@ -326,6 +335,11 @@ def read_per_point(path):
     for key in ("clean", "correct"):
         if isinstance(data.get(key), list):
             out["clean"] = [bool(v) for v in data[key]]
+    entries = data.get("points")  # one object per point: index, label, clean, robust, brokenBy, distance
+    if isinstance(entries, list) and len(entries) == len(robust) and all(isinstance(e, dict) for e in entries):
+        if "clean" not in out and all("clean" in e for e in entries):
+            out["clean"] = [bool(e["clean"]) for e in entries]
+        out["brokenBy"] = [e.get("brokenBy") for e in entries]
     return out
 
 
@@ -333,6 +347,13 @@ def read_per_point(path):
 
 def key(name):
     return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def tally(names):
+    out = {}
+    for name in names:
+        out[str(name)] = out.get(str(name), 0) + 1
+    return out
 
 
 def compare(adv, peer):
@@ -355,10 +376,9 @@ def compare(adv, peer):
             only_p = [i for i in range(len(a)) if p[i] and not a[i]]
             out["robustAdvpruneOnly"], out["robustPeerOnly"] = len(only_a), len(only_p)
             out["robustAdvpruneOnlyIndices"], out["robustPeerOnlyIndices"] = only_a[:100], only_p[:100]
-            out["robustAdvpruneOnlyFooledByPeer"] = {}
-            for i in only_a:
-                by = peer["perPoint"]["fooledBy"][i]
-                out["robustAdvpruneOnlyFooledByPeer"][by] = out["robustAdvpruneOnlyFooledByPeer"].get(by, 0) + 1
+            out["robustAdvpruneOnlyFooledByPeer"] = tally(peer["perPoint"]["fooledBy"][i] for i in only_a)
+            if pp.get("brokenBy"):
+                out["robustPeerOnlyBrokenByAdvprune"] = tally(pp["brokenBy"][i] for i in only_p)
         if "clean" in pp and len(pp["clean"]) == len(peer["perPoint"]["clean"]):
             out["cleanDisagreements"] = sum(a != b for a, b in zip(pp["clean"], peer["perPoint"]["clean"]))
     return out
@@ -396,9 +416,15 @@ def print_report(report):
             print(f"WARNING: clean accuracies differ by {cmp_['cleanAccuracyDifferencePoints']:+.2f} points: "
                   "not the same weights or points?")
         if "robustAdvpruneOnly" in cmp_:
-            print(f"per point: {cmp_['robustAdvpruneOnly']} robust for advprune only "
-                  f"(peer fooled them with {cmp_['robustAdvpruneOnlyFooledByPeer']}), "
-                  f"{cmp_['robustPeerOnly']} robust for the peer only")
+            by = cmp_["robustAdvpruneOnlyFooledByPeer"]
+            print(f"per point: {cmp_['robustAdvpruneOnly']} robust for advprune only"
+                  + (f" (the peer's successes there: {by})" if by else "")
+                  + f", {cmp_['robustPeerOnly']} robust for the peer only"
+                  + (f" (advprune's successes there: {cmp_['robustPeerOnlyBrokenByAdvprune']})"
+                     if cmp_.get("robustPeerOnlyBrokenByAdvprune") else ""))
+        rejected = {a["name"]: a["rejected"] for a in adv["attacks"] if a.get("rejected")}
+        if rejected:
+            print(f"advprune rejected claimed successes (verification): {rejected}")
         elif "perPointProblem" in cmp_:
             print("per point: " + cmp_["perPointProblem"])
         else:
@@ -409,7 +435,8 @@ def print_report(report):
     print("\npeer attacks used:")
     for p in peer["attacks"]:
         print(f"  {p['params']}")
-    print("torchattacks.AutoAttack(version='standard') itself would use:")
+    print("torchattacks.AutoAttack(version='standard') itself would use (built with this eps; "
+          "its own default eps is 8/255):")
     for d in report["torchattacksAutoAttackDefaults"]:
         print(f"  {d}")
 

@@ -32,9 +32,10 @@ struct Demo: ParsableCommand {
         model                                   sparsity    clean   PGD-40 (eps 0.1, step 0.01)
         """)
       for (name, e) in [("dense (PGD-AT)", r.dense), ("pruned \(r.prune.locality) \(r.prune.criterion) + fine-tune", r.pruned)] {
-        print(name.padding(toLength: 40, withPad: " ", startingAt: 0) + String(format: "%7.2f%%  %6.2f%%  %6.2f%%", 100 * e.sparsity, 100 * e.evaluation.cleanAccuracy, 100 * e.evaluation.robustAccuracy))
+        guard let evaluation = e.evaluation else { continue }
+        print(name.padding(toLength: 40, withPad: " ", startingAt: 0) + String(format: "%7.2f%%  %6.2f%%  %6.2f%%", 100 * e.sparsity, 100 * evaluation.cleanAccuracy, 100 * evaluation.robustAccuracy))
       }
-      print(String(format: "evaluated on the first %d test images; adversarial training %.0f images/s; total %.0f s", r.dense.evaluation.points, r.trainImagesPerSecond, r.seconds))
+      print(String(format: "evaluated on the first %d test images; adversarial training %.0f images/s; total %.0f s", n, r.trainImagesPerSecond, r.seconds))
       print("checkpoints: \(r.train.checkpoint), \(r.prune.checkpoint)")
     }
   }

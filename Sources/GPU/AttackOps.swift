@@ -27,6 +27,9 @@ public enum AttackLoss: String, CaseIterable, Sendable {
   }
 
   public var isTargeted: Bool { self == .targetedDLR || self == .targetedMargin }
+  /// +1 where an attack ascends the loss to fool the model (CE, DLR), -1 where it descends it
+  /// (the margins, negative once fooled).
+  public var ascentSign: Float { self == .margin || self == .targetedMargin ? -1 : 1 }
   /// DLR needs the third and fourth largest logits.
   public var minimumClasses: Int { self == .dlr ? 3 : (self == .targetedDLR ? 4 : 2) }
 }
@@ -55,8 +58,9 @@ public struct FMNState {
 
 /// Step parameters of one FMN iteration. The radius rule per sample, with ||delta|| the current
 /// distance: adversarial now -> `min(eps (1 - gamma), best)`; adversarial before -> `eps (1 + gamma)`;
-/// never -> `||delta|| + |loss| / ||g||_dual` (a linear estimate of the boundary); then
-/// `min(eps, worst)`.
+/// never -> `(||delta|| + |loss| / ||g||_dual)(1 + gamma)` (a linear estimate of the boundary,
+/// overshot by gamma: the reference's exact estimate can pin delta onto the boundary, where float
+/// rounding keeps the point correctly classified forever); then `min(eps, worst)`.
 public struct FMNStepParameters: Sendable {
   public var norm: PerturbationNorm
   public var alpha: Float

@@ -114,8 +114,8 @@ public protocol Backend: AnyObject {
   /// APGD's per-sample bookkeeping after a step with `losses`: `improved = loss > best`,
   /// `best = max(best, loss)`, `increases += loss > previous`, `previous = loss`.
   func apgdTrack(losses: Tensor, bestLosses: Tensor, previousLosses: Tensor, increases: Tensor, improved: Tensor) throws
-  /// FAB's step (Croce & Hein 2020): with `difference = z_t - z_y` at x_k and `grad` its input
-  /// gradient, project x_k and the original x onto the linearised boundary within [0, 1]
+  /// FAB's step (Croce & Hein 2020): with `difference` f(x_k) and `grad` its input gradient, f a
+  /// function whose zero set is the decision boundary (FAB-T: `z_y - z_t`), project x_k and the original x onto the linearised boundary within [0, 1]
   /// (minimal step d1, d2 in `norm`), `alpha = clamp(|d1| / (|d1| + |d2|), 0, alphaMax)`,
   /// `x_{k+1} = clamp((x_k + eta d1)(1 - alpha) + (x + eta d2) alpha, 0, 1)`.
   func fabStep(
@@ -127,8 +127,9 @@ public protocol Backend: AnyObject {
     xAdv: Tensor, x: Tensor, flags: Tensor, bestNorms: Tensor, best: Tensor, norm: PerturbationNorm, beta: Float) throws
   /// Square attack's L-inf proposal: `xNew = xBest` except on one square of side `side` per
   /// sample, where each channel is `clamp(x + eps * s_c, 0, 1)` with a random sign s_c; square
-  /// positions and signs come from `CounterRandom` with `seed`, identically on every backend.
-  func squareProposal(xNew: Tensor, xBest: Tensor, x: Tensor, eps: Float, side: Int, seed: UInt64) throws
+  /// positions and signs come from `CounterRandom` with `seed` and the sample's `ids[n]` (its index
+  /// in the data set, so draws do not depend on batching), identically on every backend.
+  func squareProposal(xNew: Tensor, xBest: Tensor, x: Tensor, ids: Tensor, eps: Float, side: Int, seed: UInt64) throws
   /// Square's acceptance: where `bestMargins[n] > 0` (not yet fooled) and `margins[n] < bestMargins[n]`,
   /// the proposal's row and margin become the best.
   func squareAccept(xBest: Tensor, bestMargins: Tensor, xNew: Tensor, margins: Tensor) throws

@@ -88,8 +88,9 @@ extension OpShapes {
   }
 
   /// (C, H, W) of a Square proposal.
-  static func square(xNew: Tensor, xBest: Tensor, x: Tensor, side: Int) -> (c: Int, h: Int, w: Int) {
+  static func square(xNew: Tensor, xBest: Tensor, x: Tensor, ids: Tensor, side: Int) -> (c: Int, h: Int, w: Int) {
     precondition(x.rank == 4, "squareProposal: inputs must be NCHW, got \(x.shape)")
+    precondition(ids.count == x.shape[0], "squareProposal: one id per sample")
     checkShape(xNew, x.shape, "x_new", op: "squareProposal")
     checkShape(xBest, x.shape, "x_best", op: "squareProposal")
     precondition(side >= 1 && side <= min(x.shape[2], x.shape[3]), "squareProposal: side \(side) does not fit \(x.shape)")

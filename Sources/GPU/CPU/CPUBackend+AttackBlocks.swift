@@ -196,14 +196,14 @@ extension CPUBackend {
     }
   }
 
-  public func squareProposal(xNew: Tensor, xBest: Tensor, x: Tensor, eps: Float, side: Int, seed: UInt64) throws {
-    let (c, h, w) = OpShapes.square(xNew: xNew, xBest: xBest, x: x, side: side)
-    let (np, bp, xp) = (ptr(xNew), ptr(xBest), ptr(x))
+  public func squareProposal(xNew: Tensor, xBest: Tensor, x: Tensor, ids: Tensor, eps: Float, side: Int, seed: UInt64) throws {
+    let (c, h, w) = OpShapes.square(xNew: xNew, xBest: xBest, x: x, ids: ids, side: side)
+    let (np, bp, xp, ip) = (ptr(xNew), ptr(xBest), ptr(x), ptr(ids))
     parallelRanges(x.count) { r in
       for i in r {
         let (sample, channel) = (i / (c * h * w), (i / (h * w)) % c)
         let (row, column) = ((i / w) % h, i % w)
-        let base = UInt32(truncatingIfNeeded: sample * (2 + c))
+        let base = UInt32(truncatingIfNeeded: Int(ip[sample]) * (2 + c))
         let top = squareOffset(CounterRandom.unit(index: base, seed: seed), h, side)
         let left = squareOffset(CounterRandom.unit(index: base &+ 1, seed: seed), w, side)
         if row >= top && row < top + side && column >= left && column < left + side {
@@ -248,7 +248,7 @@ extension CPUBackend {
       } else if bp[n] < Float.infinity {
         eps = eps * (1 + q.gamma)
       } else {
-        eps = current + abs(lp[n]) / max(gDual, 1e-12)
+        eps = (current + abs(lp[n]) / max(gDual, 1e-12)) * (1 + q.gamma)
       }
       eps = min(eps, wp[n])
       ep[n] = eps

@@ -72,11 +72,11 @@ extension OpenCLBackend {
        .int(features), .int(batch)])
   }
 
-  public func squareProposal(xNew: Tensor, xBest: Tensor, x: Tensor, eps: Float, side: Int, seed: UInt64) throws {
-    let (c, h, w) = OpShapes.square(xNew: xNew, xBest: xBest, x: x, side: side)
+  public func squareProposal(xNew: Tensor, xBest: Tensor, x: Tensor, ids: Tensor, eps: Float, side: Int, seed: UInt64) throws {
+    let (c, h, w) = OpShapes.square(xNew: xNew, xBest: xBest, x: x, ids: ids, side: side)
     try launch(
       "square_proposal", items: x.count,
-      [.buffer(xNew), .buffer(xBest), .buffer(x), .float(eps), .int(side), .int(c), .int(h), .int(w),
+      [.buffer(xNew), .buffer(xBest), .buffer(x), .buffer(ids), .float(eps), .int(side), .int(c), .int(h), .int(w),
        .uint(UInt32(truncatingIfNeeded: seed)), .uint(UInt32(truncatingIfNeeded: seed >> 32)), .int(x.count)])
   }
 

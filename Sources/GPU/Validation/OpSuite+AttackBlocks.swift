@@ -79,8 +79,9 @@ extension OpSuite {
           let (best, proposal) = (try b.zeros(shape), try b.zeros(shape))
           try b.copy(from: x, to: best)
           let margins = try b.upload([Float](repeating: 1, count: n), shape: [n])
+          let ids = try b.upload((0..<n).map { Float(3 * $0 + 1) }, shape: [n])
           for k in 0..<3 {
-            try b.squareProposal(xNew: proposal, xBest: best, x: x, eps: 0.1, side: 2, seed: UInt64(k) * 977)
+            try b.squareProposal(xNew: proposal, xBest: best, x: x, ids: ids, eps: 0.1, side: 2, seed: UInt64(k) * 977)
             try b.squareAccept(xBest: best, bestMargins: margins, xNew: proposal, margins: try b.upload(Array(v[1][(k * n)..<((k + 1) * n)]), shape: [n]))
           }
           return try [best, margins].map(b.download)

@@ -1,7 +1,8 @@
 import Foundation
 import GPU
 
-/// `advprune attack`: clean and PGD robust accuracy of a checkpoint on the test set.
+/// `advprune attack`: clean and robust accuracy of a checkpoint on the first N test points under
+/// one attack, the AutoAttack ensemble, or FMN's minimal distances; optionally the sanity checks.
 public struct AttackJob {
   public var input: String
   /// For files without advprune metadata (saved from PyTorch): the architecture and width.
@@ -10,16 +11,23 @@ public struct AttackJob {
   public var dataset: DatasetName?
   public var dataDirectory: String?
   public var points: Int
-  public var attack: PGDConfig
+  public var plan: AttackPlan
   public var batchSize: Int
   public var seed: UInt64
+  /// FMN only: the step rule search before the run.
+  public var tune: FMNTuning?
+  /// Writes every point's outcome as JSON here.
+  public var perPointPath: String?
+  public var checks = false
 
-  public init(input: String, dataset: DatasetName?, dataDirectory: String?, points: Int, attack: PGDConfig, batchSize: Int = 200, seed: UInt64) {
+  public init(
+    input: String, dataset: DatasetName?, dataDirectory: String?, points: Int, plan: AttackPlan, batchSize: Int = 200, seed: UInt64
+  ) {
     self.input = input
     self.dataset = dataset
     self.dataDirectory = dataDirectory
     self.points = points
-    self.attack = attack
+    self.plan = plan
     self.batchSize = batchSize
     self.seed = seed
   }
@@ -29,27 +37,85 @@ public struct AttackJob {
     public let backend: String
     public let architecture: String
     public let sparsity: Double
-    public let evaluation: RobustnessResult
+    /// Bounded attacks (nil for FMN).
+    public let evaluation: RobustnessResult?
+    /// FMN (nil for bounded attacks).
+    public let minimumNorm: MinimumNormResult?
+    public let checks: [SanityCheck]?
   }
 
   public func run(backend: Backend, progress: ProgressSink) throws -> Result {
-    try attack.validate()
     if points < 1 { throw UserError.badValue(name: "--n", value: "\(points)", problem: "must be >= 1") }
     if batchSize < 1 { throw UserError.badValue(name: "--batch-size", value: "\(batchSize)", problem: "must be >= 1") }
-    let (model, meta) = try Checkpoint.load(path: input, backend: backend, architecture: architecture, width: width)
-    let name: DatasetName
-    if let dataset {
-      name = dataset
-    } else if let stored = meta["dataset"] {
-      name = try DatasetName(parsing: stored)
-    } else {
-      throw UserError.badCheckpoint(path: input, problem: "no dataset in its metadata; name one with --dataset")
+    if let perPointPath { try checkWritable(perPointPath) }
+    let (model, test) = try loadModelAndTestSet(backend: backend)
+    try plan.validate(classes: test.classCount)
+    if points > test.count {
+      throw UserError.badValue(name: "--n", value: "\(points)", problem: "the test set has only \(test.count) points")
     }
-    try name.check(model.architecture)
-    let test = try name.load(directory: dataDirectory, train: false, limit: points)
-    let result = try evaluateRobustness(model: model, data: test, count: points, attack: attack, batchSize: batchSize, seed: seed, progress: progress)
-    progress.finish(
-      String(format: "%@: clean %.2f%%  robust %.2f%% (%d points, %@)", (input as NSString).lastPathComponent, 100 * result.cleanAccuracy, 100 * result.robustAccuracy, result.points, result.attack))
-    return Result(checkpoint: input, backend: backend.name, architecture: model.architecture.rawValue, sparsity: try model.sparsity(), evaluation: result)
+    let evaluation = RobustnessEvaluation(model: model, data: test, count: points, batchSize: batchSize, seed: seed)
+    let name = (input as NSString).lastPathComponent
+    var bounded: RobustnessResult?
+    var minimal: MinimumNormResult?
+    var perPoint: [[String: Any]] = []
+    if plan.kind == .fmn {
+      let config = FMNConfig(norm: plan.norm, steps: plan.steps ?? 200, loss: plan.loss ?? .margin, alphaInit: plan.alpha ?? 1)
+      let result = try evaluation.minimumNorm(config: config, eps: plan.eps, tune: tune, progress: progress)
+      minimal = result
+      perPoint = (0..<result.points).map { i in
+        ["index": i, "label": test.labels[i], "clean": evaluation.correct[i], "robust": result.distances[i] > plan.eps,
+         "distance": result.distances[i].isFinite ? Double(result.distances[i]) : "inf"]
+      }
+    } else {
+      let result = try evaluation.run(attacks: plan.attacks(backend: backend), description: plan.description(backend: backend), progress: progress)
+      bounded = result
+      progress.finish(String(format: "%@: clean %.2f%%  robust %.2f%% (%d points, %@)", name, 100 * result.cleanAccuracy, 100 * result.robustAccuracy, result.points, result.attack))
+      perPoint = evaluation.outcomes.map { o in
+        var entry: [String: Any] = ["index": o.index, "label": o.label, "clean": o.clean, "robust": o.robust]
+        if let by = o.brokenBy { entry["brokenBy"] = by }
+        if let d = o.distance { entry["distance"] = Double(d) }
+        return entry
+      }
+    }
+    if let perPointPath { try writePerPoint(perPoint, to: perPointPath) }
+    var checkResults: [SanityCheck]?
+    if checks {
+      checkResults = try SanityChecks(evaluation: evaluation, plan: plan, progress: progress).run(bounded: bounded, minimumNorm: minimal)
+    }
+    return Result(
+      checkpoint: input, backend: backend.name, architecture: model.architecture.rawValue, sparsity: try model.sparsity(),
+      evaluation: bounded, minimumNorm: minimal, checks: checkResults)
   }
+
+  func loadModelAndTestSet(backend: Backend) throws -> (Model, LabeledImages) {
+    try loadForEvaluation(
+      path: input, architecture: architecture, width: width, dataset: dataset, dataDirectory: dataDirectory, points: points, backend: backend)
+  }
+
+  /// `{"checkpoint", "eps", "norm", "robust": [Bool], "points": [{index, label, clean, robust, ...}]}`.
+  func writePerPoint(_ entries: [[String: Any]], to path: String) throws {
+    let document: [String: Any] = [
+      "checkpoint": input, "eps": Double("\(plan.eps)") ?? Double(plan.eps), "norm": plan.norm.rawValue, "attack": plan.kind.rawValue,
+      "robust": entries.map { $0["robust"] as! Bool }, "points": entries,
+    ]
+    try writeAtomically(try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys]), to: path)
+  }
+}
+
+/// A checkpoint's model and the first `points` test points of its data set (`dataset` overrides
+/// the one in its metadata; files from PyTorch name their architecture).
+func loadForEvaluation(
+  path: String, architecture: Architecture?, width: Double?, dataset: DatasetName?, dataDirectory: String?, points: Int, backend: Backend
+) throws -> (Model, LabeledImages) {
+  let (model, meta) = try Checkpoint.load(path: path, backend: backend, architecture: architecture, width: width)
+  let name: DatasetName
+  if let dataset {
+    name = dataset
+  } else if let stored = meta["dataset"] {
+    name = try DatasetName(parsing: stored)
+  } else {
+    throw UserError.badCheckpoint(path: path, problem: "no dataset in its metadata; name one with --dataset")
+  }
+  try name.check(model.architecture)
+  return (model, try name.load(directory: dataDirectory, train: false, limit: points))
 }

@@ -54,7 +54,7 @@ public struct DemoJob {
     let train = try TrainJob(architecture: arch, dataset: dataset, dataDirectory: dataDirectory, trainLimit: trainLimit, config: config, output: dense)
       .run(backend: backend, progress: progress)
     let evaluate = { (path: String) in
-      try AttackJob(input: path, dataset: dataset, dataDirectory: dataDirectory, points: evalPoints, attack: recipe.evaluation, seed: seed)
+      try AttackJob(input: path, dataset: dataset, dataDirectory: dataDirectory, points: evalPoints, plan: AttackPlan(pgd: recipe.evaluation), seed: seed)
         .run(backend: backend, progress: progress)
     }
     let denseEval = try evaluate(dense)

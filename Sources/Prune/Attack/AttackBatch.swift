@@ -1,0 +1,120 @@
+import Foundation
+import GPU
+
+/// The points an attack works on: correctly classified test points with their eval-mode clean
+/// logits, on the host (the ensemble gathers the still-robust ones between attacks).
+public struct AttackBatch {
+  /// Index of each point in the evaluation set: random draws depend on it, not on batching.
+  public let ids: [Int]
+  /// [N, C, H, W] values in [0, 1].
+  public let x: [Float]
+  public let labels: [Int]
+  /// [N, classes] logits of `x` in eval mode.
+  public let cleanLogits: [Float]
+  /// [C, H, W] of one point.
+  public let pointShape: [Int]
+  public let classes: Int
+
+  public init(ids: [Int], x: [Float], labels: [Int], cleanLogits: [Float], pointShape: [Int], classes: Int) {
+    precondition(x.count == ids.count * pointShape.reduce(1, *) && labels.count == ids.count && cleanLogits.count == ids.count * classes)
+    self.ids = ids
+    self.x = x
+    self.labels = labels
+    self.cleanLogits = cleanLogits
+    self.pointShape = pointShape
+    self.classes = classes
+  }
+
+  public var count: Int { ids.count }
+  public var features: Int { pointShape.reduce(1, *) }
+  public var shape: [Int] { [count] + pointShape }
+
+  /// The rows at `rows`, in that order.
+  public func subset(_ rows: [Int]) -> AttackBatch {
+    let (f, k) = (features, classes)
+    return AttackBatch(
+      ids: rows.map { ids[$0] }, x: rows.flatMap { x[($0 * f)..<(($0 + 1) * f)] }, labels: rows.map { labels[$0] },
+      cleanLogits: rows.flatMap { cleanLogits[($0 * k)..<(($0 + 1) * k)] }, pointShape: pointShape, classes: classes)
+  }
+
+  /// The class of the `rank`-th largest clean logit of each point (rank 2: the runner-up), the
+  /// targets of APGD-T and FAB-T; ties go to the lower class index.
+  public func targets(rank: Int) -> [Int] {
+    precondition(rank >= 1 && rank <= classes, "target rank \(rank) outside 1...\(classes)")
+    return (0..<count).map { n in
+      let z = cleanLogits[(n * classes)..<((n + 1) * classes)]
+      let order = z.indices.sorted { z[$0] > z[$1] || (z[$0] == z[$1] && $0 < $1) }
+      return order[rank - 1] - n * classes
+    }
+  }
+
+  /// Uploads x, labels (and `ids`) to the backend.
+  func upload(_ backend: Backend) throws -> (x: Tensor, labels: Tensor, ids: Tensor) {
+    (
+      try backend.upload(x, shape: shape), try backend.upload(labels.map(Float.init), shape: [count]),
+      try backend.upload(ids.map(Float.init), shape: [count])
+    )
+  }
+}
+
+/// What an attack found on a batch: which points it fooled, and for those the perturbed input
+/// (other rows hold the clean input).
+public struct AttackOutcome {
+  public var fooled: [Bool]
+  public var adversarial: [Float]
+
+  /// Nothing fooled yet.
+  public init(unbroken batch: AttackBatch) {
+    fooled = [Bool](repeating: false, count: batch.count)
+    adversarial = batch.x
+  }
+
+  public init(fooled: [Bool], adversarial: [Float]) {
+    self.fooled = fooled
+    self.adversarial = adversarial
+  }
+
+  /// Takes the points `other` fooled on the rows `rows` of this batch.
+  mutating func merge(_ other: AttackOutcome, rows: [Int], features: Int) {
+    for (k, row) in rows.enumerated() where other.fooled[k] && !fooled[row] {
+      fooled[row] = true
+      adversarial.replaceSubrange((row * features)..<((row + 1) * features), with: other.adversarial[(k * features)..<((k + 1) * features)])
+    }
+  }
+}
+
+/// A bounded attack: fools points within an eps-ball of its norm.
+public protocol BoundedAttack: AnyObject {
+  /// Short name: "apgd-ce", "fab-t", ...
+  var name: String { get }
+  var eps: Float { get }
+  var norm: PerturbationNorm { get }
+  /// Runs on a batch of correctly classified points (model in eval mode).
+  func run(model: Model, batch: AttackBatch, seed: UInt64) throws -> AttackOutcome
+}
+
+extension BoundedAttack {
+  /// Runs a targeted attack once per target rank 2...(targets + 1) on the points the earlier
+  /// targets left unbroken, as AutoAttack's APGD-T and FAB-T do.
+  func overTargets(
+    _ targets: Int, batch: AttackBatch, _ once: (_ batch: AttackBatch, _ targets: [Int], _ rank: Int) throws -> AttackOutcome
+  ) throws -> AttackOutcome {
+    var outcome = AttackOutcome(unbroken: batch)
+    for rank in 2..<(2 + min(targets, batch.classes - 1)) {
+      let left = outcome.fooled.indices.filter { !outcome.fooled[$0] }
+      if left.isEmpty { break }
+      let sub = batch.subset(left)
+      outcome.merge(try once(sub, sub.targets(rank: rank), rank), rows: left, features: batch.features)
+    }
+    return outcome
+  }
+}
+
+/// A seed for sub-stream `stream` of `seed` (restarts, targets, iterations).
+func deriveSeed(_ seed: UInt64, _ stream: UInt64) -> UInt64 {
+  var rng = SeededRNG.derive(seed, stream)
+  return rng.next()
+}
+
+/// A 0/1 flag tensor as booleans.
+func downloadFlags(_ t: Tensor, _ backend: Backend) throws -> [Bool] { try backend.download(t).map { $0 != 0 } }

@@ -1,0 +1,308 @@
+import GPU
+import XCTest
+
+@testable import Prune
+
+/// The known answers and checks of ATTACKS.md for FGSM, PGD, APGD, FAB, Square, FMN and the
+/// ensemble, on small models so they run in seconds.
+final class AttackSuiteTests: XCTestCase {
+  // MARK: Affine classifiers: the minimal distance is known in closed form
+
+  /// f(x) = W x + b on 1x4x4 inputs with 5 classes, and points near the middle of the box
+  /// labelled with their own prediction (so every point is correctly classified).
+  func affine(_ backend: Backend, points: Int = 10, seed: UInt64 = 3) throws -> (Model, LabeledImages, [Float]) {
+    var rng = SeededRNG(seed: seed)
+    let (features, classes) = (16, 5)
+    let layer = try Linear(name: "fc", inputs: features, outputs: classes, backend: backend, rng: &rng)
+    let w = rng.uniformArray(features * classes, -1, 1)
+    try backend.write(w, to: layer.weight.value)
+    try backend.write([Float](repeating: 0, count: classes), to: layer.bias!.value)
+    let model = Model(architecture: .smallcnn, backend: backend, layers: [layer])
+    let x = rng.uniformArray(points * features, 0.45, 0.55)
+    let logits = try backend.download(try model.forward(try backend.upload(x, shape: [points, 1, 4, 4])))
+    let labels = argmaxRows(logits, classes: classes)
+    return (model, LabeledImages(images: x, labels: labels, channels: 1, height: 4, width: 4, classCount: classes), w)
+  }
+
+  /// min over j != y of (f_y - f_j) / |w_y - w_j|_dual: the distance to the nearest boundary.
+  func exactDistances(_ data: LabeledImages, _ w: [Float], norm: PerturbationNorm) -> [Float] {
+    let (f, k) = (16, data.classCount)
+    return (0..<data.count).map { n in
+      let x = Array(data.images[(n * f)..<((n + 1) * f)])
+      let z = (0..<k).map { c in (0..<f).reduce(Float(0)) { $0 + w[c * f + $1] * x[$1] } }
+      let y = data.labels[n]
+      return (0..<k).filter { $0 != y }.map { j -> Float in
+        let diff = (0..<f).map { w[y * f + $0] - w[j * f + $0] }
+        let dual: Float =
+          switch norm {
+          case .linf: diff.reduce(0) { $0 + abs($1) }
+          case .l2: diff.reduce(0) { $0 + $1 * $1 }.squareRoot()
+          case .l1: diff.reduce(0) { max($0, abs($1)) }
+          }
+        return (z[y] - z[j]) / dual
+      }.min()!
+    }
+  }
+
+  func testFMNFindsTheAffineMinimalDistanceInEveryNorm() throws {
+    let cpu = CPUBackend()
+    let (model, data, w) = try affine(cpu)
+    let evaluation = RobustnessEvaluation(model: model, data: data, count: data.count, seed: 1)
+    for norm in PerturbationNorm.allCases {
+      let exact = exactDistances(data, w, norm: norm)
+      XCTAssert(exact.allSatisfy { $0 > 0 && $0 < 0.4 }, "test points must be far from the box faces: \(exact)")
+      let found = try evaluation.minimumNorm(config: FMNConfig(norm: norm, steps: 200), eps: 0, tune: nil, progress: SilentProgress()).distances
+      for (got, want) in zip(found, exact) {
+        XCTAssertGreaterThanOrEqual(got, want * (1 - 1e-3), "\(norm): below the true minimum")
+        XCTAssertLessThanOrEqual(got, want * 1.01, "\(norm): FMN within 1 % of the exact distance")
+      }
+    }
+  }
+
+  func testFABFindsTheAffineMinimalDistance() throws {
+    let cpu = CPUBackend()
+    let (model, data, w) = try affine(cpu)
+    let evaluation = RobustnessEvaluation(model: model, data: data, count: data.count, seed: 1)
+    try evaluation.classifyClean(progress: SilentProgress())
+    for norm in [PerturbationNorm.linf, .l2] {
+      let exact = exactDistances(data, w, norm: norm)
+      let fab = FABAttack(eps: 1, norm: norm, iterations: 100, targets: 4)
+      let (_, found) = try fab.minimalPerturbations(model: model, batch: evaluation.batch(Array(0..<data.count)))
+      for (got, want) in zip(found, exact) {
+        XCTAssertGreaterThanOrEqual(got, want * (1 - 1e-3), "\(norm): below the true minimum")
+        XCTAssertLessThanOrEqual(got, want * 1.01, "\(norm): FAB within 1 % of the exact distance")
+      }
+    }
+  }
+
+  func testAPGDSucceedsJustOutsideTheAffineDistanceAndNeverInside() throws {
+    let cpu = CPUBackend()
+    let (model, data, w) = try affine(cpu, points: 6)
+    let evaluation = RobustnessEvaluation(model: model, data: data, count: data.count, seed: 1)
+    try evaluation.classifyClean(progress: SilentProgress())
+    for norm in [PerturbationNorm.linf, .l2] {
+      let exact = exactDistances(data, w, norm: norm)
+      for (n, d) in exact.enumerated() {
+        let point = evaluation.batch([n])
+        for loss in [AttackLoss.targetedDLR, .crossEntropy] {
+          let outside = APGDAttack(eps: d * 1.01, norm: norm, loss: loss, targets: 4)
+          let inside = APGDAttack(eps: d * 0.99, norm: norm, loss: loss, targets: 4)
+          if loss == .targetedDLR {
+            XCTAssertEqual(try outside.run(model: model, batch: point, seed: 2).fooled, [true], "\(norm) point \(n): APGD-T at 1.01x")
+          }
+          XCTAssertEqual(try inside.run(model: model, batch: point, seed: 2).fooled, [false], "\(norm) point \(n): \(loss) at 0.99x")
+        }
+      }
+    }
+  }
+
+  func testAPGDCheckpointsOfAHundredIterations() {
+    XCTAssertEqual(APGDAttack.checkpoints(iterations: 100), [21, 40, 56, 69, 79, 86, 92, 98])
+  }
+
+  // MARK: Every attack on a small CNN
+
+  func allAttacks(eps: Float, backend: Backend) -> [BoundedAttack] {
+    var plans = [AttackKind.fgsm, .pgd, .apgdCE, .apgdDLR, .apgdT, .fabT, .square, .autoattack].map { AttackPlan(kind: $0, norm: .linf, eps: eps) }
+    for k in plans.indices {
+      plans[k].steps = plans[k].kind == .pgd ? 5 : 8
+      plans[k].queries = 40
+      plans[k].targets = 3
+    }
+    plans += [AttackKind.pgd, .apgdCE, .fabT].map { kind in
+      var plan = AttackPlan(kind: kind, norm: .l2, eps: eps * 10)
+      plan.steps = 6
+      plan.targets = 2
+      return plan
+    }
+    return plans.flatMap { $0.attacks(backend: backend) }
+  }
+
+  func testEveryAttackIsFeasibleAndZeroEpsGivesCleanAccuracy() throws {
+    let cpu = CPUBackend()
+    let model = try responsiveSmallCNN(backend: cpu, seed: 11)
+    let data = syntheticImages(count: 10, seed: 12)
+    let evaluation = RobustnessEvaluation(model: model, data: data, count: 10, batchSize: 10, seed: 3)
+    try evaluation.classifyClean(progress: SilentProgress())
+    let points = evaluation.batch(Array(0..<10))
+    for attack in allAttacks(eps: 0.05, backend: cpu) {
+      let outcome = try attack.run(model: model, batch: points, seed: 4)
+      for n in 0..<10 where outcome.fooled[n] {
+        let adversarial = Array(outcome.adversarial[(n * 784)..<((n + 1) * 784)])
+        let clean = Array(points.x[(n * 784)..<((n + 1) * 784)])
+        XCTAssert(adversarial.allSatisfy { $0 >= 0 && $0 <= 1 && $0.isFinite }, "\(attack.name): outside [0, 1]")
+        let distance = distanceOf(zip(adversarial, clean).map { $0 - $1 }, attack.norm)
+        XCTAssert(RobustnessEvaluation.withinBall(distance, eps: attack.eps), "\(attack.name): distance \(distance) > eps \(attack.eps)")
+      }
+      let result = try evaluation.run(attacks: [attack], description: attack.name, progress: SilentProgress())
+      XCTAssertEqual(result.stages[0].rejected, 0, "\(attack.name): every claimed point verifies")
+    }
+    let clean = evaluation.correct.filter { $0 }.count
+    for attack in allAttacks(eps: 0, backend: cpu) {
+      let result = try evaluation.run(attacks: [attack], description: attack.name, progress: SilentProgress())
+      XCTAssertEqual(result.robustCorrect, clean, "\(attack.name) at eps 0 reproduces clean accuracy")
+    }
+    let fmn = try evaluation.minimumNorm(config: FMNConfig(norm: .linf, steps: 20), eps: 0, tune: nil, progress: SilentProgress())
+    XCTAssertEqual(Int(fmn.robustAccuracy * 10), clean, "FMN at eps 0: every correctly classified point has a positive distance")
+    XCTAssertEqual(zip(fmn.distances, evaluation.correct).filter { !$1 }.map(\.0), [Float](repeating: 0, count: 10 - clean))
+  }
+
+  func testAttacksDoNotDependOnBatchSizeAndRepeatBitForBit() throws {
+    let cpu = CPUBackend()
+    let model = try responsiveSmallCNN(backend: cpu, seed: 13)
+    let data = syntheticImages(count: 12, seed: 14)
+    var plans = [AttackKind.apgdCE, .apgdT, .fabT, .square].map { AttackPlan(kind: $0, norm: .linf, eps: 0.03) }
+    for k in plans.indices {
+      plans[k].steps = 10
+      plans[k].queries = 60
+      plans[k].targets = 2
+    }
+    for plan in plans {
+      let run = { (batch: Int) in
+        let evaluation = RobustnessEvaluation(model: model, data: data, count: 12, batchSize: batch, seed: 5)
+        _ = try evaluation.run(attacks: plan.attacks(backend: cpu), description: "", progress: SilentProgress())
+        return evaluation.outcomes.map(\.robust)
+      }
+      let whole = try run(12)
+      XCTAssertEqual(try run(5), whole, "\(plan.kind): batch size changed the outcome")
+      XCTAssertEqual(try run(12), whole, "\(plan.kind): same seed, same outcome")
+    }
+  }
+
+  func testOpenCLRunsTheAttacksLikeTheCPU() throws {
+    let cl = try OpenCLFixture.backend()
+    let cpu = CPUBackend()
+    let data = syntheticImages(count: 6, seed: 15)
+    var plans = [AttackKind.apgdT, .fabT, .square].map { AttackPlan(kind: $0, norm: .linf, eps: 0.05) }
+    for k in plans.indices {
+      plans[k].steps = 4
+      plans[k].queries = 30
+      plans[k].targets = 2
+    }
+    plans.append(AttackPlan(kind: .apgdCE, norm: .l2, eps: 0.5))
+    plans[3].steps = 4
+    for plan in plans {
+      var points: [[Float]] = []
+      for backend in [cpu as Backend, cl] {
+        let model = try responsiveSmallCNN(backend: backend, seed: 16)
+        let evaluation = RobustnessEvaluation(model: model, data: data, count: 6, seed: 5)
+        try evaluation.classifyClean(progress: SilentProgress())
+        points.append(try plan.attacks(backend: backend)[0].run(model: model, batch: evaluation.batch(Array(0..<6)), seed: 9).adversarial)
+      }
+      assertClose(points[1], points[0], atol: 2e-4, rtol: 1e-3, "\(plan.kind) \(plan.norm) on OpenCL vs CPU")
+    }
+    let fmn = try [cpu as Backend, cl].map { backend -> [Float] in
+      let model = try responsiveSmallCNN(backend: backend, seed: 16)
+      let evaluation = RobustnessEvaluation(model: model, data: data, count: 6, seed: 5)
+      return try evaluation.minimumNorm(config: FMNConfig(norm: .l2, steps: 6), eps: 0, tune: nil, progress: SilentProgress()).distances
+    }
+    assertClose(fmn[1], fmn[0], atol: 1e-4, rtol: 1e-3, "FMN L2 distances on OpenCL vs CPU")
+  }
+
+  // MARK: Losses
+
+  func testDLRIsInvariantToAffineRescalingOfTheLogits() throws {
+    let cpu = CPUBackend()
+    var rng = SeededRNG(seed: 17)
+    let (n, k) = (6, 10)
+    let z = rng.uniformArray(n * k, -3, 3)
+    let labels = try cpu.upload((0..<n).map { Float($0 % k) }, shape: [n])
+    let targets = try cpu.upload((0..<n).map { Float(($0 + 3) % k) }, shape: [n])
+    for loss in [AttackLoss.dlr, .targetedDLR] {
+      var results: [[Float]] = []
+      for (a, b) in [(Float(1), Float(0)), (3, 2)] {
+        let (l, d) = (try cpu.zeros([n]), try cpu.zeros([n, k]))
+        try cpu.attackLoss(loss, losses: l, dLogits: d, logits: try cpu.upload(z.map { a * $0 + b }, shape: [n, k]), labels: labels, targets: targets, scale: a)
+        results.append(try cpu.download(l) + (try cpu.download(d)))
+      }
+      assertClose(results[1], results[0], atol: 1e-5, rtol: 1e-4, "\(loss) under z -> 3z + 2 (gradient times 3)")
+    }
+  }
+
+  /// Central differences of every attack loss (and TRADES' KL) with respect to the input,
+  /// through a small conv net, against the analytic gradient of both backends.
+  func testInputGradientsOfEveryLossMatchFiniteDifferences() throws {
+    let cpu = CPUBackend()
+    func net(_ b: Backend) throws -> Model {
+      var rng = SeededRNG(seed: 18)
+      return Model(
+        architecture: .smallcnn, backend: b,
+        layers: [
+          try Conv2d(name: "c", inChannels: 1, outChannels: 3, kernel: 3, backend: b, rng: &rng), ReLU(backend: b), Flatten(),
+          try Linear(name: "fc", inputs: 3 * 4 * 4, outputs: 10, backend: b, rng: &rng),
+        ])
+    }
+    var rng = SeededRNG(seed: 19)
+    let (n, shape) = (3, [3, 1, 6, 6])
+    let x = rng.uniformArray(n * 36, 0, 1)
+    let labelValues: [Float] = [1, 4, 7]
+    let targetValues: [Float] = [2, 0, 9]
+    let reference = rng.uniformArray(n * 10, -1, 1)
+    let gpu = try? OpenCLFixture.backend()
+    let kinds: [AttackLoss?] = AttackLoss.allCases + [nil]  // nil: TRADES' KL against fixed logits
+    for kind in kinds {
+      func gradient(_ b: Backend) throws -> [Float] {
+        let model = try net(b)
+        let logits = try model.forward(try b.upload(x, shape: shape))
+        let (l, d) = (try b.zeros([n]), try b.zeros([n, 10]))
+        if let kind {
+          try b.attackLoss(kind, losses: l, dLogits: d, logits: logits, labels: try b.upload(labelValues, shape: [n]), targets: try b.upload(targetValues, shape: [n]), scale: 1)
+        } else {
+          try b.softmaxKL(losses: l, dP: nil, dQ: d, p: try b.upload(reference, shape: [n, 10]), q: logits, scale: 1)
+        }
+        return try b.download(try XCTUnwrap(try model.backward(d, parameterGradients: false, inputGradient: true)))
+      }
+      let model = try net(cpu)
+      func loss(_ probe: [Float]) throws -> Double {
+        let logits = try model.forward(try cpu.upload(probe, shape: shape))
+        let l = try cpu.zeros([n])
+        if let kind {
+          try cpu.attackLoss(kind, losses: l, dLogits: nil, logits: logits, labels: try cpu.upload(labelValues, shape: [n]), targets: try cpu.upload(targetValues, shape: [n]), scale: 1)
+        } else {
+          try cpu.softmaxKL(losses: l, dP: nil, dQ: nil, p: try cpu.upload(reference, shape: [n, 10]), q: logits, scale: 1)
+        }
+        return try cpu.download(l).reduce(0) { $0 + Double($1) }
+      }
+      let analytic = try gradient(cpu)
+      var probe = x
+      let h: Float = 1e-3
+      let numeric = try (0..<x.count).map { i -> Float in
+        probe[i] = x[i] + h
+        let up = try loss(probe)
+        probe[i] = x[i] - h
+        let down = try loss(probe)
+        probe[i] = x[i]
+        return Float((up - down) / Double(2 * h))
+      }
+      let name = kind?.rawValue ?? "trades-kl"
+      assertClose(analytic, numeric, atol: 2e-3, rtol: 2e-2, "\(name) input gradient vs central differences")
+      if let gpu { assertClose(try gradient(gpu), analytic, atol: 1e-5, rtol: 1e-4, "\(name) input gradient, OpenCL vs CPU") }
+    }
+  }
+
+  // MARK: Sanity checks
+
+  /// Logits scaled by 10^5 saturate the softmax: cross-entropy input gradients vanish, which the
+  /// checks must flag, while an honest model passes them.
+  func testTheChecksFlagAGradientMaskedModel() throws {
+    let cpu = CPUBackend()
+    let data = syntheticImages(count: 12, seed: 20)
+    func checks(scale: Float) throws -> [String: Bool] {
+      let model = try responsiveSmallCNN(backend: cpu, seed: 21)
+      let head = model.parameter(named: "fc3.weight")!
+      try cpu.write(try cpu.download(head.value).map { $0 * scale }, to: head.value)
+      var plan = AttackPlan(kind: .apgdCE, norm: .linf, eps: 0.05)
+      plan.steps = 5
+      let evaluation = RobustnessEvaluation(model: model, data: data, count: 12, seed: 1)
+      let result = try evaluation.run(attacks: plan.attacks(backend: cpu), description: "", progress: SilentProgress())
+      let list = try SanityChecks(evaluation: evaluation, plan: plan, progress: SilentProgress()).run(bounded: result, minimumNorm: nil)
+      return Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0.passed) })
+    }
+    let masked = try checks(scale: 1e5)
+    XCTAssertEqual(masked["input gradients are alive"], false, "\(masked)")
+    let honest = try checks(scale: 1)
+    XCTAssertEqual(honest["input gradients are alive"], true, "\(honest)")
+    XCTAssertEqual(honest["deterministic for a fixed seed"], true)
+    XCTAssertEqual(honest["feasibility"], true)
+  }
+}
