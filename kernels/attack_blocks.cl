@@ -278,6 +278,93 @@ __kernel void square_proposal(__global float* xnew, __global const float* xbest,
   }
 }
 
+// Square-L2's meta pseudo-Gaussian square (PseudoGaussianSquare in Swift).
+inline float square_bump(const int a, const int b, const int rows, const int columns) {
+  const int xc = rows / 2 + 1, yc = columns / 2 + 1;
+  const int kmin = max(max(max(0, xc - 1 - a), max(a - xc + 1, yc - 1 - b)), b - yc + 1);
+  float value = 0.0f;
+  for (int k = kmin; k < max(xc, yc); ++k) value += 1.0f / (float)((k + 1) * (k + 1));
+  return value;
+}
+
+inline float square_bump_norm(const int rows, const int columns) {
+  float total = 0.0f;
+  for (int a = 0; a < rows; ++a)
+    for (int b = 0; b < columns; ++b) {
+      const float v = square_bump(a, b, rows, columns);
+      total += v * v;
+    }
+  return fmax(sqrt(total), 1e-12f);
+}
+
+inline float square_pattern(const int i, const int j, const int side, const int transposed, const float top_norm,
+                            const float bottom_norm) {
+  const int r = transposed ? j : i, c = transposed ? i : j;
+  const int top_rows = side / 2;
+  const float inv_sqrt2 = 0.70710678f;
+  if (r < top_rows) return square_bump(r, c, top_rows, side) / top_norm * inv_sqrt2;
+  return -square_bump(r - top_rows, c, side - top_rows, side) / bottom_norm * inv_sqrt2;
+}
+
+// One work-item per sample (see squareL2Proposal in Swift).
+__kernel void square_l2_proposal(__global float* xnew, __global const float* xbest, __global const float* x,
+                                 __global const float* ids, const float eps, const int side, const int c,
+                                 const int h, const int w, const uint seed_lo, const uint seed_hi, const int batch) {
+  const int n = get_global_id(0);
+  if (n >= batch) return;
+  const int features = c * h * w, o = n * features;
+  const uint base = (uint)((int)ids[n] * (5 + c));
+  const int top = square_offset(counter_unit(base, seed_lo, seed_hi), h, side);
+  const int left = square_offset(counter_unit(base + 1u, seed_lo, seed_hi), w, side);
+  const int top2 = square_offset(counter_unit(base + 2u, seed_lo, seed_hi), h, side);
+  const int left2 = square_offset(counter_unit(base + 3u, seed_lo, seed_hi), w, side);
+  const int transposed = counter_unit(base + 4u, seed_lo, seed_hi) < 0.5f;
+  const float top_norm = square_bump_norm(side / 2, side), bottom_norm = square_bump_norm(side - side / 2, side);
+  float image = 0.0f, windows = 0.0f;
+  float first_norms[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  for (int i = 0; i < features; ++i) {
+    const int ch = i / (h * w), r = (i / w) % h, col = i % w;
+    const float d = xbest[o + i] - x[o + i];
+    const bool in1 = r >= top && r < top + side && col >= left && col < left + side;
+    const bool in2 = r >= top2 && r < top2 + side && col >= left2 && col < left2 + side;
+    image += d * d;
+    if (in1 || in2) windows += d * d;
+    if (in1) first_norms[ch] += d * d;
+  }
+  for (int ch = 0; ch < c; ++ch) first_norms[ch] = sqrt(first_norms[ch]);
+  float fresh_norm = 0.0f;
+  for (int ch = 0; ch < c; ++ch) {
+    const float sign = counter_unit(base + 5u + (uint)ch, seed_lo, seed_hi) < 0.5f ? -1.0f : 1.0f;
+    for (int r = top; r < top + side; ++r)
+      for (int col = left; col < left + side; ++col) {
+        const int i = (ch * h + r) * w + col;
+        const float v = square_pattern(r - top, col - left, side, transposed, top_norm, bottom_norm) * sign
+                        + (xbest[o + i] - x[o + i]) / (1e-12f + first_norms[ch]);
+        fresh_norm += v * v;
+      }
+  }
+  const float scale = sqrt(fmax(eps * eps - image, 0.0f) / (float)c + windows) / (1e-12f + sqrt(fresh_norm));
+  float total = 0.0f;
+  for (int pass = 0; pass < 2; ++pass) {
+    const float to_ball = eps / (sqrt(total) + 1e-12f);
+    for (int i = 0; i < features; ++i) {
+      const int ch = i / (h * w), r = (i / w) % h, col = i % w;
+      const bool in1 = r >= top && r < top + side && col >= left && col < left + side;
+      const bool in2 = r >= top2 && r < top2 + side && col >= left2 && col < left2 + side;
+      float v;
+      if (in1) {
+        const float sign = counter_unit(base + 5u + (uint)ch, seed_lo, seed_hi) < 0.5f ? -1.0f : 1.0f;
+        v = (square_pattern(r - top, col - left, side, transposed, top_norm, bottom_norm) * sign
+             + (xbest[o + i] - x[o + i]) / (1e-12f + first_norms[ch])) * scale;
+      } else {
+        v = in2 ? 0.0f : xbest[o + i] - x[o + i];
+      }
+      if (pass == 0) total += v * v;
+      else xnew[o + i] = clamp01(x[o + i] + v * to_ball);
+    }
+  }
+}
+
 __kernel void square_accept(__global float* xbest, __global float* best_margins, __global const float* xnew,
                             __global const float* margins, const int width, const int batch) {
   const int n = get_global_id(0);

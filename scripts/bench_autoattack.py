@@ -422,13 +422,13 @@ def print_report(report):
                   + f", {cmp_['robustPeerOnly']} robust for the peer only"
                   + (f" (advprune's successes there: {cmp_['robustPeerOnlyBrokenByAdvprune']})"
                      if cmp_.get("robustPeerOnlyBrokenByAdvprune") else ""))
-        rejected = {a["name"]: a["rejected"] for a in adv["attacks"] if a.get("rejected")}
-        if rejected:
-            print(f"advprune rejected claimed successes (verification): {rejected}")
         elif "perPointProblem" in cmp_:
             print("per point: " + cmp_["perPointProblem"])
         else:
             print("per point: advprune wrote no per-point file")
+        rejected = {a["name"]: a["rejected"] for a in adv["attacks"] if a.get("rejected")}
+        if rejected:
+            print(f"advprune rejected claimed successes (verification): {rejected}")
     rejected = sum(p["rejected"] for p in peer["attacks"])
     if rejected:
         print(f"peer: {rejected} successes rejected (outside the eps ball or [0,1]); not counted")

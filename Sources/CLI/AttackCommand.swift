@@ -32,17 +32,12 @@ struct Attack: ParsableCommand {
   @Flag(help: "fmn: choose loss, step rule and step size by a search on a tuning batch first.") var tuned = false
   @Flag(help: "Run the sanity checks (ATTACKS.md) after the evaluation; failures are loud warnings.") var checks = false
   @Option(help: "Write every point's outcome (clean, robust, attack that broke it, distance) as JSON here.") var perPoint: String?
-  @Option(name: [.customLong("n"), .customLong("test-limit")], help: "Number of test points (the first N).") var n: Int = 1000
-  @Option(help: "Batch size.") var batchSize: Int = 200
-  @Option(help: "Data set (default: the checkpoint's).") var dataset: String?
-  @Option(help: "Directory of the data set's files.") var dataDir: String?
-  @Option(help: "Architecture of a checkpoint saved from PyTorch (ours carry it in their metadata).") var arch: String?
-  @Option(help: "Channel multiplier of such a checkpoint.") var width: Double?
+  @OptionGroup var testSet: TestSetOptions
   @OptionGroup var common: CommonOptions
 
   func run() throws {
     try reportingErrors {
-      let data = try dataset.map(DatasetName.init(parsing:)) ?? Checkpoint.storedDataset(path: checkpoint)
+      let data = try testSet.dataset.map(DatasetName.init(parsing:)) ?? Checkpoint.storedDataset(path: checkpoint)
       var plan = AttackPlan(kind: attack, norm: norm, eps: eps ?? data?.defaultEps ?? 0.1)
       plan.steps = steps
       plan.alpha = alpha
@@ -52,9 +47,10 @@ struct Attack: ParsableCommand {
       plan.targets = targets
       plan.queries = queries
       if tuned && attack != .fmn { throw UserError.badValue(name: "--tuned", value: "true", problem: "only --attack fmn is tuned") }
-      var job = AttackJob(input: checkpoint, dataset: data, dataDirectory: dataDir, points: n, plan: plan, batchSize: batchSize, seed: common.seed)
-      job.architecture = try arch.map(Architecture.init(parsing:))
-      job.width = width
+      var job = AttackJob(
+        input: checkpoint, dataset: data, dataDirectory: testSet.dataDir, points: testSet.n, plan: plan, batchSize: testSet.batchSize, seed: common.seed)
+      job.architecture = try testSet.arch.map(Architecture.init(parsing:))
+      job.width = testSet.width
       job.tune = tuned ? FMNTuning() : nil
       job.perPointPath = perPoint
       job.checks = checks

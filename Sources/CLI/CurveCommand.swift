@@ -16,7 +16,6 @@ struct Curve: ParsableCommand {
   @Argument(help: "Checkpoints (.safetensors), one curve each.") var checkpoints: [String]
   @Option(help: "Perturbation norm: linf, l2 or l1.") var norm: PerturbationNorm = .linf
   @Option(help: "Evaluation eps to mark (default: the data set's L-inf eps).") var eps: Float?
-  @Option(name: [.customLong("n"), .customLong("test-limit")], help: "Number of test points (the first N).") var n: Int = 1000
   @Option(help: "FMN steps.") var steps: Int = 200
   @Flag(help: "Run FMN with its default step rule instead of tuning it first.") var noTune = false
   @Option(help: "Run AutoAttack (standard or fast) at eps and mark it on each curve.") var autoattack: AutoAttackVersion?
@@ -24,29 +23,25 @@ struct Curve: ParsableCommand {
   @Option(help: "Right end of the eps axis (default: just past the largest finite distance).") var maxEps: Double?
   @Option(help: "Where to write the SVG plot.") var out: String = "curve.svg"
   @Option(help: "Also write the curves as CSV (one row per eps).") var csv: String?
-  @Option(help: "Batch size.") var batchSize: Int = 200
-  @Option(help: "Data set (default: each checkpoint's).") var dataset: String?
-  @Option(help: "Directory of the data set's files.") var dataDir: String?
-  @Option(help: "Architecture of checkpoints saved from PyTorch.") var arch: String?
-  @Option(help: "Channel multiplier of such checkpoints.") var width: Double?
+  @OptionGroup var testSet: TestSetOptions
   @OptionGroup var common: CommonOptions
 
   func run() throws {
     try reportingErrors {
       if steps < 1 { throw UserError.badValue(name: "--steps", value: "\(steps)", problem: "must be >= 1") }
-      var job = CurveJob(inputs: checkpoints, points: n, norm: norm, svgPath: out, seed: common.seed)
+      var job = CurveJob(inputs: checkpoints, points: testSet.n, norm: norm, svgPath: out, seed: common.seed)
       job.labels = label.isEmpty ? nil : label
-      job.dataset = try dataset.map(DatasetName.init(parsing:))
-      job.dataDirectory = dataDir
+      job.dataset = try testSet.dataset.map(DatasetName.init(parsing:))
+      job.dataDirectory = testSet.dataDir
       job.eps = eps
       job.fmn.steps = steps
       job.tune = noTune ? nil : FMNTuning()
       job.autoAttack = autoattack
       job.csvPath = csv
       job.maxEps = maxEps
-      job.batchSize = batchSize
-      job.architecture = try arch.map(Architecture.init(parsing:))
-      job.width = width
+      job.batchSize = testSet.batchSize
+      job.architecture = try testSet.arch.map(Architecture.init(parsing:))
+      job.width = testSet.width
       let result = try job.run(backend: try common.backend(), progress: common.progress())
       if common.json { return try printJSON(result) }
       print("curve".padding(toLength: 32, withPad: " ", startingAt: 0) + "   clean   median dist   FMN@eps   AutoAttack@eps")

@@ -34,6 +34,57 @@ public enum AttackLoss: String, CaseIterable, Sendable {
   public var minimumClasses: Int { self == .dlr ? 3 : (self == .targetedDLR ? 4 : 2) }
 }
 
+/// Square-L2's "meta pseudo-Gaussian" square of side s (Andriushchenko et al. 2020): the top
+/// s/2 rows hold the concentric-rectangle bump `eta(s/2, s)`, the bottom rows `-eta(s - s/2, s)`,
+/// each normalised to unit L2 norm, all divided by sqrt 2 (unit norm), optionally transposed.
+/// `eta(X, Y)[a, b] = sum_{k >= kmin}^{K-1} 1/(k+1)^2`, K = max(X/2+1, Y/2+1), kmin the smallest
+/// k whose centred rectangle (2k+1 wide) covers (a, b).
+public struct PseudoGaussianSquare {
+  public let side: Int
+  let topRows: Int
+  let topNorm: Float
+  let bottomNorm: Float
+
+  public init(side: Int) {
+    self.side = side
+    topRows = side / 2
+    topNorm = Self.norm(rows: side / 2, columns: side)
+    bottomNorm = Self.norm(rows: side - side / 2, columns: side)
+  }
+
+  /// Unnormalised bump value at (a, b) of an X x Y rectangle.
+  public static func bump(_ a: Int, _ b: Int, rows: Int, columns: Int) -> Float {
+    let (xc, yc) = (rows / 2 + 1, columns / 2 + 1)
+    let kmin = max(0, xc - 1 - a, a - xc + 1, yc - 1 - b, b - yc + 1)
+    var value: Float = 0
+    var k = kmin
+    while k < max(xc, yc) {
+      value += 1 / Float((k + 1) * (k + 1))
+      k += 1
+    }
+    return value
+  }
+
+  static func norm(rows: Int, columns: Int) -> Float {
+    var total: Float = 0
+    for a in 0..<rows {
+      for b in 0..<columns {
+        let v = bump(a, b, rows: rows, columns: columns)
+        total += v * v
+      }
+    }
+    return max(total.squareRoot(), 1e-12)
+  }
+
+  /// The pattern's value at row i, column j.
+  public func value(_ i: Int, _ j: Int, transposed: Bool) -> Float {
+    let (r, c) = transposed ? (j, i) : (i, j)
+    let half: Float = 0.70710678
+    if r < topRows { return Self.bump(r, c, rows: topRows, columns: side) / topNorm * half }
+    return -Self.bump(r - topRows, c, rows: side - topRows, columns: side) / bottomNorm * half
+  }
+}
+
 /// Device-side state of an FMN run on a batch of N samples with D features each.
 public struct FMNState {
   /// Momentum of the normalised gradient [N, D].

@@ -130,6 +130,13 @@ public protocol Backend: AnyObject {
   /// positions and signs come from `CounterRandom` with `seed` and the sample's `ids[n]` (its index
   /// in the data set, so draws do not depend on batching), identically on every backend.
   func squareProposal(xNew: Tensor, xBest: Tensor, x: Tensor, ids: Tensor, eps: Float, side: Int, seed: UInt64) throws
+  /// Square attack's L2 proposal: with delta = xBest - x, a new pattern (the meta pseudo-Gaussian
+  /// square of `PseudoGaussianSquare`, one random sign per channel, plus window 1's old delta
+  /// normalised per channel) replaces window 1, window 2 is emptied, the two rescaled so the energy
+  /// of both windows (and what the ball has left) moves into window 1; then
+  /// `xNew = clamp(x + eps * delta / |delta|_2, 0, 1)`. Windows and signs come from `CounterRandom`
+  /// with `seed` and `ids[n]`. At most 4 channels.
+  func squareL2Proposal(xNew: Tensor, xBest: Tensor, x: Tensor, ids: Tensor, eps: Float, side: Int, seed: UInt64) throws
   /// Square's acceptance: where `bestMargins[n] > 0` (not yet fooled) and `margins[n] < bestMargins[n]`,
   /// the proposal's row and margin become the best.
   func squareAccept(xBest: Tensor, bestMargins: Tensor, xNew: Tensor, margins: Tensor) throws

@@ -109,10 +109,11 @@ final class AttackSuiteTests: XCTestCase {
       plans[k].queries = 40
       plans[k].targets = 3
     }
-    plans += [AttackKind.pgd, .apgdCE, .fabT].map { kind in
+    plans += [AttackKind.pgd, .apgdCE, .fabT, .square].map { kind in
       var plan = AttackPlan(kind: kind, norm: .l2, eps: eps * 10)
       plan.steps = 6
       plan.targets = 2
+      plan.queries = 40
       return plan
     }
     return plans.flatMap { $0.attacks(backend: backend) }
@@ -181,6 +182,8 @@ final class AttackSuiteTests: XCTestCase {
     }
     plans.append(AttackPlan(kind: .apgdCE, norm: .l2, eps: 0.5))
     plans[3].steps = 4
+    plans.append(AttackPlan(kind: .square, norm: .l2, eps: 0.5))
+    plans[4].queries = 30
     for plan in plans {
       var points: [[Float]] = []
       for backend in [cpu as Backend, cl] {
@@ -264,16 +267,7 @@ final class AttackSuiteTests: XCTestCase {
         return try cpu.download(l).reduce(0) { $0 + Double($1) }
       }
       let analytic = try gradient(cpu)
-      var probe = x
-      let h: Float = 1e-3
-      let numeric = try (0..<x.count).map { i -> Float in
-        probe[i] = x[i] + h
-        let up = try loss(probe)
-        probe[i] = x[i] - h
-        let down = try loss(probe)
-        probe[i] = x[i]
-        return Float((up - down) / Double(2 * h))
-      }
+      let numeric = try centralDifferences(x, loss)
       let name = kind?.rawValue ?? "trades-kl"
       assertClose(analytic, numeric, atol: 2e-3, rtol: 2e-2, "\(name) input gradient vs central differences")
       if let gpu { assertClose(try gradient(gpu), analytic, atol: 1e-5, rtol: 1e-4, "\(name) input gradient, OpenCL vs CPU") }

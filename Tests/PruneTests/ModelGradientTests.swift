@@ -36,29 +36,13 @@ final class ModelGradientTests: XCTestCase {
     let dx = try XCTUnwrap(try model.backward(d, parameterGradients: true, inputGradient: true))
     let h: Float = 1e-3
     func numeric(_ values: [Float], set: ([Float]) throws -> Void) throws -> [Float] {
-      var probe = values
-      return try (0..<values.count).map { i in
-        probe[i] = values[i] + h
+      defer { try? set(values) }
+      return try centralDifferences(values, h: h) { probe in
         try set(probe)
-        let up = try loss(xHost)
-        probe[i] = values[i] - h
-        try set(probe)
-        let down = try loss(xHost)
-        probe[i] = values[i]
-        try set(probe)
-        return Float((up - down) / Double(2 * h))
+        return try loss(xHost)
       }
     }
-    // Input gradient.
-    var probe = xHost
-    let numericDx = try (0..<xHost.count).map { i -> Float in
-      probe[i] = xHost[i] + h
-      let up = try loss(probe)
-      probe[i] = xHost[i] - h
-      let down = try loss(probe)
-      probe[i] = xHost[i]
-      return Float((up - down) / Double(2 * h))
-    }
+    let numericDx = try centralDifferences(xHost, h: h, loss)
     assertClose(try cpu.download(dx), numericDx, atol: 2e-3, rtol: 2e-2, "dL/dx")
     for p in model.parameters {
       let analytic = try cpu.download(p.grad)

@@ -63,3 +63,16 @@ func responsiveSmallCNN(backend: Backend, seed: UInt64) throws -> Model {
   try backend.write(rng.uniformArray(head.count, -0.07, 0.07), to: head.value)
   return model
 }
+
+/// Central differences `(loss(x + h e_i) - loss(x - h e_i)) / 2h` for every coordinate i.
+func centralDifferences(_ x: [Float], h: Float = 1e-3, _ loss: ([Float]) throws -> Double) rethrows -> [Float] {
+  var probe = x
+  return try (0..<x.count).map { i in
+    probe[i] = x[i] + h
+    let up = try loss(probe)
+    probe[i] = x[i] - h
+    let down = try loss(probe)
+    probe[i] = x[i]
+    return Float((up - down) / Double(2 * h))
+  }
+}

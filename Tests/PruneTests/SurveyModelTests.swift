@@ -52,15 +52,7 @@ final class SurveyModelTests: XCTestCase {
     _ = try model.forward(try cpu.upload(x, shape: shape))
     let dx = try XCTUnwrap(try model.backward(try cpu.upload(r, shape: [2, 3]), parameterGradients: true, inputGradient: true))
     let h: Float = 1e-3
-    var probe = x
-    let numeric = try (0..<x.count).map { i -> Float in
-      probe[i] = x[i] + h
-      let up = try loss(probe)
-      probe[i] = x[i] - h
-      let down = try loss(probe)
-      probe[i] = x[i]
-      return Float((up - down) / Double(2 * h))
-    }
+    let numeric = try centralDifferences(x, h: h, loss)
     assertClose(try cpu.download(dx), numeric, atol: 3e-3, rtol: 3e-2, "block dx")
     for p in model.trainableParameters {
       _ = try model.forward(try cpu.upload(x, shape: shape))

@@ -216,6 +216,61 @@ extension CPUBackend {
     }
   }
 
+  public func squareL2Proposal(xNew: Tensor, xBest: Tensor, x: Tensor, ids: Tensor, eps: Float, side: Int, seed: UInt64) throws {
+    let (c, h, w) = OpShapes.square(xNew: xNew, xBest: xBest, x: x, ids: ids, side: side)
+    precondition(c <= 4, "squareL2Proposal: at most 4 channels")
+    let (np, bp, xp, ip) = (ptr(xNew), ptr(xBest), ptr(x), ptr(ids))
+    let features = c * h * w
+    let pattern = PseudoGaussianSquare(side: side)
+    parallelRows(x.shape[0], features) { n in
+      let o = n * features
+      let base = UInt32(truncatingIfNeeded: Int(ip[n]) * (5 + c))
+      let u = { (k: Int) in CounterRandom.unit(index: base &+ UInt32(k), seed: seed) }
+      let (top, left) = (squareOffset(u(0), h, side), squareOffset(u(1), w, side))
+      let (top2, left2) = (squareOffset(u(2), h, side), squareOffset(u(3), w, side))
+      let transposed = u(4) < 0.5
+      let inFirst = { (r: Int, col: Int) in r >= top && r < top + side && col >= left && col < left + side }
+      let inSecond = { (r: Int, col: Int) in r >= top2 && r < top2 + side && col >= left2 && col < left2 + side }
+      var (image, windows): (Float, Float) = (0, 0)
+      var firstNorms: [Float] = [0, 0, 0, 0]
+      for i in 0..<features {
+        let (ch, r, col) = (i / (h * w), (i / w) % h, i % w)
+        let d = bp[o + i] - xp[o + i]
+        image += d * d
+        if inFirst(r, col) || inSecond(r, col) { windows += d * d }
+        if inFirst(r, col) { firstNorms[ch] += d * d }
+      }
+      for ch in 0..<c { firstNorms[ch] = firstNorms[ch].squareRoot() }
+      let fresh = { (ch: Int, r: Int, col: Int) -> Float in
+        let sign: Float = u(5 + ch) < 0.5 ? -1 : 1
+        let i = (ch * h + r) * w + col
+        return pattern.value(r - top, col - left, transposed: transposed) * sign + (bp[o + i] - xp[o + i]) / (1e-12 + firstNorms[ch])
+      }
+      var freshNorm: Float = 0
+      for ch in 0..<c {
+        for r in top..<(top + side) {
+          for col in left..<(left + side) {
+            let v = fresh(ch, r, col)
+            freshNorm += v * v
+          }
+        }
+      }
+      let scale = (max(eps * eps - image, 0) / Float(c) + windows).squareRoot() / (1e-12 + freshNorm.squareRoot())
+      let proposed = { (i: Int) -> Float in
+        let (ch, r, col) = (i / (h * w), (i / w) % h, i % w)
+        if inFirst(r, col) { return fresh(ch, r, col) * scale }
+        return inSecond(r, col) ? 0 : bp[o + i] - xp[o + i]
+      }
+      var total: Float = 0
+      for i in 0..<features {
+        let v = proposed(i)
+        total += v * v
+      }
+      let toBall = eps / (total.squareRoot() + 1e-12)
+      for i in 0..<features { np[o + i] = min(max(xp[o + i] + proposed(i) * toBall, 0), 1) }
+    }
+  }
+
   public func squareAccept(xBest: Tensor, bestMargins: Tensor, xNew: Tensor, margins: Tensor) throws {
     let width = OpShapes.selectRows(destination: xBest, source: xNew, flags: bestMargins)
     checkSameCount(margins, bestMargins, op: "squareAccept")

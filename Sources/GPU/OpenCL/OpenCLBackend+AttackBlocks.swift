@@ -99,3 +99,14 @@ extension OpenCLBackend {
        .int(features), .int(batch)])
   }
 }
+
+extension OpenCLBackend {
+  public func squareL2Proposal(xNew: Tensor, xBest: Tensor, x: Tensor, ids: Tensor, eps: Float, side: Int, seed: UInt64) throws {
+    let (c, h, w) = OpShapes.square(xNew: xNew, xBest: xBest, x: x, ids: ids, side: side)
+    precondition(c <= 4, "squareL2Proposal: at most 4 channels")
+    try launch(
+      "square_l2_proposal", items: x.shape[0],
+      [.buffer(xNew), .buffer(xBest), .buffer(x), .buffer(ids), .float(eps), .int(side), .int(c), .int(h), .int(w),
+       .uint(UInt32(truncatingIfNeeded: seed)), .uint(UInt32(truncatingIfNeeded: seed >> 32)), .int(x.shape[0])])
+  }
+}

@@ -86,6 +86,23 @@ extension OpSuite {
           }
           return try [best, margins].map(b.download)
         }))
+    cases.append(
+      OpCase(
+        op: "square_l2", shape: "[\(n), 2, 7, 7] side 3 and 5, x3", atol: 1e-5, rtol: 1e-4,
+        inputs: { rng in [rng.uniformArray(n * 98, 0, 1), rng.uniformArray(n * 98, -0.2, 0.2), rng.uniformArray(n * 3, -1, 1)] },
+        run: { b, v in
+          let shape = [n, 2, 7, 7]
+          let x = try b.upload(v[0], shape: shape)
+          let (best, proposal) = (try b.zeros(shape), try b.zeros(shape))
+          try b.pgdProject(xAdv: best, x: x, delta: try b.upload(v[1], shape: shape), eps: 1, norm: .linf)
+          let margins = try b.upload([Float](repeating: 1, count: n), shape: [n])
+          let ids = try b.upload((0..<n).map { Float(2 * $0 + 5) }, shape: [n])
+          for k in 0..<3 {
+            try b.squareL2Proposal(xNew: proposal, xBest: best, x: x, ids: ids, eps: 0.8, side: k == 1 ? 5 : 3, seed: UInt64(k) * 131 + 7)
+            try b.squareAccept(xBest: best, bestMargins: margins, xNew: proposal, margins: try b.upload(Array(v[2][(k * n)..<((k + 1) * n)]), shape: [n]))
+          }
+          return try [proposal, best, margins].map(b.download)
+        }))
     for norm in PerturbationNorm.allCases {
       cases.append(
         OpCase(

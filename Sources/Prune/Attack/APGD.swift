@@ -16,6 +16,7 @@ public final class APGDAttack: BoundedAttack {
   /// Share of loss increases since the last checkpoint under which the step halves.
   public let oscillationThreshold: Float = 0.75
   public let momentum: Float = 0.75
+  public var onProgress: ((Double) -> Void)?
 
   public init(eps: Float, norm: PerturbationNorm, loss: AttackLoss, iterations: Int = 100, restarts: Int = 1, targets: Int = 9) {
     precondition(norm != .l1, "APGD: L-inf and L2 only")
@@ -112,6 +113,7 @@ public final class APGDAttack: BoundedAttack {
       try b.apgdStep(
         xAdv: xAdv, xPrevious: previous, x: x, grad: grad, stepSizes: stepSizes, momentum: i == 0 ? 1 : momentum, eps: eps, norm: norm)
       grad = try evaluate()
+      if i % 10 == 9, !loss.isTargeted { onProgress?(Double(i + 1) / Double(iterations)) }
       try b.apgdTrack(losses: losses, bestLosses: bestLosses, previousLosses: previousLosses, increases: increases, improved: improved)
       try b.selectRows(destination: xBest, source: xAdv, where: improved)
       try b.selectRows(destination: gradBest, source: grad, where: improved)

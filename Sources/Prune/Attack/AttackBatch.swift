@@ -91,6 +91,8 @@ public protocol BoundedAttack: AnyObject {
   var norm: PerturbationNorm { get }
   /// Runs on a batch of correctly classified points (model in eval mode).
   func run(model: Model, batch: AttackBatch, seed: UInt64) throws -> AttackOutcome
+  /// Called now and then during `run` with the share of the batch's work done (0...1).
+  var onProgress: ((Double) -> Void)? { get set }
 }
 
 extension BoundedAttack {
@@ -100,7 +102,9 @@ extension BoundedAttack {
     _ targets: Int, batch: AttackBatch, _ once: (_ batch: AttackBatch, _ targets: [Int], _ rank: Int) throws -> AttackOutcome
   ) throws -> AttackOutcome {
     var outcome = AttackOutcome(unbroken: batch)
-    for rank in 2..<(2 + min(targets, batch.classes - 1)) {
+    let count = min(targets, batch.classes - 1)
+    for rank in 2..<(2 + count) {
+      onProgress?(Double(rank - 2) / Double(count))
       let left = outcome.fooled.indices.filter { !outcome.fooled[$0] }
       if left.isEmpty { break }
       let sub = batch.subset(left)

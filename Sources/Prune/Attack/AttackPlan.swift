@@ -51,7 +51,7 @@ public struct AttackPlan: Sendable {
   }
 
   /// Refuses what no attack can run with, naming the option.
-  public func validate(classes: Int) throws {
+  public func validate(classes: Int, pointChannels: Int = 1) throws {
     if !(eps >= 0 && eps.isFinite) { throw UserError.badValue(name: "--eps", value: "\(eps)", problem: "must be a finite number >= 0") }
     if norm == .linf && eps > 1 { throw UserError.badValue(name: "--eps", value: "\(eps)", problem: "an L-inf radius above 1 covers the whole [0, 1] box") }
     if let steps, steps < 0 { throw UserError.badValue(name: "--steps", value: "\(steps)", problem: "must be >= 0") }
@@ -64,8 +64,8 @@ public struct AttackPlan: Sendable {
     if norm == .l1 && kind != .fmn {
       throw UserError.badValue(name: "--norm", value: "l1", problem: "only --attack fmn measures L1 distances")
     }
-    if kind == .square && norm != .linf {
-      throw UserError.badValue(name: "--norm", value: norm.rawValue, problem: "Square is implemented for linf only")
+    if (kind == .square || kind == .autoattack && version == .standard) && norm == .l2 && pointChannels > 4 {
+      throw UserError.badValue(name: "--norm", value: norm.rawValue, problem: "Square L2 takes images of at most 4 channels")
     }
     if let loss {
       let allowed: [AttackLoss] =
@@ -103,7 +103,7 @@ public struct AttackPlan: Sendable {
       ]
       if version == .standard {
         ensemble.append(FABAttack(eps: eps, norm: norm, iterations: iterations, targets: targets))
-        if norm == .linf { ensemble.append(SquareAttack(eps: eps, norm: norm, queries: queries ?? 5000)) }
+        ensemble.append(SquareAttack(eps: eps, norm: norm, queries: queries ?? 5000))
       }
       return ensemble
     case .fmn: return []
@@ -114,7 +114,6 @@ public struct AttackPlan: Sendable {
   public func description(backend: Backend) -> String {
     let names = attacks(backend: backend).map(\.name).joined(separator: ", ")
     let head = kind == .autoattack ? "autoattack \(version.rawValue)" : kind.rawValue
-    let note = kind == .autoattack && version == .standard && norm != .linf ? " (no L2 Square: not implemented)" : ""
-    return "\(head) \(norm.rawValue) eps \(eps): \(names)\(note)"
+    return "\(head) \(norm.rawValue) eps \(eps): \(names)"
   }
 }

@@ -121,10 +121,19 @@ public final class RobustnessEvaluation {
       let stageStart = Date()
       let todo = (0..<count).filter { robust[$0] }
       var (broken, rejected) = (0, 0)
-      let batches = (todo.count + batchSize - 1) / batchSize
-      for (b, first) in stride(from: 0, to: todo.count, by: batchSize).enumerated() {
+      for first in stride(from: 0, to: todo.count, by: batchSize) {
         let indices = Array(todo[first..<min(todo.count, first + batchSize)])
         let points = batch(indices)
+        let robustNow = robust.filter { $0 }.count
+        attack.onProgress = { share in
+          let done = Double(first) + share * Double(indices.count)
+          progress.update(
+            ProgressUpdate(
+              phase: "\(attack.name) (\(k + 1)/\(attacks.count))", step: first + Int(share * Double(indices.count)), total: todo.count,
+              imagesPerSecond: done / max(Date().timeIntervalSince(stageStart), 1e-9),
+              metrics: [("robust", String(format: "%.1f%%", 100 * Double(robustNow) / Double(max(self.count, 1))))]))
+        }
+        defer { attack.onProgress = nil }
         let outcome = try attack.run(model: model, batch: points, seed: deriveSeed(seed, UInt64(k)))
         let verified = try verify(outcome, batch: points, eps: eps, norm: norm)
         for (row, index) in indices.enumerated() where outcome.fooled[row] {
@@ -141,7 +150,7 @@ public final class RobustnessEvaluation {
         let elapsed = max(Date().timeIntervalSince(stageStart), 1e-9)
         progress.update(
           ProgressUpdate(
-            phase: "\(attack.name) (\(k + 1)/\(attacks.count))", step: b + 1, total: batches, imagesPerSecond: Double(done) / elapsed,
+            phase: "\(attack.name) (\(k + 1)/\(attacks.count))", step: done, total: todo.count, imagesPerSecond: Double(done) / elapsed,
             metrics: [("robust", String(format: "%.1f%%", 100 * Double(robust.filter { $0 }.count) / Double(max(count, 1))))]))
       }
       let robustCount = robust.filter { $0 }.count

@@ -15,6 +15,7 @@ public final class FABAttack: BoundedAttack {
   public let eta: Float = 1.05
   public let beta: Float = 0.9
   public let name = "fab-t"
+  public var onProgress: ((Double) -> Void)?
 
   public init(eps: Float, norm: PerturbationNorm, iterations: Int = 100, targets: Int = 9) {
     precondition(norm != .l1, "FAB: L-inf and L2 only")

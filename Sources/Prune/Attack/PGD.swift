@@ -53,6 +53,7 @@ public final class PGDAttack: BoundedAttack {
   private let delta = BufferSlot()
   private let losses = BufferSlot()
   private let dLogits = BufferSlot()
+  public var onProgress: ((Double) -> Void)?
 
   public init(config: PGDConfig, backend: Backend) {
     self.config = config

@@ -49,7 +49,7 @@ public struct AttackJob {
     if batchSize < 1 { throw UserError.badValue(name: "--batch-size", value: "\(batchSize)", problem: "must be >= 1") }
     if let perPointPath { try checkWritable(perPointPath) }
     let (model, test) = try loadModelAndTestSet(backend: backend)
-    try plan.validate(classes: test.classCount)
+    try plan.validate(classes: test.classCount, pointChannels: test.channels)
     if points > test.count {
       throw UserError.badValue(name: "--n", value: "\(points)", problem: "the test set has only \(test.count) points")
     }

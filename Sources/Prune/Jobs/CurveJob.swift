@@ -78,7 +78,7 @@ public struct CurveJob {
       if let autoAttack {
         var plan = AttackPlan(kind: .autoattack, norm: norm, eps: radius)
         plan.version = autoAttack
-        try plan.validate(classes: test.classCount)
+        try plan.validate(classes: test.classCount, pointChannels: test.channels)
         ensemble = try evaluation.run(attacks: plan.attacks(backend: backend), description: plan.description(backend: backend), progress: progress)
       }
       curves.append(Curve(checkpoint: input, label: label, sparsity: sparsity, minimumNorm: distances, autoAttack: ensemble))
