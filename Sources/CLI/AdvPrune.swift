@@ -11,7 +11,10 @@ struct AdvPrune: ParsableCommand {
       Exit codes: 0 success, 1 failed validation, 2 bad input (file, value or option).
       """,
     version: "0.1.0",
-    subcommands: [Devices.self, Validate.self, Train.self, PruneCommand.self, Attack.self, Curve.self, Demo.self, Profile.self, Predict.self, Export.self, Models.self]
+    subcommands: [
+      Devices.self, Validate.self, Train.self, PruneCommand.self, Attack.self, Curve.self, Demo.self, Profile.self, Predict.self, Export.self,
+      Models.self,
+    ]
   )
 
   /// ArgumentParser's own main, except that a malformed command line exits 2 (our code for bad

@@ -48,7 +48,8 @@ struct Attack: ParsableCommand {
       plan.queries = queries
       if tuned && attack != .fmn { throw UserError.badValue(name: "--tuned", value: "true", problem: "only --attack fmn is tuned") }
       var job = AttackJob(
-        input: checkpoint, dataset: data, dataDirectory: testSet.dataDir, points: testSet.n, plan: plan, batchSize: testSet.batchSize, seed: common.seed)
+        input: checkpoint, dataset: data, dataDirectory: testSet.dataDir, points: testSet.n, plan: plan, batchSize: testSet.batchSize,
+        seed: common.seed)
       job.architecture = try testSet.arch.map(Architecture.init(parsing:))
       job.width = testSet.width
       job.tune = tuned ? FMNTuning() : nil
@@ -60,17 +61,27 @@ struct Attack: ParsableCommand {
       if common.json { return try printJSON(result) }
       let head = String(format: "%@ (%@, sparsity %.2f%%)", result.checkpoint, result.architecture, 100 * result.sparsity)
       if let e = result.evaluation {
-        print(String(format: "%@: clean %.2f%%  robust %.2f%%  on %d points  [%@]  %.1f s", head, 100 * e.cleanAccuracy, 100 * e.robustAccuracy, e.points, e.attack, e.seconds))
+        print(
+          String(
+            format: "%@: clean %.2f%%  robust %.2f%%  on %d points  [%@]  %.1f s", head, 100 * e.cleanAccuracy, 100 * e.robustAccuracy, e.points,
+            e.attack, e.seconds))
         if e.stages.count > 1 {
-          for s in e.stages { print(String(format: "  after %-9@ robust %6.2f%%  (%d broken, %.1f s)", s.name, 100 * s.robustAccuracy, s.broken, s.seconds)) }
+          for s in e.stages {
+            print(String(format: "  after %-9@ robust %6.2f%%  (%d broken, %.1f s)", s.name, 100 * s.robustAccuracy, s.broken, s.seconds))
+          }
         }
       }
       if let m = result.minimumNorm {
         let median = m.medianDistance.map { String(format: "%.4f", $0) } ?? "inf"
-        print(String(format: "%@: clean %.2f%%  robust %.2f%% at %@ eps %g  median distance %@  (%d not fooled)  on %d points  [fmn %@]  %.1f s", head, 100 * m.cleanAccuracy, 100 * m.robustAccuracy, m.norm, Double(m.eps), median, m.unbroken, m.points, m.config.summary, m.seconds))
+        print(
+          String(
+            format: "%@: clean %.2f%%  robust %.2f%% at %@ eps %g  median distance %@  (%d not fooled)  on %d points  [fmn %@]  %.1f s", head,
+            100 * m.cleanAccuracy, 100 * m.robustAccuracy, m.norm, Double(m.eps), median, m.unbroken, m.points, m.config.summary, m.seconds))
       }
       if let checks = result.checks {
-        print("sanity checks: \(checks.count - failed.count) of \(checks.count) passed" + (failed.isEmpty ? "" : " — FAILED: " + failed.map(\.name).joined(separator: ", ")))
+        print(
+          "sanity checks: \(checks.count - failed.count) of \(checks.count) passed"
+            + (failed.isEmpty ? "" : " — FAILED: " + failed.map(\.name).joined(separator: ", ")))
       }
     }
   }

@@ -49,8 +49,10 @@ struct Curve: ParsableCommand {
         let m = c.minimumNorm
         print(
           c.label.padding(toLength: 32, withPad: " ", startingAt: 0)
-            + String(format: "  %6.2f%%  %12@  %7.2f%%  %@", 100 * m.cleanAccuracy, m.medianDistance.map { String(format: "%.4f", $0) } ?? "inf", 100 * m.robustAccuracy,
-                     c.autoAttack.map { String(format: "%6.2f%%", 100 * $0.robustAccuracy) } ?? "-"))
+            + String(
+              format: "  %6.2f%%  %12@  %7.2f%%  %@", 100 * m.cleanAccuracy, m.medianDistance.map { String(format: "%.4f", $0) } ?? "inf",
+              100 * m.robustAccuracy,
+              c.autoAttack.map { String(format: "%6.2f%%", 100 * $0.robustAccuracy) } ?? "-"))
       }
       print("wrote \(result.svg)" + (result.csv.map { " and \($0)" } ?? ""))
     }

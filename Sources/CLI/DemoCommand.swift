@@ -25,7 +25,8 @@ struct Demo: ParsableCommand {
         evalPoints: n, workDirectory: workDir, seed: common.seed)
       let r = try job.run(backend: try common.backend(), progress: common.progress())
       if common.json { return try printJSON(r) }
-      print("""
+      print(
+        """
 
         advprune demo — SmallCNN, Fashion-MNIST, PGD-AT eps 0.1 (10 x 0.025), \(r.train.trainImages) train images x \(r.train.epochs.count) epochs
         backend: \(r.backend)
@@ -33,9 +34,13 @@ struct Demo: ParsableCommand {
         """)
       for (name, e) in [("dense (PGD-AT)", r.dense), ("pruned \(r.prune.locality) \(r.prune.criterion) + fine-tune", r.pruned)] {
         guard let evaluation = e.evaluation else { continue }
-        print(name.padding(toLength: 40, withPad: " ", startingAt: 0) + String(format: "%7.2f%%  %6.2f%%  %6.2f%%", 100 * e.sparsity, 100 * evaluation.cleanAccuracy, 100 * evaluation.robustAccuracy))
+        print(
+          name.padding(toLength: 40, withPad: " ", startingAt: 0)
+            + String(format: "%7.2f%%  %6.2f%%  %6.2f%%", 100 * e.sparsity, 100 * evaluation.cleanAccuracy, 100 * evaluation.robustAccuracy))
       }
-      print(String(format: "evaluated on the first %d test images; adversarial training %.0f images/s; total %.0f s", n, r.trainImagesPerSecond, r.seconds))
+      print(
+        String(
+          format: "evaluated on the first %d test images; adversarial training %.0f images/s; total %.0f s", n, r.trainImagesPerSecond, r.seconds))
       print("checkpoints: \(r.train.checkpoint), \(r.prune.checkpoint)")
     }
   }

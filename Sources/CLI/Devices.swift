@@ -31,7 +31,9 @@ struct Devices: ParsableCommand {
       let report = Report(
         backends: ["cpu"] + devices.map { "opencl:\($0.index)" },
         openclDevices: devices.map {
-          .init(index: $0.index, name: $0.name, platform: $0.platformName, type: $0.isGPU ? "GPU" : "other", computeUnits: $0.computeUnits, memoryMiB: $0.globalMemoryBytes >> 20, driver: $0.driverVersion)
+          .init(
+            index: $0.index, name: $0.name, platform: $0.platformName, type: $0.isGPU ? "GPU" : "other", computeUnits: $0.computeUnits,
+            memoryMiB: $0.globalMemoryBytes >> 20, driver: $0.driverVersion)
         },
         openclError: error, auto: auto)
       if common.json { return try printJSON(report) }

@@ -32,10 +32,11 @@ struct Export: ParsableCommand {
           print(g.name.padding(toLength: 18, withPad: " ", startingAt: 0) + String(format: "%9d %9d", g.channels, g.kept))
         }
       }
-      print(String(
-        format: "%@: %.3fM parameters (%.3fM non-zero before), %.1f MFLOPs per image (%.1f before); logits match to %.1e; saved %@",
-        result.architecture, Double(result.parametersAfter) / 1e6, Double(result.parametersBefore) / 1e6, 2 * Double(result.macsAfter) / 1e6,
-        2 * Double(result.macsBefore) / 1e6, Double(result.maxLogitDifference), result.checkpoint))
+      print(
+        String(
+          format: "%@: %.3fM parameters (%.3fM non-zero before), %.1f MFLOPs per image (%.1f before); logits match to %.1e; saved %@",
+          result.architecture, Double(result.parametersAfter) / 1e6, Double(result.parametersBefore) / 1e6, 2 * Double(result.macsAfter) / 1e6,
+          2 * Double(result.macsBefore) / 1e6, Double(result.maxLogitDifference), result.checkpoint))
     }
   }
 }

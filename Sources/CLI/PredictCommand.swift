@@ -21,7 +21,9 @@ struct Predict: ParsableCommand {
       let result = try job.run(backend: try common.backend())
       if common.json { return try printJSON(result) }
       for (i, row) in result.logits.enumerated() {
-        print("\(i)  label \(result.labels[i])  predicted \(result.predictions[i])  logits " + row.map { String(format: "%.4f", $0) }.joined(separator: " "))
+        print(
+          "\(i)  label \(result.labels[i])  predicted \(result.predictions[i])  logits "
+            + row.map { String(format: "%.4f", $0) }.joined(separator: " "))
       }
       print(String(format: "accuracy %.2f%% on %d images", 100 * result.accuracy, result.labels.count))
     }

@@ -11,7 +11,8 @@ struct PruneCommand: ParsableCommand {
   @Argument(help: "Trained checkpoint (.safetensors).") var checkpoint: String
   @Option(help: "What ranks the weights: magnitude (LWM) or random.") var criterion: String = "magnitude"
   @Option(help: "local (same rate per layer) or global (one ranking across layers).") var locality: Locality = .global
-  @Option(help: "unstructured (single weights) or filter (alias structured: whole conv channels; `export --compact` removes them).") var structure: Structure = .unstructured
+  @Option(help: "unstructured (single weights) or filter (alias structured: whole conv channels; `export --compact` removes them).") var structure:
+    Structure = .unstructured
   @Option(help: "Share to remove, in [0, 1): of the conv and linear weights (unstructured), of the conv channels (filter).") var sparsity: Double
   @Option(help: "Fine-tuning epochs (0: prune only).") var finetuneEpochs: Int = 1
   @Option(help: "Data set (default: the checkpoint's).") var dataset: String?
@@ -49,7 +50,10 @@ struct PruneCommand: ParsableCommand {
         }
       }
       let what = result.structure == "filter" ? "filters" : "weights"
-      print(String(format: "pruned %@ %@ %@ (target %.2f%%): %.2f%% of the weights are zero; fine-tuned %d epochs; saved %@", result.locality, result.criterion, what, 100 * result.targetSparsity, 100 * result.sparsity, result.finetune.count, result.checkpoint))
+      print(
+        String(
+          format: "pruned %@ %@ %@ (target %.2f%%): %.2f%% of the weights are zero; fine-tuned %d epochs; saved %@", result.locality,
+          result.criterion, what, 100 * result.targetSparsity, 100 * result.sparsity, result.finetune.count, result.checkpoint))
     }
   }
 }

@@ -6,7 +6,10 @@ import Prune
 /// Options of the adversarial-training recipe, shared by train, prune (fine-tuning) and demo.
 struct RecipeOptions: ParsableArguments {
   @Option(help: "Batch size (default: the recipe's, 128).") var batchSize: Int?
-  @Option(help: "SGD learning rate (default: the data set's recipe — training 0.05 Fashion-MNIST, 0.1 CIFAR-10, 0.01 SVHN; fine-tuning 0.01, 0.001 for SVHN).") var lr: Float?
+  @Option(
+    help:
+      "SGD learning rate (default: the data set's recipe — training 0.05 Fashion-MNIST, 0.1 CIFAR-10, 0.01 SVHN; fine-tuning 0.01, 0.001 for SVHN).")
+  var lr: Float?
   @Option(help: "SGD momentum (default 0.9).") var momentum: Float?
   @Option(help: "Weight decay (default 5e-4).") var weightDecay: Float?
   @Option(help: "Adversarial training: pgd (Madry), trades (Zhang et al.) or none.") var adv: String = "pgd"
@@ -21,7 +24,10 @@ struct RecipeOptions: ParsableArguments {
   func config(_ recipe: Recipe, epochs: Int, learningRate: Float, seed: UInt64) throws -> TrainConfig {
     var attack = recipe.attack
     attack.norm = norm
-    if let eps { attack.eps = eps; attack.alpha = eps / 4 }
+    if let eps {
+      attack.eps = eps
+      attack.alpha = eps / 4
+    }
     if let alpha { attack.alpha = alpha }
     if let steps { attack.steps = steps }
     let adversarial: PGDConfig?
@@ -59,7 +65,8 @@ struct Train: ParsableCommand {
   @Option(help: "Use only the first N training images.") var trainLimit: Int?
   @Option(help: "Output checkpoint (.safetensors).") var out: String
   @Flag(help: "Continue the run stored in --out (same recipe) from its last finished epoch.") var resume = false
-  @Option(name: .customLong("init"), help: "Start from this checkpoint's weights (ours, or a PyTorch state_dict for --arch).") var initialWeights: String?
+  @Option(name: .customLong("init"), help: "Start from this checkpoint's weights (ours, or a PyTorch state_dict for --arch).") var initialWeights:
+    String?
   @Option(help: "Append one JSON line per epoch (loss, lr, gradient norm, held-out clean/robust accuracy) to this file.") var logJson: String?
   @Option(help: "Test images (the first N) of the --log-json held-out evaluation.") var testLimit: Int = 500
   @OptionGroup var recipe: RecipeOptions
@@ -80,8 +87,10 @@ struct Train: ParsableCommand {
       let result = try job.run(backend: try common.backend(), progress: common.progress())
       if common.json { return try printJSON(result) }
       let last = result.epochs.last
-      print("saved \(result.checkpoint): \(result.epochs.count) epochs on \(result.trainImages) images, \(String(format: "%.0f", result.seconds)) s"
-        + (last.map { String(format: ", last epoch loss %.4f, train acc %.2f%%, %.0f img/s", $0.loss, 100 * $0.accuracy, $0.imagesPerSecond) } ?? ""))
+      print(
+        "saved \(result.checkpoint): \(result.epochs.count) epochs on \(result.trainImages) images, \(String(format: "%.0f", result.seconds)) s"
+          + (last.map { String(format: ", last epoch loss %.4f, train acc %.2f%%, %.0f img/s", $0.loss, 100 * $0.accuracy, $0.imagesPerSecond) } ?? "")
+      )
     }
   }
 }

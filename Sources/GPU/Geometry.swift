@@ -51,7 +51,13 @@ public enum PerturbationNorm: String, CaseIterable, Sendable {
   case l1
 
   /// The code the kernels switch on.
-  public var code: Int { switch self { case .linf: 0; case .l2: 1; case .l1: 2 } }
+  public var code: Int {
+    switch self {
+    case .linf: 0
+    case .l2: 1
+    case .l1: 2
+    }
+  }
 }
 
 /// Hyper-parameters of one SGD step (PyTorch's semantics: weight decay is added to the gradient,

@@ -58,7 +58,9 @@ final class CLITests: XCTestCase {
   func testHelpListsEverySubcommand() throws {
     let run = try advprune(["--help"])
     XCTAssertEqual(run.status, 0)
-    for sub in ["devices", "validate", "train", "prune", "attack", "demo", "profile", "predict", "export", "models"] { XCTAssert(run.stdout.contains(sub), sub) }
+    for sub in ["devices", "validate", "train", "prune", "attack", "demo", "profile", "predict", "export", "models"] {
+      XCTAssert(run.stdout.contains(sub), sub)
+    }
   }
 
   func testDevicesJSONIsOneObject() throws {
@@ -92,7 +94,9 @@ final class CLITests: XCTestCase {
     assertUserError(try advprune(["prune", corrupt, "--sparsity", "1.5", "--out", out, "--device", "cpu"]), mentions: ["--sparsity", "1.5"])
     assertUserError(try advprune(["train", "--out", out, "--device", "tpu"]), mentions: ["tpu"])
     assertUserError(try advprune(["export", corrupt, "--compact", "--out", out, "--device", "cpu"]), mentions: ["corrupt.safetensors"])
-    assertUserError(try advprune(["train", "--dataset", "svhn", "--arch", "resnet18", "--data-dir", dir, "--out", out, "--device", "cpu"]), mentions: ["train_32x32.mat", "housenumbers"])
+    assertUserError(
+      try advprune(["train", "--dataset", "svhn", "--arch", "resnet18", "--data-dir", dir, "--out", out, "--device", "cpu"]),
+      mentions: ["train_32x32.mat", "housenumbers"])
     // A malformed command line is bad input too: exit 2, ArgumentParser's message and usage.
     for arguments in [["prune", corrupt, "--structure", "blocky", "--sparsity", "0.5", "--out", out], ["attack"], ["frobnicate"]] {
       let run = try advprune(arguments)
@@ -127,14 +131,20 @@ final class CLITests: XCTestCase {
     let dense = dir + "/dense.safetensors"
     let pruned = dir + "/pruned.safetensors"
     let log = dir + "/log.jsonl"
-    let train = try advprune(["train", "--data-dir", data, "--train-limit", "256", "--epochs", "1", "--steps", "2", "--log-json", log, "--test-limit", "40", "--out", dense, "--device", "cpu", "--json"])
+    let train = try advprune([
+      "train", "--data-dir", data, "--train-limit", "256", "--epochs", "1", "--steps", "2", "--log-json", log, "--test-limit", "40", "--out", dense,
+      "--device", "cpu", "--json",
+    ])
     XCTAssertEqual(train.status, 0, train.stderr)
     let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
     XCTAssertEqual(lines.count, 1)
     XCTAssertEqual((try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])?["holdout_points"] as? Int, 40)
     let trained = try JSONSerialization.jsonObject(with: Data(train.stdout.utf8)) as? [String: Any]
     XCTAssertEqual(trained?["trainImages"] as? Int, 256)
-    let prune = try advprune(["prune", dense, "--sparsity", "0.9", "--locality", "local", "--finetune-epochs", "1", "--train-limit", "128", "--steps", "2", "--out", pruned, "--device", "cpu", "--json"])
+    let prune = try advprune([
+      "prune", dense, "--sparsity", "0.9", "--locality", "local", "--finetune-epochs", "1", "--train-limit", "128", "--steps", "2", "--out", pruned,
+      "--device", "cpu", "--json",
+    ])
     XCTAssertEqual(prune.status, 0, prune.stderr)
     let p = try JSONSerialization.jsonObject(with: Data(prune.stdout.utf8)) as? [String: Any]
     XCTAssertEqual(p?["sparsity"] as? Double ?? 0, 0.9, accuracy: 0.001)
@@ -168,7 +178,9 @@ final class CLITests: XCTestCase {
     XCTAssertEqual(zero.status, 0, zero.stderr)
     let z = (try JSONSerialization.jsonObject(with: Data(zero.stdout.utf8)) as? [String: Any])?["evaluation"] as? [String: Any]
     XCTAssertEqual(z?["robustAccuracy"] as? Double, z?["cleanAccuracy"] as? Double, "eps 0 gives exactly the clean accuracy")
-    let fmn = try advprune(["attack", checkpoint, "--attack", "fmn", "--norm", "l2", "--eps", "1", "--steps", "10", "--n", "20", "--device", "cpu", "--json"])
+    let fmn = try advprune([
+      "attack", checkpoint, "--attack", "fmn", "--norm", "l2", "--eps", "1", "--steps", "10", "--n", "20", "--device", "cpu", "--json",
+    ])
     XCTAssertEqual(fmn.status, 0, fmn.stderr)
     let m = (try JSONSerialization.jsonObject(with: Data(fmn.stdout.utf8)) as? [String: Any])?["minimumNorm"] as? [String: Any]
     XCTAssertEqual(m?["points"] as? Int, 20)
@@ -192,14 +204,23 @@ final class CLITests: XCTestCase {
     var rng = SystemRandomNumberGenerator()
     for name in (1...5).map({ "data_batch_\($0).bin" }) + ["test_batch.bin"] {
       var bytes: [UInt8] = []
-      for r in 0..<8 { bytes.append(UInt8(r % 10)); bytes += (0..<3072).map { _ in UInt8.random(in: 0...255, using: &rng) } }
+      for r in 0..<8 {
+        bytes.append(UInt8(r % 10))
+        bytes += (0..<3072).map { _ in UInt8.random(in: 0...255, using: &rng) }
+      }
       try Data(bytes).write(to: URL(fileURLWithPath: dir + "/" + name))
     }
     let dense = dir + "/r.safetensors"
-    let train = try advprune(["train", "--dataset", "cifar10", "--data-dir", dir, "--arch", "resnet18", "--width", "0.125", "--adv", "trades", "--epochs", "1", "--steps", "1", "--batch-size", "16", "--lr-schedule", "cosine", "--out", dense, "--device", "cpu", "--json"])
+    let train = try advprune([
+      "train", "--dataset", "cifar10", "--data-dir", dir, "--arch", "resnet18", "--width", "0.125", "--adv", "trades", "--epochs", "1", "--steps",
+      "1", "--batch-size", "16", "--lr-schedule", "cosine", "--out", dense, "--device", "cpu", "--json",
+    ])
     XCTAssertEqual(train.status, 0, train.stderr)
     let pruned = dir + "/p.safetensors"
-    let prune = try advprune(["prune", dense, "--structure", "structured", "--sparsity", "0.5", "--finetune-epochs", "1", "--steps", "1", "--data-dir", dir, "--out", pruned, "--device", "cpu", "--json"])
+    let prune = try advprune([
+      "prune", dense, "--structure", "structured", "--sparsity", "0.5", "--finetune-epochs", "1", "--steps", "1", "--data-dir", dir, "--out", pruned,
+      "--device", "cpu", "--json",
+    ])
     XCTAssertEqual(prune.status, 0, prune.stderr)
     let groups = (try JSONSerialization.jsonObject(with: Data(prune.stdout.utf8)) as? [String: Any])?["groups"] as? [[String: Any]] ?? []
     XCTAssertEqual(groups.count, 12, "4 residual streams + 8 block-internal groups")
@@ -222,7 +243,9 @@ final class CLITests: XCTestCase {
     let data = try requireData()
     let dir = try scratch()
     let ours = dir + "/ours.safetensors"
-    let train = try advprune(["train", "--data-dir", data, "--train-limit", "64", "--epochs", "1", "--adv", "none", "--out", ours, "--device", "cpu", "--quiet"])
+    let train = try advprune([
+      "train", "--data-dir", data, "--train-limit", "64", "--epochs", "1", "--adv", "none", "--out", ours, "--device", "cpu", "--quiet",
+    ])
     XCTAssertEqual(train.status, 0, train.stderr)
     // Rewrite it as PyTorch's save_file would: same tensors, no metadata, no momentum buffers.
     let bytes = try Data(contentsOf: URL(fileURLWithPath: ours))
@@ -239,9 +262,14 @@ final class CLITests: XCTestCase {
     try out.write(to: URL(fileURLWithPath: torch))
     let without = try advprune(["attack", torch, "--dataset", "fashion-mnist", "--data-dir", data, "--n", "20", "--device", "cpu"])
     assertUserError(without, mentions: ["torch.safetensors", "--arch"])
-    let with = try advprune(["attack", torch, "--arch", "smallcnn", "--dataset", "fashion-mnist", "--data-dir", data, "--n", "20", "--steps", "2", "--device", "cpu", "--json"])
+    let with = try advprune([
+      "attack", torch, "--arch", "smallcnn", "--dataset", "fashion-mnist", "--data-dir", data, "--n", "20", "--steps", "2", "--device", "cpu",
+      "--json",
+    ])
     XCTAssertEqual(with.status, 0, with.stderr)
-    let wrong = try advprune(["attack", torch, "--arch", "resnet18", "--dataset", "fashion-mnist", "--data-dir", data, "--n", "20", "--device", "cpu"])
+    let wrong = try advprune([
+      "attack", torch, "--arch", "resnet18", "--dataset", "fashion-mnist", "--data-dir", data, "--n", "20", "--device", "cpu",
+    ])
     assertUserError(wrong, mentions: ["torch.safetensors", "does not fit resnet18"])
   }
 

@@ -58,7 +58,8 @@ final class GradientCheckTests: XCTestCase {
     let (x, w, b, r) = (rng.uniformArray(n * i), rng.uniformArray(o * i), rng.uniformArray(o), rng.uniformArray(n * o))
     func loss(_ x: [Float], _ w: [Float], _ b: [Float]) throws -> Double {
       let y = try cpu.zeros([n, o])
-      try cpu.linearForward(y: y, x: try cpu.upload(x, shape: [n, i]), weight: try cpu.upload(w, shape: [o, i]), bias: try cpu.upload(b, shape: [o]))
+      try cpu.linearForward(
+        y: y, x: try cpu.upload(x, shape: [n, i]), weight: try cpu.upload(w, shape: [o, i]), bias: try cpu.upload(b, shape: [o]))
       return dot(try cpu.download(y), r)
     }
     let dy = try cpu.upload(r, shape: [n, o])
@@ -129,11 +130,13 @@ final class GradientCheckTests: XCTestCase {
     let labels: [Float] = [3, 0, 9, 5]
     func loss(_ z: [Float]) throws -> Double {
       let l = try cpu.zeros([n])
-      try cpu.softmaxCrossEntropy(losses: l, dLogits: nil, logits: try cpu.upload(z, shape: [n, c]), labels: try cpu.upload(labels, shape: [n]), scale: 1)
+      try cpu.softmaxCrossEntropy(
+        losses: l, dLogits: nil, logits: try cpu.upload(z, shape: [n, c]), labels: try cpu.upload(labels, shape: [n]), scale: 1)
       return try cpu.download(l).reduce(0) { $0 + Double($1) } / Double(n)
     }
     let (l, d) = (try cpu.zeros([n]), try cpu.zeros([n, c]))
-    try cpu.softmaxCrossEntropy(losses: l, dLogits: d, logits: try cpu.upload(z, shape: [n, c]), labels: try cpu.upload(labels, shape: [n]), scale: 1 / Float(n))
+    try cpu.softmaxCrossEntropy(
+      losses: l, dLogits: d, logits: try cpu.upload(z, shape: [n, c]), labels: try cpu.upload(labels, shape: [n]), scale: 1 / Float(n))
     assertClose(try cpu.download(d), try numericGradient(z, h: 1e-2, loss), atol: 1e-3, rtol: 1e-2, "softmax xent dz")
   }
 }
@@ -172,9 +175,12 @@ final class NormGradientCheckTests: XCTestCase {
       let (mean, inv) = (try cpu.zeros([2]), try cpu.zeros([2]))
       try cpu.batchNormForward(
         y: try cpu.zeros(shape), x: xt, gamma: try cpu.upload(gamma, shape: [2]), beta: try cpu.upload(beta, shape: [2]), mean: mean, invStd: inv,
-        runningMean: try cpu.upload([0.1, -0.2], shape: [2]), runningVar: try cpu.upload([1.5, 0.7], shape: [2]), training: training, momentum: 0.1, eps: 1e-5)
+        runningMean: try cpu.upload([0.1, -0.2], shape: [2]), runningVar: try cpu.upload([1.5, 0.7], shape: [2]), training: training, momentum: 0.1,
+        eps: 1e-5)
       let (dx, dg, db) = (try cpu.zeros(shape), try cpu.zeros([2]), try cpu.zeros([2]))
-      try cpu.batchNormBackward(dx: dx, dGamma: dg, dBeta: db, dy: try cpu.upload(r, shape: shape), x: xt, gamma: try cpu.upload(gamma, shape: [2]), mean: mean, invStd: inv, training: training)
+      try cpu.batchNormBackward(
+        dx: dx, dGamma: dg, dBeta: db, dy: try cpu.upload(r, shape: shape), x: xt, gamma: try cpu.upload(gamma, shape: [2]), mean: mean, invStd: inv,
+        training: training)
       let mode = training ? "train" : "eval"
       assertClose(try cpu.download(dx), try numericGradient(x, h: 1e-2) { try loss($0, gamma, beta) }, atol: 2e-3, rtol: 2e-2, "bn dx \(mode)")
       assertClose(try cpu.download(dg), try numericGradient(gamma, h: 1e-2) { try loss(x, $0, beta) }, atol: 2e-3, rtol: 2e-2, "bn dgamma \(mode)")

@@ -13,7 +13,9 @@ final class OptimizerAndAttackTests: XCTestCase {
     let v = try cpu.zeros([n])
     let m = try cpu.upload(mask, shape: [n])
     for _ in 0..<10 {
-      try cpu.sgdStep(weight: w, grad: try cpu.upload(rng.uniformArray(n), shape: [n]), velocity: v, mask: m, hyper: SGDHyper(learningRate: 0.1, momentum: 0.9, weightDecay: 0.01))
+      try cpu.sgdStep(
+        weight: w, grad: try cpu.upload(rng.uniformArray(n), shape: [n]), velocity: v, mask: m,
+        hyper: SGDHyper(learningRate: 0.1, momentum: 0.9, weightDecay: 0.01))
     }
     let (wv, vv) = (try cpu.download(w), try cpu.download(v))
     for i in 0..<n where mask[i] == 0 {
@@ -26,7 +28,8 @@ final class OptimizerAndAttackTests: XCTestCase {
   func testSGDMatchesPyTorchSemantics() throws {
     // One weight, by hand: g = 0.5 + 0.1*2 = 0.7; v = 0.9*1 + 0.7 = 1.6; w = 2 - 0.1*1.6 = 1.84.
     let (w, v) = (try cpu.upload([2], shape: [1]), try cpu.upload([1], shape: [1]))
-    try cpu.sgdStep(weight: w, grad: try cpu.upload([0.5], shape: [1]), velocity: v, mask: nil, hyper: SGDHyper(learningRate: 0.1, momentum: 0.9, weightDecay: 0.1))
+    try cpu.sgdStep(
+      weight: w, grad: try cpu.upload([0.5], shape: [1]), velocity: v, mask: nil, hyper: SGDHyper(learningRate: 0.1, momentum: 0.9, weightDecay: 0.1))
     XCTAssertEqual(try cpu.download(w)[0], 1.84, accuracy: 1e-6)
     XCTAssertEqual(try cpu.download(v)[0], 1.6, accuracy: 1e-6)
   }

@@ -16,7 +16,10 @@ final class ParityTests: XCTestCase {
 
   func testSuiteCoversEveryOpFamily() {
     let ops = Set(OpSuite.cases().map(\.op))
-    for op in ["gemm", "linear", "conv2d", "relu", "maxpool2x2", "multiply", "add", "avgpool", "batchnorm", "random_uniform", "softmax_xent", "softmax_kl", "sgd_step", "pgd_step"] {
+    for op in [
+      "gemm", "linear", "conv2d", "relu", "maxpool2x2", "multiply", "add", "avgpool", "batchnorm", "random_uniform", "softmax_xent", "softmax_kl",
+      "sgd_step", "pgd_step",
+    ] {
       XCTAssert(ops.contains(op), "op suite lacks \(op)")
     }
   }

@@ -215,7 +215,8 @@ final class AttackSuiteTests: XCTestCase {
       var results: [[Float]] = []
       for (a, b) in [(Float(1), Float(0)), (3, 2)] {
         let (l, d) = (try cpu.zeros([n]), try cpu.zeros([n, k]))
-        try cpu.attackLoss(loss, losses: l, dLogits: d, logits: try cpu.upload(z.map { a * $0 + b }, shape: [n, k]), labels: labels, targets: targets, scale: a)
+        try cpu.attackLoss(
+          loss, losses: l, dLogits: d, logits: try cpu.upload(z.map { a * $0 + b }, shape: [n, k]), labels: labels, targets: targets, scale: a)
         results.append(try cpu.download(l) + (try cpu.download(d)))
       }
       assertClose(results[1], results[0], atol: 1e-5, rtol: 1e-4, "\(loss) under z -> 3z + 2 (gradient times 3)")
@@ -249,7 +250,9 @@ final class AttackSuiteTests: XCTestCase {
         let logits = try model.forward(try b.upload(x, shape: shape))
         let (l, d) = (try b.zeros([n]), try b.zeros([n, 10]))
         if let kind {
-          try b.attackLoss(kind, losses: l, dLogits: d, logits: logits, labels: try b.upload(labelValues, shape: [n]), targets: try b.upload(targetValues, shape: [n]), scale: 1)
+          try b.attackLoss(
+            kind, losses: l, dLogits: d, logits: logits, labels: try b.upload(labelValues, shape: [n]),
+            targets: try b.upload(targetValues, shape: [n]), scale: 1)
         } else {
           try b.softmaxKL(losses: l, dP: nil, dQ: d, p: try b.upload(reference, shape: [n, 10]), q: logits, scale: 1)
         }
@@ -260,7 +263,9 @@ final class AttackSuiteTests: XCTestCase {
         let logits = try model.forward(try cpu.upload(probe, shape: shape))
         let l = try cpu.zeros([n])
         if let kind {
-          try cpu.attackLoss(kind, losses: l, dLogits: nil, logits: logits, labels: try cpu.upload(labelValues, shape: [n]), targets: try cpu.upload(targetValues, shape: [n]), scale: 1)
+          try cpu.attackLoss(
+            kind, losses: l, dLogits: nil, logits: logits, labels: try cpu.upload(labelValues, shape: [n]),
+            targets: try cpu.upload(targetValues, shape: [n]), scale: 1)
         } else {
           try cpu.softmaxKL(losses: l, dP: nil, dQ: nil, p: try cpu.upload(reference, shape: [n, 10]), q: logits, scale: 1)
         }

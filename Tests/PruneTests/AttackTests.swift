@@ -16,10 +16,12 @@ final class AttackTests: XCTestCase {
     let test = try DatasetName.fashionMNIST.load(directory: dir, train: false, limit: 100)
     let plain = try evaluateRobustness(model: model, data: test, count: 100, attack: nil, seed: 1, progress: SilentProgress())
     XCTAssertGreaterThan(plain.cleanAccuracy, 0.5, "two epochs on 4000 images should learn something")
-    let zero = try evaluateRobustness(model: model, data: test, count: 100, attack: PGDConfig(eps: 0, alpha: 0.01, steps: 5), seed: 1, progress: SilentProgress())
+    let zero = try evaluateRobustness(
+      model: model, data: test, count: 100, attack: PGDConfig(eps: 0, alpha: 0.01, steps: 5), seed: 1, progress: SilentProgress())
     XCTAssertEqual(zero.cleanCorrect, plain.cleanCorrect)
     XCTAssertEqual(zero.robustCorrect, plain.cleanCorrect)
-    let huge = try evaluateRobustness(model: model, data: test, count: 100, attack: PGDConfig(eps: 0.5, alpha: 0.05, steps: 20), seed: 1, progress: SilentProgress())
+    let huge = try evaluateRobustness(
+      model: model, data: test, count: 100, attack: PGDConfig(eps: 0.5, alpha: 0.05, steps: 20), seed: 1, progress: SilentProgress())
     XCTAssertEqual(huge.robustCorrect, 0, "nothing resists eps 0.5")
   }
 

@@ -33,7 +33,9 @@ final class CheckpointTests: XCTestCase {
     try Safetensors.write(SafetensorsFile(tensors: tensors, metadata: ["arch": "smallcnn"]), path: path)
     XCTAssertThrowsError(try Checkpoint.load(path: path, backend: cpu)) { error in
       let text = "\(error)"
-      XCTAssert(text.contains(path) && text.contains("missing fc2.bias") && text.contains("fc3.weight has shape [5, 200]") && text.contains("unexpected tensor conv9.weight"), text)
+      XCTAssert(
+        text.contains(path) && text.contains("missing fc2.bias") && text.contains("fc3.weight has shape [5, 200]")
+          && text.contains("unexpected tensor conv9.weight"), text)
     }
   }
 
@@ -41,7 +43,8 @@ final class CheckpointTests: XCTestCase {
     let dir = try temporaryDirectory(self)
     let cpu = CPUBackend()
     let path = dir + "/torch.safetensors"
-    try Safetensors.write(SafetensorsFile(tensors: try Checkpoint.stateDict(of: try Architecture.smallcnn.build(backend: cpu, seed: 1)), metadata: [:]), path: path)
+    try Safetensors.write(
+      SafetensorsFile(tensors: try Checkpoint.stateDict(of: try Architecture.smallcnn.build(backend: cpu, seed: 1)), metadata: [:]), path: path)
     XCTAssertThrowsError(try Checkpoint.load(path: path, backend: cpu)) { XCTAssert("\($0)".contains("--arch")) }
     XCTAssertNoThrow(try Checkpoint.load(path: path, backend: cpu, architecture: .smallcnn))
   }

@@ -3,8 +3,16 @@ import Foundation
 
 /// Writes level-5 MAT-files as MATLAB does, so the reader is tested on the published layout.
 enum MATWriter {
-  enum Values { case uint8([UInt8]), double([Double]) }
-  struct Variable { var name: String; var dims: [Int]; var values: Values; var storedAsUInt8 = false }
+  enum Values {
+    case uint8([UInt8])
+    case double([Double])
+  }
+  struct Variable {
+    var name: String
+    var dims: [Int]
+    var values: Values
+    var storedAsUInt8 = false
+  }
 
   static func u32(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
 
@@ -23,11 +31,13 @@ enum MATWriter {
     case .uint8(let bytes): (classCode, real) = (9, element(type: 2, bytes))
     case .double(let values):
       classCode = 6
-      real = v.storedAsUInt8
+      real =
+        v.storedAsUInt8
         ? element(type: 2, values.map { UInt8($0) })  // MATLAB stores integral doubles compactly
         : element(type: 9, values.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) })
     }
-    let body = element(type: 6, u32(classCode) + u32(0))
+    let body =
+      element(type: 6, u32(classCode) + u32(0))
       + element(type: 5, v.dims.flatMap { u32(UInt32($0)) })
       + element(type: 1, Array(v.name.utf8))
       + real
@@ -44,11 +54,16 @@ enum MATWriter {
     var out = header()
     for v in variables {
       let m = matrix(v)
-      guard compressed else { out += m; continue }
+      guard compressed else {
+        out += m
+        continue
+      }
       var size = compressBound(uLong(m.count))
       var packed = [UInt8](repeating: 0, count: Int(size))
-      let code = packed.withUnsafeMutableBufferPointer { compress(
-        $0.baseAddress, &size, m, uLong(m.count)) }
+      let code = packed.withUnsafeMutableBufferPointer {
+        compress(
+          $0.baseAddress, &size, m, uLong(m.count))
+      }
       precondition(code == Z_OK)
       out += u32(15) + u32(UInt32(size)) + packed[0..<Int(size)]
     }
@@ -57,9 +72,10 @@ enum MATWriter {
 
   /// SVHN's layout: X uint8 32x32x3xN column-major, y double Nx1 in 1...10.
   static func svhn(images: [[UInt8]], labels: [Double], compressed: Bool) -> [UInt8] {
-    file([
-      Variable(name: "X", dims: [32, 32, 3, images.count], values: .uint8(images.flatMap { $0 })),
-      Variable(name: "y", dims: [labels.count, 1], values: .double(labels), storedAsUInt8: compressed),
-    ], compressed: compressed)
+    file(
+      [
+        Variable(name: "X", dims: [32, 32, 3, images.count], values: .uint8(images.flatMap { $0 })),
+        Variable(name: "y", dims: [labels.count, 1], values: .double(labels), storedAsUInt8: compressed),
+      ], compressed: compressed)
   }
 }

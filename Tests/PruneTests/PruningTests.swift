@@ -44,7 +44,9 @@ final class PruningTests: XCTestCase {
     let all = try model.prunableParameters.flatMap { try cpu.download($0.value) }
     XCTAssertEqual(all.filter { $0 != 0 }.count, kept)
     let data = syntheticImages(count: 32, seed: 8)
-    let config = TrainConfig(epochs: 1, batchSize: 16, sgd: SGDHyper(learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4), attack: PGDConfig(eps: 0.1, alpha: 0.025, steps: 2), seed: 1)
+    let config = TrainConfig(
+      epochs: 1, batchSize: 16, sgd: SGDHyper(learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4),
+      attack: PGDConfig(eps: 0.1, alpha: 0.025, steps: 2), seed: 1)
     _ = try Trainer(model: model, config: config).train(data: data, progress: SilentProgress())
     for p in model.prunableParameters {
       let (w, m, v) = (try cpu.download(p.value), try cpu.download(p.mask!), try cpu.download(p.velocity))

@@ -8,7 +8,9 @@ final class ResumeTests: XCTestCase {
     let config = TrainConfig(
       epochs: epochs, batchSize: 64, sgd: SGDHyper(learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: true),
       attack: PGDConfig(eps: 0.1, alpha: 0.025, steps: 2), seed: 3, schedule: .cosine)
-    return TrainJob(architecture: .smallcnn, dataset: .fashionMNIST, dataDirectory: try FashionMNISTFixture.directory(), trainLimit: 256, config: config, output: dir + "/" + out)
+    return TrainJob(
+      architecture: .smallcnn, dataset: .fashionMNIST, dataDirectory: try FashionMNISTFixture.directory(), trainLimit: 256, config: config,
+      output: dir + "/" + out)
   }
 
   /// A run killed after its first epoch and resumed ends bit-identical to an uninterrupted run.
@@ -72,7 +74,9 @@ final class ResumeTests: XCTestCase {
     // g = 0.5 + 0.1*2 = 0.7; v = 0.9*1 + 0.7 = 1.6; w = 2 - 0.1*(0.7 + 0.9*1.6) = 1.786.
     let cpu = CPUBackend()
     let (w, v) = (try cpu.upload([2], shape: [1]), try cpu.upload([1], shape: [1]))
-    try cpu.sgdStep(weight: w, grad: try cpu.upload([0.5], shape: [1]), velocity: v, mask: nil, hyper: SGDHyper(learningRate: 0.1, momentum: 0.9, weightDecay: 0.1, nesterov: true))
+    try cpu.sgdStep(
+      weight: w, grad: try cpu.upload([0.5], shape: [1]), velocity: v, mask: nil,
+      hyper: SGDHyper(learningRate: 0.1, momentum: 0.9, weightDecay: 0.1, nesterov: true))
     XCTAssertEqual(try cpu.download(w)[0], 1.786, accuracy: 1e-6)
   }
 }

@@ -1,11 +1,11 @@
 import Foundation
 import XCTest
 
+@testable import Prune
+
 #if canImport(FoundationXML)
   import FoundationXML
 #endif
-
-@testable import Prune
 
 final class RobustnessCurveTests: XCTestCase {
   /// 10 points: 2 misclassified clean, 2 never broken, the rest broken at known sizes.

@@ -7,9 +7,13 @@ final class SVHNTests: XCTestCase {
   /// Image n in MATLAB's column-major X[row, column, channel]: pixel = (n + 3c + 5row + 7col) mod 256.
   func image(_ n: Int) -> [UInt8] {
     var bytes = [UInt8](repeating: 0, count: 3072)
-    for c in 0..<3 { for col in 0..<32 { for row in 0..<32 {
-      bytes[c * 1024 + col * 32 + row] = UInt8((n + 3 * c + 5 * row + 7 * col) % 256)
-    } } }
+    for c in 0..<3 {
+      for col in 0..<32 {
+        for row in 0..<32 {
+          bytes[c * 1024 + col * 32 + row] = UInt8((n + 3 * c + 5 * row + 7 * col) % 256)
+        }
+      }
+    }
     return bytes
   }
 

@@ -82,7 +82,9 @@ final class StructuredPruningTests: XCTestCase {
     let cpu = CPUBackend()
     let model = try responsiveSmallCNN(backend: cpu, seed: 2)
     let groups = try FilterPruner.prune(model: model, criterion: .magnitude, locality: .global, sparsity: 0.5, seed: 1)
-    let config = TrainConfig(epochs: 1, batchSize: 16, sgd: SGDHyper(learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4), attack: PGDConfig(eps: 0.1, alpha: 0.025, steps: 2), seed: 1)
+    let config = TrainConfig(
+      epochs: 1, batchSize: 16, sgd: SGDHyper(learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4),
+      attack: PGDConfig(eps: 0.1, alpha: 0.025, steps: 2), seed: 1)
     _ = try Trainer(model: model, config: config).train(data: syntheticImages(count: 32, seed: 3), progress: SilentProgress())
     let dir = try temporaryDirectory(self)
     try Checkpoint.save(model, metadata: [:], to: dir + "/f.safetensors")
@@ -95,8 +97,11 @@ final class StructuredPruningTests: XCTestCase {
     let model = try randomized(.resnet18, width: 0.125, seed: 4)
     let groups = try FilterPruner.prune(model: model, criterion: .magnitude, locality: .global, sparsity: 0.5, seed: 1)
     var rng = SeededRNG(seed: 6)
-    let data = LabeledImages(images: rng.uniformArray(16 * 3072, 0, 1), labels: (0..<16).map { $0 % 10 }, channels: 3, height: 32, width: 32, classCount: 10)
-    let config = TrainConfig(epochs: 1, batchSize: 8, sgd: SGDHyper(learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4), attack: PGDConfig(eps: 0.03, alpha: 0.01, steps: 1), seed: 1)
+    let data = LabeledImages(
+      images: rng.uniformArray(16 * 3072, 0, 1), labels: (0..<16).map { $0 % 10 }, channels: 3, height: 32, width: 32, classCount: 10)
+    let config = TrainConfig(
+      epochs: 1, batchSize: 8, sgd: SGDHyper(learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4),
+      attack: PGDConfig(eps: 0.03, alpha: 0.01, steps: 1), seed: 1)
     _ = try Trainer(model: model, config: config).train(data: data, progress: SilentProgress())
     let outcome = try Compaction.compact(model)
     XCTAssertEqual(outcome.groups.map(\.kept), groups.map(\.kept))

@@ -9,7 +9,10 @@ final class SurveyModelTests: XCTestCase {
     let model = try Architecture.resnet18.build(backend: CPUBackend(), seed: 1)
     XCTAssertEqual(model.parameterCount, 11_173_962)  // torchvision-style CIFAR ResNet18
     let names = Set(model.parameters.map(\.name))
-    for name in ["conv1.weight", "bn1.running_mean", "layer1.0.conv1.weight", "layer2.0.shortcut.0.weight", "layer2.0.shortcut.1.num_batches_tracked", "layer4.1.bn2.bias", "linear.weight", "linear.bias"] {
+    for name in [
+      "conv1.weight", "bn1.running_mean", "layer1.0.conv1.weight", "layer2.0.shortcut.0.weight", "layer2.0.shortcut.1.num_batches_tracked",
+      "layer4.1.bn2.bias", "linear.weight", "linear.bias",
+    ] {
       XCTAssert(names.contains(name), name)
     }
     XCTAssertFalse(names.contains("layer1.0.shortcut.0.weight"), "identity shortcuts have no parameters")

@@ -35,12 +35,15 @@ final class TRADESTests: XCTestCase {
       try cpu.softmaxKL(losses: kl, dP: nil, dQ: nil, p: z, q: zAdv, scale: 1)
       return zip(try cpu.download(ce), try cpu.download(kl)).reduce(0.0) { $0 + Double($1.0) + Double(beta) * Double($1.1) } / 2
     }
-    let trainer = Trainer(model: model, config: TrainConfig(epochs: 1, batchSize: 2, sgd: SGDHyper(learningRate: 0, momentum: 0), attack: config, seed: 1, tradesBeta: beta))
+    let trainer = Trainer(
+      model: model,
+      config: TrainConfig(epochs: 1, batchSize: 2, sgd: SGDHyper(learningRate: 0, momentum: 0), attack: config, seed: 1, tradesBeta: beta))
     let xHost = try cpu.download(x)
     XCTAssert(zip(xAdv, xHost).allSatisfy { abs($0 - $1) <= 0.1 + 1e-6 && $0 >= 0 && $0 <= 1 }, "x' is feasible")
     let adversarial = try trainer.tradesAdversarial(x: x, attack: TRADESAttack(config: config, backend: cpu), seed: 9)
     XCTAssertEqual(try cpu.download(adversarial), xAdv, "the attack is deterministic for a seed")
-    _ = try trainer.tradesStep(x: x, xAdv: adversarial, labels: labels, hostLabels: [3, 7], beta: beta, hyper: SGDHyper(learningRate: 0, momentum: 0))
+    _ = try trainer.tradesStep(
+      x: x, xAdv: adversarial, labels: labels, hostLabels: [3, 7], beta: beta, hyper: SGDHyper(learningRate: 0, momentum: 0))
     let h: Float = 1e-3
     for p in model.trainableParameters {
       let analytic = try cpu.download(p.grad)
@@ -71,11 +74,14 @@ final class TRADESTests: XCTestCase {
       try m.backend.write(rng.uniformArray(2000, -0.07, 0.07), to: m.parameter(named: "fc3.weight")!.value)
     }
     let data = syntheticImages(count: 8, seed: 6)
-    let config = TrainConfig(epochs: 1, batchSize: 8, sgd: SGDHyper(learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4), attack: PGDConfig(eps: 0.1, alpha: 0.025, steps: 3), seed: 1, tradesBeta: 6)
+    let config = TrainConfig(
+      epochs: 1, batchSize: 8, sgd: SGDHyper(learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4),
+      attack: PGDConfig(eps: 0.1, alpha: 0.025, steps: 3), seed: 1, tradesBeta: 6)
     // The adversarial batch comes from the CPU for both: TRADES' first steps follow the sign of
     // an almost-zero KL gradient, which rounding flips pixel by pixel.
     let (x0, _, _) = try BatchUploader(data: data, backend: a.backend).upload(0..<8)
-    let shared = try a.backend.download(try Trainer(model: a, config: config).tradesAdversarial(x: x0, attack: TRADESAttack(config: config.attack!, backend: a.backend), seed: 7))
+    let shared = try a.backend.download(
+      try Trainer(model: a, config: config).tradesAdversarial(x: x0, attack: TRADESAttack(config: config.attack!, backend: a.backend), seed: 7))
     for m in [a, b] {
       let (x, y, labels) = try BatchUploader(data: data, backend: m.backend).upload(0..<8)
       let xAdv = try m.backend.upload(shared, shape: x.shape)
@@ -98,7 +104,9 @@ final class TRADESTests: XCTestCase {
     let xHost = rng.uniformArray(4 * 36, 0, 1)
     let advHost = xHost.map { min(1, $0 + 0.3) }
     let (x, xAdv) = (try cpu.upload(xHost, shape: [4, 1, 6, 6]), try cpu.upload(advHost, shape: [4, 1, 6, 6]))
-    let config = TrainConfig(epochs: 1, batchSize: 4, sgd: SGDHyper(learningRate: 0.1, momentum: 0), attack: PGDConfig(eps: 0.3, alpha: 0.1, steps: 1), seed: 1, tradesBeta: 6)
+    let config = TrainConfig(
+      epochs: 1, batchSize: 4, sgd: SGDHyper(learningRate: 0.1, momentum: 0), attack: PGDConfig(eps: 0.3, alpha: 0.1, steps: 1), seed: 1,
+      tradesBeta: 6)
     _ = try Trainer(model: model, config: config).tradesStep(
       x: x, xAdv: xAdv, labels: try cpu.upload([1, 2, 3, 4], shape: [4]), hostLabels: [1, 2, 3, 4], beta: 6, hyper: config.sgd)
     let mean = { (v: [Float]) in v.reduce(0, +) / Float(v.count) }

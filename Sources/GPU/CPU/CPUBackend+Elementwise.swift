@@ -25,8 +25,14 @@ extension CPUBackend {
   func argmax2x2(_ x: UnsafePointer<Float>, width: Int, base: Int) -> Int {
     var best = 0
     var value = x[base]
-    if x[base + 1] > value { best = 1; value = x[base + 1] }
-    if x[base + width] > value { best = 2; value = x[base + width] }
+    if x[base + 1] > value {
+      best = 1
+      value = x[base + 1]
+    }
+    if x[base + width] > value {
+      best = 2
+      value = x[base + width]
+    }
     if x[base + width + 1] > value { best = 3 }
     return best
   }

@@ -1,5 +1,5 @@
-import Foundation
 import COpenCL
+import Foundation
 
 /// One OpenCL device as the ICD loader reports it.
 public struct CLDeviceInfo: CustomStringConvertible {
@@ -40,9 +40,13 @@ public func openCLDevices() throws -> [CLDeviceInfo] {
       var type: cl_device_type = 0
       try check(clGetDeviceInfo(device, cl_device_info(CL_DEVICE_TYPE), MemoryLayout<cl_device_type>.size, &type, nil), "clGetDeviceInfo(TYPE)")
       var units: cl_uint = 0
-      try check(clGetDeviceInfo(device, cl_device_info(CL_DEVICE_MAX_COMPUTE_UNITS), MemoryLayout<cl_uint>.size, &units, nil), "clGetDeviceInfo(MAX_COMPUTE_UNITS)")
+      try check(
+        clGetDeviceInfo(device, cl_device_info(CL_DEVICE_MAX_COMPUTE_UNITS), MemoryLayout<cl_uint>.size, &units, nil),
+        "clGetDeviceInfo(MAX_COMPUTE_UNITS)")
       var memory: cl_ulong = 0
-      try check(clGetDeviceInfo(device, cl_device_info(CL_DEVICE_GLOBAL_MEM_SIZE), MemoryLayout<cl_ulong>.size, &memory, nil), "clGetDeviceInfo(GLOBAL_MEM_SIZE)")
+      try check(
+        clGetDeviceInfo(device, cl_device_info(CL_DEVICE_GLOBAL_MEM_SIZE), MemoryLayout<cl_ulong>.size, &memory, nil),
+        "clGetDeviceInfo(GLOBAL_MEM_SIZE)")
       result.append(
         CLDeviceInfo(
           index: result.count,

@@ -69,12 +69,15 @@ struct CLProgramCache {
 
   private func binaryOf(_ program: cl_program) throws -> Data {
     var size = 0
-    try check(clGetProgramInfo(program, cl_program_info(CL_PROGRAM_BINARY_SIZES), MemoryLayout<Int>.size, &size, nil), "clGetProgramInfo(BINARY_SIZES)")
+    try check(
+      clGetProgramInfo(program, cl_program_info(CL_PROGRAM_BINARY_SIZES), MemoryLayout<Int>.size, &size, nil), "clGetProgramInfo(BINARY_SIZES)")
     guard size > 0 else { throw CLError.noDevice("driver returned an empty program binary") }
     var bytes = [UInt8](repeating: 0, count: size)
     try bytes.withUnsafeMutableBufferPointer { buffer in
       var pointer: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
-      try check(clGetProgramInfo(program, cl_program_info(CL_PROGRAM_BINARIES), MemoryLayout<UnsafeMutablePointer<UInt8>?>.size, &pointer, nil), "clGetProgramInfo(BINARIES)")
+      try check(
+        clGetProgramInfo(program, cl_program_info(CL_PROGRAM_BINARIES), MemoryLayout<UnsafeMutablePointer<UInt8>?>.size, &pointer, nil),
+        "clGetProgramInfo(BINARIES)")
     }
     return Data(bytes)
   }

@@ -10,8 +10,10 @@ extension OpenCLBackend {
     }
     try launch(
       "attack_loss", items: n,
-      [.buffer(losses), .buffer(dLogits ?? losses), .buffer(logits), .buffer(labels), .buffer(targets ?? labels),
-       .int(loss.code), .int(classes), .float(scale), .int(dLogits == nil ? 0 : 1), .int(n)])
+      [
+        .buffer(losses), .buffer(dLogits ?? losses), .buffer(logits), .buffer(labels), .buffer(targets ?? labels),
+        .int(loss.code), .int(classes), .float(scale), .int(dLogits == nil ? 0 : 1), .int(n),
+      ])
   }
 
   public func misclassified(flags: Tensor, logits: Tensor, labels: Tensor) throws {
@@ -34,7 +36,9 @@ extension OpenCLBackend {
     let (batch, features) = OpShapes.attack(xAdv: xAdv, x: x, other: grad, op: "apgdStep")
     checkSameCount(xPrevious, x, op: "apgdStep")
     precondition(stepSizes.count == batch, "apgdStep: one step size per sample")
-    let args: [Arg] = [.buffer(xAdv), .buffer(xPrevious), .buffer(x), .buffer(grad), .buffer(stepSizes), .float(momentum), .float(eps), .int(features)]
+    let args: [Arg] = [
+      .buffer(xAdv), .buffer(xPrevious), .buffer(x), .buffer(grad), .buffer(stepSizes), .float(momentum), .float(eps), .int(features),
+    ]
     switch norm {
     case .linf: try launch("apgd_step_linf", items: x.count, args + [.int(x.count)])
     case .l2: try launch("apgd_step_l2", items: batch, args + [.int(batch)])
@@ -57,8 +61,10 @@ extension OpenCLBackend {
     precondition(norm != .l1, "fabStep: L-inf and L2 only")
     try launch(
       "fab_step", items: batch,
-      [.buffer(xAdv), .buffer(x), .buffer(grad), .buffer(difference), .int(norm.code), .float(alphaMax), .float(eta),
-       .int(features), .int(batch)])
+      [
+        .buffer(xAdv), .buffer(x), .buffer(grad), .buffer(difference), .int(norm.code), .float(alphaMax), .float(eta),
+        .int(features), .int(batch),
+      ])
   }
 
   public func keepSmallestAdversarial(
@@ -68,16 +74,20 @@ extension OpenCLBackend {
     precondition(flags.count == batch && bestNorms.count == batch, "keepSmallestAdversarial: one flag and norm per sample")
     try launch(
       "keep_smallest_adversarial", items: batch,
-      [.buffer(xAdv), .buffer(x), .buffer(flags), .buffer(bestNorms), .buffer(best), .int(norm.code), .float(beta),
-       .int(features), .int(batch)])
+      [
+        .buffer(xAdv), .buffer(x), .buffer(flags), .buffer(bestNorms), .buffer(best), .int(norm.code), .float(beta),
+        .int(features), .int(batch),
+      ])
   }
 
   public func squareProposal(xNew: Tensor, xBest: Tensor, x: Tensor, ids: Tensor, eps: Float, side: Int, seed: UInt64) throws {
     let (c, h, w) = OpShapes.square(xNew: xNew, xBest: xBest, x: x, ids: ids, side: side)
     try launch(
       "square_proposal", items: x.count,
-      [.buffer(xNew), .buffer(xBest), .buffer(x), .buffer(ids), .float(eps), .int(side), .int(c), .int(h), .int(w),
-       .uint(UInt32(truncatingIfNeeded: seed)), .uint(UInt32(truncatingIfNeeded: seed >> 32)), .int(x.count)])
+      [
+        .buffer(xNew), .buffer(xBest), .buffer(x), .buffer(ids), .float(eps), .int(side), .int(c), .int(h), .int(w),
+        .uint(UInt32(truncatingIfNeeded: seed)), .uint(UInt32(truncatingIfNeeded: seed >> 32)), .int(x.count),
+      ])
   }
 
   public func squareAccept(xBest: Tensor, bestMargins: Tensor, xNew: Tensor, margins: Tensor) throws {
@@ -94,9 +104,11 @@ extension OpenCLBackend {
     let (batch, features) = OpShapes.fmn(xAdv: xAdv, x: x, grad: grad, losses: losses, flags: flags, state: s)
     try launch(
       "fmn_step", items: batch,
-      [.buffer(xAdv), .buffer(x), .buffer(grad), .buffer(losses), .buffer(flags), .buffer(s.velocity), .buffer(s.epsilons),
-       .buffer(s.bestNorms), .buffer(s.worstNorms), .int(q.norm.code), .float(q.alpha), .float(q.gamma), .float(q.momentum),
-       .int(features), .int(batch)])
+      [
+        .buffer(xAdv), .buffer(x), .buffer(grad), .buffer(losses), .buffer(flags), .buffer(s.velocity), .buffer(s.epsilons),
+        .buffer(s.bestNorms), .buffer(s.worstNorms), .int(q.norm.code), .float(q.alpha), .float(q.gamma), .float(q.momentum),
+        .int(features), .int(batch),
+      ])
   }
 }
 
@@ -106,7 +118,9 @@ extension OpenCLBackend {
     precondition(c <= 4, "squareL2Proposal: at most 4 channels")
     try launch(
       "square_l2_proposal", items: x.shape[0],
-      [.buffer(xNew), .buffer(xBest), .buffer(x), .buffer(ids), .float(eps), .int(side), .int(c), .int(h), .int(w),
-       .uint(UInt32(truncatingIfNeeded: seed)), .uint(UInt32(truncatingIfNeeded: seed >> 32)), .int(x.shape[0])])
+      [
+        .buffer(xNew), .buffer(xBest), .buffer(x), .buffer(ids), .float(eps), .int(side), .int(c), .int(h), .int(w),
+        .uint(UInt32(truncatingIfNeeded: seed)), .uint(UInt32(truncatingIfNeeded: seed >> 32)), .int(x.shape[0]),
+      ])
   }
 }

@@ -6,8 +6,10 @@ extension OpenCLBackend {
   }
 
   private func geometryArgs(_ g: ConvGeometry, first: Int, count nb: Int) -> [Arg] {
-    [.int(g.inChannels), .int(g.height), .int(g.width), .int(g.kernel), .int(g.stride), .int(g.padding),
-     .int(g.outHeight), .int(g.outWidth), .int(first), .int(nb)]
+    [
+      .int(g.inChannels), .int(g.height), .int(g.width), .int(g.kernel), .int(g.stride), .int(g.padding),
+      .int(g.outHeight), .int(g.outWidth), .int(first), .int(nb),
+    ]
   }
 
   public func conv2dForward(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry) throws {
@@ -19,7 +21,8 @@ extension OpenCLBackend {
     for first in stride(from: 0, to: g.batch, by: nbMax) {
       let nb = min(nbMax, g.batch - first)
       try launch("im2col", items: g.patchSize * nb * p, [.buffer(cols), .buffer(x)] + geometryArgs(g, first: first, count: nb))
-      try clblastGemm(transposeA: false, transposeB: false, m: g.outChannels, n: nb * p, k: g.patchSize, alpha: 1, a: weight, b: cols, beta: 0, c: tmp)
+      try clblastGemm(
+        transposeA: false, transposeB: false, m: g.outChannels, n: nb * p, k: g.patchSize, alpha: 1, a: weight, b: cols, beta: 0, c: tmp)
       try launch(
         "scatter_bias", items: nb * g.outChannels * p,
         [.buffer(y), .buffer(tmp), .buffer(bias ?? tmp), .int(bias == nil ? 0 : 1), .int(g.outChannels), .int(p), .int(first), .int(nb)])

@@ -31,7 +31,9 @@ extension OpenCLBackend {
   public func randomUniform(_ tensor: Tensor, low: Float, high: Float, seed: UInt64) throws {
     try launch(
       "random_uniform", items: tensor.count,
-      [.buffer(tensor), .float(low), .float(high - low), .uint(UInt32(truncatingIfNeeded: seed)),
-       .uint(UInt32(truncatingIfNeeded: seed >> 32)), .int(tensor.count)])
+      [
+        .buffer(tensor), .float(low), .float(high - low), .uint(UInt32(truncatingIfNeeded: seed)),
+        .uint(UInt32(truncatingIfNeeded: seed >> 32)), .int(tensor.count),
+      ])
   }
 }

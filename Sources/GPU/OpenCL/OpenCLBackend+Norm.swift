@@ -25,8 +25,10 @@ extension OpenCLBackend {
     // One work-group (of groupSize items) per channel.
     try launch(
       "bn_stats", items: c * Self.groupSize,
-      [.buffer(x), .buffer(mean), .buffer(invStd), .buffer(runningMean), .buffer(runningVar), .int(n), .int(c), .int(hw),
-       .int(training ? 1 : 0), .float(momentum), .float(eps)])
+      [
+        .buffer(x), .buffer(mean), .buffer(invStd), .buffer(runningMean), .buffer(runningVar), .int(n), .int(c), .int(hw),
+        .int(training ? 1 : 0), .float(momentum), .float(eps),
+      ])
     try launch(
       "bn_apply", items: x.count,
       [.buffer(y), .buffer(x), .buffer(gamma), .buffer(beta), .buffer(mean), .buffer(invStd), .int(c), .int(hw), .int(x.count)])
@@ -44,7 +46,9 @@ extension OpenCLBackend {
     guard let dx else { return }
     try launch(
       "bn_backward_data", items: x.count,
-      [.buffer(dx), .buffer(dy), .buffer(x), .buffer(gamma), .buffer(mean), .buffer(invStd), .buffer(dGamma), .buffer(dBeta),
-       .int(c), .int(hw), .int(n * hw), .int(training ? 1 : 0), .int(x.count)])
+      [
+        .buffer(dx), .buffer(dy), .buffer(x), .buffer(gamma), .buffer(mean), .buffer(invStd), .buffer(dGamma), .buffer(dBeta),
+        .int(c), .int(hw), .int(n * hw), .int(training ? 1 : 0), .int(x.count),
+      ])
   }
 }

@@ -4,8 +4,10 @@ extension OpenCLBackend {
     let (n, classes) = OpShapes.loss(losses: losses, dLogits: dLogits, logits: logits, labels: labels)
     try launch(
       "softmax_xent", items: n,
-      [.buffer(losses), .buffer(dLogits ?? losses), .buffer(logits), .buffer(labels), .int(classes), .float(scale),
-       .int(dLogits == nil ? 0 : 1), .int(n)])
+      [
+        .buffer(losses), .buffer(dLogits ?? losses), .buffer(logits), .buffer(labels), .int(classes), .float(scale),
+        .int(dLogits == nil ? 0 : 1), .int(n),
+      ])
   }
 
   public func sgdStep(weight: Tensor, grad: Tensor, velocity: Tensor, mask: Tensor?, hyper: SGDHyper) throws {
@@ -14,8 +16,10 @@ extension OpenCLBackend {
     if let mask { checkSameCount(weight, mask, op: "sgdStep") }
     try launch(
       "sgd_step", items: weight.count,
-      [.buffer(weight), .buffer(grad), .buffer(velocity), .buffer(mask ?? grad), .float(hyper.learningRate),
-       .float(hyper.momentum), .float(hyper.weightDecay), .int(mask == nil ? 0 : 1), .int(hyper.nesterov ? 1 : 0), .int(weight.count)])
+      [
+        .buffer(weight), .buffer(grad), .buffer(velocity), .buffer(mask ?? grad), .float(hyper.learningRate),
+        .float(hyper.momentum), .float(hyper.weightDecay), .int(mask == nil ? 0 : 1), .int(hyper.nesterov ? 1 : 0), .int(weight.count),
+      ])
   }
 
   public func pgdStep(xAdv: Tensor, x: Tensor, grad: Tensor, alpha: Float, eps: Float, norm: PerturbationNorm) throws {
@@ -50,7 +54,9 @@ extension OpenCLBackend {
     precondition(losses.count == n, "softmaxKL: losses must have \(n) entries")
     try launch(
       "softmax_kl", items: n,
-      [.buffer(losses), .buffer(dP ?? losses), .buffer(dQ ?? losses), .buffer(p), .buffer(q), .int(classes), .float(scale),
-       .int(dP == nil ? 0 : 1), .int(dQ == nil ? 0 : 1), .int(n)])
+      [
+        .buffer(losses), .buffer(dP ?? losses), .buffer(dQ ?? losses), .buffer(p), .buffer(q), .int(classes), .float(scale),
+        .int(dP == nil ? 0 : 1), .int(dQ == nil ? 0 : 1), .int(n),
+      ])
   }
 }

@@ -22,7 +22,9 @@ public final class OpenCLBackend: Backend {
   public private(set) var timings: [String: KernelTiming] = [:]
 
   /// The kernel files, one per op family.
-  public static let kernelFileNames = ["elementwise.cl", "conv.cl", "linear.cl", "pool.cl", "loss.cl", "optimizer.cl", "attack.cl", "attack_blocks.cl", "norm.cl"]
+  public static let kernelFileNames = [
+    "elementwise.cl", "conv.cl", "linear.cl", "pool.cl", "loss.cl", "optimizer.cl", "attack.cl", "attack_blocks.cl", "norm.cl",
+  ]
 
   public init(device: CLDeviceInfo, kernelsDirectory: String? = nil, maxColumnFloats: Int = 64 << 20) throws {
     self.device = device

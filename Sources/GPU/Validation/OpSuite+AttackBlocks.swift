@@ -35,8 +35,10 @@ extension OpSuite {
         OpCase(
           op: "apgd_step", shape: "\(shape) \(norm.rawValue) x3 + track", atol: 1e-5, rtol: 1e-4,
           inputs: { rng in
-            [rng.uniformArray(count, 0, 1), rng.uniformArray(count, -eps, eps), rng.uniformArray(count), rng.uniformArray(n, 0.01, 0.2),
-             rng.uniformArray(n * 4)]
+            [
+              rng.uniformArray(count, 0, 1), rng.uniformArray(count, -eps, eps), rng.uniformArray(count), rng.uniformArray(n, 0.01, 0.2),
+              rng.uniformArray(n * 4),
+            ]
           },
           run: { b, v in
             let x = try b.upload(v[0], shape: shape)
@@ -48,16 +50,21 @@ extension OpSuite {
               try b.apgdStep(xAdv: xAdv, xPrevious: previous, x: x, grad: g, stepSizes: eta, momentum: momentum, eps: eps, norm: norm)
             }
             let l = v[4]
-            let (best, prev, inc, imp) = (try b.upload(Array(l[0..<n]), shape: [n]), try b.upload(Array(l[n..<2 * n]), shape: [n]), try b.zeros([n]), try b.zeros([n]))
-            try b.apgdTrack(losses: try b.upload(Array(l[2 * n..<3 * n]), shape: [n]), bestLosses: best, previousLosses: prev, increases: inc, improved: imp)
+            let (best, prev, inc, imp) = (
+              try b.upload(Array(l[0..<n]), shape: [n]), try b.upload(Array(l[n..<2 * n]), shape: [n]), try b.zeros([n]), try b.zeros([n])
+            )
+            try b.apgdTrack(
+              losses: try b.upload(Array(l[2 * n..<3 * n]), shape: [n]), bestLosses: best, previousLosses: prev, increases: inc, improved: imp)
             return try [xAdv, previous, best, prev, inc, imp].map(b.download)
           }))
       cases.append(
         OpCase(
           op: "fab_step", shape: "\(shape) \(norm.rawValue) x2 + keep smallest", atol: 1e-4, rtol: 1e-3,
           inputs: { rng in
-            [rng.uniformArray(count, 0, 1), rng.uniformArray(count, -0.2, 0.2), rng.uniformArray(count), rng.uniformArray(n, -2, 2),
-             (0..<n).map { _ in rng.uniform(0, 1) < 0.6 ? 1 : 0 }]
+            [
+              rng.uniformArray(count, 0, 1), rng.uniformArray(count, -0.2, 0.2), rng.uniformArray(count), rng.uniformArray(n, -2, 2),
+              (0..<n).map { _ in rng.uniform(0, 1) < 0.6 ? 1 : 0 },
+            ]
           },
           run: { b, v in
             let x = try b.upload(v[0], shape: shape)
@@ -66,7 +73,8 @@ extension OpSuite {
             let (g, df) = (try b.upload(v[2], shape: shape), try b.upload(v[3], shape: [n]))
             for _ in 0..<2 { try b.fabStep(xAdv: xAdv, x: x, grad: g, difference: df, norm: norm, alphaMax: 0.1, eta: 1.05) }
             let (norms, best) = (try b.upload([Float](repeating: .infinity, count: n), shape: [n]), try b.zeros(shape))
-            try b.keepSmallestAdversarial(xAdv: xAdv, x: x, flags: try b.upload(v[4], shape: [n]), bestNorms: norms, best: best, norm: norm, beta: 0.9)
+            try b.keepSmallestAdversarial(
+              xAdv: xAdv, x: x, flags: try b.upload(v[4], shape: [n]), bestNorms: norms, best: best, norm: norm, beta: 0.9)
             return try [xAdv, norms, best].map(b.download)
           }))
     }
@@ -82,7 +90,8 @@ extension OpSuite {
           let ids = try b.upload((0..<n).map { Float(3 * $0 + 1) }, shape: [n])
           for k in 0..<3 {
             try b.squareProposal(xNew: proposal, xBest: best, x: x, ids: ids, eps: 0.1, side: 2, seed: UInt64(k) * 977)
-            try b.squareAccept(xBest: best, bestMargins: margins, xNew: proposal, margins: try b.upload(Array(v[1][(k * n)..<((k + 1) * n)]), shape: [n]))
+            try b.squareAccept(
+              xBest: best, bestMargins: margins, xNew: proposal, margins: try b.upload(Array(v[1][(k * n)..<((k + 1) * n)]), shape: [n]))
           }
           return try [best, margins].map(b.download)
         }))
@@ -99,7 +108,8 @@ extension OpSuite {
           let ids = try b.upload((0..<n).map { Float(2 * $0 + 5) }, shape: [n])
           for k in 0..<3 {
             try b.squareL2Proposal(xNew: proposal, xBest: best, x: x, ids: ids, eps: 0.8, side: k == 1 ? 5 : 3, seed: UInt64(k) * 131 + 7)
-            try b.squareAccept(xBest: best, bestMargins: margins, xNew: proposal, margins: try b.upload(Array(v[2][(k * n)..<((k + 1) * n)]), shape: [n]))
+            try b.squareAccept(
+              xBest: best, bestMargins: margins, xNew: proposal, margins: try b.upload(Array(v[2][(k * n)..<((k + 1) * n)]), shape: [n]))
           }
           return try [proposal, best, margins].map(b.download)
         }))
@@ -108,7 +118,10 @@ extension OpSuite {
         OpCase(
           op: "fmn_step", shape: "\(shape) \(norm.rawValue) x3", atol: 1e-4, rtol: 1e-3,
           inputs: { rng in
-            [rng.uniformArray(count, 0, 1), rng.uniformArray(count), rng.uniformArray(n, -2, 2), (0..<n).map { _ in rng.uniform(0, 1) < 0.5 ? 1 : 0 }]
+            [
+              rng.uniformArray(count, 0, 1), rng.uniformArray(count), rng.uniformArray(n, -2, 2),
+              (0..<n).map { _ in rng.uniform(0, 1) < 0.5 ? 1 : 0 },
+            ]
           },
           run: { b, v in
             let x = try b.upload(v[0], shape: shape)

@@ -185,17 +185,22 @@ public enum OpSuite {
         OpCase(
           op: "batchnorm", shape: "\(shape) \(training ? "train" : "eval")", atol: 1e-4, rtol: 1e-4,
           inputs: { rng in
-            [rng.uniformArray(count, -2, 3), rng.uniformArray(c, 0.5, 1.5), rng.uniformArray(c), rng.uniformArray(c),
-             rng.uniformArray(c, 0.5, 2), rng.uniformArray(count)]
+            [
+              rng.uniformArray(count, -2, 3), rng.uniformArray(c, 0.5, 1.5), rng.uniformArray(c), rng.uniformArray(c),
+              rng.uniformArray(c, 0.5, 2), rng.uniformArray(count),
+            ]
           },
           run: { b, v in
             let x = try b.upload(v[0], shape: shape)
             let (gamma, beta) = (try b.upload(v[1], shape: [c]), try b.upload(v[2], shape: [c]))
             let (rm, rv) = (try b.upload(v[3], shape: [c]), try b.upload(v[4], shape: [c]))
             let (y, mean, inv) = (try b.zeros(shape), try b.zeros([c]), try b.zeros([c]))
-            try b.batchNormForward(y: y, x: x, gamma: gamma, beta: beta, mean: mean, invStd: inv, runningMean: rm, runningVar: rv, training: training, momentum: 0.1, eps: 1e-5)
+            try b.batchNormForward(
+              y: y, x: x, gamma: gamma, beta: beta, mean: mean, invStd: inv, runningMean: rm, runningVar: rv, training: training, momentum: 0.1,
+              eps: 1e-5)
             let (dx, dg, db) = (try b.zeros(shape), try b.zeros([c]), try b.zeros([c]))
-            try b.batchNormBackward(dx: dx, dGamma: dg, dBeta: db, dy: try b.upload(v[5], shape: shape), x: x, gamma: gamma, mean: mean, invStd: inv, training: training)
+            try b.batchNormBackward(
+              dx: dx, dGamma: dg, dBeta: db, dy: try b.upload(v[5], shape: shape), x: x, gamma: gamma, mean: mean, invStd: inv, training: training)
             return try [y, mean, inv, rm, rv, dx, dg, db].map(b.download)
           }))
     }
@@ -206,37 +211,43 @@ public enum OpSuite {
     let (n, classes) = (6, 10)
     let shape = [4, 1, 5, 5]
     let count = shape.reduce(1, *)
-    var cases = [
-      OpCase(
-        op: "softmax_xent", shape: "[\(n),\(classes)]", atol: 1e-5, rtol: 1e-4,
-        inputs: { rng in [rng.uniformArray(n * classes, -4, 4), (0..<n).map { _ in Float(Int(rng.next() % 10)) }] },
-        run: { b, v in
-          let (losses, d) = (try b.zeros([n]), try b.zeros([n, classes]))
-          try b.softmaxCrossEntropy(
-            losses: losses, dLogits: d, logits: try b.upload(v[0], shape: [n, classes]), labels: try b.upload(v[1], shape: [n]),
-            scale: 1 / Float(n))
-          return try [losses, d].map(b.download)
-        }),
-      OpCase(
-        op: "softmax_kl", shape: "[\(n),\(classes)]", atol: 1e-5, rtol: 1e-4,
-        inputs: { rng in [rng.uniformArray(n * classes, -4, 4), rng.uniformArray(n * classes, -4, 4)] },
-        run: { b, v in
-          let (losses, dp, dq) = (try b.zeros([n]), try b.zeros([n, classes]), try b.zeros([n, classes]))
-          try b.softmaxKL(losses: losses, dP: dp, dQ: dq, p: try b.upload(v[0], shape: [n, classes]), q: try b.upload(v[1], shape: [n, classes]), scale: 0.5)
-          return try [losses, dp, dq].map(b.download)
-        }),
-    ] + [false, true].map { nesterov in
-      OpCase(
-        op: "sgd_step", shape: "[\(count)] masked, momentum, wd\(nesterov ? ", nesterov" : "")", atol: 1e-6, rtol: 1e-5,
-        inputs: { rng in [rng.uniformArray(count), rng.uniformArray(count), rng.uniformArray(count), mask(count, &rng)] },
-        run: { b, v in
-          let (w, g, vel, m) = (try b.upload(v[0], shape: [count]), try b.upload(v[1], shape: [count]), try b.upload(v[2], shape: [count]), try b.upload(v[3], shape: [count]))
-          try b.multiply(out: w, a: w, b: m)
-          let hyper = SGDHyper(learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: nesterov)
-          for _ in 0..<3 { try b.sgdStep(weight: w, grad: g, velocity: vel, mask: m, hyper: hyper) }
-          return try [w, vel].map(b.download)
-        })
-    }
+    var cases =
+      [
+        OpCase(
+          op: "softmax_xent", shape: "[\(n),\(classes)]", atol: 1e-5, rtol: 1e-4,
+          inputs: { rng in [rng.uniformArray(n * classes, -4, 4), (0..<n).map { _ in Float(Int(rng.next() % 10)) }] },
+          run: { b, v in
+            let (losses, d) = (try b.zeros([n]), try b.zeros([n, classes]))
+            try b.softmaxCrossEntropy(
+              losses: losses, dLogits: d, logits: try b.upload(v[0], shape: [n, classes]), labels: try b.upload(v[1], shape: [n]),
+              scale: 1 / Float(n))
+            return try [losses, d].map(b.download)
+          }),
+        OpCase(
+          op: "softmax_kl", shape: "[\(n),\(classes)]", atol: 1e-5, rtol: 1e-4,
+          inputs: { rng in [rng.uniformArray(n * classes, -4, 4), rng.uniformArray(n * classes, -4, 4)] },
+          run: { b, v in
+            let (losses, dp, dq) = (try b.zeros([n]), try b.zeros([n, classes]), try b.zeros([n, classes]))
+            try b.softmaxKL(
+              losses: losses, dP: dp, dQ: dq, p: try b.upload(v[0], shape: [n, classes]), q: try b.upload(v[1], shape: [n, classes]), scale: 0.5)
+            return try [losses, dp, dq].map(b.download)
+          }),
+      ]
+      + [false, true].map { nesterov in
+        OpCase(
+          op: "sgd_step", shape: "[\(count)] masked, momentum, wd\(nesterov ? ", nesterov" : "")", atol: 1e-6, rtol: 1e-5,
+          inputs: { rng in [rng.uniformArray(count), rng.uniformArray(count), rng.uniformArray(count), mask(count, &rng)] },
+          run: { b, v in
+            let (w, g, vel, m) = (
+              try b.upload(v[0], shape: [count]), try b.upload(v[1], shape: [count]), try b.upload(v[2], shape: [count]),
+              try b.upload(v[3], shape: [count])
+            )
+            try b.multiply(out: w, a: w, b: m)
+            let hyper = SGDHyper(learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: nesterov)
+            for _ in 0..<3 { try b.sgdStep(weight: w, grad: g, velocity: vel, mask: m, hyper: hyper) }
+            return try [w, vel].map(b.download)
+          })
+      }
     for norm in [PerturbationNorm.linf, .l2] {
       let eps: Float = norm == .linf ? 0.1 : 0.5
       cases.append(

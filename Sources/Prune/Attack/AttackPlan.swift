@@ -53,7 +53,9 @@ public struct AttackPlan: Sendable {
   /// Refuses what no attack can run with, naming the option.
   public func validate(classes: Int, pointChannels: Int = 1) throws {
     if !(eps >= 0 && eps.isFinite) { throw UserError.badValue(name: "--eps", value: "\(eps)", problem: "must be a finite number >= 0") }
-    if norm == .linf && eps > 1 { throw UserError.badValue(name: "--eps", value: "\(eps)", problem: "an L-inf radius above 1 covers the whole [0, 1] box") }
+    if norm == .linf && eps > 1 {
+      throw UserError.badValue(name: "--eps", value: "\(eps)", problem: "an L-inf radius above 1 covers the whole [0, 1] box")
+    }
     if let steps, steps < 0 { throw UserError.badValue(name: "--steps", value: "\(steps)", problem: "must be >= 0") }
     if restarts < 1 { throw UserError.badValue(name: "--restarts", value: "\(restarts)", problem: "must be >= 1") }
     if targets < 1 || targets > classes - 1 {
@@ -77,7 +79,8 @@ public struct AttackPlan: Sendable {
       if !allowed.contains(loss) {
         throw UserError.badValue(
           name: "--loss", value: loss.rawValue,
-          problem: allowed.isEmpty ? "\(kind.rawValue) has a fixed loss" : "\(kind.rawValue) takes \(allowed.map(\.rawValue).joined(separator: ", "))")
+          problem: allowed.isEmpty ? "\(kind.rawValue) has a fixed loss" : "\(kind.rawValue) takes \(allowed.map(\.rawValue).joined(separator: ", "))"
+        )
       }
     }
   }

@@ -159,8 +159,9 @@ public final class RobustnessEvaluation {
         rejected: rejected, seconds: Date().timeIntervalSince(stageStart))
       stages.append(stage)
       progress.finish(
-        String(format: "%@: robust %.2f%% (%d/%d) after %.1f s%@", attack.name, 100 * stage.robustAccuracy, robustCount, count, stage.seconds,
-               rejected > 0 ? " — WARNING: \(rejected) claimed adversarial points failed verification" : ""))
+        String(
+          format: "%@: robust %.2f%% (%d/%d) after %.1f s%@", attack.name, 100 * stage.robustAccuracy, robustCount, count, stage.seconds,
+          rejected > 0 ? " — WARNING: \(rejected) claimed adversarial points failed verification" : ""))
     }
     outcomes = (0..<count).map {
       PointOutcome(index: $0, label: data.labels[$0], clean: correct[$0], robust: robust[$0], brokenBy: brokenBy[$0], distance: distances[$0])

@@ -82,7 +82,8 @@ extension RobustnessEvaluation {
       let done = first + indices.count
       progress.update(
         ProgressUpdate(
-          phase: "fmn \(chosen.norm.rawValue)", step: b + 1, total: batches, imagesPerSecond: Double(done) / max(Date().timeIntervalSince(stageStart), 1e-9),
+          phase: "fmn \(chosen.norm.rawValue)", step: b + 1, total: batches,
+          imagesPerSecond: Double(done) / max(Date().timeIntervalSince(stageStart), 1e-9),
           metrics: [("robust@eps", String(format: "%.1f%%", 100 * Double(distances.filter { $0 > eps }.count) / Double(max(count, 1))))]))
     }
     let cleanCorrect = todo.count
@@ -92,8 +93,9 @@ extension RobustnessEvaluation {
       unbroken: distances.filter { $0 == .infinity }.count, config: chosen, trials: trials, seconds: Date().timeIntervalSince(start))
     result.distances = distances
     progress.finish(
-      String(format: "fmn %@: robust %.2f%% at eps %g, median distance %@, %d not fooled, %.1f s", chosen.norm.rawValue, 100 * result.robustAccuracy,
-             Double(eps), result.medianDistance.map { String(format: "%.4f", $0) } ?? "inf", result.unbroken, result.seconds))
+      String(
+        format: "fmn %@: robust %.2f%% at eps %g, median distance %@, %d not fooled, %.1f s", chosen.norm.rawValue, 100 * result.robustAccuracy,
+        Double(eps), result.medianDistance.map { String(format: "%.4f", $0) } ?? "inf", result.unbroken, result.seconds))
     return result
   }
 }

@@ -88,7 +88,9 @@ public final class PGDAttack: BoundedAttack {
   }
 
   @discardableResult
-  private func iterate(model: Model, x: Tensor, labels: Tensor, seed: UInt64, record: (found: Tensor, points: Tensor, flags: Tensor)?) throws -> Tensor {
+  private func iterate(model: Model, x: Tensor, labels: Tensor, seed: UInt64, record: (found: Tensor, points: Tensor, flags: Tensor)?) throws
+    -> Tensor
+  {
     let c = config
     let wasTraining = model.isTraining
     model.setTraining(false)

@@ -30,7 +30,9 @@ struct SanityChecks {
       try subEvaluation.run(attacks: attacks, description: "check", progress: silent).robustAccuracy
     }
     func pgd(_ radius: Float, steps: Int, restarts: Int = 1) -> PGDAttack {
-      PGDAttack(config: PGDConfig(eps: radius, alpha: radius / 4, steps: steps, norm: plan.norm == .l1 ? .l2 : plan.norm, restarts: restarts), backend: backend)
+      PGDAttack(
+        config: PGDConfig(eps: radius, alpha: radius / 4, steps: steps, norm: plan.norm == .l1 ? .l2 : plan.norm, restarts: restarts),
+        backend: backend)
     }
     let pct = { (v: Double) in String(format: "%.1f%%", 100 * v) }
 
@@ -152,8 +154,11 @@ struct SanityChecks {
   /// The same seed gives bit-identical adversarial points.
   func determinism(_ sub: RobustnessEvaluation) throws -> SanityCheck {
     let points = sub.batch(Array(0..<min(subset, 16)))
-    let attack: BoundedAttack = plan.kind == .fmn || plan.eps == 0
-      ? PGDAttack(config: PGDConfig(eps: max(plan.eps, 0.01), alpha: max(plan.eps, 0.01) / 4, steps: 10, norm: plan.norm == .l1 ? .l2 : plan.norm), backend: evaluation.model.backend)
+    let attack: BoundedAttack =
+      plan.kind == .fmn || plan.eps == 0
+      ? PGDAttack(
+        config: PGDConfig(eps: max(plan.eps, 0.01), alpha: max(plan.eps, 0.01) / 4, steps: 10, norm: plan.norm == .l1 ? .l2 : plan.norm),
+        backend: evaluation.model.backend)
       : plan.attacks(backend: evaluation.model.backend)[0]
     let a = try attack.run(model: evaluation.model, batch: points, seed: 7)
     let b = try attack.run(model: evaluation.model, batch: points, seed: 7)

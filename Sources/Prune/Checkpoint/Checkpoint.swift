@@ -45,7 +45,9 @@ public enum Checkpoint {
   ///
   /// The architecture comes from the metadata, or from `architecture` for files without it
   /// (saved from PyTorch); when both exist they must agree.
-  public static func load(path: String, backend: Backend, architecture: Architecture? = nil, width: Double? = nil) throws -> (model: Model, metadata: [String: String]) {
+  public static func load(path: String, backend: Backend, architecture: Architecture? = nil, width: Double? = nil) throws -> (
+    model: Model, metadata: [String: String]
+  ) {
     let file = try Safetensors.read(path: path)
     let arch: Architecture
     switch (file.metadata["arch"], architecture) {

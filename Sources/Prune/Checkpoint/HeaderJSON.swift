@@ -78,9 +78,15 @@ struct HeaderJSONParser {
     case UInt8(ascii: "{"): return try parseObject()
     case UInt8(ascii: "["): return try parseArray()
     case UInt8(ascii: "\""): return .string(try parseString())
-    case UInt8(ascii: "t"): try parseLiteral("true"); return .bool(true)
-    case UInt8(ascii: "f"): try parseLiteral("false"); return .bool(false)
-    case UInt8(ascii: "n"): try parseLiteral("null"); return .null
+    case UInt8(ascii: "t"):
+      try parseLiteral("true")
+      return .bool(true)
+    case UInt8(ascii: "f"):
+      try parseLiteral("false")
+      return .bool(false)
+    case UInt8(ascii: "n"):
+      try parseLiteral("null")
+      return .null
     case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
     default: throw fail("unexpected character")
     }
@@ -180,7 +186,9 @@ struct HeaderJSONParser {
         case UInt8(ascii: "r"): out.append(0x0D)
         case UInt8(ascii: "t"): out.append(0x09)
         case UInt8(ascii: "u"): out += Array(String(try parseUnicodeEscape()).utf8)
-        default: index -= 1; throw fail("invalid escape")
+        default:
+          index -= 1
+          throw fail("invalid escape")
         }
       case 0..<0x20:
         index -= 1

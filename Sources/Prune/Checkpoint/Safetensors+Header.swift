@@ -13,7 +13,11 @@ extension Safetensors {
 
   enum DType: String {
     // I64 is what PyTorch saves BatchNorm's num_batches_tracked as.
-    case f32 = "F32", f64 = "F64", f16 = "F16", bf16 = "BF16", i64 = "I64"
+    case f32 = "F32"
+    case f64 = "F64"
+    case f16 = "F16"
+    case bf16 = "BF16"
+    case i64 = "I64"
 
     var size: Int {
       switch self {

@@ -11,7 +11,8 @@ public enum CIFAR10 {
 
   public static func load(directory: String, train: Bool, limit: Int?) throws -> LabeledImages {
     let names = train ? (1...5).map { "data_batch_\($0).bin" } : ["test_batch.bin"]
-    let base = FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent(names[0]))
+    let base =
+      FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent(names[0]))
       ? directory : (directory as NSString).appendingPathComponent("cifar-10-batches-bin")
     var images: [Float] = []
     var labels: [Int] = []
@@ -22,7 +23,9 @@ public enum CIFAR10 {
       guard FileManager.default.fileExists(atPath: path) else {
         throw UserError.badDataFile(
           path: path,
-          problem: "missing; expected \(names.joined(separator: ", ")) here — download the CIFAR-10 binary version from https://www.cs.toronto.edu/~kriz/cifar.html and extract it")
+          problem:
+            "missing; expected \(names.joined(separator: ", ")) here — download the CIFAR-10 binary version from https://www.cs.toronto.edu/~kriz/cifar.html and extract it"
+        )
       }
       let bytes: [UInt8]
       do { bytes = try FileBytes.read(path: path) } catch let failure as FileBytes.Failure {

@@ -7,7 +7,8 @@ public enum DatasetName: String, CaseIterable, Sendable {
 
   public init(parsing name: String) throws {
     guard let d = DatasetName(rawValue: name.lowercased()) else {
-      throw UserError.badValue(name: "--dataset", value: name, problem: "unknown; known: \(DatasetName.allCases.map(\.rawValue).joined(separator: ", "))")
+      throw UserError.badValue(
+        name: "--dataset", value: name, problem: "unknown; known: \(DatasetName.allCases.map(\.rawValue).joined(separator: ", "))")
     }
     self = d
   }

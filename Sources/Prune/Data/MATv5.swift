@@ -127,7 +127,12 @@ public enum MATv5 {
 
 /// A cursor over one buffer of MAT-file data elements.
 struct MATReader {
-  struct Tag { var type: UInt32; var size: Int; var dataStart: Int; var end: Int }
+  struct Tag {
+    var type: UInt32
+    var size: Int
+    var dataStart: Int
+    var end: Int
+  }
 
   let bytes: [UInt8]
   let swap: Bool
@@ -159,7 +164,9 @@ struct MATReader {
   /// Parses a matrix's sub-elements; nil for classes we skip or names not asked for.
   func matrix(in range: Range<Int>, only names: Set<String>?) throws -> MATArray? {
     let flags = try tag(at: range.lowerBound, what: "array flags")
-    guard flags.type == 6, flags.size == 8 else { throw bad("array flags have type \(flags.type) and \(flags.size) bytes; expected uint32 (6), 8 bytes") }
+    guard flags.type == 6, flags.size == 8 else {
+      throw bad("array flags have type \(flags.type) and \(flags.size) bytes; expected uint32 (6), 8 bytes")
+    }
     let flagWord = u32(flags.dataStart)
     let classCode = UInt8(flagWord & 0xFF)
 

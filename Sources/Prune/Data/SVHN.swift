@@ -9,7 +9,9 @@ public enum SVHN {
     let path = (directory as NSString).appendingPathComponent(name)
     func bad(_ problem: String) -> UserError { .badDataFile(path: path, problem: problem) }
     guard FileManager.default.fileExists(atPath: path) else {
-      throw bad("missing; download train_32x32.mat and test_32x32.mat (format 2, cropped digits) from http://ufldl.stanford.edu/housenumbers/ into this directory")
+      throw bad(
+        "missing; download train_32x32.mat and test_32x32.mat (format 2, cropped digits) from http://ufldl.stanford.edu/housenumbers/ into this directory"
+      )
     }
     let arrays = try MATv5.read(path: path, only: ["X", "y"])
     guard let x = arrays["X"], let y = arrays["y"] else {

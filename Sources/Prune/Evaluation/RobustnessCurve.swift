@@ -344,7 +344,10 @@ public enum RobustnessCurvePlot {
     var i = sorted.firstIndex { $0 > 0 } ?? sorted.count
     while i < sorted.count, sorted[i] <= top {
       let v = sorted[i]
-      while i < sorted.count, sorted[i] == v { i += 1; above -= 1 }
+      while i < sorted.count, sorted[i] == v {
+        i += 1
+        above -= 1
+      }
       d += "H\(num(x(v)))V\(num(y(Double(above) / n)))"
     }
     return d + "H\(num(x(top)))"

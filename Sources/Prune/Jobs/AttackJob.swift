@@ -63,13 +63,18 @@ public struct AttackJob {
       let result = try evaluation.minimumNorm(config: config, eps: plan.eps, tune: tune, progress: progress)
       minimal = result
       perPoint = (0..<result.points).map { i in
-        ["index": i, "label": test.labels[i], "clean": evaluation.correct[i], "robust": result.distances[i] > plan.eps,
-         "distance": result.distances[i].isFinite ? Double(result.distances[i]) : "inf"]
+        [
+          "index": i, "label": test.labels[i], "clean": evaluation.correct[i], "robust": result.distances[i] > plan.eps,
+          "distance": result.distances[i].isFinite ? Double(result.distances[i]) : "inf",
+        ]
       }
     } else {
       let result = try evaluation.run(attacks: plan.attacks(backend: backend), description: plan.description(backend: backend), progress: progress)
       bounded = result
-      progress.finish(String(format: "%@: clean %.2f%%  robust %.2f%% (%d points, %@)", name, 100 * result.cleanAccuracy, 100 * result.robustAccuracy, result.points, result.attack))
+      progress.finish(
+        String(
+          format: "%@: clean %.2f%%  robust %.2f%% (%d points, %@)", name, 100 * result.cleanAccuracy, 100 * result.robustAccuracy, result.points,
+          result.attack))
       perPoint = evaluation.outcomes.map { o in
         var entry: [String: Any] = ["index": o.index, "label": o.label, "clean": o.clean, "robust": o.robust]
         if let by = o.brokenBy { entry["brokenBy"] = by }

@@ -86,7 +86,8 @@ public struct CurveJob {
     let plotted = curves.map { RobustnessCurve(label: $0.label, distances: $0.minimumNorm.distances.map(Double.init), norm: norm.rawValue) }
     let markers = curves.compactMap { c in c.autoAttack.map { CurveMarker(label: c.label, eps: Double($0.eps), accuracy: $0.robustAccuracy) } }
     let markedEps = eps ?? curves.first.map { $0.minimumNorm.eps }
-    let title = "Robust accuracy vs \(norm == .linf ? "L∞" : norm.rawValue.uppercased()) perturbation (FMN\(tune == nil ? "" : ", tuned"), \(points) points)"
+    let title =
+      "Robust accuracy vs \(norm == .linf ? "L∞" : norm.rawValue.uppercased()) perturbation (FMN\(tune == nil ? "" : ", tuned"), \(points) points)"
     let svg = RobustnessCurvePlot.svg(curves: plotted, evaluationEps: markedEps.map(Double.init), markers: markers, maxEps: maxEps, title: title)
     try writeAtomically(Data(svg.utf8), to: svgPath)
     if let csvPath {

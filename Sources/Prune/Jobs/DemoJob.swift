@@ -15,9 +15,12 @@ public struct DemoJob {
   public var seed: UInt64
 
   /// The documented subset that finishes in well under 15 minutes on a 2-core CPU.
-  public static let quick = DemoJob(dataDirectory: nil, trainLimit: 20_000, epochs: 2, finetuneEpochs: 1, sparsity: 0.9, evalPoints: 1000, workDirectory: "runs/demo", seed: 0)
+  public static let quick = DemoJob(
+    dataDirectory: nil, trainLimit: 20_000, epochs: 2, finetuneEpochs: 1, sparsity: 0.9, evalPoints: 1000, workDirectory: "runs/demo", seed: 0)
 
-  public init(dataDirectory: String?, trainLimit: Int?, epochs: Int, finetuneEpochs: Int, sparsity: Double, evalPoints: Int, workDirectory: String, seed: UInt64) {
+  public init(
+    dataDirectory: String?, trainLimit: Int?, epochs: Int, finetuneEpochs: Int, sparsity: Double, evalPoints: Int, workDirectory: String, seed: UInt64
+  ) {
     self.dataDirectory = dataDirectory
     self.trainLimit = trainLimit
     self.epochs = epochs
@@ -51,11 +54,15 @@ public struct DemoJob {
     let dense = (workDirectory as NSString).appendingPathComponent("smallcnn-pgd.safetensors")
     let pruned = (workDirectory as NSString).appendingPathComponent("smallcnn-pgd-lwm-global-\(Int(sparsity * 100)).safetensors")
     let config = TrainConfig(epochs: epochs, batchSize: recipe.batchSize, sgd: recipe.sgd, attack: recipe.attack, seed: seed)
-    let train = try TrainJob(architecture: arch, dataset: dataset, dataDirectory: dataDirectory, trainLimit: trainLimit, config: config, output: dense)
-      .run(backend: backend, progress: progress)
+    let train = try TrainJob(
+      architecture: arch, dataset: dataset, dataDirectory: dataDirectory, trainLimit: trainLimit, config: config, output: dense
+    )
+    .run(backend: backend, progress: progress)
     let evaluate = { (path: String) in
-      try AttackJob(input: path, dataset: dataset, dataDirectory: dataDirectory, points: evalPoints, plan: AttackPlan(pgd: recipe.evaluation), seed: seed)
-        .run(backend: backend, progress: progress)
+      try AttackJob(
+        input: path, dataset: dataset, dataDirectory: dataDirectory, points: evalPoints, plan: AttackPlan(pgd: recipe.evaluation), seed: seed
+      )
+      .run(backend: backend, progress: progress)
     }
     let denseEval = try evaluate(dense)
     var finetune = config

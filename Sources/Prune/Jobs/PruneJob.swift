@@ -18,7 +18,10 @@ public struct PruneJob {
   public var finetune: TrainConfig
   public var output: String
 
-  public init(input: String, criterion: Criterion, locality: Locality, sparsity: Double, dataset: DatasetName?, dataDirectory: String?, trainLimit: Int?, finetune: TrainConfig, output: String) {
+  public init(
+    input: String, criterion: Criterion, locality: Locality, sparsity: Double, dataset: DatasetName?, dataDirectory: String?, trainLimit: Int?,
+    finetune: TrainConfig, output: String
+  ) {
     self.input = input
     self.criterion = criterion
     self.locality = locality

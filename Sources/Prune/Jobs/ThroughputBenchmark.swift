@@ -42,7 +42,8 @@ public struct ThroughputBenchmark {
       images: rng.uniformArray(batchSize * shape.reduce(1, *), 0, 1), labels: (0..<batchSize).map { $0 % architecture.classes },
       channels: shape[0], height: shape[1], width: shape[2], classCount: architecture.classes)
     let (x, y, labels) = try BatchUploader(data: data, backend: backend).upload(0..<batchSize)
-    let config = TrainConfig(epochs: 1, batchSize: batchSize, sgd: SGDHyper(learningRate: 0.01), attack: PGDConfig(eps: 0.1, alpha: 0.025, steps: attackSteps), seed: 3)
+    let config = TrainConfig(
+      epochs: 1, batchSize: batchSize, sgd: SGDHyper(learningRate: 0.01), attack: PGDConfig(eps: 0.1, alpha: 0.025, steps: attackSteps), seed: 3)
     let attack = PGDAttack(config: config.attack!, backend: backend)
     let trainer = Trainer(model: model, config: config)
     var times: [Double] = []
@@ -53,7 +54,10 @@ public struct ThroughputBenchmark {
       _ = try trainer.step(input: xAdv, labels: y, hostLabels: labels)
       try backend.synchronize()
       if i >= warmup { times.append(Date().timeIntervalSince(start)) }
-      progress.update(ProgressUpdate(phase: "benchmark \(backend.name)", step: i + 1, total: warmup + batches, imagesPerSecond: Double(batchSize) / Date().timeIntervalSince(start), metrics: []))
+      progress.update(
+        ProgressUpdate(
+          phase: "benchmark \(backend.name)", step: i + 1, total: warmup + batches,
+          imagesPerSecond: Double(batchSize) / Date().timeIntervalSince(start), metrics: []))
     }
     times.sort()
     return Result(

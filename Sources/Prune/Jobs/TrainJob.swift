@@ -109,10 +109,13 @@ public struct TrainJob {
     ]
     var line = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
     line.append(0x0A)
-    guard let handle = FileHandle(forWritingAtPath: path) ?? {
-      FileManager.default.createFile(atPath: path, contents: nil)
-      return FileHandle(forWritingAtPath: path)
-    }() else {
+    guard
+      let handle = FileHandle(forWritingAtPath: path)
+        ?? {
+          FileManager.default.createFile(atPath: path, contents: nil)
+          return FileHandle(forWritingAtPath: path)
+        }()
+    else {
       throw UserError.cannotWrite(path: path, problem: "cannot open for appending")
     }
     defer { try? handle.close() }

@@ -16,18 +16,25 @@ public final class BasicBlock: Layer {
   private let sum = BufferSlot()
   private let inputGrad = BufferSlot()
 
-  public init(name: String, inChannels: Int, midChannels: Int? = nil, outChannels: Int, stride: Int, backend b: Backend, rng: inout SeededRNG) throws {
+  public init(name: String, inChannels: Int, midChannels: Int? = nil, outChannels: Int, stride: Int, backend b: Backend, rng: inout SeededRNG) throws
+  {
     let midChannels = midChannels ?? outChannels
     backend = b
     let he = WeightInit.kaimingNormal
-    conv1 = try Conv2d(name: "\(name).conv1", inChannels: inChannels, outChannels: midChannels, kernel: 3, stride: stride, padding: 1, bias: false, initialization: he, backend: b, rng: &rng)
+    conv1 = try Conv2d(
+      name: "\(name).conv1", inChannels: inChannels, outChannels: midChannels, kernel: 3, stride: stride, padding: 1, bias: false, initialization: he,
+      backend: b, rng: &rng)
     bn1 = try BatchNorm2d(name: "\(name).bn1", channels: midChannels, backend: b)
     relu1 = ReLU(backend: b)
-    conv2 = try Conv2d(name: "\(name).conv2", inChannels: midChannels, outChannels: outChannels, kernel: 3, padding: 1, bias: false, initialization: he, backend: b, rng: &rng)
+    conv2 = try Conv2d(
+      name: "\(name).conv2", inChannels: midChannels, outChannels: outChannels, kernel: 3, padding: 1, bias: false, initialization: he, backend: b,
+      rng: &rng)
     bn2 = try BatchNorm2d(name: "\(name).bn2", channels: outChannels, backend: b)
     if stride != 1 || inChannels != outChannels {
       shortcut = (
-        try Conv2d(name: "\(name).shortcut.0", inChannels: inChannels, outChannels: outChannels, kernel: 1, stride: stride, bias: false, initialization: he, backend: b, rng: &rng),
+        try Conv2d(
+          name: "\(name).shortcut.0", inChannels: inChannels, outChannels: outChannels, kernel: 1, stride: stride, bias: false, initialization: he,
+          backend: b, rng: &rng),
         try BatchNorm2d(name: "\(name).shortcut.1", channels: outChannels, backend: b)
       )
     } else {

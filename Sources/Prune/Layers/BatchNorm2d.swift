@@ -28,10 +28,13 @@ public final class BatchNorm2d: Layer {
     let ones = [Float](repeating: 1, count: channels)
     weight = try Parameter(name: "\(name).weight", value: try backend.upload(ones, shape: [channels]), backend: backend, isPrunable: false)
     bias = try Parameter(name: "\(name).bias", value: try backend.zeros([channels]), backend: backend, isPrunable: false)
-    runningMean = try Parameter(name: "\(name).running_mean", value: try backend.zeros([channels]), backend: backend, isPrunable: false, isTrainable: false)
-    runningVar = try Parameter(name: "\(name).running_var", value: try backend.upload(ones, shape: [channels]), backend: backend, isPrunable: false, isTrainable: false)
+    runningMean = try Parameter(
+      name: "\(name).running_mean", value: try backend.zeros([channels]), backend: backend, isPrunable: false, isTrainable: false)
+    runningVar = try Parameter(
+      name: "\(name).running_var", value: try backend.upload(ones, shape: [channels]), backend: backend, isPrunable: false, isTrainable: false)
     // PyTorch keeps an int64 scalar; we count in float (exact to 2^24 batches) and save it as such.
-    batchesTracked = try Parameter(name: "\(name).num_batches_tracked", value: try backend.zeros([]), backend: backend, isPrunable: false, isTrainable: false)
+    batchesTracked = try Parameter(
+      name: "\(name).num_batches_tracked", value: try backend.zeros([]), backend: backend, isPrunable: false, isTrainable: false)
     one = try backend.upload([1], shape: [])
   }
 

@@ -15,7 +15,10 @@ public final class Conv2d: Layer {
   /// The (masked) weight of the last forward, which the backward differentiates through.
   private var usedWeight: Tensor?
 
-  public init(name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true, initialization: WeightInit = .pytorchDefault, backend: Backend, rng: inout SeededRNG) throws {
+  public init(
+    name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
+    initialization: WeightInit = .pytorchDefault, backend: Backend, rng: inout SeededRNG
+  ) throws {
     self.backend = backend
     self.stride = stride
     self.padding = padding
@@ -24,8 +27,11 @@ public final class Conv2d: Layer {
     weight = try Parameter(
       name: "\(name).weight", value: try backend.upload(initialization.weights(count: shape.reduce(1, *), fanIn: fanIn, rng: &rng), shape: shape),
       backend: backend, isPrunable: true)
-    self.bias = bias
-      ? try Parameter(name: "\(name).bias", value: try backend.upload(initialization.biases(count: outChannels, fanIn: fanIn, rng: &rng), shape: [outChannels]), backend: backend, isPrunable: false)
+    self.bias =
+      bias
+      ? try Parameter(
+        name: "\(name).bias", value: try backend.upload(initialization.biases(count: outChannels, fanIn: fanIn, rng: &rng), shape: [outChannels]),
+        backend: backend, isPrunable: false)
       : nil
   }
 

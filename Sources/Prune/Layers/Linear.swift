@@ -13,13 +13,19 @@ public final class Linear: Layer {
   /// The (masked) weight of the last forward, which the backward differentiates through.
   private var usedWeight: Tensor?
 
-  public init(name: String, inputs: Int, outputs: Int, bias: Bool = true, initialization: WeightInit = .pytorchDefault, backend: Backend, rng: inout SeededRNG) throws {
+  public init(
+    name: String, inputs: Int, outputs: Int, bias: Bool = true, initialization: WeightInit = .pytorchDefault, backend: Backend, rng: inout SeededRNG
+  ) throws {
     self.backend = backend
     weight = try Parameter(
-      name: "\(name).weight", value: try backend.upload(initialization.weights(count: inputs * outputs, fanIn: inputs, rng: &rng), shape: [outputs, inputs]),
+      name: "\(name).weight",
+      value: try backend.upload(initialization.weights(count: inputs * outputs, fanIn: inputs, rng: &rng), shape: [outputs, inputs]),
       backend: backend, isPrunable: true)
-    self.bias = bias
-      ? try Parameter(name: "\(name).bias", value: try backend.upload(initialization.biases(count: outputs, fanIn: inputs, rng: &rng), shape: [outputs]), backend: backend, isPrunable: false)
+    self.bias =
+      bias
+      ? try Parameter(
+        name: "\(name).bias", value: try backend.upload(initialization.biases(count: outputs, fanIn: inputs, rng: &rng), shape: [outputs]),
+        backend: backend, isPrunable: false)
       : nil
   }
 

@@ -9,7 +9,8 @@ public enum Architecture: String, CaseIterable, Sendable {
 
   public init(parsing name: String) throws {
     guard let arch = Architecture(rawValue: name.lowercased()) else {
-      throw UserError.badValue(name: "architecture", value: name, problem: "unknown; known: \(Architecture.allCases.map(\.rawValue).joined(separator: ", "))")
+      throw UserError.badValue(
+        name: "architecture", value: name, problem: "unknown; known: \(Architecture.allCases.map(\.rawValue).joined(separator: ", "))")
     }
     self = arch
   }

@@ -7,7 +7,9 @@ extension Architecture {
   /// `c(group, published)` gives each channel group's count (see `channelGroups`).
   func resNet18Layers(backend b: Backend, rng: inout SeededRNG, channels c: (String, Int) -> Int) throws -> [Layer] {
     var layers: [Layer] = [
-      try Conv2d(name: "conv1", inChannels: 3, outChannels: c("stream1", 64), kernel: 3, padding: 1, bias: false, initialization: .kaimingNormal, backend: b, rng: &rng),
+      try Conv2d(
+        name: "conv1", inChannels: 3, outChannels: c("stream1", 64), kernel: 3, padding: 1, bias: false, initialization: .kaimingNormal, backend: b,
+        rng: &rng),
       try BatchNorm2d(name: "bn1", channels: c("stream1", 64), backend: b), ReLU(backend: b),
     ]
     var inChannels = c("stream1", 64)
@@ -16,8 +18,9 @@ extension Architecture {
         let stride = stage > 0 && block == 0 ? 2 : 1
         let name = "layer\(stage + 1).\(block)"
         let stream = c("stream\(stage + 1)", width)
-        layers.append(try BasicBlock(
-          name: name, inChannels: inChannels, midChannels: c(name + ".conv1", width), outChannels: stream, stride: stride, backend: b, rng: &rng))
+        layers.append(
+          try BasicBlock(
+            name: name, inChannels: inChannels, midChannels: c(name + ".conv1", width), outChannels: stream, stride: stride, backend: b, rng: &rng))
         inChannels = stream
       }
     }

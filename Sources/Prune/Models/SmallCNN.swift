@@ -12,10 +12,13 @@ extension Architecture {
     let he = WeightInit.kaimingNormal
     return [
       try Conv2d(name: "conv1", inChannels: 1, outChannels: c("conv1", 32), kernel: 3, initialization: he, backend: b, rng: &rng), ReLU(backend: b),
-      try Conv2d(name: "conv2", inChannels: c("conv1", 32), outChannels: c("conv2", 32), kernel: 3, initialization: he, backend: b, rng: &rng), ReLU(backend: b),
+      try Conv2d(name: "conv2", inChannels: c("conv1", 32), outChannels: c("conv2", 32), kernel: 3, initialization: he, backend: b, rng: &rng),
+      ReLU(backend: b),
       MaxPool2x2(backend: b),
-      try Conv2d(name: "conv3", inChannels: c("conv2", 32), outChannels: c("conv3", 64), kernel: 3, initialization: he, backend: b, rng: &rng), ReLU(backend: b),
-      try Conv2d(name: "conv4", inChannels: c("conv3", 64), outChannels: c("conv4", 64), kernel: 3, initialization: he, backend: b, rng: &rng), ReLU(backend: b),
+      try Conv2d(name: "conv3", inChannels: c("conv2", 32), outChannels: c("conv3", 64), kernel: 3, initialization: he, backend: b, rng: &rng),
+      ReLU(backend: b),
+      try Conv2d(name: "conv4", inChannels: c("conv3", 64), outChannels: c("conv4", 64), kernel: 3, initialization: he, backend: b, rng: &rng),
+      ReLU(backend: b),
       MaxPool2x2(backend: b),
       Flatten(),
       try Linear(name: "fc1", inputs: c("conv4", 64) * 16, outputs: c("fc1", 200), backend: b, rng: &rng), ReLU(backend: b),

@@ -16,7 +16,9 @@ extension Architecture {
       if let published = entry {
         let width = c("features.\(index)", published)
         layers += [
-          try Conv2d(name: "features.\(index)", inChannels: inChannels, outChannels: width, kernel: 3, padding: 1, bias: false, initialization: .kaimingNormal, backend: b, rng: &rng),
+          try Conv2d(
+            name: "features.\(index)", inChannels: inChannels, outChannels: width, kernel: 3, padding: 1, bias: false, initialization: .kaimingNormal,
+            backend: b, rng: &rng),
           try BatchNorm2d(name: "features.\(index + 1)", channels: width, backend: b), ReLU(backend: b),
         ]
         index += 3

@@ -48,7 +48,9 @@ extension Architecture {
     }
     switch self {
     case .smallcnn:
-      return [plain("conv1", into: "conv2"), plain("conv2", into: "conv3"), plain("conv3", into: "conv4"), plain("conv4", into: "fc1", perChannel: 16)]
+      return [
+        plain("conv1", into: "conv2"), plain("conv2", into: "conv3"), plain("conv3", into: "conv4"), plain("conv4", into: "fc1", perChannel: 16),
+      ]
     case .vgg16, .vgg16Classic:
       var convs: [Int] = []
       var index = 0
@@ -66,11 +68,15 @@ extension Architecture {
         let blocks = ["layer\(stage).0", "layer\(stage).1"]
         let entry = stage == 1 ? P(conv: "conv1", norm: "bn1") : P(conv: "layer\(stage).0.shortcut.0", norm: "layer\(stage).0.shortcut.1")
         let readers = stage == 1 ? blocks : [blocks[1]]
-        let next = stage < 4 ? [C(layer: "layer\(stage + 1).0.conv1", perChannel: 1), C(layer: "layer\(stage + 1).0.shortcut.0", perChannel: 1)] : [C(layer: "linear", perChannel: 1)]
-        groups.append(ChannelGroup(
-          name: "stream\(stage)",
-          producers: [entry] + blocks.map { P(conv: $0 + ".conv2", norm: $0 + ".bn2") },
-          consumers: readers.map { C(layer: $0 + ".conv1", perChannel: 1) } + next))
+        let next =
+          stage < 4
+          ? [C(layer: "layer\(stage + 1).0.conv1", perChannel: 1), C(layer: "layer\(stage + 1).0.shortcut.0", perChannel: 1)]
+          : [C(layer: "linear", perChannel: 1)]
+        groups.append(
+          ChannelGroup(
+            name: "stream\(stage)",
+            producers: [entry] + blocks.map { P(conv: $0 + ".conv2", norm: $0 + ".bn2") },
+            consumers: readers.map { C(layer: $0 + ".conv1", perChannel: 1) } + next))
         groups += blocks.map { plain($0 + ".conv1", norm: $0 + ".bn1", into: $0 + ".conv2") }
       }
       return groups

@@ -21,7 +21,8 @@ public enum Criterion: String, CaseIterable, Sendable {
   public init(parsing name: String) throws {
     let aliases = ["lwm": Criterion.magnitude]
     guard let c = Criterion(rawValue: name.lowercased()) ?? aliases[name.lowercased()] else {
-      throw UserError.badValue(name: "--criterion", value: name, problem: "unknown; known: \(Criterion.allCases.map(\.rawValue).joined(separator: ", ")) (lwm = magnitude)")
+      throw UserError.badValue(
+        name: "--criterion", value: name, problem: "unknown; known: \(Criterion.allCases.map(\.rawValue).joined(separator: ", ")) (lwm = magnitude)")
     }
     self = c
   }

@@ -16,7 +16,9 @@ public struct TrainConfig: Sendable {
   /// Applied to every training batch on the host before upload.
   public var augmentation: Augmentation = .none
 
-  public init(epochs: Int, batchSize: Int, sgd: SGDHyper, attack: PGDConfig?, seed: UInt64, schedule: LRSchedule = .constant, tradesBeta: Float? = nil) {
+  public init(
+    epochs: Int, batchSize: Int, sgd: SGDHyper, attack: PGDConfig?, seed: UInt64, schedule: LRSchedule = .constant, tradesBeta: Float? = nil
+  ) {
     self.epochs = epochs
     self.batchSize = batchSize
     self.sgd = sgd
@@ -37,7 +39,9 @@ public struct TrainConfig: Sendable {
     if epochs < 0 { throw UserError.badValue(name: "--epochs", value: "\(epochs)", problem: "must be >= 0") }
     if batchSize < 1 { throw UserError.badValue(name: "--batch-size", value: "\(batchSize)", problem: "must be >= 1") }
     if !(sgd.learningRate > 0) { throw UserError.badValue(name: "--lr", value: "\(sgd.learningRate)", problem: "must be > 0") }
-    if !(sgd.momentum >= 0 && sgd.momentum < 1) { throw UserError.badValue(name: "--momentum", value: "\(sgd.momentum)", problem: "must be in [0, 1)") }
+    if !(sgd.momentum >= 0 && sgd.momentum < 1) {
+      throw UserError.badValue(name: "--momentum", value: "\(sgd.momentum)", problem: "must be in [0, 1)")
+    }
     if !(sgd.weightDecay >= 0) { throw UserError.badValue(name: "--weight-decay", value: "\(sgd.weightDecay)", problem: "must be >= 0") }
     try attack?.validate()
     if let beta = tradesBeta {
@@ -79,7 +83,9 @@ public final class Trainer {
   /// Trains epochs `firstEpoch..<config.epochs` (0-based; a resumed run starts later, and each
   /// epoch's data order, attack starts and learning rates depend only on the seed and the epoch,
   /// so a resumed run continues bit for bit); `afterEpoch` runs after each (checkpointing).
-  public func train(data: LabeledImages, firstEpoch: Int = 0, progress: ProgressSink, afterEpoch: (EpochSummary) throws -> Void = { _ in }) throws -> [EpochSummary] {
+  public func train(data: LabeledImages, firstEpoch: Int = 0, progress: ProgressSink, afterEpoch: (EpochSummary) throws -> Void = { _ in }) throws
+    -> [EpochSummary]
+  {
     let uploader = BatchUploader(data: data, backend: backend)
     let attack = config.tradesBeta == nil ? config.attack.map { PGDAttack(config: $0, backend: backend) } : nil
     let tradesAttack = config.tradesBeta == nil ? nil : config.attack.map { TRADESAttack(config: $0, backend: backend) }
@@ -112,7 +118,9 @@ public final class Trainer {
         progress.update(
           ProgressUpdate(
             phase: "train \(epoch + 1)/\(config.epochs)", step: b + 1, total: batches, imagesPerSecond: rate,
-            metrics: [("loss", String(format: "%.3f", lossSum / Double(seen))), ("acc", String(format: "%.1f%%", 100 * Double(correct) / Double(seen)))]))
+            metrics: [
+              ("loss", String(format: "%.3f", lossSum / Double(seen))), ("acc", String(format: "%.1f%%", 100 * Double(correct) / Double(seen))),
+            ]))
       }
       let seconds = Date().timeIntervalSince(start)
       let summary = EpochSummary(
@@ -122,7 +130,8 @@ public final class Trainer {
       progress.finish(
         String(
           format: "epoch %d/%d  loss %.4f  %@acc %.2f%%  lr %.4g  |grad| %.3g  %.0f img/s  %.0f s", summary.epoch, config.epochs, summary.loss,
-          config.tradesBeta != nil ? "clean " : (config.attack == nil ? "" : "adv "), 100 * summary.accuracy, summary.learningRate, summary.gradientNorm, summary.imagesPerSecond, seconds))
+          config.tradesBeta != nil ? "clean " : (config.attack == nil ? "" : "adv "), 100 * summary.accuracy, summary.learningRate,
+          summary.gradientNorm, summary.imagesPerSecond, seconds))
       try afterEpoch(summary)
     }
     return summaries
