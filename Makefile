@@ -3,7 +3,7 @@ SWIFT ?= swift
 # Swift debug builds run numeric loops very slowly: tests run on a release build with testing on.
 TEST_FLAGS = -c release -Xswiftc -enable-testing
 
-.PHONY: deps build demo test validate bench clean
+.PHONY: deps build demo test lint format validate bench clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -16,6 +16,12 @@ demo: build
 
 test: deps
 	$(SWIFT) test $(TEST_FLAGS)
+
+lint:
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+
+format:
+	$(SWIFT) format format --in-place --recursive Sources Tests Package.swift
 
 validate: build
 	.build/release/advprune validate --device opencl
