@@ -82,8 +82,22 @@ final class IDXTests: XCTestCase {
 
   func testTrailingBytes() throws {
     let bytes = idx(dims: [2, 2], data: [1, 2, 3, 4]) + [9]
-    assertBadData(path: try writeRaw("trailing", bytes), "trailing bytes: dims [2, 2] need 4 data bytes, got 5")
+    assertBadData(path: try writeRaw("trailing", bytes), "trailing bytes: dims [2, 2] need 4 data bytes, the file holds more")
     assertBadData(path: try writeGzip("trailing.gz", bytes), "trailing bytes")
+  }
+
+  /// A gzip file that declares 10 images but inflates to 64 MB is refused once the content runs
+  /// past the declared size, not after inflating all of it.
+  func testDecompressionStopsAtTheDeclaredSize() throws {
+    let path = directory + "/bomb-idx3-ubyte.gz"
+    let file = try XCTUnwrap(gzopen(path, "wb9"))
+    let header = idx(dims: [10, 28, 28], data: [])
+    _ = header.withUnsafeBytes { gzwrite(file, $0.baseAddress, UInt32($0.count)) }
+    let zeros = [UInt8](repeating: 0, count: 1 << 20)
+    for _ in 0..<64 { _ = zeros.withUnsafeBytes { gzwrite(file, $0.baseAddress, UInt32($0.count)) } }
+    XCTAssertEqual(gzclose(file), Z_OK)
+    XCTAssertLessThan(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? .max, 1 << 20, "a small file")
+    assertBadData(path: path, "need 7840 data bytes, the file holds more (reading stopped after")
   }
 
   func testHugeDimsDoNotOverflow() throws {

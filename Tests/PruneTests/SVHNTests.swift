@@ -83,6 +83,12 @@ final class SVHNTests: XCTestCase {
     expectError("compressed element at byte 128")
     try write(Array("MATLAB 7.3 MAT-file".utf8) + [UInt8](repeating: 0, count: 200), path)
     expectError("HDF5")
+    // What MATLAB's -v7.3 writes: the text header with version 0x0200 and "IM", then HDF5 at 512.
+    let text = Array("MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5 schema 1.00 .".utf8)
+    var header = text + [UInt8](repeating: 0x20, count: 116 - text.count) + [UInt8](repeating: 0, count: 8) + [0x00, 0x02] + Array("IM".utf8)
+    header += [UInt8](repeating: 0, count: 512 - header.count) + [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A] + [UInt8](repeating: 0, count: 64)
+    try write(header, path)
+    expectError("scipy.io.savemat")
     try write(MATWriter.svhn(images: [image(0)], labels: [11], compressed: false), path)
     expectError("label 0 is 11.0")
     try write(MATWriter.svhn(images: [image(0)], labels: [1, 2], compressed: false), path)

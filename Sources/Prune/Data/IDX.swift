@@ -20,6 +20,9 @@ public struct IDXArray: Sendable {
 /// Only unsigned bytes (type 0x08) are supported: that is all those data sets use.
 public enum IDX {
   /// Returns the whole decompressed content of `path`; raw files pass through unchanged.
+  ///
+  /// Reading stops as soon as the content runs past the size its IDX header declares, so a small
+  /// gzip file that inflates to gigabytes is refused after at most one extra chunk, not inflated whole.
   public static func readFile(path: String) throws -> [UInt8] {
     func bad(_ problem: String) -> UserError { .badDataFile(path: path, problem: problem) }
 
@@ -39,11 +42,18 @@ public enum IDX {
     let chunkSize = 1 << 20
     var chunk = [UInt8](repeating: 0, count: chunkSize)
     var out: [UInt8] = []
+    var declared: (dims: [Int], header: Int, total: Int)?
     while true {
       let count = chunk.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32(chunkSize)) }
       if count < 0 { throw bad(zlibProblem(file, path: path)) }
       if count == 0 { break }
       out += chunk[0..<Int(count)]
+      if declared == nil { declared = declaredSize(out) }
+      if let declared, out.count > declared.total {
+        throw bad(
+          "trailing bytes: dims \(declared.dims) need \(declared.total - declared.header) data bytes, the file holds more "
+            + "(reading stopped after \(out.count - declared.header))")
+      }
     }
     // zlib reports a stream that ends early only as a sticky Z_BUF_ERROR, not from gzread.
     var code: Int32 = Z_OK
@@ -54,6 +64,23 @@ public enum IDX {
     if closeCode == Z_BUF_ERROR { throw bad("truncated gzip stream") }
     if closeCode != Z_OK { throw bad("cannot close: zlib error \(closeCode)") }
     return out
+  }
+
+  /// Header plus data bytes an IDX header declares, once `bytes` holds the whole header; nil
+  /// before that or when `bytes` is not IDX (`parse` says what is wrong then).
+  static func declaredSize(_ bytes: [UInt8]) -> (dims: [Int], header: Int, total: Int)? {
+    guard bytes.count >= 4, bytes[0] == 0, bytes[1] == 0, (1...4).contains(Int(bytes[3])) else { return nil }
+    let header = 4 + 4 * Int(bytes[3])
+    guard bytes.count >= header else { return nil }
+    let dims = stride(from: 4, to: header, by: 4).map { at in bytes[at..<(at + 4)].reduce(0) { $0 << 8 | Int($1) } }
+    var data = 1
+    for size in dims {
+      let (product, overflow) = data.multipliedReportingOverflow(by: size)
+      if overflow { return (dims, header, Int.max) }
+      data = product
+    }
+    let (total, overflow) = header.addingReportingOverflow(data)
+    return (dims, header, overflow ? Int.max : total)
   }
 
   /// Parses IDX bytes; `path` only names the source in errors.

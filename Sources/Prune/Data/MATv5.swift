@@ -49,15 +49,18 @@ public enum MATv5 {
     guard bytes.starts(with: Array("MATLAB".utf8)) else {
       throw bad("not a MATLAB 5.0 MAT-file (the header does not start with \"MATLAB\")")
     }
+    // MATLAB 7.3 files keep the 128-byte text header (version 0x0200) and put an HDF5 file after it.
+    let hdf5 = bytes.starts(with: Array("MATLAB 7.3".utf8)) || (bytes[124] == 0 && bytes[125] == 2) || (bytes[124] == 2 && bytes[125] == 0)
+    if hdf5 {
+      throw bad(
+        "a MATLAB 7.3 (HDF5) MAT-file, which advprune does not read; save it as a level-5 file instead "
+          + "(MATLAB: save(file, 'X', 'y', '-v7'); Python: scipy.io.savemat) or use the data set's published v5 files")
+    }
     let swap: Bool
     switch (bytes[126], bytes[127]) {
     case (UInt8(ascii: "I"), UInt8(ascii: "M")): swap = false
     case (UInt8(ascii: "M"), UInt8(ascii: "I")): swap = true
-    default:
-      if bytes.starts(with: Array("MATLAB 7.3".utf8)) {
-        throw bad("a MATLAB 7.3 (HDF5) file; save it with -v7 (or read the v5 files the data set publishes)")
-      }
-      throw bad("no endian mark at bytes 126-127; not a level-5 MAT-file")
+    default: throw bad("no endian mark at bytes 126-127; not a level-5 MAT-file")
     }
 
     var arrays: [String: MATArray] = [:]
