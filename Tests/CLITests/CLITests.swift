@@ -229,12 +229,30 @@ final class CLITests: XCTestCase {
     XCTAssertEqual(export.status, 0, export.stderr)
     let e = try JSONSerialization.jsonObject(with: Data(export.stdout.utf8)) as? [String: Any] ?? [:]
     XCTAssertLessThan(e["parametersAfter"] as? Int ?? .max, (e["parametersBefore"] as? Int ?? 0))
-    try assertTorchLoadsResNet18(checkpoint: compact, cifarDirectory: dir)
     XCTAssertLessThan(e["macsAfter"] as? Int ?? .max, (e["macsBefore"] as? Int ?? 0))
     let attack = try advprune(["attack", compact, "--data-dir", dir, "--n", "8", "--steps", "2", "--device", "cpu", "--json"])
     XCTAssertEqual(attack.status, 0, attack.stderr)
     let evaluation = (try JSONSerialization.jsonObject(with: Data(attack.stdout.utf8)) as? [String: Any])?["evaluation"] as? [String: Any]
     XCTAssert((evaluation?["attack"] as? String ?? "").contains("eps 0.031"), "CIFAR-10's default eps is 8/255: \(evaluation ?? [:])")
+    // The whole L2 ensemble (Square L2 on three channels) and a curve with its AutoAttack marker.
+    let ensemble = try advprune([
+      "attack", compact, "--data-dir", dir, "--n", "8", "--attack", "autoattack", "--norm", "l2", "--eps", "0.5", "--steps", "2", "--targets", "1",
+      "--queries", "5", "--device", "cpu", "--json",
+    ])
+    XCTAssertEqual(ensemble.status, 0, ensemble.stderr)
+    let stages = ((try JSONSerialization.jsonObject(with: Data(ensemble.stdout.utf8)) as? [String: Any])?["evaluation"] as? [String: Any])?["stages"]
+    XCTAssertEqual((stages as? [[String: Any]])?.compactMap { $0["name"] as? String }, ["apgd-ce", "apgd-t", "fab-t", "square"])
+    let svg = dir + "/curve.svg"
+    let curve = try advprune([
+      "curve", dense, compact, "--data-dir", dir, "--n", "8", "--steps", "5", "--no-tune", "--autoattack", "fast", "--out", svg, "--csv",
+      dir + "/curve.csv",
+      "--device", "cpu", "--json",
+    ])
+    XCTAssertEqual(curve.status, 0, curve.stderr)
+    XCTAssert(try String(contentsOfFile: svg, encoding: .utf8).contains("<svg"))
+    XCTAssertEqual(try String(contentsOfFile: dir + "/curve.csv", encoding: .utf8).split(separator: "\n").first?.split(separator: ",").count, 3)
+    assertUserError(try advprune(["curve", dense, "--data-dir", dir, "--out", dir + "/missing/c.svg", "--device", "cpu"]), mentions: ["missing"])
+    try assertTorchLoadsResNet18(checkpoint: compact, cifarDirectory: dir)
   }
 
   /// A state_dict saved by PyTorch (no advprune metadata, int64 BN counters) is used as it is once
