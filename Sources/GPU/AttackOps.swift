@@ -1,3 +1,11 @@
+/// What `Backend.reduce` computes over a tensor.
+public enum Reduction: Int, CaseIterable, Sendable {
+  case sum = 0
+  case sumOfSquares = 1
+  case sumOfAbsolutes = 2
+  case maxAbsolute = 3
+}
+
 /// Per-sample objectives attacks take from the logits z of a sample with label y (and target t).
 ///
 /// Sorted descending, z_pi1 >= z_pi2 >= ... (ties broken by the lower class index, on every

@@ -95,6 +95,17 @@ public protocol Backend: AnyObject {
   /// `t[i] = low + (high - low) * CounterRandom.unit(i, seed)`: identical on every backend.
   func randomUniform(_ tensor: Tensor, low: Float, high: Float, seed: UInt64) throws
 
+  // MARK: Pruning building blocks (method state: scores, ADMM's Z and U, penalties)
+  /// `y = alpha * x + beta * y`.
+  func axpby(y: Tensor, x: Tensor, alpha: Float, beta: Float) throws
+  /// One number from all of `x` into `result[0]`: its sum, sum of squares, sum of absolute values
+  /// or largest absolute value (two stages on the device, double accumulation on the CPU).
+  func reduce(_ x: Tensor, into result: Tensor, _ reduction: Reduction) throws
+  /// `mask = 1` on the `keep` entries of largest |scores| and 0 elsewhere, exactly `keep` of them:
+  /// ties at the threshold go to the lower index. Sort-free on the device (a bisection on the
+  /// values' bit patterns, then a prefix count of the ties); the CPU reference sorts.
+  func topKMask(mask: Tensor, scores: Tensor, keep: Int) throws
+
   // MARK: Attack building blocks (per-sample state stays on the device; see AttackOps.swift)
   /// Per-sample attack objective of the logits, and `dLogits = scale * dLoss/dLogits` when given.
   /// `targets` (class indices as floats) are needed by the targeted losses only.

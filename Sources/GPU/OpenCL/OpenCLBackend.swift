@@ -15,6 +15,8 @@ public final class OpenCLBackend: Backend {
   private var programs: [cl_program] = []
   let columns = CLScratch()
   let transposed = CLScratch()
+  /// First-stage partial results of `reduce`.
+  let partials = CLScratch()
   /// Largest im2col matrix (floats) built at once.
   let maxColumnFloats: Int
   /// When true, `timings` collects per-kernel device time.
@@ -23,7 +25,8 @@ public final class OpenCLBackend: Backend {
 
   /// The kernel files, one per op family.
   public static let kernelFileNames = [
-    "elementwise.cl", "conv.cl", "linear.cl", "pool.cl", "loss.cl", "optimizer.cl", "attack.cl", "attack_blocks.cl", "norm.cl",
+    "elementwise.cl", "conv.cl", "linear.cl", "pool.cl", "loss.cl", "optimizer.cl", "attack.cl", "attack_blocks.cl", "pruning_blocks.cl",
+    "norm.cl",
   ]
 
   public init(device: CLDeviceInfo, kernelsDirectory: String? = nil, maxColumnFloats: Int = 64 << 20) throws {

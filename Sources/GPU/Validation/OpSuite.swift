@@ -39,7 +39,7 @@ public enum OpSuite {
   }
 
   public static func cases() -> [OpCase] {
-    gemmCases() + linearCases() + convCases() + elementwiseCases() + normCases() + trainingCases() + attackBlockCases()
+    gemmCases() + linearCases() + convCases() + elementwiseCases() + normCases() + trainingCases() + attackBlockCases() + pruningBlockCases()
   }
 
   static func gemmCases() -> [OpCase] {
