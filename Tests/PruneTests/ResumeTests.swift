@@ -99,3 +99,31 @@ final class SnapshotAtSecondEpoch: ProgressSink {
     if epochs == 2 { try? FileManager.default.copyItem(atPath: source, toPath: copy) }
   }
 }
+
+/// A diverging run stops with the epoch and step named and leaves the finished epoch's checkpoint.
+final class DivergenceTests: XCTestCase {
+  func testDivergenceNamesWhereItHappenedAndKeepsTheLastCheckpoint() throws {
+    let dir = try temporaryDirectory(self)
+    let cpu = CPUBackend()
+    let data = syntheticImages(count: 64, seed: 30)
+    let model = try responsiveSmallCNN(backend: cpu, seed: 31)
+    let config = TrainConfig(epochs: 3, batchSize: 16, sgd: SGDHyper(learningRate: 1e-3, momentum: 0), attack: nil, seed: 1)
+    let out = dir + "/m.safetensors"
+    var epochs = 0
+    let metadata = ["arch": "smallcnn", "dataset": "fashion-mnist"]
+    let run = {
+      try Trainer(model: model, config: config).train(data: data, progress: SilentProgress()) { _ in
+        epochs += 1
+        try Checkpoint.save(model, metadata: metadata, to: out)
+        // Poison the weights after the first epoch: the next step's loss is not finite.
+        if epochs == 1 { try cpu.fill(model.parameter(named: "fc3.weight")!.value, value: .nan) }
+      }
+    }
+    XCTAssertThrowsError(try run()) { error in
+      XCTAssertEqual(error as? TrainingError, .diverged(epoch: 2, step: 1, steps: 4, learningRate: 1e-3))
+      XCTAssert("\(error)".contains("epoch 2, step 1 of 4") && "\(error)".contains("lower --lr"), "\(error)")
+    }
+    let saved = try Checkpoint.load(path: out, backend: cpu).model
+    XCTAssert(try cpu.download(saved.parameter(named: "fc3.weight")!.value).allSatisfy(\.isFinite), "the finished epoch's checkpoint is intact")
+  }
+}

@@ -84,8 +84,9 @@ public final class RobustnessEvaluation {
 
   /// Clean logits and correctness of every point (once).
   func classifyClean(progress: ProgressSink) throws {
-    guard correct.isEmpty else { return }
+    // Attacks and their verification run in eval mode whoever touched the model before.
     model.setTraining(false)
+    guard correct.isEmpty else { return }
     let classes = data.classCount
     cleanLogits.reserveCapacity(count * classes)
     for start in stride(from: 0, to: count, by: batchSize) {

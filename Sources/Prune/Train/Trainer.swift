@@ -103,12 +103,16 @@ public final class Trainer {
         let stepSeed = config.seed ^ (UInt64(epoch) << 32 | UInt64(b))
         let hyper = config.hyper(progress: (Double(epoch) + Double(b) / Double(batches)) / Double(max(config.epochs, 1)))
         let (loss, hits): (Double, Int)
-        if let tradesAttack, let beta = config.tradesBeta {
-          let xAdv = try tradesAdversarial(x: x, attack: tradesAttack, seed: stepSeed)
-          (loss, hits) = try tradesStep(x: x, xAdv: xAdv, labels: y, hostLabels: labels, beta: beta, hyper: hyper)
-        } else {
-          let input = try attack?.perturb(model: model, x: x, labels: y, seed: stepSeed) ?? x
-          (loss, hits) = try step(input: input, labels: y, hostLabels: labels, hyper: hyper)
+        do {
+          if let tradesAttack, let beta = config.tradesBeta {
+            let xAdv = try tradesAdversarial(x: x, attack: tradesAttack, seed: stepSeed)
+            (loss, hits) = try tradesStep(x: x, xAdv: xAdv, labels: y, hostLabels: labels, beta: beta, hyper: hyper)
+          } else {
+            let input = try attack?.perturb(model: model, x: x, labels: y, seed: stepSeed) ?? x
+            (loss, hits) = try step(input: input, labels: y, hostLabels: labels, hyper: hyper)
+          }
+        } catch TrainingError.nonFiniteLoss {
+          throw TrainingError.diverged(epoch: epoch + 1, step: b + 1, steps: batches, learningRate: hyper.learningRate)
         }
         lastRate = Double(hyper.learningRate)
         lossSum += loss * Double(labels.count)
@@ -165,10 +169,18 @@ public final class Trainer {
 }
 
 /// Training diverged.
-public enum TrainingError: Error, CustomStringConvertible {
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+  /// A step's loss was NaN or infinite (where in the run is added by the epoch loop).
   case nonFiniteLoss
+  case diverged(epoch: Int, step: Int, steps: Int, learningRate: Float)
 
   public var description: String {
-    "training diverged: the loss became NaN or infinite (lower --lr?)"
+    switch self {
+    case .nonFiniteLoss:
+      return "training diverged: the loss became NaN or infinite (lower --lr?)"
+    case .diverged(let epoch, let step, let steps, let rate):
+      return "training diverged at epoch \(epoch), step \(step) of \(steps) (learning rate \(rate)): the loss became NaN or infinite; "
+        + "checkpoints of finished epochs are unchanged; try a lower --lr"
+    }
   }
 }
