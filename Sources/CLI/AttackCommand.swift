@@ -19,7 +19,7 @@ struct Attack: ParsableCommand {
       """)
 
   @Argument(help: "Checkpoint (.safetensors).") var checkpoint: String
-  @Option(help: "Attack: \(AttackKind.allCases.map(\.rawValue).joined(separator: ", ")).") var attack: AttackKind = .pgd
+  @Option(help: "The attack, or autoattack (the ensemble) or fmn (minimal distances).") var attack: AttackKind = .pgd
   @Option(help: "Perturbation norm: linf, l2 (l1: fmn only).") var norm: PerturbationNorm = .linf
   @Option(help: "Attack radius in input space (default: the data set's, 0.1 for (Fashion-)MNIST, 8/255 for CIFAR-10 and SVHN).") var eps: Float?
   @Option(help: "AutoAttack version: standard or fast (APGD-CE + APGD-T).") var version: AutoAttackVersion = .standard

@@ -4,7 +4,7 @@ import ArgumentParser
 /// (`attack` and `curve`).
 struct TestSetOptions: ParsableArguments {
   @Option(name: [.customLong("n"), .customLong("test-limit")], help: "Number of test points (the first N).") var n: Int = 1000
-  @Option(help: "Batch size.") var batchSize: Int = 200
+  @Option(name: [.customLong("batch-size"), .customLong("batch")], help: "Batch size.") var batchSize: Int = 200
   @Option(help: "Data set (default: the checkpoint's).") var dataset: String?
   @Option(help: "Directory of the data set's files.") var dataDir: String?
   @Option(help: "Architecture of a checkpoint saved from PyTorch (ours carry it in their metadata).") var arch: String?
