@@ -152,9 +152,10 @@ final class AttackSuiteTests: XCTestCase {
     let cpu = CPUBackend()
     let model = try responsiveSmallCNN(backend: cpu, seed: 13)
     let data = syntheticImages(count: 12, seed: 14)
-    var plans = [AttackKind.apgdCE, .apgdT, .fabT, .square].map { AttackPlan(kind: $0, norm: .linf, eps: 0.03) }
+    var plans = [AttackKind.pgd, .apgdCE, .apgdT, .fabT, .square].map { AttackPlan(kind: $0, norm: .linf, eps: 0.03) }
     for k in plans.indices {
       plans[k].steps = 10
+      plans[k].restarts = 2
       plans[k].queries = 60
       plans[k].targets = 2
     }

@@ -81,16 +81,22 @@ public final class PGDAttack: BoundedAttack {
     let record = (found: try b.zeros([batch.count]), points: try b.zeros(batch.shape), flags: try b.zeros([batch.count]))
     try b.copy(from: x, to: record.points)
     for restart in 0..<config.restarts {
-      try iterate(model: model, x: x, labels: labels, seed: seed &+ UInt64(restart) &* 0x9E37_79B9, record: record)
+      // Evaluation draws each point's start from its index, so results do not depend on batching.
+      let startSeed = deriveSeed(seed, UInt64(restart))
+      let start = batch.ids.flatMap { id in
+        var rng = SeededRNG.derive(startSeed, UInt64(id))
+        return rng.uniformArray(batch.features, -config.eps, config.eps)
+      }
+      try iterate(model: model, x: x, labels: labels, seed: startSeed, record: record, start: start)
       if !(try downloadFlags(record.found, b).contains(false)) { break }
     }
     return AttackOutcome(fooled: try downloadFlags(record.found, b), adversarial: try b.download(record.points))
   }
 
   @discardableResult
-  private func iterate(model: Model, x: Tensor, labels: Tensor, seed: UInt64, record: (found: Tensor, points: Tensor, flags: Tensor)?) throws
-    -> Tensor
-  {
+  private func iterate(
+    model: Model, x: Tensor, labels: Tensor, seed: UInt64, record: (found: Tensor, points: Tensor, flags: Tensor)?, start: [Float]? = nil
+  ) throws -> Tensor {
     let c = config
     let wasTraining = model.isTraining
     model.setTraining(false)
@@ -98,7 +104,11 @@ public final class PGDAttack: BoundedAttack {
     let xAdv = try adversarial.get(x.shape, backend)
     if c.randomStart && c.eps > 0 {
       let d = try delta.get(x.shape, backend)
-      try backend.randomUniform(d, low: -c.eps, high: c.eps, seed: seed)
+      if let start {
+        try backend.write(start, to: d)
+      } else {
+        try backend.randomUniform(d, low: -c.eps, high: c.eps, seed: seed)
+      }
       try backend.pgdProject(xAdv: xAdv, x: x, delta: d, eps: c.eps, norm: c.norm)
     } else {
       try backend.copy(from: x, to: xAdv)
