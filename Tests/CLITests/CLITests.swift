@@ -251,6 +251,7 @@ final class CLITests: XCTestCase {
     XCTAssertEqual(curve.status, 0, curve.stderr)
     XCTAssert(try String(contentsOfFile: svg, encoding: .utf8).contains("<svg"))
     XCTAssertEqual(try String(contentsOfFile: dir + "/curve.csv", encoding: .utf8).split(separator: "\n").first?.split(separator: ",").count, 3)
+    assertUserError(try advprune(["curve", dense, "--data-dir", dir, "--norm", "l2", "--out", svg, "--device", "cpu"]), mentions: ["--eps", "l2"])
     assertUserError(try advprune(["curve", dense, "--data-dir", dir, "--out", dir + "/missing/c.svg", "--device", "cpu"]), mentions: ["missing"])
     try assertTorchLoadsResNet18(checkpoint: compact, cifarDirectory: dir)
   }

@@ -57,8 +57,9 @@ public struct CurveJob {
     }
     if points < 1 { throw UserError.badValue(name: "--n", value: "\(points)", problem: "must be >= 1") }
     if let eps, !(eps >= 0 && eps.isFinite) { throw UserError.badValue(name: "--eps", value: "\(eps)", problem: "must be a finite number >= 0") }
-    if autoAttack != nil && eps == nil && norm != .linf {
-      throw UserError.badValue(name: "--eps", value: "", problem: "AutoAttack on the curve needs an evaluation eps for \(norm.rawValue)")
+    if eps == nil && norm != .linf {
+      throw UserError.badValue(
+        name: "--eps", value: "", problem: "name the evaluation eps of an \(norm.rawValue) curve (data sets' defaults are L-inf radii)")
     }
     if autoAttack != nil && norm == .l1 { throw UserError.badValue(name: "--norm", value: "l1", problem: "AutoAttack runs in linf or l2") }
     for path in [svgPath] + (csvPath.map { [$0] } ?? []) { try checkWritable(path) }
