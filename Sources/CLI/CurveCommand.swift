@@ -15,7 +15,7 @@ struct Curve: ParsableCommand {
 
   @Argument(help: "Checkpoints (.safetensors), one curve each.") var checkpoints: [String]
   @Option(help: "Perturbation norm: linf, l2 or l1.") var norm: PerturbationNorm = .linf
-  @Option(help: "Evaluation eps to mark (default: the data set's L-inf eps).") var eps: Float?
+  @Option(help: "Evaluation eps to mark (default: the data set's L-inf eps; required for l2 and l1).") var eps: Float?
   @Option(help: "FMN steps.") var steps: Int = 200
   @Flag(help: "Run FMN with its default step rule instead of tuning it first.") var noTune = false
   @Option(help: "Run AutoAttack (standard or fast) at eps and mark it on each curve.") var autoattack: AutoAttackVersion?
