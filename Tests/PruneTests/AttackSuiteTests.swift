@@ -102,21 +102,23 @@ final class AttackSuiteTests: XCTestCase {
 
   // MARK: Every attack on a small CNN
 
-  func allAttacks(eps: Float, backend: Backend) -> [BoundedAttack] {
-    var plans = [AttackKind.fgsm, .pgd, .apgdCE, .apgdDLR, .apgdT, .fabT, .square, .autoattack].map { AttackPlan(kind: $0, norm: .linf, eps: eps) }
-    for k in plans.indices {
-      plans[k].steps = plans[k].kind == .pgd ? 5 : 8
-      plans[k].queries = 40
-      plans[k].targets = 3
-    }
-    plans += [AttackKind.pgd, .apgdCE, .fabT, .square].map { kind in
-      var plan = AttackPlan(kind: kind, norm: .l2, eps: eps * 10)
-      plan.steps = 6
-      plan.targets = 2
-      plan.queries = 40
+  /// Plans of `kinds`, shortened for tests.
+  func plans(
+    _ kinds: [AttackKind], norm: PerturbationNorm = .linf, eps: Float, steps: Int, queries: Int, targets: Int, restarts: Int = 1
+  ) -> [AttackPlan] {
+    kinds.map { kind in
+      var plan = AttackPlan(kind: kind, norm: norm, eps: eps)
+      (plan.steps, plan.queries, plan.targets, plan.restarts) = (steps, queries, targets, restarts)
       return plan
     }
-    return plans.flatMap { $0.attacks(backend: backend) }
+  }
+
+  func allAttacks(eps: Float, backend: Backend) -> [BoundedAttack] {
+    let linf =
+      plans([.pgd], eps: eps, steps: 5, queries: 40, targets: 3)
+      + plans([.fgsm, .apgdCE, .apgdDLR, .apgdT, .fabT, .square, .autoattack], eps: eps, steps: 8, queries: 40, targets: 3)
+    let l2 = plans([.pgd, .apgdCE, .fabT, .square], norm: .l2, eps: eps * 10, steps: 6, queries: 40, targets: 2)
+    return (linf + l2).flatMap { $0.attacks(backend: backend) }
   }
 
   func testEveryAttackIsFeasibleAndZeroEpsGivesCleanAccuracy() throws {
@@ -152,14 +154,7 @@ final class AttackSuiteTests: XCTestCase {
     let cpu = CPUBackend()
     let model = try responsiveSmallCNN(backend: cpu, seed: 13)
     let data = syntheticImages(count: 12, seed: 14)
-    var plans = [AttackKind.pgd, .apgdCE, .apgdT, .fabT, .square].map { AttackPlan(kind: $0, norm: .linf, eps: 0.03) }
-    for k in plans.indices {
-      plans[k].steps = 10
-      plans[k].restarts = 2
-      plans[k].queries = 60
-      plans[k].targets = 2
-    }
-    for plan in plans {
+    for plan in plans([.pgd, .apgdCE, .apgdT, .fabT, .square], eps: 0.03, steps: 10, queries: 60, targets: 2, restarts: 2) {
       let run = { (batch: Int) in
         let evaluation = RobustnessEvaluation(model: model, data: data, count: 12, batchSize: batch, seed: 5)
         _ = try evaluation.run(attacks: plan.attacks(backend: cpu), description: "", progress: SilentProgress())
@@ -175,17 +170,10 @@ final class AttackSuiteTests: XCTestCase {
     let cl = try OpenCLFixture.backend()
     let cpu = CPUBackend()
     let data = syntheticImages(count: 6, seed: 15)
-    var plans = [AttackKind.apgdT, .fabT, .square].map { AttackPlan(kind: $0, norm: .linf, eps: 0.05) }
-    for k in plans.indices {
-      plans[k].steps = 4
-      plans[k].queries = 30
-      plans[k].targets = 2
-    }
-    plans.append(AttackPlan(kind: .apgdCE, norm: .l2, eps: 0.5))
-    plans[3].steps = 4
-    plans.append(AttackPlan(kind: .square, norm: .l2, eps: 0.5))
-    plans[4].queries = 30
-    for plan in plans {
+    let compared =
+      plans([.apgdT, .fabT, .square], eps: 0.05, steps: 4, queries: 30, targets: 2)
+      + plans([.apgdCE, .square], norm: .l2, eps: 0.5, steps: 4, queries: 30, targets: 2)
+    for plan in compared {
       var points: [[Float]] = []
       for backend in [cpu as Backend, cl] {
         let model = try responsiveSmallCNN(backend: backend, seed: 16)
@@ -224,10 +212,24 @@ final class AttackSuiteTests: XCTestCase {
     }
   }
 
-  /// Central differences of every attack loss (and TRADES' KL) with respect to the input,
-  /// through a small conv net, against the analytic gradient of both backends.
-  func testInputGradientsOfEveryLossMatchFiniteDifferences() throws {
-    let cpu = CPUBackend()
+  /// Every attack loss (and TRADES' KL against fixed logits) through a small conv net, summed
+  /// over a batch of 3: its value and input gradient on a backend.
+  struct LossThroughNet {
+    static let kinds: [AttackLoss?] = AttackLoss.allCases + [nil]  // nil: TRADES' KL
+    let kind: AttackLoss?
+    let shape = [3, 1, 6, 6]
+    let labels: [Float] = [1, 4, 7]
+    let targets: [Float] = [2, 0, 9]
+    let reference = {
+      var rng = SeededRNG(seed: 19)
+      return rng.uniformArray(30, -1, 1)
+    }()
+    let x = {
+      var rng = SeededRNG(seed: 20)
+      return rng.uniformArray(3 * 36, 0, 1)
+    }()
+    var name: String { kind?.rawValue ?? "trades-kl" }
+
     func net(_ b: Backend) throws -> Model {
       var rng = SeededRNG(seed: 18)
       return Model(
@@ -237,46 +239,42 @@ final class AttackSuiteTests: XCTestCase {
           try Linear(name: "fc", inputs: 3 * 4 * 4, outputs: 10, backend: b, rng: &rng),
         ])
     }
-    var rng = SeededRNG(seed: 19)
-    let (n, shape) = (3, [3, 1, 6, 6])
-    let x = rng.uniformArray(n * 36, 0, 1)
-    let labelValues: [Float] = [1, 4, 7]
-    let targetValues: [Float] = [2, 0, 9]
-    let reference = rng.uniformArray(n * 10, -1, 1)
-    let gpu = try? OpenCLFixture.backend()
-    let kinds: [AttackLoss?] = AttackLoss.allCases + [nil]  // nil: TRADES' KL against fixed logits
-    for kind in kinds {
-      func gradient(_ b: Backend) throws -> [Float] {
-        let model = try net(b)
-        let logits = try model.forward(try b.upload(x, shape: shape))
-        let (l, d) = (try b.zeros([n]), try b.zeros([n, 10]))
-        if let kind {
-          try b.attackLoss(
-            kind, losses: l, dLogits: d, logits: logits, labels: try b.upload(labelValues, shape: [n]),
-            targets: try b.upload(targetValues, shape: [n]), scale: 1)
-        } else {
-          try b.softmaxKL(losses: l, dP: nil, dQ: d, p: try b.upload(reference, shape: [n, 10]), q: logits, scale: 1)
-        }
-        return try b.download(try XCTUnwrap(try model.backward(d, parameterGradients: false, inputGradient: true)))
+
+    /// The summed loss at `input`, and with `gradient` dLoss/dinput.
+    func evaluate(_ model: Model, at input: [Float], gradient: Bool) throws -> (loss: Double, grad: [Float]?) {
+      let b = model.backend
+      let logits = try model.forward(try b.upload(input, shape: shape))
+      let (l, d) = (try b.zeros([3]), gradient ? try b.zeros([3, 10]) : nil)
+      if let kind {
+        try b.attackLoss(
+          kind, losses: l, dLogits: d, logits: logits, labels: try b.upload(labels, shape: [3]), targets: try b.upload(targets, shape: [3]), scale: 1)
+      } else {
+        try b.softmaxKL(losses: l, dP: nil, dQ: d, p: try b.upload(reference, shape: [3, 10]), q: logits, scale: 1)
       }
-      let model = try net(cpu)
-      func loss(_ probe: [Float]) throws -> Double {
-        let logits = try model.forward(try cpu.upload(probe, shape: shape))
-        let l = try cpu.zeros([n])
-        if let kind {
-          try cpu.attackLoss(
-            kind, losses: l, dLogits: nil, logits: logits, labels: try cpu.upload(labelValues, shape: [n]),
-            targets: try cpu.upload(targetValues, shape: [n]), scale: 1)
-        } else {
-          try cpu.softmaxKL(losses: l, dP: nil, dQ: nil, p: try cpu.upload(reference, shape: [n, 10]), q: logits, scale: 1)
-        }
-        return try cpu.download(l).reduce(0) { $0 + Double($1) }
-      }
-      let analytic = try gradient(cpu)
-      let numeric = try centralDifferences(x, loss)
-      let name = kind?.rawValue ?? "trades-kl"
-      assertClose(analytic, numeric, atol: 2e-3, rtol: 2e-2, "\(name) input gradient vs central differences")
-      if let gpu { assertClose(try gradient(gpu), analytic, atol: 1e-5, rtol: 1e-4, "\(name) input gradient, OpenCL vs CPU") }
+      let loss = try b.download(l).reduce(0) { $0 + Double($1) }
+      return (loss, try d.map { try b.download(try model.inputGradient($0)) })
+    }
+  }
+
+  /// Central differences of every attack loss with respect to the input, on the CPU reference.
+  func testInputGradientsOfEveryLossMatchFiniteDifferences() throws {
+    let cpu = CPUBackend()
+    for kind in LossThroughNet.kinds {
+      let probe = LossThroughNet(kind: kind)
+      let model = try probe.net(cpu)
+      let analytic = try XCTUnwrap(try probe.evaluate(model, at: probe.x, gradient: true).grad)
+      let numeric = try centralDifferences(probe.x) { try probe.evaluate(model, at: $0, gradient: false).loss }
+      assertClose(analytic, numeric, atol: 2e-3, rtol: 2e-2, "\(probe.name) input gradient vs central differences")
+    }
+  }
+
+  func testInputGradientsOfEveryLossAgreeOnOpenCL() throws {
+    let cl = try OpenCLFixture.backend()
+    for kind in LossThroughNet.kinds {
+      let probe = LossThroughNet(kind: kind)
+      let want = try XCTUnwrap(try probe.evaluate(try probe.net(CPUBackend()), at: probe.x, gradient: true).grad)
+      let got = try XCTUnwrap(try probe.evaluate(try probe.net(cl), at: probe.x, gradient: true).grad)
+      assertClose(got, want, atol: 1e-5, rtol: 1e-4, "\(probe.name) input gradient, OpenCL vs CPU")
     }
   }
 

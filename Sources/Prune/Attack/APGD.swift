@@ -92,9 +92,7 @@ public final class APGDAttack: BoundedAttack {
       try b.misclassified(flags: flags, logits: logits, labels: labels)
       try b.selectRows(destination: found, source: flags, where: flags)
       try b.selectRows(destination: xFound, source: xAdv, where: flags)
-      guard let g = try model.backward(dLogits, parameterGradients: false, inputGradient: true) else {
-        preconditionFailure("APGD: the model returned no input gradient")
-      }
+      let g = try model.inputGradient(dLogits)
       return g
     }
 

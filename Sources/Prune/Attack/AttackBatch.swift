@@ -33,8 +33,8 @@ public struct AttackBatch {
   public func subset(_ rows: [Int]) -> AttackBatch {
     let (f, k) = (features, classes)
     return AttackBatch(
-      ids: rows.map { ids[$0] }, x: rows.flatMap { x[($0 * f)..<(($0 + 1) * f)] }, labels: rows.map { labels[$0] },
-      cleanLogits: rows.flatMap { cleanLogits[($0 * k)..<(($0 + 1) * k)] }, pointShape: pointShape, classes: classes)
+      ids: rows.map { ids[$0] }, x: x.rows(rows, width: f), labels: rows.map { labels[$0] }, cleanLogits: cleanLogits.rows(rows, width: k),
+      pointShape: pointShape, classes: classes)
   }
 
   /// The class of the `rank`-th largest clean logit of each point (rank 2: the runner-up), the
@@ -42,7 +42,7 @@ public struct AttackBatch {
   public func targets(rank: Int) -> [Int] {
     precondition(rank >= 1 && rank <= classes, "target rank \(rank) outside 1...\(classes)")
     return (0..<count).map { n in
-      let z = cleanLogits[(n * classes)..<((n + 1) * classes)]
+      let z = cleanLogits.row(n, width: classes)
       let order = z.indices.sorted { z[$0] > z[$1] || (z[$0] == z[$1] && $0 < $1) }
       return order[rank - 1] - n * classes
     }
@@ -78,7 +78,7 @@ public struct AttackOutcome {
   mutating func merge(_ other: AttackOutcome, rows: [Int], features: Int) {
     for (k, row) in rows.enumerated() where other.fooled[k] && !fooled[row] {
       fooled[row] = true
-      adversarial.replaceSubrange((row * features)..<((row + 1) * features), with: other.adversarial[(k * features)..<((k + 1) * features)])
+      adversarial.setRow(row, width: features, to: other.adversarial.row(k, width: features))
     }
   }
 }
@@ -122,3 +122,16 @@ func deriveSeed(_ seed: UInt64, _ stream: UInt64) -> UInt64 {
 
 /// A 0/1 flag tensor as booleans.
 func downloadFlags(_ t: Tensor, _ backend: Backend) throws -> [Bool] { try backend.download(t).map { $0 != 0 } }
+
+extension Array {
+  /// Row `i` of a row-major matrix with rows of `width` values.
+  func row(_ i: Int, width: Int) -> ArraySlice<Element> { self[(i * width)..<((i + 1) * width)] }
+
+  /// The rows at `indices`, in that order, as one row-major matrix.
+  func rows(_ indices: [Int], width: Int) -> [Element] { indices.flatMap { row($0, width: width) } }
+
+  /// Overwrites row `i` with `values` (one row's worth).
+  mutating func setRow(_ i: Int, width: Int, to values: ArraySlice<Element>) {
+    replaceSubrange((i * width)..<((i + 1) * width), with: values)
+  }
+}

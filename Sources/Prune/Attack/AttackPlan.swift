@@ -114,8 +114,8 @@ public struct AttackPlan: Sendable {
   }
 
   /// How the attacks are described in results ("autoattack standard linf eps 0.1: apgd-ce, ...").
-  public func description(backend: Backend) -> String {
-    let names = attacks(backend: backend).map(\.name).joined(separator: ", ")
+  public func description(of attacks: [BoundedAttack]) -> String {
+    let names = attacks.map(\.name).joined(separator: ", ")
     let head = kind == .autoattack ? "autoattack \(version.rawValue)" : kind.rawValue
     return "\(head) \(norm.rawValue) eps \(eps): \(names)"
   }

@@ -93,7 +93,17 @@ public final class RobustnessEvaluation {
       let end = min(count, start + batchSize)
       cleanLogits += try logits(Array(data.images[(start * features)..<(end * features)]), rows: end - start)
     }
-    correct = (0..<count).map { argmaxRows(Array(cleanLogits[($0 * classes)..<(($0 + 1) * classes)]), classes: classes)[0] == data.labels[$0] }
+    correct = zip(argmaxRows(cleanLogits, classes: classes), data.labels).map { $0 == $1 }
+  }
+
+  /// The same evaluation on its first `n` points, reusing the clean pass already made.
+  func prefix(_ n: Int) -> RobustnessEvaluation {
+    let sub = RobustnessEvaluation(model: model, data: data, count: min(n, count), batchSize: batchSize, seed: seed)
+    if !correct.isEmpty {
+      sub.correct = Array(correct.prefix(sub.count))
+      sub.cleanLogits = Array(cleanLogits.prefix(sub.count * data.classCount))
+    }
+    return sub
   }
 
   /// Eval-mode logits of host points.
@@ -105,8 +115,8 @@ public final class RobustnessEvaluation {
   public func batch(_ indices: [Int]) -> AttackBatch {
     let k = data.classCount
     return AttackBatch(
-      ids: indices, x: indices.flatMap { data.images[($0 * features)..<(($0 + 1) * features)] }, labels: indices.map { data.labels[$0] },
-      cleanLogits: indices.flatMap { cleanLogits[($0 * k)..<(($0 + 1) * k)] }, pointShape: pointShape, classes: k)
+      ids: indices, x: data.images.rows(indices, width: features), labels: indices.map { data.labels[$0] },
+      cleanLogits: cleanLogits.rows(indices, width: k), pointShape: pointShape, classes: k)
   }
 
   /// Evaluates with `attacks` (all of one norm and eps; none: clean accuracy only).
@@ -122,18 +132,19 @@ public final class RobustnessEvaluation {
       let stageStart = Date()
       let todo = (0..<count).filter { robust[$0] }
       var (broken, rejected) = (0, 0)
+      var robustNow = robust.filter { $0 }.count
+      /// Points of this stage done so far (fractional inside a batch), with the running accuracy.
+      func report(_ done: Double) {
+        progress.update(
+          ProgressUpdate(
+            phase: "\(attack.name) (\(k + 1)/\(attacks.count))", step: Int(done), total: todo.count,
+            imagesPerSecond: done / max(Date().timeIntervalSince(stageStart), 1e-9),
+            metrics: [("robust", String(format: "%.1f%%", 100 * Double(robustNow) / Double(max(count, 1))))]))
+      }
       for first in stride(from: 0, to: todo.count, by: batchSize) {
         let indices = Array(todo[first..<min(todo.count, first + batchSize)])
         let points = batch(indices)
-        let robustNow = robust.filter { $0 }.count
-        attack.onProgress = { share in
-          let done = Double(first) + share * Double(indices.count)
-          progress.update(
-            ProgressUpdate(
-              phase: "\(attack.name) (\(k + 1)/\(attacks.count))", step: first + Int(share * Double(indices.count)), total: todo.count,
-              imagesPerSecond: done / max(Date().timeIntervalSince(stageStart), 1e-9),
-              metrics: [("robust", String(format: "%.1f%%", 100 * Double(robustNow) / Double(max(self.count, 1))))]))
-        }
+        attack.onProgress = { share in report(Double(first) + share * Double(indices.count)) }
         defer { attack.onProgress = nil }
         let outcome = try attack.run(model: model, batch: points, seed: deriveSeed(seed, UInt64(k)))
         let verified = try verify(outcome, batch: points, eps: eps, norm: norm)
@@ -146,15 +157,11 @@ public final class RobustnessEvaluation {
           brokenBy[index] = attack.name
           distances[index] = distance
           broken += 1
+          robustNow -= 1
         }
-        let done = first + indices.count
-        let elapsed = max(Date().timeIntervalSince(stageStart), 1e-9)
-        progress.update(
-          ProgressUpdate(
-            phase: "\(attack.name) (\(k + 1)/\(attacks.count))", step: done, total: todo.count, imagesPerSecond: Double(done) / elapsed,
-            metrics: [("robust", String(format: "%.1f%%", 100 * Double(robust.filter { $0 }.count) / Double(max(count, 1))))]))
+        report(Double(first + indices.count))
       }
-      let robustCount = robust.filter { $0 }.count
+      let robustCount = robustNow
       let stage = AttackStage(
         name: attack.name, robustCorrect: robustCount, robustAccuracy: Double(robustCount) / Double(max(count, 1)), broken: broken,
         rejected: rejected, seconds: Date().timeIntervalSince(stageStart))
@@ -181,13 +188,12 @@ public final class RobustnessEvaluation {
     let f = batch.features
     let rows = outcome.fooled.indices.filter { outcome.fooled[$0] }
     guard !rows.isEmpty else { return [Float?](repeating: nil, count: batch.count) }
-    let x = rows.flatMap { outcome.adversarial[($0 * f)..<(($0 + 1) * f)] }
+    let x = outcome.adversarial.rows(rows, width: f)
     let z = try logits(x, rows: rows.count)
     let predicted = argmaxRows(z, classes: batch.classes)
     var result = [Float?](repeating: nil, count: batch.count)
     for (k, row) in rows.enumerated() {
-      let adversarial = x[(k * f)..<((k + 1) * f)]
-      let clean = batch.x[(row * f)..<((row + 1) * f)]
+      let (adversarial, clean) = (x.row(k, width: f), batch.x.row(row, width: f))
       guard adversarial.allSatisfy({ $0 >= 0 && $0 <= 1 }), predicted[k] != batch.labels[row] else { continue }
       let distance = distanceOf(zip(adversarial, clean).map { $0 - $1 }, norm)
       if Self.withinBall(distance, eps: eps) { result[row] = distance }

@@ -33,12 +33,10 @@ public final class FABAttack: BoundedAttack {
   /// The outcome within eps, and the smallest distance found per point over all targets (+inf where none).
   public func minimalPerturbations(model: Model, batch: AttackBatch) throws -> (AttackOutcome, [Float]) {
     var distances = [Float](repeating: .infinity, count: batch.count)
+    let rowOf = Dictionary(uniqueKeysWithValues: batch.ids.enumerated().map { ($1, $0) })
     let outcome = try overTargets(targets, batch: batch) { sub, t, _ in
       let (found, norms) = try self.once(model: model, batch: sub, targets: t)
-      for (k, id) in sub.ids.enumerated() {
-        let row = batch.ids.firstIndex(of: id)!
-        distances[row] = min(distances[row], norms[k])
-      }
+      for (k, id) in sub.ids.enumerated() { distances[rowOf[id]!] = min(distances[rowOf[id]!], norms[k]) }
       return found
     }
     return (outcome, distances)
@@ -60,9 +58,7 @@ public final class FABAttack: BoundedAttack {
       let dLogits = try dLogitsSlot.get(logits.shape, b)
       // f = z_y - z_t is zero on the boundary between y and t; FAB linearises it.
       try b.attackLoss(.targetedMargin, losses: margins, dLogits: dLogits, logits: logits, labels: labels, targets: targetTensor, scale: 1)
-      guard let g = try model.backward(dLogits, parameterGradients: false, inputGradient: true) else {
-        preconditionFailure("FAB: the model returned no input gradient")
-      }
+      let g = try model.inputGradient(dLogits)
       try b.fabStep(xAdv: xAdv, x: x, grad: g, difference: margins, norm: norm, alphaMax: alphaMax, eta: eta)
       try b.misclassified(flags: flags, logits: try model.forward(xAdv), labels: labels)
       try b.keepSmallestAdversarial(xAdv: xAdv, x: x, flags: flags, bestNorms: bestNorms, best: best, norm: norm, beta: beta)

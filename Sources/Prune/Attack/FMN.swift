@@ -74,9 +74,7 @@ public final class FMNAttack {
       let dLogits = try dLogitsSlot.get(logits.shape, b)
       // The step descends: margins as they are, CE and DLR with their sign flipped.
       try b.attackLoss(c.loss, losses: losses, dLogits: dLogits, logits: logits, labels: labels, targets: targets, scale: -c.loss.ascentSign)
-      guard let g = try model.backward(dLogits, parameterGradients: false, inputGradient: true) else {
-        preconditionFailure("FMN: the model returned no input gradient")
-      }
+      let g = try model.inputGradient(dLogits)
       let cosine = Float((1 + cos(Double.pi * Double(i) / Double(c.steps))) / 2)
       let alpha = c.alphaInit / 100 + (c.alphaInit - c.alphaInit / 100) * cosine
       let gamma = c.gammaFinal + (c.gammaInit - c.gammaFinal) * cosine

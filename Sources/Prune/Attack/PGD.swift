@@ -126,8 +126,7 @@ public final class PGDAttack: BoundedAttack {
       let l = try losses.get([n], backend)
       let d = try dLogits.get(logits.shape, backend)
       try backend.attackLoss(c.loss, losses: l, dLogits: d, logits: logits, labels: labels, targets: nil, scale: c.loss.ascentSign)
-      guard let g = try model.backward(d, parameterGradients: false, inputGradient: true) else { break }
-      try backend.pgdStep(xAdv: xAdv, x: x, grad: g, alpha: c.alpha, eps: c.eps, norm: c.norm)
+      try backend.pgdStep(xAdv: xAdv, x: x, grad: try model.inputGradient(d), alpha: c.alpha, eps: c.eps, norm: c.norm)
     }
     if record != nil { try track(try model.forward(xAdv)) }
     return xAdv

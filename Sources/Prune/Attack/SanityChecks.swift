@@ -18,20 +18,22 @@ struct SanityChecks {
   var subset: Int { min(evaluation.count, 200) }
   /// Differences below this are noise: half a point, or one point of the subset.
   var noise: Double { max(0.005, 1 / Double(max(subset, 1))) }
+  /// The bounded attacks of the checks run in the evaluation's norm; FMN's L1 is checked with L2.
+  var pgdNorm: PerturbationNorm { plan.norm == .l1 ? .l2 : plan.norm }
 
   func run(bounded: RobustnessResult?, minimumNorm: MinimumNormResult?) throws -> [SanityCheck] {
     let backend = evaluation.model.backend
     let eps = plan.eps
     var checks: [SanityCheck] = []
-    let subEvaluation = RobustnessEvaluation(
-      model: evaluation.model, data: evaluation.data, count: subset, batchSize: evaluation.batchSize, seed: evaluation.seed)
+    let subEvaluation = evaluation.prefix(subset)
     let silent = SilentProgress()
+    func stage(_ k: Int) { progress.update(ProgressUpdate(phase: "sanity checks", step: k, total: 5, imagesPerSecond: 0, metrics: [])) }
     func robust(_ attacks: [BoundedAttack]) throws -> Double {
       try subEvaluation.run(attacks: attacks, description: "check", progress: silent).robustAccuracy
     }
     func pgd(_ radius: Float, steps: Int, restarts: Int = 1) -> PGDAttack {
       PGDAttack(
-        config: PGDConfig(eps: radius, alpha: radius / 4, steps: steps, norm: plan.norm == .l1 ? .l2 : plan.norm, restarts: restarts),
+        config: PGDConfig(eps: radius, alpha: radius / 4, steps: steps, norm: pgdNorm, restarts: restarts),
         backend: backend)
     }
     let pct = { (v: Double) in String(format: "%.1f%%", 100 * v) }
@@ -50,7 +52,7 @@ struct SanityChecks {
           detail: "\(minimumNorm.unbroken) correctly classified points FMN did not fool"))
     }
 
-    progress.update(ProgressUpdate(phase: "sanity checks", step: 1, total: 5, imagesPerSecond: 0, metrics: []))
+    stage(1)
     let large: Float = plan.norm == .linf ? 0.5 : Float(evaluation.features).squareRoot() * 0.5
     let largeRobust = try robust([pgd(large, steps: 20)])
     let chance = 1 / Double(evaluation.data.classCount)
@@ -60,7 +62,7 @@ struct SanityChecks {
         detail: "PGD-20 at eps \(large): robust \(pct(largeRobust)) (chance \(pct(chance)))"))
 
     if eps > 0 && plan.norm != .l1 {
-      progress.update(ProgressUpdate(phase: "sanity checks", step: 2, total: 5, imagesPerSecond: 0, metrics: []))
+      stage(2)
       let fgsm = try robust([PGDAttack(config: .fgsm(eps: eps, norm: plan.norm), backend: backend)])
       let pgd20 = try robust([pgd(eps, steps: 20)])
       let pgdMore = try robust([pgd(eps, steps: 40, restarts: 2)])
@@ -93,7 +95,7 @@ struct SanityChecks {
         }
       }
 
-      progress.update(ProgressUpdate(phase: "sanity checks", step: 3, total: 5, imagesPerSecond: 0, metrics: []))
+      stage(3)
       let fmnRobust: Double
       if plan.kind == .fmn, let minimumNorm {
         fmnRobust = Double(minimumNorm.distances.prefix(subset).filter { $0 > eps }.count) / Double(max(subset, 1))
@@ -107,10 +109,10 @@ struct SanityChecks {
           detail: "FMN robust at eps \(pct(fmnRobust)), \(label) \(pct(mine)): lower FMN means the ensemble missed points"))
     }
 
-    progress.update(ProgressUpdate(phase: "sanity checks", step: 4, total: 5, imagesPerSecond: 0, metrics: []))
+    stage(4)
     checks.append(contentsOf: try gradientChecks(points: subEvaluation.batch(Array(0..<subset))))
 
-    progress.update(ProgressUpdate(phase: "sanity checks", step: 5, total: 5, imagesPerSecond: 0, metrics: []))
+    stage(5)
     checks.append(try determinism(subEvaluation))
     for check in checks {
       progress.finish((check.passed ? "check passed: " : "WARNING: sanity check FAILED: ") + "\(check.name): \(check.detail)")
@@ -128,16 +130,15 @@ struct SanityChecks {
     let z = try b.download(logits)
     let dLogits = try b.zeros(logits.shape)
     try b.softmaxCrossEntropy(losses: try b.zeros([points.count]), dLogits: dLogits, logits: logits, labels: labels, scale: 1)
-    guard let g = try model.backward(dLogits, parameterGradients: false, inputGradient: true) else { return [] }
-    let grads = try b.download(g)
+    let grads = try b.download(try model.inputGradient(dLogits))
     let f = points.features
     let dead = (0..<points.count).filter { n in
-      let row = grads[(n * f)..<((n + 1) * f)]
+      let row = grads.row(n, width: f)
       return row.contains { !$0.isFinite } || row.allSatisfy { $0 == 0 }
     }.count
     let k = points.classes
     let probabilityLike = (0..<points.count).allSatisfy { n in
-      let row = z[(n * k)..<((n + 1) * k)]
+      let row = z.row(n, width: k)
       return row.allSatisfy { $0 >= 0 && $0 <= 1 } && abs(row.reduce(0, +) - 1) < 1e-3
     }
     let share = Double(dead) / Double(max(points.count, 1))
@@ -157,7 +158,7 @@ struct SanityChecks {
     let attack: BoundedAttack =
       plan.kind == .fmn || plan.eps == 0
       ? PGDAttack(
-        config: PGDConfig(eps: max(plan.eps, 0.01), alpha: max(plan.eps, 0.01) / 4, steps: 10, norm: plan.norm == .l1 ? .l2 : plan.norm),
+        config: PGDConfig(eps: max(plan.eps, 0.01), alpha: max(plan.eps, 0.01) / 4, steps: 10, norm: pgdNorm),
         backend: evaluation.model.backend)
       : plan.attacks(backend: evaluation.model.backend)[0]
     let a = try attack.run(model: evaluation.model, batch: points, seed: 7)

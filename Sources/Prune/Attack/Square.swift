@@ -70,14 +70,14 @@ public final class SquareAttack: BoundedAttack {
       for k in 0..<n {
         if found[k] <= 0 {
           outcome.fooled[rows[k]] = true
-          outcome.adversarial.replaceSubrange((rows[k] * f)..<((rows[k] + 1) * f), with: points[(k * f)..<((k + 1) * f)])
+          outcome.adversarial.setRow(rows[k], width: f, to: points.row(k, width: f))
         } else {
           keep.append(k)
         }
       }
       rows = keep.map { rows[$0] }
       current = current.subset(keep)
-      start = keep.flatMap { points[($0 * f)..<(($0 + 1) * f)] }
+      start = points.rows(keep, width: f)
     }
     return outcome
   }

@@ -36,6 +36,13 @@ public enum Checkpoint {
     try Safetensors.write(SafetensorsFile(tensors: try stateDict(of: model, optimizer: optimizer), metadata: meta), path: path)
   }
 
+  /// The data set a job runs on: `explicit` (`--dataset`), else the one in the checkpoint's metadata.
+  public static func dataset(_ explicit: DatasetName?, metadata: [String: String], path: String) throws -> DatasetName {
+    if let explicit { return explicit }
+    if let stored = metadata["dataset"] { return try DatasetName(parsing: stored) }
+    throw UserError.badCheckpoint(path: path, problem: "no dataset in its metadata; name one with --dataset")
+  }
+
   /// The data set a checkpoint was trained on, from its metadata (nil for files from elsewhere).
   public static func storedDataset(path: String) throws -> DatasetName? {
     try Safetensors.read(path: path).metadata["dataset"].map(DatasetName.init(parsing:))

@@ -48,7 +48,8 @@ public struct AttackJob {
     if points < 1 { throw UserError.badValue(name: "--n", value: "\(points)", problem: "must be >= 1") }
     if batchSize < 1 { throw UserError.badValue(name: "--batch-size", value: "\(batchSize)", problem: "must be >= 1") }
     if let perPointPath { try checkWritable(perPointPath) }
-    let (model, test) = try loadModelAndTestSet(backend: backend)
+    let (model, test, _) = try loadForEvaluation(
+      path: input, architecture: architecture, width: width, dataset: dataset, dataDirectory: dataDirectory, points: points, backend: backend)
     try plan.validate(classes: test.classCount, pointChannels: test.channels)
     if points > test.count {
       throw UserError.badValue(name: "--n", value: "\(points)", problem: "the test set has only \(test.count) points")
@@ -69,7 +70,8 @@ public struct AttackJob {
         ]
       }
     } else {
-      let result = try evaluation.run(attacks: plan.attacks(backend: backend), description: plan.description(backend: backend), progress: progress)
+      let attacks = plan.attacks(backend: backend)
+      let result = try evaluation.run(attacks: attacks, description: plan.description(of: attacks), progress: progress)
       bounded = result
       progress.finish(
         String(
@@ -92,11 +94,6 @@ public struct AttackJob {
       evaluation: bounded, minimumNorm: minimal, checks: checkResults)
   }
 
-  func loadModelAndTestSet(backend: Backend) throws -> (Model, LabeledImages) {
-    try loadForEvaluation(
-      path: input, architecture: architecture, width: width, dataset: dataset, dataDirectory: dataDirectory, points: points, backend: backend)
-  }
-
   /// `{"checkpoint", "eps", "norm", "robust": [Bool], "points": [{index, label, clean, robust, ...}]}`.
   func writePerPoint(_ entries: [[String: Any]], to path: String) throws {
     let document: [String: Any] = [
@@ -107,20 +104,13 @@ public struct AttackJob {
   }
 }
 
-/// A checkpoint's model and the first `points` test points of its data set (`dataset` overrides
-/// the one in its metadata; files from PyTorch name their architecture).
+/// A checkpoint's model, its data set (`dataset` overrides the metadata's; files from PyTorch name
+/// their architecture) and that data set's first `points` test points.
 func loadForEvaluation(
   path: String, architecture: Architecture?, width: Double?, dataset: DatasetName?, dataDirectory: String?, points: Int, backend: Backend
-) throws -> (Model, LabeledImages) {
+) throws -> (Model, LabeledImages, DatasetName) {
   let (model, meta) = try Checkpoint.load(path: path, backend: backend, architecture: architecture, width: width)
-  let name: DatasetName
-  if let dataset {
-    name = dataset
-  } else if let stored = meta["dataset"] {
-    name = try DatasetName(parsing: stored)
-  } else {
-    throw UserError.badCheckpoint(path: path, problem: "no dataset in its metadata; name one with --dataset")
-  }
+  let name = try Checkpoint.dataset(dataset, metadata: meta, path: path)
   try name.check(model.architecture)
-  return (model, try name.load(directory: dataDirectory, train: false, limit: points))
+  return (model, try name.load(directory: dataDirectory, train: false, limit: points), name)
 }

@@ -65,11 +65,10 @@ public struct CurveJob {
     for path in [svgPath] + (csvPath.map { [$0] } ?? []) { try checkWritable(path) }
     var curves: [Curve] = []
     for (k, input) in inputs.enumerated() {
-      let (model, test) = try loadForEvaluation(
+      let (model, test, data) = try loadForEvaluation(
         path: input, architecture: architecture, width: width, dataset: dataset, dataDirectory: dataDirectory, points: points, backend: backend)
       if points > test.count { throw UserError.badValue(name: "--n", value: "\(points)", problem: "the test set has only \(test.count) points") }
-      let data = try dataset ?? Checkpoint.storedDataset(path: input)
-      let radius = eps ?? data?.defaultEps ?? 0.1
+      let radius = eps ?? data.defaultEps
       let evaluation = RobustnessEvaluation(model: model, data: test, count: points, batchSize: batchSize, seed: seed)
       let sparsity = try model.sparsity()
       let label = labels?[k] ?? defaultLabel(input, sparsity: sparsity)
@@ -80,7 +79,8 @@ public struct CurveJob {
         var plan = AttackPlan(kind: .autoattack, norm: norm, eps: radius)
         plan.version = autoAttack
         try plan.validate(classes: test.classCount, pointChannels: test.channels)
-        ensemble = try evaluation.run(attacks: plan.attacks(backend: backend), description: plan.description(backend: backend), progress: progress)
+        let attacks = plan.attacks(backend: backend)
+        ensemble = try evaluation.run(attacks: attacks, description: plan.description(of: attacks), progress: progress)
       }
       curves.append(Curve(checkpoint: input, label: label, sparsity: sparsity, minimumNorm: distances, autoAttack: ensemble))
     }

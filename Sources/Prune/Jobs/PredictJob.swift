@@ -29,9 +29,7 @@ public struct PredictJob {
   public func run(backend: Backend) throws -> Result {
     if points < 1 { throw UserError.badValue(name: "--n", value: "\(points)", problem: "must be >= 1") }
     let (model, meta) = try Checkpoint.load(path: input, backend: backend, architecture: architecture)
-    guard let name = try dataset ?? meta["dataset"].map(DatasetName.init(parsing:)) else {
-      throw UserError.badCheckpoint(path: input, problem: "no dataset in its metadata; name one with --dataset")
-    }
+    let name = try Checkpoint.dataset(dataset, metadata: meta, path: input)
     try name.check(model.architecture)
     model.setTraining(false)
     let test = try name.load(directory: dataDirectory, train: false, limit: points)

@@ -96,8 +96,6 @@ public struct PruneJob {
   }
 
   func resolveDataset(_ meta: [String: String]) throws -> DatasetName {
-    if let dataset { return dataset }
-    if let stored = meta["dataset"] { return try DatasetName(parsing: stored) }
-    throw UserError.badCheckpoint(path: input, problem: "no dataset in its metadata; name one with --dataset")
+    try Checkpoint.dataset(dataset, metadata: meta, path: input)
   }
 }

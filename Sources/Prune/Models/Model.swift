@@ -73,6 +73,14 @@ public final class Model {
     return inputGradient ? g : nil
   }
 
+  /// dL/dx of the last forward from dL/dlogits, without parameter gradients (what attacks need).
+  public func inputGradient(_ dLogits: Tensor) throws -> Tensor {
+    guard let g = try backward(dLogits, parameterGradients: false, inputGradient: true) else {
+      preconditionFailure("\(architecture): backward returned no input gradient")
+    }
+    return g
+  }
+
   /// Number of weights, and of weights still present (mask 1), over the prunable parameters.
   public func prunableCounts() throws -> (total: Int, kept: Int) {
     try layerSparsity().reduce((0, 0)) { ($0.0 + $1.weights, $0.1 + $1.kept) }
