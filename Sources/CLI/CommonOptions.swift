@@ -77,10 +77,9 @@ func printJSON<T: Encodable>(_ value: T) throws {
 extension PerturbationNorm: ExpressibleByArgument {}
 extension Locality: ExpressibleByArgument {}
 extension Structure: ExpressibleByArgument {
-  /// `structured` (the taxonomy's word, DESIGN.md) and `channel` also name filter pruning.
+  /// `structured` (the taxonomy's word, DESIGN.md) and `filter` also name filter pruning.
   public init?(argument: String) {
-    let aliases = ["structured": Structure.filter, "channel": .filter, "filters": .filter]
-    guard let s = Structure(rawValue: argument.lowercased()) ?? aliases[argument.lowercased()] else { return nil }
+    guard let s = try? Structure(parsing: argument) else { return nil }
     self = s
   }
 }

@@ -6,14 +6,21 @@ import Prune
 struct PruneCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "prune",
-    abstract: "Prune a checkpoint (one-shot: single weights, or whole filters) and fine-tune it adversarially with the masks held.")
+    abstract: "Prune a checkpoint with a method of the taxonomy (or a free cell), then fine-tune it adversarially with the masks held.",
+    discussion: """
+      Named methods (--method): \(PruningMethods.names.joined(separator: ", ")). Without --method, the cell given by
+      --criterion/--locality/--structure runs one-shot (criteria lwm, lamp, random).
+      """)
 
   @Argument(help: "Trained checkpoint (.safetensors).") var checkpoint: String
-  @Option(help: "What ranks the weights: magnitude (LWM) or random.") var criterion: String = "magnitude"
-  @Option(help: "local (same rate per layer) or global (one ranking across layers).") var locality: Locality = .global
-  @Option(help: "unstructured (single weights) or filter (alias structured: whole conv channels; `export --compact` removes them).") var structure:
-    Structure = .unstructured
-  @Option(help: "Share to remove, in [0, 1): of the conv and linear weights (unstructured), of the conv channels (filter).") var sparsity: Double
+  @Option(help: "A named method: lwm, lamp, random.") var method: String?
+  @Option(help: "What ranks the weights in a free cell: lwm (alias magnitude), lamp or random.") var criterion: String = "lwm"
+  @Option(help: "local (same rate per layer) or global (one ranking across layers).") var locality: Locality?
+  @Option(help: "unstructured (single weights), filters (alias filter, structured) or channels: whole conv channels.") var structure: Structure =
+    .unstructured
+  @Option(help: "Share to remove, in [0, 1): of the conv and linear weights (unstructured), of the conv channels (filters).") var sparsity: Double
+  @Option(help: "Epochs of the method's own phase (HYDRA/HARP score training, R-ADMM); one-shot methods have none.") var pruneEpochs: Int?
+  @Option(help: "Learning rate of that phase (default: the method's: 0.1 for scores, the fine-tuning rate for R-ADMM).") var pruneLr: Float?
   @Option(help: "Fine-tuning epochs (0: prune only).") var finetuneEpochs: Int = 1
   @Option(help: "Data set (default: the checkpoint's).") var dataset: String?
   @Option(help: "Directory of the data set's files.") var dataDir: String?
@@ -29,13 +36,22 @@ struct PruneCommand: ParsableCommand {
       let data = try dataset.map(DatasetName.init(parsing:))
       try PruneJob.check(sparsity: sparsity)
       let defaults = Recipe.defaults(for: .smallcnn, on: try data ?? Checkpoint.storedDataset(path: checkpoint) ?? .fashionMNIST)
+      let chosen = try PruningMethods.make(
+        method: method, criterion: try Criterion(parsing: criterion), locality: locality, structure: structure, options: [:])
+      let finetune = try recipe.config(defaults, epochs: finetuneEpochs, learningRate: defaults.finetuneLearningRate, seed: common.seed)
       var job = PruneJob(
-        input: checkpoint, criterion: try Criterion(parsing: criterion), locality: locality, sparsity: sparsity, dataset: data,
-        dataDirectory: dataDir, trainLimit: trainLimit,
-        finetune: try recipe.config(defaults, epochs: finetuneEpochs, learningRate: defaults.finetuneLearningRate, seed: common.seed), output: out)
+        input: checkpoint, method: chosen, sparsity: sparsity, dataset: data, dataDirectory: dataDir, trainLimit: trainLimit, finetune: finetune,
+        output: out)
+      if chosen.trainsWhilePruning {
+        let epochs = pruneEpochs ?? PruningMethods.defaultPruneEpochs
+        job.pruneTraining = try recipe.config(
+          defaults, epochs: epochs, learningRate: pruneLr ?? PruningMethods.defaultLearningRate(chosen, finetune: finetune.sgd.learningRate),
+          seed: common.seed)
+      } else if let epochs = pruneEpochs, epochs > 0 {
+        throw UserError.badValue(name: "--prune-epochs", value: "\(epochs)", problem: "\(chosen.name) prunes in one shot and has no phase to train")
+      }
       job.architecture = try arch.map(Architecture.init(parsing:))
       job.width = width
-      job.structure = structure
       let result = try job.run(backend: try common.backend(), progress: common.progress())
       if common.json { return try printJSON(result) }
       if let groups = result.groups {
@@ -49,11 +65,13 @@ struct PruneCommand: ParsableCommand {
           print(l.name.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: "%10d %9d  %7.2f%%", l.weights, l.kept, 100 * l.sparsity))
         }
       }
-      let what = result.structure == "filter" ? "filters" : "weights"
+      for (key, value) in result.details.sorted(by: { $0.key < $1.key }) { print("\(result.method) \(key): \(value)") }
+      let what = result.structure == "unstructured" ? "weights" : result.structure
       print(
         String(
-          format: "pruned %@ %@ %@ (target %.2f%%): %.2f%% of the weights are zero; fine-tuned %d epochs; saved %@", result.locality,
-          result.criterion, what, 100 * result.targetSparsity, 100 * result.sparsity, result.finetune.count, result.checkpoint))
+          format: "pruned %@ with %@ (%@, target %.2f%%): %.2f%% of the weights are zero; %d method epochs, fine-tuned %d epochs; %.0f s; saved %@",
+          what, result.method, result.cell, 100 * result.targetSparsity, 100 * result.sparsity, result.pruneEpochs.count, result.finetune.count,
+          result.seconds, result.checkpoint))
     }
   }
 }

@@ -21,7 +21,7 @@ final class ModelGradientTests: XCTestCase {
     let model = try makeModel(cpu)
     var rng = SeededRNG(seed: 22)
     let conv = model.parameters[0]
-    conv.mask = try cpu.upload((0..<conv.count).map { $0 % 4 == 0 ? 0 : 1 }, shape: conv.shape)
+    model.pruning.setMask(try cpu.upload((0..<conv.count).map { $0 % 4 == 0 ? 0 : 1 }, shape: conv.shape), for: conv.name)
     let xHost = rng.uniformArray(2 * 36, 0, 1)
     let labels = try cpu.upload([1, 3], shape: [2])
     func loss(_ xs: [Float]) throws -> Double {
@@ -48,7 +48,7 @@ final class ModelGradientTests: XCTestCase {
       let analytic = try cpu.download(p.grad)
       let values = try cpu.download(p.value)
       let n = try numeric(values) { try cpu.write($0, to: p.value) }
-      if let mask = p.mask {
+      if let mask = model.mask(of: p) {
         // The gradient of the effective weight; the optimiser masks it. Compare where the mask is 1.
         let m = try cpu.download(mask)
         assertClose(zip(analytic, m).map { $0 * $1 }, zip(n, m).map { $0 * $1 }, atol: 2e-3, rtol: 2e-2, p.name)

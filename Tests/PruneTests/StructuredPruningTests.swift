@@ -43,7 +43,7 @@ final class StructuredPruningTests: XCTestCase {
         try Checkpoint.assign(outcome.tensors, to: compact, path: "compact")
         XCTAssertLessThan(compact.parameterCount, model.parameterCount)
         XCTAssertLessThan(compact.macsPerImage, model.macsPerImage)
-        XCTAssertNil(compact.parameters.first { $0.mask != nil }, "no mask survives: nothing else was pruned")
+        XCTAssertEqual(compact.pruning.maskedNames, [], "no mask survives: nothing else was pruned")
         assertClose(try evalLogits(compact, seed: 9), before, atol: 1e-4, rtol: 1e-4, "\(arch) \(locality) compact logits")
       }
     }
@@ -63,14 +63,14 @@ final class StructuredPruningTests: XCTestCase {
     // Filter k of conv1 has every weight equal to k + 1: local pruning of half must remove 0...3.
     try cpu.write((0..<conv1.count).map { Float($0 / 9 + 1) }, to: conv1.value)
     try FilterPruner.prune(model: model, criterion: .magnitude, locality: .local, sparsity: 0.5, seed: 1)
-    let mask = try cpu.download(conv1.mask!)
+    let mask = try cpu.download(model.mask(of: conv1)!)
     XCTAssertEqual((0..<8).map { mask[$0 * 9] }, [0, 0, 0, 0, 1, 1, 1, 1])
-    XCTAssertEqual(try cpu.download(model.parameter(named: "conv1.bias")!.mask!), [0, 0, 0, 0, 1, 1, 1, 1])
+    XCTAssertEqual(try cpu.download(model.mask(of: model.parameter(named: "conv1.bias")!)!), [0, 0, 0, 0, 1, 1, 1, 1])
 
     func randomMasks(seed: UInt64) throws -> [Float] {
       let m = try Architecture.smallcnn.build(backend: cpu, seed: 1, width: 0.25)
       try FilterPruner.prune(model: m, criterion: .random, locality: .global, sparsity: 0.5, seed: seed)
-      return try m.prunableParameters.compactMap(\.mask).flatMap(cpu.download)
+      return try m.prunableParameters.compactMap(m.mask(of:)).flatMap(cpu.download)
     }
     XCTAssertEqual(try randomMasks(seed: 4), try randomMasks(seed: 4))
     XCTAssertNotEqual(try randomMasks(seed: 4), try randomMasks(seed: 5))
@@ -117,8 +117,8 @@ final class StructuredPruningTests: XCTestCase {
     let outcome = try Compaction.compact(model)
     let compact = try Architecture.smallcnn.build(backend: CPUBackend(), seed: 0, width: 0.25, channels: outcome.channels)
     try Checkpoint.assign(outcome.tensors, to: compact, path: "compact")
-    XCTAssertNotNil(compact.parameter(named: "fc1.weight")!.mask)
-    XCTAssertNil(compact.parameter(named: "conv1.bias")!.mask, "bias masks are all ones once the channels are gone")
+    XCTAssertNotNil(compact.mask(of: compact.parameter(named: "fc1.weight")!))
+    XCTAssertNil(compact.mask(of: compact.parameter(named: "conv1.bias")!), "bias masks are all ones once the channels are gone")
     // Kept weights that read a removed channel go with it; the others are all still there.
     XCTAssertLessThan(try compact.prunableCounts().kept, try model.prunableCounts().kept)
     XCTAssertEqual(try compact.prunableCounts().kept, try compact.nonzeroWeights())

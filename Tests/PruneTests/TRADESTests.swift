@@ -43,7 +43,7 @@ final class TRADESTests: XCTestCase {
     let adversarial = try trainer.tradesAdversarial(x: x, attack: TRADESAttack(config: config, backend: cpu), seed: 9)
     XCTAssertEqual(try cpu.download(adversarial), xAdv, "the attack is deterministic for a seed")
     _ = try trainer.tradesStep(
-      x: x, xAdv: adversarial, labels: labels, hostLabels: [3, 7], beta: beta, hyper: SGDHyper(learningRate: 0, momentum: 0))
+      x: x, xAdv: adversarial, labels: labels, hostLabels: [3, 7], beta: beta, step: .single(SGDHyper(learningRate: 0, momentum: 0)))
     let h: Float = 1e-3
     for p in model.trainableParameters {
       let analytic = try cpu.download(p.grad)
@@ -85,7 +85,7 @@ final class TRADESTests: XCTestCase {
     for m in [a, b] {
       let (x, y, labels) = try BatchUploader(data: data, backend: m.backend).upload(0..<8)
       let xAdv = try m.backend.upload(shared, shape: x.shape)
-      _ = try Trainer(model: m, config: config).tradesStep(x: x, xAdv: xAdv, labels: y, hostLabels: labels, beta: 6, hyper: config.sgd)
+      _ = try Trainer(model: m, config: config).tradesStep(x: x, xAdv: xAdv, labels: y, hostLabels: labels, beta: 6, step: .single(config.sgd))
     }
     let (want, got) = (try Checkpoint.stateDict(of: a), try Checkpoint.stateDict(of: b))
     for name in want.keys.sorted() { assertClose(got[name]!.values, want[name]!.values, atol: 1e-5, rtol: 1e-3, name) }
@@ -108,7 +108,7 @@ final class TRADESTests: XCTestCase {
       epochs: 1, batchSize: 4, sgd: SGDHyper(learningRate: 0.1, momentum: 0), attack: PGDConfig(eps: 0.3, alpha: 0.1, steps: 1), seed: 1,
       tradesBeta: 6)
     _ = try Trainer(model: model, config: config).tradesStep(
-      x: x, xAdv: xAdv, labels: try cpu.upload([1, 2, 3, 4], shape: [4]), hostLabels: [1, 2, 3, 4], beta: 6, hyper: config.sgd)
+      x: x, xAdv: xAdv, labels: try cpu.upload([1, 2, 3, 4], shape: [4]), hostLabels: [1, 2, 3, 4], beta: 6, step: .single(config.sgd))
     let mean = { (v: [Float]) in v.reduce(0, +) / Float(v.count) }
     var expected: Float = 0
     for batch in [xHost, advHost, xHost] { expected = 0.9 * expected + 0.1 * mean(batch) }

@@ -3,9 +3,9 @@ import GPU
 
 /// Model checkpoints as safetensors with PyTorch state_dict names.
 ///
-/// Tensors: every parameter and buffer under its state_dict key, each pruning mask as
-/// `<name>_mask`, and, in checkpoints written during training, each SGD momentum buffer as
-/// `<name>_momentum` so a run resumes exactly (extra keys a PyTorch user loads with
+/// Tensors: every parameter and buffer under its state_dict key, the pruning state as
+/// `<name>_<slot>` (`_mask`, `_scores`, `_admm_z`, `_admm_u`), and, in checkpoints written during
+/// training, each SGD momentum buffer as `<name>_momentum` so a run resumes exactly (extra keys a PyTorch user loads with
 /// `strict=False`). The header's `__metadata__` holds the architecture and the run's provenance.
 public enum Checkpoint {
   public static let formatVersion = "advprune-checkpoint-1"
@@ -13,15 +13,24 @@ public enum Checkpoint {
   static let maskSuffix = "_mask"
   static let momentumSuffix = "_momentum"
 
-  /// The state dict (and masks, and with `optimizer` the momentum buffers) as host tensors.
-  public static func stateDict(of model: Model, optimizer: Bool = false) throws -> [String: HostTensor] {
+  /// The state dict, with `pruning` every slot of the pruning state (`<name>_mask`, `_scores`,
+  /// `_admm_z`, ...), and with `optimizer` the momentum buffers (of scores too), as host tensors.
+  public static func stateDict(of model: Model, optimizer: Bool = false, pruning: Bool = true) throws -> [String: HostTensor] {
     var tensors: [String: HostTensor] = [:]
     let b = model.backend
+    func put(_ key: String, _ t: Tensor) throws { tensors[key] = HostTensor(shape: t.shape, values: try b.download(t)) }
     for p in model.parameters {
-      tensors[p.name] = HostTensor(shape: p.shape, values: try b.download(p.value))
-      if let mask = p.mask { tensors[p.name + maskSuffix] = HostTensor(shape: p.shape, values: try b.download(mask)) }
-      if optimizer && p.isTrainable { tensors[p.name + momentumSuffix] = HostTensor(shape: p.shape, values: try b.download(p.velocity)) }
+      try put(p.name, p.value)
+      if optimizer && p.isTrainable { try put(p.name + momentumSuffix, p.velocity) }
     }
+    guard pruning else { return tensors }
+    let state = model.pruning
+    for name in state.maskedNames { try put(name + maskSuffix, state.mask(for: name)!) }
+    for (name, s) in state.scores {
+      try put(s.name, s.value)
+      if optimizer { try put(s.name + momentumSuffix, s.velocity) }
+    }
+    for (name, slot, t) in state.allAuxiliaries { try put(name + slot.suffix, t) }
     return tensors
   }
 
@@ -84,51 +93,71 @@ public enum Checkpoint {
     return (model, file.metadata)
   }
 
-  /// Copies tensors into the model's parameters after checking names, shapes and masks.
+  /// Copies tensors into the model's parameters and pruning state after checking names, shapes
+  /// and masks.
   static func assign(_ tensors: [String: HostTensor], to model: Model, path: String) throws {
     var problems: [String] = []
     let expected = Dictionary(uniqueKeysWithValues: model.parameters.map { ($0.name, $0) })
+    func checkShape(_ key: String, of p: Parameter) {
+      if let t = tensors[key], t.shape != p.shape { problems.append("\(key) has shape \(t.shape), expected \(p.shape)") }
+    }
     for p in model.parameters {
       guard let t = tensors[p.name] else {
         problems.append("missing \(p.name) \(p.shape)")
         continue
       }
       if t.shape != p.shape { problems.append("\(p.name) has shape \(t.shape), expected \(p.shape)") }
-      if let v = tensors[p.name + momentumSuffix], v.shape != p.shape {
-        problems.append("\(p.name)\(momentumSuffix) has shape \(v.shape), expected \(p.shape)")
-      }
+      for slot in PruningState.Slot.allCases where slot != .mask { checkShape(p.name + slot.suffix, of: p) }
+      checkShape(p.name + momentumSuffix, of: p)
+      checkShape(p.name + PruningState.Slot.scores.suffix + momentumSuffix, of: p)
       if let m = tensors[p.name + maskSuffix] {
         if !p.isTrainable { problems.append("\(p.name)_mask: \(p.name) is a buffer, not a parameter") }
         if m.shape != p.shape { problems.append("\(p.name)_mask has shape \(m.shape), expected \(p.shape)") }
         if m.values.contains(where: { $0 != 0 && $0 != 1 }) { problems.append("\(p.name)_mask holds values other than 0 and 1") }
       }
+      for slot in [PruningState.Slot.scores, .admmZ, .admmU] where tensors[p.name + slot.suffix] != nil && !p.isPrunable {
+        problems.append("\(p.name)\(slot.suffix): \(p.name) is not a prunable weight")
+      }
     }
-    for name in tensors.keys.sorted() {
-      var base = name
-      for suffix in [maskSuffix, momentumSuffix] where name.hasSuffix(suffix) { base = String(name.dropLast(suffix.count)) }
-      if expected[base] == nil { problems.append("unexpected tensor \(name)") }
-    }
+    for name in tensors.keys.sorted() where expected[baseName(of: name)] == nil { problems.append("unexpected tensor \(name)") }
     if !problems.isEmpty {
       let shown = problems.prefix(5).joined(separator: "; ")
       let more = problems.count > 5 ? " (and \(problems.count - 5) more)" : ""
       throw UserError.badCheckpoint(path: path, problem: "does not fit \(model.architecture.rawValue): \(shown)\(more)")
     }
     let backend = model.backend
+    let state = model.pruning
+    state.clear()
     for p in model.parameters {
       try backend.write(tensors[p.name]!.values, to: p.value)
       if let m = tensors[p.name + maskSuffix] {
         let mask = try backend.upload(m.values, shape: p.shape)
-        p.mask = mask
+        state.setMask(mask, for: p.name)
         try backend.multiply(out: p.value, a: p.value, b: mask)
-      } else {
-        p.mask = nil
       }
       if let v = tensors[p.name + momentumSuffix] {
         try backend.write(v.values, to: p.velocity)
       } else {
         try backend.fill(p.velocity, value: 0)
       }
+      if let s = tensors[p.name + PruningState.Slot.scores.suffix] {
+        let scores = try state.setScores(for: p, values: s.values)
+        if let v = tensors[scores.name + momentumSuffix] { try backend.write(v.values, to: scores.velocity) }
+      }
+      for slot in [PruningState.Slot.admmZ, .admmU] {
+        if let t = tensors[p.name + slot.suffix] { state.setAuxiliary(slot, try backend.upload(t.values, shape: p.shape), for: p.name) }
+      }
     }
+  }
+
+  /// The parameter a checkpoint key belongs to: `conv1.weight` for `conv1.weight_scores_momentum`.
+  static func baseName(of key: String) -> String {
+    var base = key
+    if base.hasSuffix(momentumSuffix) { base = String(base.dropLast(momentumSuffix.count)) }
+    for slot in PruningState.Slot.allCases where base.hasSuffix(slot.suffix) {
+      return String(base.dropLast(slot.suffix.count))
+    }
+    return base
   }
 
   /// Channel counts of a compacted model as metadata: `conv1=12,conv2=30` (sorted).

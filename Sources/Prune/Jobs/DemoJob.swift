@@ -69,7 +69,7 @@ public struct DemoJob {
     finetune.epochs = finetuneEpochs
     finetune.sgd.learningRate = recipe.finetuneLearningRate
     let prune = try PruneJob(
-      input: dense, criterion: .magnitude, locality: .global, sparsity: sparsity, dataset: dataset, dataDirectory: dataDirectory,
+      input: dense, criterion: .lwm, locality: .global, sparsity: sparsity, dataset: dataset, dataDirectory: dataDirectory,
       trainLimit: trainLimit, finetune: finetune, output: pruned
     ).run(backend: backend, progress: progress)
     let prunedEval = try evaluate(pruned)

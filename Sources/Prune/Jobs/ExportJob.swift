@@ -38,7 +38,7 @@ public struct ExportJob {
   public func run(backend: Backend) throws -> Result {
     try checkWritable(output)
     let (model, meta) = try Checkpoint.load(path: input, backend: backend, architecture: architecture, width: width)
-    var tensors = try Checkpoint.stateDict(of: model).filter { !$0.key.hasSuffix(Checkpoint.maskSuffix) }
+    var tensors = try Checkpoint.stateDict(of: model, pruning: false)
     var channels = model.channels
     var groups: [GroupSparsity] = []
     if compact {

@@ -1,6 +1,7 @@
 import GPU
 
-/// A 2-D convolution with bias and an optional weight mask: `y = conv(x, w * m) + b`.
+/// A 2-D convolution with bias: `y = conv(x, w_eff) + b`, where the pruning state says
+/// what the effective weight is (`WeightSource`: `w`, `w * m`, or `w * topk(|s|)`).
 public final class Conv2d: Layer {
   let backend: Backend
   public let weight: Parameter
@@ -12,8 +13,10 @@ public final class Conv2d: Layer {
   private let output = BufferSlot()
   private let inputGrad = BufferSlot()
   private let masked = BufferSlot()
-  /// The (masked) weight of the last forward, which the backward differentiates through.
+  /// The effective weight of the last forward, which the backward differentiates through.
   private var usedWeight: Tensor?
+  /// The model's pruning state, which says where the effective weight comes from.
+  private var pruning: PruningState?
 
   public init(
     name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
@@ -71,8 +74,10 @@ public final class Conv2d: Layer {
     return dx
   }
 
+  public func attach(_ pruning: PruningState) { self.pruning = pruning }
+
   private func useWeight() throws -> Tensor {
-    let w = try weight.effective(backend, masked)
+    let w = try (pruning?.source(for: weight) ?? .dense).effective(weight, backend, masked)
     usedWeight = w
     return w
   }

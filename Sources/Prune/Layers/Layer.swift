@@ -14,12 +14,18 @@ public protocol Layer: AnyObject {
   func setTraining(_ training: Bool)
   var children: [Layer] { get }
   func forwardMACs(input: [Int]) -> Int
+  /// Hands the model's pruning state to every layer that computes with a prunable weight.
+  func attach(_ pruning: PruningState)
 }
 
 extension Layer {
   /// Switches batch-norm layers between batch statistics (training) and running statistics.
   public func setTraining(_ training: Bool) {
     for child in children { child.setTraining(training) }
+  }
+
+  public func attach(_ pruning: PruningState) {
+    for child in children { child.attach(pruning) }
   }
 
   /// Layers inside a composite layer (a residual block); none for plain layers.

@@ -1,6 +1,7 @@
 import GPU
 
-/// A fully connected layer with an optional weight mask: `y = x (w * m)^T + b`.
+/// A fully connected layer: `y = x w_eff^T + b`, with the effective weight from the pruning
+/// state (`WeightSource`).
 /// Inputs of any rank are read as [N, features] (PyTorch's flatten before a Linear).
 public final class Linear: Layer {
   let backend: Backend
@@ -10,8 +11,10 @@ public final class Linear: Layer {
   private let output = BufferSlot()
   private let inputGrad = BufferSlot()
   private let masked = BufferSlot()
-  /// The (masked) weight of the last forward, which the backward differentiates through.
+  /// The effective weight of the last forward, which the backward differentiates through.
   private var usedWeight: Tensor?
+  /// The model's pruning state, which says where the effective weight comes from.
+  private var pruning: PruningState?
 
   public init(
     name: String, inputs: Int, outputs: Int, bias: Bool = true, initialization: WeightInit = .pytorchDefault, backend: Backend, rng: inout SeededRNG
@@ -56,8 +59,10 @@ public final class Linear: Layer {
     return dx
   }
 
+  public func attach(_ pruning: PruningState) { self.pruning = pruning }
+
   private func useWeight() throws -> Tensor {
-    let w = try weight.effective(backend, masked)
+    let w = try (pruning?.source(for: weight) ?? .dense).effective(weight, backend, masked)
     usedWeight = w
     return w
   }

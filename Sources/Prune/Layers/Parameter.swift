@@ -1,15 +1,14 @@
 import GPU
 
-/// A trainable tensor with its gradient, SGD velocity and optional 0/1 pruning mask.
+/// A trainable tensor with its gradient and SGD velocity.
 ///
-/// `name` is the PyTorch state_dict key (`conv1.weight`); the mask is saved as `<name>_mask`.
+/// `name` is the PyTorch state_dict key (`conv1.weight`). What pruning decides about it (its
+/// mask, scores, auxiliaries) lives in the model's `PruningState` under the same name.
 public final class Parameter {
   public let name: String
   public let value: Tensor
   public let grad: Tensor
   public let velocity: Tensor
-  /// Present once the parameter has been pruned; the effective weight is `value * mask`.
-  public var mask: Tensor?
   /// Conv and linear weights are prunable; biases and batch-norm parameters are not.
   public let isPrunable: Bool
   /// Buffers (batch-norm running statistics) are saved and loaded but never stepped by SGD.
@@ -26,14 +25,6 @@ public final class Parameter {
 
   public var shape: [Int] { value.shape }
   public var count: Int { value.count }
-
-  /// The weight a layer computes with: `value * mask` (into `slot`) when pruned, else `value`.
-  func effective(_ backend: Backend, _ slot: BufferSlot) throws -> Tensor {
-    guard let mask else { return value }
-    let w = try slot.get(shape, backend)
-    try backend.multiply(out: w, a: value, b: mask)
-    return w
-  }
 }
 
 /// Reuses one output tensor while the requested shape stays the same (the usual case: every

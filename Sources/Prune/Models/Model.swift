@@ -13,6 +13,8 @@ public final class Model {
   public let backend: Backend
   public let layers: [Layer]
   public let parameters: [Parameter]
+  /// What pruning decided (masks, scores, auxiliaries), by parameter name.
+  public let pruning: PruningState
   /// Batch norm uses batch statistics when true; attacks and evaluation switch it off.
   public private(set) var isTraining = true
 
@@ -23,6 +25,20 @@ public final class Model {
     self.backend = backend
     self.layers = layers
     parameters = layers.flatMap(\.parameters)
+    pruning = PruningState(backend: backend)
+    for layer in layers { layer.attach(pruning) }
+  }
+
+  /// The mask of a parameter, if pruning gave it one.
+  public func mask(of p: Parameter) -> Tensor? { pruning.mask(for: p.name) }
+
+  /// Attaches `values` (0/1) as the mask of `p`, zeroes its pruned values and resets its momentum
+  /// (a pruned model's fine-tuning starts its own).
+  public func applyMask(_ values: [Float], to p: Parameter) throws {
+    let m = try backend.upload(values, shape: p.shape)
+    pruning.setMask(m, for: p.name)
+    try backend.multiply(out: p.value, a: p.value, b: m)
+    try backend.fill(p.velocity, value: 0)
   }
 
   public func setTraining(_ training: Bool) {
@@ -103,6 +119,6 @@ extension Model {
 
   /// Values of `p` its mask keeps (all of them when it has none).
   func keptCount(_ p: Parameter) throws -> Int {
-    try p.mask.map { try backend.download($0).reduce(0) { $0 + ($1 != 0 ? 1 : 0) } } ?? p.count
+    try mask(of: p).map { try backend.download($0).reduce(0) { $0 + ($1 != 0 ? 1 : 0) } } ?? p.count
   }
 }

@@ -4,7 +4,8 @@
 /// A channel goes when every producer's filter, conv bias and batch-norm scale and shift are zero
 /// for it (then it is zero for every input, see `ChannelGroup`); the producers lose those rows
 /// (running statistics included) and the consumers those input channels. Masks that still hold
-/// zeros (unstructured pruning on top) are kept, cut the same way; optimizer state is dropped.
+/// zeros (unstructured pruning on top) are kept, cut the same way; optimizer state and the other
+/// pruning slots (scores, auxiliaries) are dropped.
 public enum Compaction {
   public struct Outcome {
     /// The compact state dict, for a model built with `channels`.
@@ -16,9 +17,8 @@ public enum Compaction {
   }
 
   public static func compact(_ model: Model) throws -> Outcome {
-    let state = try Checkpoint.stateDict(of: model)
-    var tensors = state.filter { !$0.key.hasSuffix(Checkpoint.maskSuffix) }
-    var masks = state.filter { $0.key.hasSuffix(Checkpoint.maskSuffix) }
+    var tensors = try Checkpoint.stateDict(of: model, pruning: false)
+    var masks = try Checkpoint.stateDict(of: model).filter { $0.key.hasSuffix(Checkpoint.maskSuffix) }
     var channels: [String: Int] = [:]
     var groups: [GroupSparsity] = []
     for group in model.architecture.channelGroups() {

@@ -31,7 +31,7 @@ public enum FilterPruner {
     for (group, channelMask) in zip(groups, keep) {
       for name in group.producedTensors {
         guard let p = model.parameter(named: name), p.isTrainable else { continue }
-        try applyRows(channelMask, to: p, backend: model.backend)
+        try applyRows(channelMask, to: p, model: model)
       }
     }
     return zip(groups, keep).map { GroupSparsity(name: $0.name, channels: $1.count, kept: $1.reduce(0) { $0 + Int($1) }) }
@@ -65,15 +65,12 @@ public enum FilterPruner {
   }
 
   /// Multiplies rows of `p` (dimension 0) into its mask and value; resets its momentum.
-  static func applyRows(_ rowMask: [Float], to p: Parameter, backend: Backend) throws {
+  static func applyRows(_ rowMask: [Float], to p: Parameter, model: Model) throws {
     let width = p.count / max(1, rowMask.count)
-    var mask = try p.mask.map(backend.download) ?? [Float](repeating: 1, count: p.count)
+    var mask = try model.mask(of: p).map(model.backend.download) ?? [Float](repeating: 1, count: p.count)
     for (k, keep) in rowMask.enumerated() where keep == 0 {
       for i in (k * width)..<((k + 1) * width) { mask[i] = 0 }
     }
-    let m = try backend.upload(mask, shape: p.shape)
-    p.mask = m
-    try backend.multiply(out: p.value, a: p.value, b: m)
-    try backend.fill(p.velocity, value: 0)
+    try model.applyMask(mask, to: p)
   }
 }

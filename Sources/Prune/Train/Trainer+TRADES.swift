@@ -30,7 +30,7 @@ extension Trainer {
   /// its forward, and the second natural pass (same weights, same batch statistics) serves the
   /// natural backward.
   func tradesStep(
-    x: Tensor, xAdv: Tensor, labels: Tensor, hostLabels: [Int], beta: Float, hyper: SGDHyper
+    x: Tensor, xAdv: Tensor, labels: Tensor, hostLabels: [Int], beta: Float, step: TrainingStep
   ) throws -> (loss: Double, correct: Int) {
     let n = hostLabels.count
     let b = trades
@@ -57,10 +57,10 @@ extension Trainer {
     try model.backward(dNatural, parameterGradients: true, inputGradient: false)
     for p in model.trainableParameters {
       try backend.add(out: p.grad, a: p.grad, b: b.accumulated[ObjectIdentifier(p)]!)
-      try backend.sgdStep(weight: p.value, grad: p.grad, velocity: p.velocity, mask: p.mask, hyper: hyper)
     }
+    let penalty = try update(step)
     let (ceHost, klHost) = (try backend.download(ce), try backend.download(kl))
-    let loss = zip(ceHost, klHost).reduce(0.0) { $0 + Double($1.0) + Double(beta) * Double($1.1) } / Double(n)
+    let loss = zip(ceHost, klHost).reduce(0.0) { $0 + Double($1.0) + Double(beta) * Double($1.1) } / Double(n) + penalty
     guard loss.isFinite else { throw TrainingError.nonFiniteLoss }
     return (loss, zip(predictions, hostLabels).filter { $0 == $1 }.count)
   }

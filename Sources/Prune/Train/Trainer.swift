@@ -64,19 +64,56 @@ public struct EpochSummary: Codable, Sendable {
   public let gradientNorm: Double
 }
 
+/// Where a training step is, for hooks.
+public struct TrainingStep: Sendable {
+  public let epoch: Int
+  public let batch: Int
+  public let batches: Int
+  public let hyper: SGDHyper
+
+  /// A step outside an epoch loop (tests, benchmarks).
+  public static func single(_ hyper: SGDHyper) -> TrainingStep { TrainingStep(epoch: 0, batch: 0, batches: 1, hyper: hyper) }
+}
+
+/// What a pruning method adds to a training run (DESIGN.md, "How methods fit"): which tensors the
+/// optimiser steps, penalty gradients after the backward, and work after each step and epoch.
+/// Every method is a short list of these on top of the trainer's objective (CE or TRADES).
+public protocol TrainingHooks: AnyObject {
+  /// The tensors SGD steps (the model's trainable parameters unless a method freezes or adds some).
+  func optimised(_ model: Model) -> [Parameter]
+  /// After the objective's backward, before the step: adds penalty gradients and returns the
+  /// penalty's mean value (reported in the loss).
+  func afterBackward(_ model: Model, _ step: TrainingStep) throws -> Double
+  /// After the SGD step (scores moved: refresh masks; ADMM's periodic projection).
+  func afterStep(_ model: Model, _ step: TrainingStep) throws
+  /// After an epoch, before its checkpoint is written.
+  func afterEpoch(_ model: Model, epoch: Int) throws
+}
+
+extension TrainingHooks {
+  public func optimised(_ model: Model) -> [Parameter] { model.trainableParameters }
+  public func afterBackward(_ model: Model, _ step: TrainingStep) throws -> Double { 0 }
+  public func afterStep(_ model: Model, _ step: TrainingStep) throws {}
+  public func afterEpoch(_ model: Model, epoch: Int) throws {}
+}
+
 /// The training loop: per batch, PGD on the model in eval mode, then forward in training mode,
-/// cross-entropy, backward, and a masked SGD step on every trainable parameter.
+/// the objective (cross-entropy, or TRADES), backward, the hooks' penalties, and a masked SGD step
+/// on what the hooks name (every trainable parameter by default).
 public final class Trainer {
   public let model: Model
   public let config: TrainConfig
+  /// A pruning method's additions to the loop; nil trains the model plainly.
+  public let hooks: TrainingHooks?
   let backend: Backend
   private let losses = BufferSlot()
   private let dLogits = BufferSlot()
   let trades = TRADESBuffers()
 
-  public init(model: Model, config: TrainConfig) {
+  public init(model: Model, config: TrainConfig, hooks: TrainingHooks? = nil) {
     self.model = model
     self.config = config
+    self.hooks = hooks
     backend = model.backend
   }
 
@@ -102,14 +139,15 @@ public final class Trainer {
         let (x, y, labels) = try uploader.upload(indices, augmentation: config.augmentation, rng: &rng)
         let stepSeed = config.seed ^ (UInt64(epoch) << 32 | UInt64(b))
         let hyper = config.hyper(progress: (Double(epoch) + Double(b) / Double(batches)) / Double(max(config.epochs, 1)))
+        let position = TrainingStep(epoch: epoch, batch: b, batches: batches, hyper: hyper)
         let (loss, hits): (Double, Int)
         do {
           if let tradesAttack, let beta = config.tradesBeta {
             let xAdv = try tradesAdversarial(x: x, attack: tradesAttack, seed: stepSeed)
-            (loss, hits) = try tradesStep(x: x, xAdv: xAdv, labels: y, hostLabels: labels, beta: beta, hyper: hyper)
+            (loss, hits) = try tradesStep(x: x, xAdv: xAdv, labels: y, hostLabels: labels, beta: beta, step: position)
           } else {
             let input = try attack?.perturb(model: model, x: x, labels: y, seed: stepSeed) ?? x
-            (loss, hits) = try step(input: input, labels: y, hostLabels: labels, hyper: hyper)
+            (loss, hits) = try step(input: input, labels: y, hostLabels: labels, step: position)
           }
         } catch TrainingError.nonFiniteLoss {
           throw TrainingError.diverged(epoch: epoch + 1, step: b + 1, steps: batches, learningRate: hyper.learningRate)
@@ -130,6 +168,7 @@ public final class Trainer {
       let summary = EpochSummary(
         epoch: epoch + 1, loss: lossSum / Double(max(seen, 1)), accuracy: Double(correct) / Double(max(seen, 1)),
         seconds: seconds, imagesPerSecond: Double(seen) / max(seconds, 1e-9), learningRate: lastRate, gradientNorm: try gradientNorm())
+      try hooks?.afterEpoch(model, epoch: epoch)
       summaries.append(summary)
       progress.finish(
         String(
@@ -150,6 +189,10 @@ public final class Trainer {
 
   /// One SGD step on a batch; returns the mean loss and the number of correct predictions.
   public func step(input: Tensor, labels: Tensor, hostLabels: [Int], hyper: SGDHyper? = nil) throws -> (loss: Double, correct: Int) {
+    try step(input: input, labels: labels, hostLabels: hostLabels, step: .single(hyper ?? config.sgd))
+  }
+
+  func step(input: Tensor, labels: Tensor, hostLabels: [Int], step position: TrainingStep) throws -> (loss: Double, correct: Int) {
     let n = hostLabels.count
     model.setTraining(true)
     let logits = try model.forward(input)
@@ -158,13 +201,23 @@ public final class Trainer {
     try backend.softmaxCrossEntropy(losses: l, dLogits: d, logits: logits, labels: labels, scale: 1 / Float(n))
     let predictions = argmaxRows(try backend.download(logits), classes: logits.shape[1])
     try model.backward(d, parameterGradients: true, inputGradient: false)
-    for p in model.trainableParameters {
-      try backend.sgdStep(weight: p.value, grad: p.grad, velocity: p.velocity, mask: p.mask, hyper: hyper ?? config.sgd)
-    }
+    let penalty = try update(position)
     let hostLosses = try backend.download(l)
-    guard hostLosses.allSatisfy(\.isFinite) else { throw TrainingError.nonFiniteLoss }
+    let loss = hostLosses.reduce(0) { $0 + Double($1) } / Double(n) + penalty
+    guard loss.isFinite else { throw TrainingError.nonFiniteLoss }
     let correct = zip(predictions, hostLabels).filter { $0 == $1 }.count
-    return (hostLosses.reduce(0) { $0 + Double($1) } / Double(n), correct)
+    return (loss, correct)
+  }
+
+  /// The hooks' penalties, then a masked SGD step on what they optimise; returns the penalty.
+  func update(_ step: TrainingStep) throws -> Double {
+    try model.pruning.scoreGradients(model)
+    let penalty = try hooks?.afterBackward(model, step) ?? 0
+    for p in hooks?.optimised(model) ?? model.trainableParameters {
+      try backend.sgdStep(weight: p.value, grad: p.grad, velocity: p.velocity, mask: model.mask(of: p), hyper: step.hyper)
+    }
+    try hooks?.afterStep(model, step)
+    return penalty
   }
 }
 
