@@ -13,7 +13,7 @@ struct PruneCommand: ParsableCommand {
       """)
 
   @Argument(help: "Trained checkpoint (.safetensors).") var checkpoint: String
-  @Option(help: "A named method: lwm, lamp, random.") var method: String?
+  @Option(help: "A named method: lwm, lamp, random, hydra, harp, radmm (`advprune taxonomy` lists their cells).") var method: String?
   @Option(help: "What ranks the weights in a free cell: lwm (alias magnitude), lamp or random.") var criterion: String = "lwm"
   @Option(help: "local (same rate per layer) or global (one ranking across layers).") var locality: Locality?
   @Option(help: "unstructured (single weights), filters (alias filter, structured) or channels: whole conv channels.") var structure: Structure =
@@ -21,6 +21,10 @@ struct PruneCommand: ParsableCommand {
   @Option(help: "Share to remove, in [0, 1): of the conv and linear weights (unstructured), of the conv channels (filters).") var sparsity: Double
   @Option(help: "Epochs of the method's own phase (HYDRA/HARP score training, R-ADMM); one-shot methods have none.") var pruneEpochs: Int?
   @Option(help: "Learning rate of that phase (default: the method's: 0.1 for scores, the fine-tuning rate for R-ADMM).") var pruneLr: Float?
+  @Option(help: "HARP: weight gamma_0 of the compression penalty (default 1).") var gamma: String?
+  @Option(help: "HARP: initial layer rates, lamp (default) or uniform.") var harpStart: String?
+  @Option(help: "R-ADMM: initial rho of the proximal term (default 0.001; x1.3 per update).") var rho: String?
+  @Option(help: "R-ADMM: steps between Z/U updates (default: a quarter epoch).") var admmPeriod: String?
   @Option(help: "Fine-tuning epochs (0: prune only).") var finetuneEpochs: Int = 1
   @Option(help: "Data set (default: the checkpoint's).") var dataset: String?
   @Option(help: "Directory of the data set's files.") var dataDir: String?
@@ -31,22 +35,30 @@ struct PruneCommand: ParsableCommand {
   @Option(help: "Channel multiplier of such a checkpoint.") var width: Double?
   @OptionGroup var common: CommonOptions
 
+  var methodOptions: [String: String] {
+    let given = ["gamma": gamma, "harp-start": harpStart, "rho": rho, "admm-period": admmPeriod]
+    return given.compactMapValues { $0 }
+  }
+
   func run() throws {
     try reportingErrors {
       let data = try dataset.map(DatasetName.init(parsing:))
       try PruneJob.check(sparsity: sparsity)
       let defaults = Recipe.defaults(for: .smallcnn, on: try data ?? Checkpoint.storedDataset(path: checkpoint) ?? .fashionMNIST)
       let chosen = try PruningMethods.make(
-        method: method, criterion: try Criterion(parsing: criterion), locality: locality, structure: structure, options: [:])
+        method: method, criterion: try Criterion(parsing: criterion), locality: locality, structure: structure, options: methodOptions)
       let finetune = try recipe.config(defaults, epochs: finetuneEpochs, learningRate: defaults.finetuneLearningRate, seed: common.seed)
       var job = PruneJob(
         input: checkpoint, method: chosen, sparsity: sparsity, dataset: data, dataDirectory: dataDir, trainLimit: trainLimit, finetune: finetune,
         output: out)
       if chosen.trainsWhilePruning {
         let epochs = pruneEpochs ?? PruningMethods.defaultPruneEpochs
-        job.pruneTraining = try recipe.config(
+        var phase = try recipe.config(
           defaults, epochs: epochs, learningRate: pruneLr ?? PruningMethods.defaultLearningRate(chosen, finetune: finetune.sgd.learningRate),
           seed: common.seed)
+        // Score training follows its references' cosine schedule.
+        if chosen.cell.criterion == .lis { phase.schedule = .cosine }
+        job.pruneTraining = phase
       } else if let epochs = pruneEpochs, epochs > 0 {
         throw UserError.badValue(name: "--prune-epochs", value: "\(epochs)", problem: "\(chosen.name) prunes in one shot and has no phase to train")
       }

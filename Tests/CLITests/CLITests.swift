@@ -58,7 +58,7 @@ final class CLITests: XCTestCase {
   func testHelpListsEverySubcommand() throws {
     let run = try advprune(["--help"])
     XCTAssertEqual(run.status, 0)
-    for sub in ["devices", "validate", "train", "prune", "attack", "demo", "profile", "predict", "export", "models"] {
+    for sub in ["devices", "validate", "train", "prune", "attack", "demo", "profile", "predict", "export", "models", "taxonomy"] {
       XCTAssert(run.stdout.contains(sub), sub)
     }
   }
@@ -111,6 +111,45 @@ final class CLITests: XCTestCase {
       mentions: ["train_32x32.mat", "truncated"])
     XCTAssertFalse(FileManager.default.fileExists(atPath: out), "a failed command left an output file")
     XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).sorted(), ["corrupt.safetensors"], "no partial or temporary files")
+  }
+
+  func testTaxonomyListsTheSurveysMethodsAndWhatRuns() throws {
+    let run = try advprune(["taxonomy", "--json"])
+    XCTAssertEqual(run.status, 0, run.stderr)
+    let rows = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [[String: Any]])
+    XCTAssertEqual(rows.count, 26)
+    let implemented = rows.filter { $0["run"] is String }.compactMap { $0["name"] as? String }.sorted()
+    XCTAssertEqual(implemented, ["HARP", "HYDRA", "R-ADMM"])
+    XCTAssertEqual(rows.first { $0["name"] as? String == "HARP" }?["cell"] as? String, "A/U,S/G/lis")
+    let text = try advprune(["taxonomy"])
+    XCTAssert(text.stdout.contains("FlyingBird") && text.stdout.contains("--method hydra"), text.stdout)
+  }
+
+  /// A learned-score method through the CLI on a slice of the real data, and its bad input.
+  func testPruneWithANamedMethod() throws {
+    let data = try requireData()
+    let dir = try scratch()
+    let dense = dir + "/dense.safetensors"
+    let out = dir + "/harp.safetensors"
+    let train = try advprune(["train", "--data-dir", data, "--train-limit", "64", "--epochs", "1", "--steps", "1", "--out", dense, "--device", "cpu"])
+    XCTAssertEqual(train.status, 0, train.stderr)
+    let run = try advprune([
+      "prune", dense, "--method", "harp", "--sparsity", "0.9", "--prune-epochs", "1", "--finetune-epochs", "1", "--train-limit", "64", "--steps",
+      "1", "--out", out, "--device", "cpu", "--json",
+    ])
+    XCTAssertEqual(run.status, 0, run.stderr)
+    let result = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+    XCTAssertEqual(result["cell"] as? String, "A/U/G/lis")
+    XCTAssertEqual(result["sparsity"] as? Double ?? 0, 0.9, accuracy: 1e-4)
+    XCTAssertEqual((result["pruneEpochs"] as? [Any])?.count, 1)
+    let base = ["prune", dense, "--sparsity", "0.9", "--out", dir + "/never.safetensors", "--device", "cpu"]
+    assertUserError(try advprune(base + ["--method", "obd"]), mentions: ["--method", "obd"])
+    assertUserError(try advprune(base + ["--method", "harp", "--gamma", "big"]), mentions: ["--gamma", "big"])
+    assertUserError(try advprune(base + ["--method", "hydra", "--rho", "0.1"]), mentions: ["--rho", "radmm"])
+    assertUserError(try advprune(base + ["--method", "hydra", "--structure", "filters"]), mentions: ["--structure", "filters"])
+    assertUserError(try advprune(base + ["--criterion", "lamp", "--locality", "local"]), mentions: ["lamp"])
+    assertUserError(try advprune(base + ["--method", "lwm", "--prune-epochs", "2"]), mentions: ["--prune-epochs"])
+    XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/never.safetensors"))
   }
 
   func testCorruptDatasetFileIsNamed() throws {

@@ -76,3 +76,24 @@ func centralDifferences(_ x: [Float], h: Float = 1e-3, _ loss: ([Float]) throws 
     return Float((up - down) / Double(2 * h))
   }
 }
+
+/// A model with random (not freshly initialised) weights, biases and batch-norm statistics, so a
+/// removed channel would show in the logits if compaction got anything wrong.
+func randomized(_ arch: Architecture, width: Double, seed: UInt64) throws -> Model {
+  let cpu = CPUBackend()
+  let model = try arch.build(backend: cpu, seed: seed, width: width)
+  var rng = SeededRNG(seed: seed ^ 0xAB)
+  for p in model.parameters where p.count > 1 {
+    let scale: Float = p.name.hasSuffix("running_var") ? 1 : (p.shape.count > 1 ? 2 / Float(p.count / p.shape[0]).squareRoot() : 0.5)
+    let low: Float = p.name.hasSuffix("running_var") ? 0.5 : -scale
+    try cpu.write(rng.uniformArray(p.count, low, low + (p.name.hasSuffix("running_var") ? 1 : 2 * scale)), to: p.value)
+  }
+  return model
+}
+
+func evalLogits(_ model: Model, seed: UInt64) throws -> [Float] {
+  model.setTraining(false)
+  var rng = SeededRNG(seed: seed)
+  let shape = [4] + model.architecture.inputShape
+  return try model.backend.download(try model.forward(try model.backend.upload(rng.uniformArray(shape.reduce(1, *), 0, 1), shape: shape)))
+}

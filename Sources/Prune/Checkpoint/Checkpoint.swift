@@ -26,7 +26,7 @@ public enum Checkpoint {
     guard pruning else { return tensors }
     let state = model.pruning
     for name in state.maskedNames { try put(name + maskSuffix, state.mask(for: name)!) }
-    for (name, s) in state.scores {
+    for s in state.scores.values {
       try put(s.name, s.value)
       if optimizer { try put(s.name + momentumSuffix, s.velocity) }
     }

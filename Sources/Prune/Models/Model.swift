@@ -69,6 +69,15 @@ public final class Model {
 
   public func parameter(named name: String) -> Parameter? { parameters.first { $0.name == name } }
 
+  /// Batch-norm scales and shifts: score-training methods keep them trainable (HYDRA's reference).
+  public var batchNormParameters: [Parameter] {
+    func walk(_ layer: Layer) -> [Parameter] {
+      if let bn = layer as? BatchNorm2d { return [bn.weight, bn.bias] }
+      return layer.children.flatMap(walk)
+    }
+    return layers.flatMap(walk)
+  }
+
   /// Logits [N, classes] for a batch of images [N, C, H, W] in [0, 1].
   public func forward(_ x: Tensor) throws -> Tensor {
     var h = x

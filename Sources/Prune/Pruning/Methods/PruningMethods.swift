@@ -1,27 +1,67 @@
 /// The named methods `advprune prune --method` runs, and the free cells it composes.
 public enum PruningMethods {
-  public static let names = ["lwm", "lamp", "random"]
+  public static let names = ["lwm", "lamp", "random", "hydra", "harp", "radmm"]
+  /// Method options and the methods that take them (`--gamma 2` is `options["gamma"] = "2"`).
+  public static let optionOwners = ["gamma": "harp", "harp-start": "harp", "rho": "radmm", "admm-period": "radmm"]
   public static let defaultPruneEpochs = 1
 
   /// The method for `--method` (or, without one, the free cell of criterion, locality, structure).
   public static func make(method: String?, criterion: Criterion, locality: Locality?, structure: Structure, options: [String: String]) throws
     -> PruningMethod
   {
-    if let unknown = options.keys.sorted().first {
-      throw UserError.badValue(name: "--\(unknown)", value: options[unknown]!, problem: "no method option of that name")
+    let name = method?.lowercased()
+    for key in options.keys.sorted() {
+      guard let owner = optionOwners[key] else {
+        throw UserError.badValue(name: "--\(key)", value: options[key]!, problem: "no method option of that name")
+      }
+      if owner != name {
+        throw UserError.badValue(
+          name: "--\(key)", value: options[key]!, problem: "is an option of --method \(owner), not of \(name ?? "a free cell")")
+      }
     }
-    guard let method else {
+    guard let name else {
       return try OneShotPruning(criterion: criterion, locality: locality ?? .global, structure: structure)
     }
-    switch method.lowercased() {
+    func refuse(_ option: String, _ value: String, _ why: String) -> UserError { UserError.badValue(name: option, value: value, problem: why) }
+    func only(_ structures: [Structure], _ localities: [Locality]) throws {
+      guard structures.contains(structure) else {
+        throw refuse("--structure", structure.rawValue, "\(name) prunes \(structures.map(\.rawValue).joined(separator: " or "))")
+      }
+      if let locality, !localities.contains(locality) {
+        throw refuse("--locality", locality.rawValue, "\(name) is \(localities.map(\.rawValue).joined(separator: "/")) by definition")
+      }
+    }
+    func number(_ key: String, _ fallback: Double, _ valid: (Double) -> Bool, _ expected: String) throws -> Double {
+      guard let text = options[key] else { return fallback }
+      guard let v = Double(text), v.isFinite, valid(v) else { throw refuse("--\(key)", text, "expected \(expected)") }
+      return v
+    }
+    switch name {
     case "lwm", "magnitude": return try OneShotPruning(criterion: .lwm, locality: locality ?? .global, structure: structure)
-    case "lamp": return try OneShotPruning(criterion: .lamp, locality: locality ?? .global, structure: structure)
+    case "lamp":
+      try only([.unstructured], [.global])
+      return try OneShotPruning(criterion: .lamp, locality: .global, structure: structure)
     case "random": return try OneShotPruning(criterion: .random, locality: locality ?? .global, structure: structure)
+    case "hydra":
+      try only([.unstructured], [.local])
+      return HYDRA()
+    case "harp":
+      try only([.unstructured], [.global])
+      let startText = options["harp-start"] ?? "lamp"
+      guard let start = HARP.Start(rawValue: startText) else { throw refuse("--harp-start", startText, "expected lamp or uniform") }
+      return HARP(gamma: try number("gamma", 1, { $0 > 0 }, "a number > 0"), start: start)
+    case "radmm":
+      try only([.unstructured, .filters], [.local])
+      let period = try number("admm-period", 0, { $0 >= 1 && $0 == $0.rounded() }, "a whole number of steps >= 1")
+      return try RADMM(structure: structure, rho: try number("rho", 1e-3, { $0 > 0 }, "a number > 0"), period: period > 0 ? Int(period) : nil)
     default:
-      throw UserError.badValue(name: "--method", value: method, problem: "unknown; known: \(names.joined(separator: ", "))")
+      throw refuse("--method", name, "unknown; known: \(names.joined(separator: ", "))")
     }
   }
 
-  /// The learning rate of a method's own phase.
-  public static func defaultLearningRate(_ method: PruningMethod, finetune: Float) -> Float { finetune }
+  /// The learning rate of a method's own phase: HYDRA's and HARP's score training use 0.1 (their
+  /// references), R-ADMM trains weights at the fine-tuning rate.
+  public static func defaultLearningRate(_ method: PruningMethod, finetune: Float) -> Float {
+    method.cell.criterion == .lis ? 0.1 : finetune
+  }
 }
