@@ -146,7 +146,7 @@ final class CLITests: XCTestCase {
     assertUserError(try advprune(base + ["--method", "obd"]), mentions: ["--method", "obd"])
     assertUserError(try advprune(base + ["--method", "harp", "--gamma", "big"]), mentions: ["--gamma", "big"])
     assertUserError(try advprune(base + ["--method", "hydra", "--rho", "0.1"]), mentions: ["--rho", "radmm"])
-    assertUserError(try advprune(base + ["--method", "hydra", "--structure", "filters"]), mentions: ["--structure", "filters"])
+    assertUserError(try advprune(base + ["--method", "hydra", "--structure", "kernels"]), mentions: ["--structure", "kernels"])
     assertUserError(try advprune(base + ["--criterion", "lamp", "--locality", "local"]), mentions: ["lamp"])
     assertUserError(try advprune(base + ["--method", "lwm", "--prune-epochs", "2"]), mentions: ["--prune-epochs"])
     XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/never.safetensors"))

@@ -95,19 +95,37 @@ final class PruningMethodTests: XCTestCase {
     XCTAssertNotNil(model.pruning.auxiliary(.admmZ, for: "conv1.weight"))
   }
 
-  func testRADMMFiltersRemoveWholeChannelsThatCompactAway() throws {
+  /// The structured variants (HYDRA filters, HARP channels, R-ADMM filters) remove whole channels
+  /// by channel group, at the method's rates, and the compact model computes the same logits.
+  func testStructuredVariantsRemoveWholeChannelsThatCompactAway() throws {
     for (arch, width) in [(Architecture.smallcnn, 0.25), (.resnet18, 0.125)] {
-      let model = try arch.build(backend: CPUBackend(), seed: 2, width: width)
-      let outcome = try RADMM(structure: .filters, rho: 0.1).prune(
-        context(model, sparsity: 0.5, epochs: 1, lr: 0.01, data: images(for: arch, count: 8, seed: 4)))
-      let groups = try XCTUnwrap(outcome.groups)
-      for g in groups { XCTAssertEqual(g.kept, g.channels - RateAllocation.uniformKeep([g.channels], sparsity: 0.5).map { g.channels - $0 }[0]) }
-      let before = try evalLogits(model, seed: 9)
-      let compacted = try Compaction.compact(model)
-      let compact = try arch.build(backend: CPUBackend(), seed: 0, width: width, channels: compacted.channels)
-      try Checkpoint.assign(compacted.tensors, to: compact, path: "compact")
-      XCTAssertLessThan(compact.parameterCount, model.parameterCount)
-      assertClose(try evalLogits(compact, seed: 9), before, atol: 1e-4, rtol: 1e-4, "\(arch) compact logits")
+      for (name, structure) in [("hydra", Structure.filters), ("harp", .channels), ("radmm", .filters)] {
+        let model = try arch.build(backend: CPUBackend(), seed: 2, width: width)
+        let method = try PruningMethods.make(method: name, criterion: .lwm, locality: nil, structure: structure, options: [:])
+        let scoresBefore = try model.prunableParameters.map { try model.backend.download($0.value) }
+        let outcome = try method.prune(context(model, sparsity: 0.5, epochs: 1, lr: 0.05, data: images(for: arch, count: 8, seed: 4)))
+        let groups = try XCTUnwrap(outcome.groups, "\(arch) \(name)")
+        let channels = groups.reduce(0) { $0 + $1.channels }
+        let kept = groups.reduce(0) { $0 + $1.kept }
+        if name == "harp" {
+          XCTAssertEqual(kept, channels / 2, accuracy: 1, "\(arch) harp: the channel target exactly")
+        } else {
+          XCTAssertEqual(groups.map(\.kept), groups.map { RateAllocation.uniformKeep([$0.channels], sparsity: 0.5)[0] }, "\(arch) \(name): local")
+        }
+        if name != "radmm" {
+          // Weights stay frozen during score training (the removed channels are zeroed at the end).
+          for (p, before) in zip(model.prunableParameters, scoresBefore) {
+            let w = try model.backend.download(p.value)
+            XCTAssert(zip(w, before).allSatisfy { $0 == $1 || $0 == 0 }, "\(arch) \(name) \(p.name) changed")
+          }
+        }
+        let logits = try evalLogits(model, seed: 9)
+        let compacted = try Compaction.compact(model)
+        let compact = try arch.build(backend: CPUBackend(), seed: 0, width: width, channels: compacted.channels)
+        try Checkpoint.assign(compacted.tensors, to: compact, path: "compact")
+        XCTAssertLessThan(compact.parameterCount, model.parameterCount)
+        assertClose(try evalLogits(compact, seed: 9), logits, atol: 1e-4, rtol: 1e-4, "\(arch) \(name) compact logits")
+      }
     }
   }
 
@@ -186,6 +204,15 @@ final class PruningMethodTests: XCTestCase {
     }
   }
 
+  func testASparsityTheStructureCannotReachIsRefused() throws {
+    let model = try Architecture.smallcnn.build(backend: CPUBackend(), seed: 1, width: 0.25)
+    XCTAssertNoThrow(try PruneJob.checkReachable(0.99, structure: .unstructured, model: model))
+    XCTAssertThrowsError(try PruneJob.checkReachable(0.99999, structure: .unstructured, model: model)) { XCTAssert("\($0)".contains("--sparsity")) }
+    // SmallCNN at width 0.25 has 4 conv groups of 8 or 16 channels (48 in all): 0.95 keeps 2.
+    XCTAssertThrowsError(try PruneJob.checkReachable(0.95, structure: .filters, model: model)) { XCTAssert("\($0)".contains("channel groups")) }
+    XCTAssertNoThrow(try PruneJob.checkReachable(0.9, structure: .filters, model: model))
+  }
+
   func testMeaninglessCombinationsAreRefusedWithTheReason() {
     func refusal(
       _ method: String?, criterion: Criterion = .lwm, locality: Locality? = nil, structure: Structure = .unstructured,
@@ -197,7 +224,9 @@ final class PruningMethodTests: XCTestCase {
       } catch { return "\(error)" }
     }
     XCTAssert(refusal("obs").contains("--method"))
-    XCTAssert(refusal("hydra", structure: .filters).contains("--structure"))
+    XCTAssert(refusal("hydra", structure: .kernels).contains("--structure"))
+    XCTAssert(refusal("harp", structure: .channels, ["harp-start": "lamp"]).contains("--harp-start"))
+    XCTAssert(refusal("lamp", structure: .filters).contains("--structure"))
     XCTAssert(refusal("hydra", locality: .global).contains("--locality"))
     XCTAssert(refusal("harp", ["gamma": "lots"]).contains("--gamma"))
     XCTAssert(refusal("hydra", ["rho": "0.1"]).contains("radmm"))

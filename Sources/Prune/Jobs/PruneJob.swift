@@ -70,6 +70,24 @@ public struct PruneJob {
     try Pruner.checkSparsity(sparsity)
   }
 
+  /// Refuses a target the structure cannot reach because every layer (channel group) keeps at
+  /// least one weight (channel): `round((1 - s) n) >= layers` over the prunable units.
+  static func checkReachable(_ sparsity: Double, structure: Structure, model: Model) throws {
+    let units =
+      structure.isStructured
+      ? model.architecture.channelGroups().map { model.parameter(named: $0.producers[0].conv + ".weight")!.shape[0] }
+      : model.prunableParameters.map(\.count)
+    let total = units.reduce(0, +)
+    let keep = total - Int((sparsity * Double(total)).rounded())
+    guard keep >= units.count else {
+      let what = structure.isStructured ? "channels of \(units.count) channel groups" : "weights of \(units.count) layers"
+      let most = 1 - Double(units.count) / Double(total)
+      throw UserError.badValue(
+        name: "--sparsity", value: "\(sparsity)",
+        problem: "cannot be reached: it keeps \(keep) of \(total) \(what), and each keeps at least one (at most \(String(format: "%.6f", most)))")
+    }
+  }
+
   public func run(backend: Backend, progress: ProgressSink) throws -> Result {
     try Self.check(sparsity: sparsity)
     try finetune.validate()
@@ -79,6 +97,7 @@ public struct PruneJob {
     let (model, meta) = try Checkpoint.load(path: input, backend: backend, architecture: architecture, width: width)
     let data = try resolveDataset(meta)
     try data.check(model.architecture)
+    try Self.checkReachable(sparsity, structure: method.cell.structures.first ?? .unstructured, model: model)
     let phase = method.trainsWhilePruning ? pruneTraining : nil
     let needsImages = finetune.epochs > 0 || (phase?.epochs ?? 0) > 0
     let images = needsImages ? try data.load(directory: dataDirectory, train: true, limit: trainLimit) : nil

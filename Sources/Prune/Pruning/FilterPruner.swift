@@ -27,7 +27,13 @@ public enum FilterPruner {
     let groups = model.architecture.channelGroups()
     var rng = SeededRNG.derive(seed, 0xF17)
     let scores = try groups.map { try channelScores(model: model, group: $0, criterion: criterion, rng: &rng) }
-    let keep = MaskAllocation.masks(scores: scores, sparsity: sparsity, locality: locality)
+    return try apply(MaskAllocation.masks(scores: scores, sparsity: sparsity, locality: locality), to: groups, model: model)
+  }
+
+  /// Removes the channels whose entry in `keep` is 0 from each group: their filters, conv biases and
+  /// batch-norm scale and shift get zero masks (values and momentum zeroed).
+  @discardableResult
+  static func apply(_ keep: [[Float]], to groups: [ChannelGroup], model: Model) throws -> [GroupSparsity] {
     for (group, channelMask) in zip(groups, keep) {
       for name in group.producedTensors {
         guard let p = model.parameter(named: name), p.isTrainable else { continue }

@@ -1,36 +1,45 @@
 import Foundation
 import GPU
 
-/// HARP (Zhao & Wressnegger, ICLR 2023), cell A/U/G/lis: HYDRA's scores plus a learned keep rate
-/// per layer, so the layer-wise sparsity is optimised along with which weights stay.
+/// HARP (Zhao & Wressnegger, ICLR 2023), cell A/U,S/G/lis: HYDRA's scores plus a learned keep rate
+/// per layer (with `channels`: per channel group, ranking channels like HYDRA's filter variant), so
+/// the layer-wise sparsity is optimised along with which weights stay.
 ///
 /// Layer l keeps `k_l = sigmoid(r_l) (1 - k_min) + k_min` of its weights (top-k of |s|), with
 /// `k_min = 0.1 k_target`. The loss adds `gamma_t max(0, (sum n_l k_l / sum n_l) / k_target - 1)`
 /// with `gamma_t = (epoch + 1) gamma_0`, the growth frozen once an epoch ends with the penalty at
 /// 0. The rate's gradient is the layer's summed mask gradient (`dL/dk_l = sum_i g_i`, as the
 /// reference passes it) through the sigmoid. `r_l` starts where `k_l` equals LAMP's allocation at
-/// the target (or the uniform rate). At the end the learned rates are scaled to meet the target
+/// the target (or the uniform rate; channels always start uniform). The channel variant's penalty
+/// counts channels, the unit `--sparsity` means for structures here (the reference counts FLOPs).
+/// At the end the learned rates are scaled to meet the target
 /// exactly (their shape kept, none above 1), so methods compare at equal sparsity.
 public struct HARP: PruningMethod {
   public enum Start: String, Sendable { case lamp, uniform }
   public var gamma: Double
   public var start: Start
+  public var structure: Structure
 
-  public init(gamma: Double = 1, start: Start = .lamp) {
+  public init(gamma: Double = 1, start: Start? = nil, structure: Structure = .unstructured) throws {
+    if start == .lamp && structure.isStructured {
+      throw UserError.badValue(name: "--harp-start", value: "lamp", problem: "LAMP ranks single weights; channel rates start uniform")
+    }
     self.gamma = gamma
-    self.start = start
+    self.start = start ?? (structure.isStructured ? .uniform : .lamp)
+    self.structure = structure
   }
 
   public var name: String { "harp" }
   public var cell: TaxonomyCell {
-    TaxonomyCell(pipeline: .after, schedule: .oneShot, structures: [.unstructured], localities: [.global], criterion: .lis)
+    TaxonomyCell(pipeline: .after, schedule: .oneShot, structures: [structure], localities: [.global], criterion: .lis)
   }
   public var trainsWhilePruning: Bool { true }
 
   public func prune(_ context: PruningContext) throws -> PruningOutcome {
     let model = context.model
     let params = model.prunableParameters
-    let sizes = params.map(\.count)
+    let structured = structure.isStructured
+    let sizes = ScoreUnit.units(of: model, structured: structured).map(\.size)
     let target = 1 - context.sparsity
     let initialKeep: [Int]
     switch start {
@@ -39,15 +48,15 @@ public struct HARP: PruningMethod {
       initialKeep = RateAllocation.global.keepCounts(
         scores: try params.map { Pruner.lampScores(try model.backend.download($0.value)) }, sparsity: context.sparsity)
     }
-    let hooks = try RateTraining(model: model, keep: initialKeep, target: target, gamma: gamma)
+    let hooks = try RateTraining(model: model, structured: structured, keep: initialKeep, target: target, gamma: gamma)
     let history = try context.train(hooks)
     let learned = hooks.keepRates
     let learnedOverall = zip(learned, sizes).reduce(0) { $0 + $1.0 * Double($1.1) } / Double(sizes.reduce(0, +))
-    let final = Self.scaled(learned, sizes: sizes, target: target)
-    for (p, k) in zip(params, final) { try model.pruning.setLiveScores(keep: k, for: p.name) }
-    _ = try ScoreTraining.freeze(model)
+    hooks.keep = Self.scaled(learned, sizes: sizes, target: target)
+    try hooks.applyKeep(model)
+    let groups = try hooks.freeze(model)
     return PruningOutcome(
-      history: history,
+      groups: groups, history: history,
       details: [
         "learned_keep": String(format: "%.4f", learnedOverall), "target_keep": String(format: "%.4f", target),
         "gamma_final": String(format: "%.3g", hooks.currentGamma),
@@ -91,22 +100,22 @@ final class RateTraining: ScoreTraining {
   private var logits: [Double]
   private var velocity: [Double]
   private let sum: Tensor
-  private let sizes: [Double]
+  private let unitSizes: [Double]
 
-  init(model: Model, keep: [Int], target: Double, gamma: Double) throws {
+  init(model: Model, structured: Bool, keep: [Int], target: Double, gamma: Double) throws {
     self.target = target
     minimum = 0.1 * target
     gamma0 = gamma
     currentGamma = gamma
-    sizes = model.prunableParameters.map { Double($0.count) }
+    unitSizes = ScoreUnit.units(of: model, structured: structured).map { Double($0.size) }
     let clip = 1e-4
-    logits = zip(keep, sizes).map { k, n in
+    logits = zip(keep, unitSizes).map { k, n in
       let u = min(1 - clip, max(clip, (Double(k) / n - 0.1 * target) / (1 - 0.1 * target)))
       return log(u / (1 - u))
     }
     velocity = [Double](repeating: 0, count: keep.count)
     sum = try model.backend.zeros([1])
-    try super.init(model: model, keep: keep)
+    try super.init(model: model, structured: structured, keep: keep)
   }
 
   /// `k_l` of every layer now.
@@ -114,25 +123,28 @@ final class RateTraining: ScoreTraining {
 
   /// The penalty `max(0, overall / target - 1)` at the current rates.
   var excess: Double {
-    max(0, zip(keepRates, sizes).reduce(0) { $0 + $1.0 * $1.1 } / sizes.reduce(0, +) / target - 1)
+    max(0, zip(keepRates, unitSizes).reduce(0) { $0 + $1.0 * $1.1 } / unitSizes.reduce(0, +) / target - 1)
   }
 
   override func afterBackward(_ model: Model, _ step: TrainingStep) throws -> Double {
+    _ = try super.afterBackward(model, step)
     let over = excess
-    let total = sizes.reduce(0, +)
+    let total = unitSizes.reduce(0, +)
     let hyper = step.hyper
-    for (l, p) in weights.enumerated() {
-      guard let s = model.pruning.scores[p.name] else { continue }
-      try model.backend.reduce(s.grad, into: sum, .sum)
-      var dk = Double(try model.backend.download(sum)[0])
-      if over > 0 { dk += currentGamma * sizes[l] / (total * target) }
+    for (l, unit) in units.enumerated() {
+      var dk = 0.0
+      for p in unit.weights {
+        try backend.reduce(model.pruning.scores[p.name]!.grad, into: sum, .sum)
+        dk += Double(try backend.download(sum)[0])
+      }
+      if over > 0 { dk += currentGamma * unitSizes[l] / (total * target) }
       let sig = 1 / (1 + exp(-logits[l]))
-      let dr = dk * (1 - minimum) * sig * (1 - sig)
-      velocity[l] = Double(hyper.momentum) * velocity[l] + dr
+      velocity[l] = Double(hyper.momentum) * velocity[l] + dk * (1 - minimum) * sig * (1 - sig)
       logits[l] -= Double(hyper.learningRate) * velocity[l]
     }
-    for (l, k) in keepRates.enumerated() { keep[l] = min(Int(sizes[l]), max(1, Int((k * sizes[l]).rounded()))) }
-    for (p, k) in zip(weights, keep) { try model.pruning.setLiveScores(keep: k, for: p.name) }
+    for (l, k) in keepRates.enumerated() { keep[l] = min(Int(unitSizes[l]), max(1, Int((k * unitSizes[l]).rounded()))) }
+    // The new counts take effect with the masks refreshed after the step.
+    if !structured { for (u, k) in zip(units, keep) { try model.pruning.setLiveScores(keep: k, for: u.weights[0].name) } }
     return currentGamma * over
   }
 

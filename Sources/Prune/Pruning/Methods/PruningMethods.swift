@@ -43,13 +43,15 @@ public enum PruningMethods {
       return try OneShotPruning(criterion: .lamp, locality: .global, structure: structure)
     case "random": return try OneShotPruning(criterion: .random, locality: locality ?? .global, structure: structure)
     case "hydra":
-      try only([.unstructured], [.local])
-      return HYDRA()
+      try only([.unstructured, .filters, .channels], [.local])
+      return HYDRA(structure: structure)
     case "harp":
-      try only([.unstructured], [.global])
-      let startText = options["harp-start"] ?? "lamp"
-      guard let start = HARP.Start(rawValue: startText) else { throw refuse("--harp-start", startText, "expected lamp or uniform") }
-      return HARP(gamma: try number("gamma", 1, { $0 > 0 }, "a number > 0"), start: start)
+      try only([.unstructured, .filters, .channels], [.global])
+      let start = try options["harp-start"].map { text in
+        guard let s = HARP.Start(rawValue: text) else { throw refuse("--harp-start", text, "expected lamp or uniform") }
+        return s
+      }
+      return try HARP(gamma: try number("gamma", 1, { $0 > 0 }, "a number > 0"), start: start, structure: structure)
     case "radmm":
       try only([.unstructured, .filters], [.local])
       let period = try number("admm-period", 0, { $0 >= 1 && $0 == $0.rounded() }, "a whole number of steps >= 1")
