@@ -72,10 +72,7 @@ struct PruneCommand: ParsableCommand {
           print(g.name.padding(toLength: 18, withPad: " ", startingAt: 0) + String(format: "%10d %9d  %6.2f%%", g.channels, g.kept, 100 * g.sparsity))
         }
       } else {
-        print("layer            weights      kept  sparsity")
-        for l in result.layers {
-          print(l.name.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: "%10d %9d  %7.2f%%", l.weights, l.kept, 100 * l.sparsity))
-        }
+        printLayerTable(result.layers)
       }
       for (key, value) in result.details.sorted(by: { $0.key < $1.key }) { print("\(result.method) \(key): \(value)") }
       let what = result.structure == "unstructured" ? "weights" : result.structure
@@ -85,5 +82,13 @@ struct PruneCommand: ParsableCommand {
           what, result.method, result.cell, 100 * result.targetSparsity, 100 * result.sparsity, result.pruneEpochs.count, result.finetune.count,
           result.seconds, result.checkpoint))
     }
+  }
+}
+
+/// The per-layer sparsity table prune and train print.
+func printLayerTable(_ layers: [LayerSparsity]) {
+  print("layer            weights      kept  sparsity")
+  for l in layers {
+    print(l.name.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: "%10d %9d  %7.2f%%", l.weights, l.kept, 100 * l.sparsity))
   }
 }

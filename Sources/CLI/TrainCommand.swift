@@ -69,6 +69,17 @@ struct Train: ParsableCommand {
     String?
   @Option(help: "Append one JSON line per epoch (loss, lr, gradient norm, held-out clean/robust accuracy) to this file.") var logJson: String?
   @Option(help: "Test images (the first N) of the --log-json held-out evaluation.") var testLimit: Int = 500
+  @Option(help: "Prune while training: gmp (gradual magnitude) or flyingbird (dynamic sparse); needs --sparsity.") var method: String?
+  @Option(help: "With --method: the target share of conv and linear weights removed (gmp filters: of the channels).") var sparsity: Double?
+  @Option(help: "With --method gmp: local (default) or global.") var locality: Locality?
+  @Option(help: "With --method gmp: unstructured (default) or filters.") var structure: Structure = .unstructured
+  @Option(help: "GMP: epoch the schedule starts (default 0).") var pruneStart: String?
+  @Option(help: "GMP: epoch the schedule reaches the target (default: 3/4 of the epochs).") var pruneEnd: String?
+  @Option(help: "GMP: steps between pruning events (default: a quarter epoch).") var pruneEvery: String?
+  @Option(help: "FlyingBird: per-layer densities, erk (default) or uniform.") var densities: String?
+  @Option(help: "FlyingBird: steps between mask updates (default: one epoch).") var updateEvery: String?
+  @Option(help: "FlyingBird: initial share of active weights replaced per update, cosine-decayed (default 0.5).") var deathRate: String?
+  @Option(help: "FlyingBird: regrowth, random (default) or gradient.") var regrowth: String?
   @OptionGroup var recipe: RecipeOptions
   @OptionGroup var common: CommonOptions
 
@@ -84,8 +95,22 @@ struct Train: ParsableCommand {
       job.initialWeights = initialWeights
       job.logJSON = logJson
       job.holdoutPoints = testLimit
+      let options = [
+        "prune-start": pruneStart, "prune-end": pruneEnd, "prune-every": pruneEvery, "densities": densities, "update-every": updateEvery,
+        "death-rate": deathRate, "regrowth": regrowth,
+      ].compactMapValues { $0 }
+      if let method {
+        guard let sparsity else { throw UserError.badValue(name: "--method", value: method, problem: "needs --sparsity") }
+        job.method = try TrainingMethods.make(method: method, sparsity: sparsity, locality: locality, structure: structure, options: options)
+      } else if let given = options.keys.sorted().first ?? (sparsity != nil ? "sparsity" : nil) {
+        throw UserError.badValue(name: "--\(given)", value: options[given] ?? "\(sparsity!)", problem: "needs --method")
+      }
       let result = try job.run(backend: try common.backend(), progress: common.progress())
       if common.json { return try printJSON(result) }
+      if let layers = result.layers, let sparsity = result.sparsity {
+        printLayerTable(layers)
+        print(String(format: "%@ (%@): %.2f%% of the weights are zero", result.method ?? "", result.cell ?? "", 100 * sparsity))
+      }
       let last = result.epochs.last
       print(
         "saved \(result.checkpoint): \(result.epochs.count) epochs on \(result.trainImages) images, \(String(format: "%.0f", result.seconds)) s"

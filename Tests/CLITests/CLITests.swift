@@ -152,6 +152,28 @@ final class CLITests: XCTestCase {
     XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/never.safetensors"))
   }
 
+  /// Pruning while training through the CLI, and its bad input.
+  func testTrainWithADuringTrainingMethod() throws {
+    let data = try requireData()
+    let dir = try scratch()
+    let out = dir + "/gmp.safetensors"
+    let base = ["train", "--data-dir", data, "--train-limit", "64", "--steps", "1", "--device", "cpu"]
+    let run = try advprune(base + ["--method", "gmp", "--sparsity", "0.75", "--epochs", "2", "--prune-every", "1", "--out", out, "--json"])
+    XCTAssertEqual(run.status, 0, run.stderr)
+    let result = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+    XCTAssertEqual(result["cell"] as? String, "D/U/L/lwm")
+    XCTAssertEqual(result["sparsity"] as? Double ?? 0, 0.75, accuracy: 1e-4)
+    let never = dir + "/never.safetensors"
+    assertUserError(try advprune(base + ["--method", "hydra", "--sparsity", "0.9", "--out", never]), mentions: ["hydra", "advprune prune"])
+    assertUserError(
+      try advprune(base + ["--method", "gmp", "--sparsity", "0.9", "--epochs", "2", "--prune-end", "3", "--out", never]), mentions: ["--prune-end"])
+    assertUserError(
+      try advprune(base + ["--method", "flyingbird", "--sparsity", "0.9", "--death-rate", "half", "--out", never]), mentions: ["--death-rate"])
+    assertUserError(try advprune(base + ["--death-rate", "0.3", "--out", never]), mentions: ["--death-rate", "--method"])
+    assertUserError(try advprune(base + ["--method", "gmp", "--out", never]), mentions: ["--sparsity"])
+    XCTAssertFalse(FileManager.default.fileExists(atPath: never))
+  }
+
   func testCorruptDatasetFileIsNamed() throws {
     let dir = try scratch()
     for name in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"] {

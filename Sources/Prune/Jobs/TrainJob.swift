@@ -19,6 +19,8 @@ public struct TrainJob {
   public var logJSON: String?
   /// Test images used for the per-epoch clean/robust accuracy in the JSON log.
   public var holdoutPoints = 500
+  /// A method that prunes while training (GMP, FlyingBird); nil trains densely.
+  public var method: TrainingMethod?
 
   public init(architecture: Architecture, dataset: DatasetName, dataDirectory: String?, trainLimit: Int?, config: TrainConfig, output: String) {
     self.architecture = architecture
@@ -37,6 +39,11 @@ public struct TrainJob {
     public let epochs: [EpochSummary]
     public let resumedFromEpoch: Int
     public let seconds: Double
+    /// With a method: its cell, and the sparsity and per-layer table it ended with.
+    public let method: String?
+    public let cell: String?
+    public let sparsity: Double?
+    public let layers: [LayerSparsity]?
   }
 
   public func run(backend: Backend, progress: ProgressSink) throws -> Result {
@@ -45,12 +52,16 @@ public struct TrainJob {
     try checkWritable(output)
     if let logJSON { try checkWritable(logJSON) }
     let data = try dataset.load(directory: dataDirectory, train: true, limit: trainLimit)
+    let batches = (data.count + config.batchSize - 1) / config.batchSize
+    try method?.check(epochs: config.epochs, batchesPerEpoch: batches)
     let (model, firstEpoch) = try startingPoint(backend: backend, images: data.count)
     let holdout = logJSON == nil ? nil : try dataset.load(directory: dataDirectory, train: false, limit: holdoutPoints)
     let start = Date()
     var augmented = config
     augmented.augmentation = dataset.augmentation
-    let trainer = Trainer(model: model, config: augmented)
+    let hooks = try method?.hooks(
+      model: model, epochs: config.epochs, batchesPerEpoch: batches, seed: config.seed, resuming: resume && firstEpoch > 0)
+    let trainer = Trainer(model: model, config: augmented, hooks: hooks)
     let epochs = try trainer.train(data: data, firstEpoch: firstEpoch, progress: progress) { summary in
       try Checkpoint.save(model, metadata: provenance(epochsDone: summary.epoch, images: data.count), to: output, optimizer: true)
       if let logJSON, let holdout { try appendLog(summary, model: model, holdout: holdout, path: logJSON) }
@@ -60,7 +71,8 @@ public struct TrainJob {
     }
     return Result(
       checkpoint: output, backend: backend.name, trainImages: data.count, epochs: epochs, resumedFromEpoch: firstEpoch,
-      seconds: Date().timeIntervalSince(start))
+      seconds: Date().timeIntervalSince(start), method: method?.name, cell: method?.cell.code, sparsity: method == nil ? nil : try model.sparsity(),
+      layers: method == nil ? nil : try model.layerSparsity())
   }
 
   /// A fresh model, one from `initialWeights`, or the run stored in `output` when resuming.
@@ -71,6 +83,9 @@ public struct TrainJob {
       for (key, value) in wanted where key != "epochs" && meta[key] != value {
         throw UserError.badCheckpoint(
           path: output, problem: "cannot resume: it was trained with \(key) = \(meta[key] ?? "nothing"), this run asks for \(value)")
+      }
+      if method == nil, let earlier = meta["method"] {
+        throw UserError.badCheckpoint(path: output, problem: "cannot resume: it was trained with --method (\(earlier)), this run has none")
       }
       guard let done = meta["epochs"].flatMap(Int.init), done >= 0 else {
         throw UserError.badCheckpoint(path: output, problem: "cannot resume: no epoch count in its metadata")
@@ -94,6 +109,10 @@ public struct TrainJob {
     meta["epochs_planned"] = "\(config.epochs)"
     meta["width"] = "\(width)"
     if let initialWeights { meta["init"] = (initialWeights as NSString).lastPathComponent }
+    if let method {
+      meta["method"] = method.settings
+      meta["prune_cell"] = method.cell.code
+    }
     return meta
   }
 

@@ -32,13 +32,18 @@ public final class Model {
   /// The mask of a parameter, if pruning gave it one.
   public func mask(of p: Parameter) -> Tensor? { pruning.mask(for: p.name) }
 
-  /// Attaches `values` (0/1) as the mask of `p`, zeroes its pruned values and resets its momentum
-  /// (a pruned model's fine-tuning starts its own).
-  public func applyMask(_ values: [Float], to p: Parameter) throws {
+  /// Attaches `values` (0/1) as the mask of `p` and zeroes its pruned values; resets its momentum
+  /// (a pruned model's fine-tuning starts its own), or with `resetMomentum` false only the pruned
+  /// entries' (pruning during training keeps the rest going).
+  public func applyMask(_ values: [Float], to p: Parameter, resetMomentum: Bool = true) throws {
     let m = try backend.upload(values, shape: p.shape)
     pruning.setMask(m, for: p.name)
     try backend.multiply(out: p.value, a: p.value, b: m)
-    try backend.fill(p.velocity, value: 0)
+    if resetMomentum {
+      try backend.fill(p.velocity, value: 0)
+    } else {
+      try backend.multiply(out: p.velocity, a: p.velocity, b: m)
+    }
   }
 
   public func setTraining(_ training: Bool) {

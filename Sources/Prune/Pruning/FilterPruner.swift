@@ -20,24 +20,27 @@ public struct GroupSparsity: Codable, Sendable {
 /// batch-norm scale and shift, so it outputs exactly zero and masked fine-tuning keeps it so.
 public enum FilterPruner {
   @discardableResult
-  public static func prune(model: Model, criterion: Criterion, locality: Locality, sparsity: Double, seed: UInt64) throws -> [GroupSparsity] {
+  public static func prune(
+    model: Model, criterion: Criterion, locality: Locality, sparsity: Double, seed: UInt64, resetMomentum: Bool = true
+  ) throws -> [GroupSparsity] {
     guard sparsity >= 0 && sparsity < 1 else {
       throw UserError.badValue(name: "--sparsity", value: "\(sparsity)", problem: "must be in [0, 1)")
     }
     let groups = model.architecture.channelGroups()
     var rng = SeededRNG.derive(seed, 0xF17)
     let scores = try groups.map { try channelScores(model: model, group: $0, criterion: criterion, rng: &rng) }
-    return try apply(MaskAllocation.masks(scores: scores, sparsity: sparsity, locality: locality), to: groups, model: model)
+    return try apply(
+      MaskAllocation.masks(scores: scores, sparsity: sparsity, locality: locality), to: groups, model: model, resetMomentum: resetMomentum)
   }
 
   /// Removes the channels whose entry in `keep` is 0 from each group: their filters, conv biases and
   /// batch-norm scale and shift get zero masks (values and momentum zeroed).
   @discardableResult
-  static func apply(_ keep: [[Float]], to groups: [ChannelGroup], model: Model) throws -> [GroupSparsity] {
+  static func apply(_ keep: [[Float]], to groups: [ChannelGroup], model: Model, resetMomentum: Bool = true) throws -> [GroupSparsity] {
     for (group, channelMask) in zip(groups, keep) {
       for name in group.producedTensors {
         guard let p = model.parameter(named: name), p.isTrainable else { continue }
-        try applyRows(channelMask, to: p, model: model)
+        try applyRows(channelMask, to: p, model: model, resetMomentum: resetMomentum)
       }
     }
     return zip(groups, keep).map { GroupSparsity(name: $0.name, channels: $1.count, kept: $1.reduce(0) { $0 + Int($1) }) }
@@ -71,12 +74,12 @@ public enum FilterPruner {
   }
 
   /// Multiplies rows of `p` (dimension 0) into its mask and value; resets its momentum.
-  static func applyRows(_ rowMask: [Float], to p: Parameter, model: Model) throws {
+  static func applyRows(_ rowMask: [Float], to p: Parameter, model: Model, resetMomentum: Bool = true) throws {
     let width = p.count / max(1, rowMask.count)
     var mask = try model.mask(of: p).map(model.backend.download) ?? [Float](repeating: 1, count: p.count)
     for (k, keep) in rowMask.enumerated() where keep == 0 {
       for i in (k * width)..<((k + 1) * width) { mask[i] = 0 }
     }
-    try model.applyMask(mask, to: p)
+    try model.applyMask(mask, to: p, resetMomentum: resetMomentum)
   }
 }

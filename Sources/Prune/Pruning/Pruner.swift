@@ -58,9 +58,9 @@ public enum Pruner {
 
   /// Attaches per-layer masks to the prunable weights (their values and momentum zeroed there).
   @discardableResult
-  public static func apply(_ masks: [[Float]], to model: Model) throws -> [LayerSparsity] {
+  public static func apply(_ masks: [[Float]], to model: Model, resetMomentum: Bool = true) throws -> [LayerSparsity] {
     try zip(model.prunableParameters, masks).map { p, mask in
-      try model.applyMask(mask, to: p)
+      try model.applyMask(mask, to: p, resetMomentum: resetMomentum)
       return LayerSparsity(name: p.name, weights: p.count, kept: mask.reduce(0) { $0 + Int($1) })
     }
   }

@@ -1,0 +1,75 @@
+import GPU
+
+/// A method that prunes while `advprune train` trains (pipeline D, or B when it prunes at the
+/// start): it gives the trainer hooks that move the masks, and everything it needs to resume lives
+/// in the model's pruning state (saved with every epoch's checkpoint) or follows from the step.
+public protocol TrainingMethod {
+  var name: String { get }
+  var cell: TaxonomyCell { get }
+  /// The settings that determine the run, for the checkpoint's metadata (a resumed run must match).
+  var settings: String { get }
+  /// Refuses, before any work, a run that cannot reach the method's target (a schedule that ends
+  /// after the last epoch, an update period longer than the run).
+  func check(epochs: Int, batchesPerEpoch: Int) throws
+  /// Hooks for training `model`; `resuming` when its masks came from the run's checkpoint.
+  func hooks(model: Model, epochs: Int, batchesPerEpoch: Int, seed: UInt64, resuming: Bool) throws -> TrainingHooks
+}
+
+/// Counts a step's place in the whole run: steps are numbered from 1 over all epochs.
+extension TrainingStep {
+  var globalStep: Int { epoch * batches + batch + 1 }
+}
+
+/// The methods `advprune train --method` runs.
+public enum TrainingMethods {
+  public static let names = ["gmp", "flyingbird"]
+  public static let optionOwners = [
+    "prune-start": "gmp", "prune-end": "gmp", "prune-every": "gmp", "densities": "flyingbird", "update-every": "flyingbird",
+    "death-rate": "flyingbird", "regrowth": "flyingbird",
+  ]
+
+  public static func make(method: String, sparsity: Double, locality: Locality?, structure: Structure, options: [String: String]) throws
+    -> TrainingMethod
+  {
+    let name = method.lowercased()
+    func refuse(_ option: String, _ value: String, _ why: String) -> UserError { UserError.badValue(name: option, value: value, problem: why) }
+    if PruningMethods.names.contains(name) {
+      throw refuse("--method", method, "prunes a trained model: run it with advprune prune; train runs \(names.joined(separator: ", "))")
+    }
+    for key in options.keys.sorted() where optionOwners[key] != name {
+      throw refuse(
+        "--\(key)", options[key]!, optionOwners[key].map { "is an option of --method \($0), not of \(name)" } ?? "no method option of that name")
+    }
+    try Pruner.checkSparsity(sparsity)
+    func number(_ key: String, _ valid: (Double) -> Bool, _ expected: String) throws -> Double? {
+      guard let text = options[key] else { return nil }
+      guard let v = Double(text), v.isFinite, valid(v) else { throw refuse("--\(key)", text, "expected \(expected)") }
+      return v
+    }
+    let whole = { (v: Double) in v >= 0 && v == v.rounded() }
+    switch name {
+    case "gmp":
+      guard structure == .unstructured || structure == .filters else {
+        throw refuse("--structure", structure.rawValue, "gmp prunes unstructured or filters")
+      }
+      return GMP(
+        sparsity: sparsity, locality: locality ?? .local, structure: structure,
+        startEpoch: Int(try number("prune-start", whole, "a whole epoch >= 0") ?? 0),
+        endEpoch: try number("prune-end", { whole($0) && $0 >= 1 }, "a whole epoch >= 1").map(Int.init),
+        every: try number("prune-every", { whole($0) && $0 >= 1 }, "a whole number of steps >= 1").map(Int.init))
+    case "flyingbird":
+      guard structure == .unstructured else { throw refuse("--structure", structure.rawValue, "flyingbird prunes single weights") }
+      if let locality, locality != .global { throw refuse("--locality", locality.rawValue, "flyingbird allocates densities (ERK) globally") }
+      let densities = options["densities"] ?? "erk"
+      guard ["erk", "uniform"].contains(densities) else { throw refuse("--densities", densities, "expected erk or uniform") }
+      let regrowth = options["regrowth"] ?? "random"
+      guard let growth = FlyingBird.Regrowth(rawValue: regrowth) else { throw refuse("--regrowth", regrowth, "expected random or gradient") }
+      return FlyingBird(
+        sparsity: sparsity, erk: densities == "erk",
+        every: try number("update-every", { whole($0) && $0 >= 1 }, "a whole number of steps >= 1").map(Int.init),
+        deathRate: try number("death-rate", { $0 > 0 && $0 < 1 }, "a share in (0, 1)") ?? 0.5, regrowth: growth)
+    default:
+      throw refuse("--method", method, "unknown for train; known: \(names.joined(separator: ", "))")
+    }
+  }
+}

@@ -1,0 +1,192 @@
+import Foundation
+import GPU
+import XCTest
+
+@testable import Prune
+
+/// The methods that prune while training (GMP, FlyingBird): their schedules and sparsity at every
+/// step, resume bit for bit, both backends, every architecture, and their bad input.
+final class TrainingMethodTests: XCTestCase {
+  /// Forwards to a method's hooks and records the sparsity and masks after every step.
+  final class Recorder: TrainingHooks {
+    let inner: TrainingHooks
+    var sparsity: [Double] = []
+    var masks: [[Float]] = []
+
+    init(_ inner: TrainingHooks) { self.inner = inner }
+
+    func optimised(_ model: Model) -> [Parameter] { inner.optimised(model) }
+    func afterBackward(_ model: Model, _ step: TrainingStep) throws -> Double { try inner.afterBackward(model, step) }
+    func afterStep(_ model: Model, _ step: TrainingStep) throws {
+      try inner.afterStep(model, step)
+      sparsity.append(try model.sparsity())
+      masks.append(try model.prunableParameters.flatMap { p in try model.mask(of: p).map(model.backend.download) ?? [] })
+    }
+    func afterEpoch(_ model: Model, epoch: Int) throws { try inner.afterEpoch(model, epoch: epoch) }
+  }
+
+  func config(epochs: Int, seed: UInt64 = 3) -> TrainConfig {
+    TrainConfig(
+      epochs: epochs, batchSize: 16, sgd: SGDHyper(learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4),
+      attack: PGDConfig(eps: 0.1, alpha: 0.05, steps: 1), seed: seed)
+  }
+
+  /// Trains `model` with `method` on `data`; returns the recorder.
+  @discardableResult
+  func train(_ model: Model, _ method: TrainingMethod, epochs: Int, data: LabeledImages) throws -> Recorder {
+    let batches = (data.count + 15) / 16
+    try method.check(epochs: epochs, batchesPerEpoch: batches)
+    let recorder = Recorder(try method.hooks(model: model, epochs: epochs, batchesPerEpoch: batches, seed: 3, resuming: false))
+    _ = try Trainer(model: model, config: config(epochs: epochs), hooks: recorder).train(data: data, progress: SilentProgress())
+    return recorder
+  }
+
+  func gmp(_ s: Double, locality: Locality = .local, structure: Structure = .unstructured, options: [String: String] = [:]) throws -> TrainingMethod {
+    try TrainingMethods.make(method: "gmp", sparsity: s, locality: locality, structure: structure, options: options)
+  }
+
+  func testGMPFollowsTheCubicSchedule() throws {
+    let model = try responsiveSmallCNN(backend: CPUBackend(), seed: 1)
+    let method = try gmp(0.8, locality: .global, options: ["prune-end": "2", "prune-every": "1"])
+    let recorder = try train(model, method, epochs: 3, data: syntheticImages(count: 64, seed: 1))
+    let total = Double(try model.prunableCounts().total)
+    let layers = Double(model.prunableParameters.count)
+    for (i, s) in recorder.sparsity.enumerated() {
+      let want = (method as! GMP).target(afterStep: i + 1, batchesPerEpoch: 4, epochs: 3)
+      XCTAssertEqual(s, want, accuracy: layers / total, "step \(i + 1)")
+    }
+    XCTAssertEqual(recorder.sparsity[3], 0.8 * (1 - pow(0.5, 3)), accuracy: 1e-4, "half-way: s (1 - 1/8)")
+    XCTAssertEqual(recorder.sparsity.last!, 0.8, accuracy: 1e-5, "the target, held after the schedule's end")
+    XCTAssertEqual(Array(recorder.sparsity.suffix(4)), [Double](repeating: recorder.sparsity.last!, count: 4))
+    // Masks only grow, and pruned weights stay zero.
+    for (a, b) in zip(recorder.masks, recorder.masks.dropFirst()) where !a.isEmpty {
+      XCTAssert(zip(a, b).allSatisfy { $0 == 1 || $1 == 0 }, "a pruned weight came back")
+    }
+    for p in model.prunableParameters {
+      let (w, m) = (try model.backend.download(p.value), try model.backend.download(model.mask(of: p)!))
+      XCTAssert(zip(w, m).allSatisfy { $1 == 1 || $0 == 0 }, p.name)
+    }
+  }
+
+  func testGMPFiltersRemoveWholeChannels() throws {
+    let model = try Architecture.smallcnn.build(backend: CPUBackend(), seed: 2, width: 0.25)
+    try train(model, try gmp(0.5, structure: .filters, options: ["prune-end": "1"]), epochs: 1, data: syntheticImages(count: 32, seed: 2))
+    let logits = try evalLogits(model, seed: 9)
+    let outcome = try Compaction.compact(model)
+    XCTAssertEqual(outcome.channels.values.reduce(0, +), 24, "half of 48 channels left")
+    let compact = try Architecture.smallcnn.build(backend: CPUBackend(), seed: 0, width: 0.25, channels: outcome.channels)
+    try Checkpoint.assign(outcome.tensors, to: compact, path: "compact")
+    assertClose(try evalLogits(compact, seed: 9), logits, atol: 1e-4, rtol: 1e-4, "compact logits")
+  }
+
+  func testFlyingBirdHoldsItsSparsityWhileTheMaskMoves() throws {
+    let model = try responsiveSmallCNN(backend: CPUBackend(), seed: 4)
+    let method = try TrainingMethods.make(
+      method: "flyingbird", sparsity: 0.9, locality: nil, structure: .unstructured, options: ["update-every": "2"])
+    let recorder = try train(model, method, epochs: 2, data: syntheticImages(count: 64, seed: 4))
+    let (total, kept) = try model.prunableCounts()
+    let target = method as! FlyingBird
+    XCTAssertEqual(kept, target.keepCounts(model).reduce(0, +))
+    XCTAssertEqual(Double(total - kept) / Double(total), 0.9, accuracy: Double(model.prunableParameters.count) / Double(total))
+    XCTAssertEqual(Set(recorder.sparsity).count, 1, "the sparsity never moves: \(Set(recorder.sparsity))")
+    // 8 steps, an update every 2 (never at the last step): the mask moves at steps 2, 4, 6 only.
+    for t in 2...8 {
+      let moved = recorder.masks[t - 1] != recorder.masks[t - 2]
+      XCTAssertEqual(moved, [2, 4, 6].contains(t), "step \(t)")
+    }
+    for p in model.prunableParameters {
+      let (w, m) = (try model.backend.download(p.value), try model.backend.download(model.mask(of: p)!))
+      XCTAssert(zip(w, m).allSatisfy { $1 == 1 || $0 == 0 }, p.name)
+    }
+  }
+
+  func testERKGivesSmallLayersMoreDensity() throws {
+    let model = try Architecture.smallcnn.build(backend: CPUBackend(), seed: 1)
+    let keep = FlyingBird(sparsity: 0.9, erk: true, every: nil, deathRate: 0.5, regrowth: .random).keepCounts(model)
+    let density = zip(keep, model.prunableParameters).map { Double($0) / Double($1.count) }
+    XCTAssertGreaterThan(density[0], density[4], "conv1 (288 weights) denser than fc1 (204,800)")
+    XCTAssertEqual(Double(keep.reduce(0, +)), 0.1 * Double(model.prunableParameters.reduce(0) { $0 + $1.count }), accuracy: 8)
+  }
+
+  /// A run killed after its first epoch and resumed ends with the same weights and masks.
+  func testResumeContinuesTheMaskScheduleBitForBit() throws {
+    for (name, options) in [("gmp", ["prune-end": "2", "prune-every": "3"]), ("flyingbird", ["update-every": "3"])] {
+      let dir = try temporaryDirectory(self)
+      func job(_ out: String) throws -> TrainJob {
+        var c = config(epochs: 2)
+        c.batchSize = 64
+        var j = TrainJob(
+          architecture: .smallcnn, dataset: .fashionMNIST, dataDirectory: try FashionMNISTFixture.directory(), trainLimit: 256, config: c,
+          output: dir + "/" + out)
+        j.method = try TrainingMethods.make(method: name, sparsity: 0.8, locality: nil, structure: .unstructured, options: options)
+        return j
+      }
+      let straight = try job("straight.safetensors")
+      _ = try straight.run(backend: CPUBackend(), progress: SnapshotAtSecondEpoch(source: straight.output, copy: dir + "/killed.safetensors"))
+      var resumed = try job("killed.safetensors")
+      resumed.resume = true
+      XCTAssertEqual(try resumed.run(backend: CPUBackend(), progress: SilentProgress()).resumedFromEpoch, 1)
+      let a = try Safetensors.read(path: dir + "/straight.safetensors")
+      let b = try Safetensors.read(path: dir + "/killed.safetensors")
+      XCTAssertEqual(a.tensors.keys.sorted(), b.tensors.keys.sorted(), name)
+      XCTAssert(a.tensors.keys.contains("fc1.weight_mask"), name)
+      for key in a.tensors.keys { XCTAssertEqual(a.tensors[key], b.tensors[key], "\(name) \(key)") }
+      var plain = try job("killed.safetensors")
+      plain.method = nil
+      plain.resume = true
+      XCTAssertThrowsError(try plain.run(backend: CPUBackend(), progress: SilentProgress())) { XCTAssert("\($0)".contains("--method"), "\($0)") }
+    }
+  }
+
+  func testBothMethodsAgreeOnOpenCLAndRunOnEveryArchitecture() throws {
+    let gpu = try OpenCLFixture.backend()
+    let data = syntheticImages(count: 32, seed: 6)
+    for name in ["gmp", "flyingbird"] {
+      let options = name == "gmp" ? ["prune-end": "1", "prune-every": "1"] : ["update-every": "1"]
+      var results: [[Float]] = []
+      for backend in [CPUBackend() as Backend, gpu] {
+        let model = try responsiveSmallCNN(backend: backend, seed: 7)
+        try train(
+          model, try TrainingMethods.make(method: name, sparsity: 0.8, locality: nil, structure: .unstructured, options: options), epochs: 1,
+          data: data)
+        results.append(try model.prunableParameters.flatMap { try backend.download($0.value) })
+      }
+      let differ = zip(results[0], results[1]).filter { ($0 == 0) != ($1 == 0) }.count
+      XCTAssertLessThanOrEqual(Double(differ) / Double(results[0].count), 0.002, "\(name): masks agree (\(differ) differ)")
+      let both = zip(results[0], results[1]).filter { $0 != 0 && $1 != 0 }
+      assertClose(both.map(\.1), both.map(\.0), atol: 1e-4, rtol: 1e-3, "\(name) weights")
+    }
+    for (arch, width) in [(Architecture.resnet18, 0.0625), (.vgg16, 0.0625)] {
+      var rng = SeededRNG(seed: 8)
+      let images = LabeledImages(
+        images: rng.uniformArray(4 * 3 * 32 * 32, 0, 1), labels: [1, 2, 3, 4], channels: 3, height: 32, width: 32, classCount: 10)
+      for name in ["gmp", "flyingbird"] {
+        let model = try arch.build(backend: CPUBackend(), seed: 1, width: width)
+        let options = name == "gmp" ? ["prune-end": "1"] : ["update-every": "1"]
+        try train(
+          model, try TrainingMethods.make(method: name, sparsity: 0.9, locality: nil, structure: .unstructured, options: options), epochs: 1,
+          data: images)
+        let (total, kept) = try model.prunableCounts()
+        XCTAssertEqual(Double(total - kept) / Double(total), 0.9, accuracy: Double(model.prunableParameters.count) / Double(total), "\(arch) \(name)")
+      }
+    }
+  }
+
+  func testBadInputIsRefusedWithTheReason() throws {
+    func refusal(_ method: String, structure: Structure = .unstructured, locality: Locality? = nil, _ options: [String: String] = [:]) -> String {
+      do {
+        _ = try TrainingMethods.make(method: method, sparsity: 0.9, locality: locality, structure: structure, options: options)
+        return "accepted"
+      } catch { return "\(error)" }
+    }
+    XCTAssert(refusal("hydra").contains("advprune prune"))
+    XCTAssert(refusal("gmp", ["update-every": "3"]).contains("flyingbird"))
+    XCTAssert(refusal("gmp", ["prune-every": "0.5"]).contains("--prune-every"))
+    XCTAssert(refusal("flyingbird", structure: .filters).contains("--structure"))
+    XCTAssert(refusal("flyingbird", locality: .local).contains("--locality"))
+    XCTAssert(refusal("flyingbird", ["regrowth": "magic"]).contains("--regrowth"))
+    let late = try gmp(0.9, options: ["prune-end": "5"])
+    XCTAssertThrowsError(try late.check(epochs: 4, batchesPerEpoch: 10)) { XCTAssert("\($0)".contains("within 4 epochs")) }
+    XCTAssertNoThrow(try late.check(epochs: 5, batchesPerEpoch: 10))
+  }
+}
