@@ -36,7 +36,9 @@ struct Taxonomy: ParsableCommand {
           key: m.key, name: m.name, year: m.year, venue: m.venue, cell: m.cell.code, pipeline: m.cell.pipeline.rawValue,
           schedule: m.cell.schedule?.rawValue, structures: m.cell.structures.map(\.rawValue), localities: m.cell.localities.map(\.rawValue),
           criterion: m.cell.criterion.rawValue, paper: m.paper, code: m.code,
-          run: m.implementedAs.map { "advprune prune FILE --method \($0) --sparsity S" })
+          run: m.implementedAs.map { name in
+            m.cell.pipeline == .after ? "advprune prune FILE --method \(name) --sparsity S" : "advprune train --method \(name) --sparsity S"
+          })
       }
       if common.json { return try printJSON(rows) }
       print("method          year  venue            cell             advprune")
@@ -48,7 +50,7 @@ struct Taxonomy: ParsableCommand {
       }
       let done = rows.filter { $0.run != nil }.count
       print(
-        "\(rows.count) methods, \(done) implemented. Also: lwm, lamp and random as --method, and free cells with --criterion/--locality/--structure.")
+        "\(rows.count) methods, \(done) implemented. Also: lwm, lamp and random (prune --method), gmp (train --method), and free cells.")
     }
   }
 }

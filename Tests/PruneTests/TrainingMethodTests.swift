@@ -100,6 +100,63 @@ final class TrainingMethodTests: XCTestCase {
     }
   }
 
+  func testTwinRepPrunesOnceThenHoldsItsMaskAndFoldsTheTwins() throws {
+    let model = try responsiveSmallCNN(backend: CPUBackend(), seed: 5)
+    let method = try TrainingMethods.make(method: "twinrep", sparsity: 0.9, locality: nil, structure: .unstructured, options: ["prune-epoch": "1"])
+    let recorder = try train(model, method, epochs: 3, data: syntheticImages(count: 64, seed: 5))
+    XCTAssert(recorder.masks.prefix(3).allSatisfy(\.isEmpty), "no mask before the pruning epoch ends")
+    let fixed = recorder.masks[4]
+    XCTAssert(recorder.masks.dropFirst(4).allSatisfy { $0 == fixed }, "the mask is fixed after its pruning point")
+    XCTAssertEqual(recorder.sparsity.last!, 0.9, accuracy: Double(model.prunableParameters.count) / Double(try model.prunableCounts().total))
+    XCTAssert(model.pruning.twins.isEmpty, "twins folded into the weights at the end")
+    for p in model.prunableParameters {
+      let (w, m) = (try model.backend.download(p.value), try model.backend.download(model.mask(of: p)!))
+      XCTAssert(zip(w, m).allSatisfy { $1 == 1 || $0 == 0 }, p.name)
+    }
+    let filters = try Architecture.smallcnn.build(backend: CPUBackend(), seed: 2, width: 0.25)
+    try train(
+      filters, try TrainingMethods.make(method: "twinrep", sparsity: 0.5, locality: nil, structure: .filters, options: [:]), epochs: 2,
+      data: syntheticImages(count: 32, seed: 2))
+    XCTAssertEqual(try Compaction.compact(filters).channels.values.reduce(0, +), 24, "half of 48 channels, globally")
+  }
+
+  /// The product rule TwinRep's hooks apply: `dL/dw = g a`, `dL/da = g w`, by central differences.
+  func testTwinRepGradientsMatchFiniteDifferences() throws {
+    let cpu = CPUBackend()
+    let model = try responsiveSmallCNN(backend: cpu, seed: 6)
+    var rng = SeededRNG(seed: 6)
+    for p in model.prunableParameters { try model.pruning.setTwin(for: p, values: rng.uniformArray(p.count, 0.5, 1.5)) }
+    model.setTraining(false)
+    let x = try cpu.upload(rng.uniformArray(2 * 784, 0, 1), shape: [2, 1, 28, 28])
+    let labels = try cpu.upload([3, 7], shape: [2])
+    let (losses, dLogits) = (try cpu.zeros([2]), try cpu.zeros([2, 10]))
+    func loss() throws -> Double {
+      try cpu.softmaxCrossEntropy(losses: losses, dLogits: nil, logits: try model.forward(x), labels: labels, scale: 0.5)
+      return try cpu.download(losses).reduce(0) { $0 + Double($1) } / 2
+    }
+    try cpu.softmaxCrossEntropy(losses: losses, dLogits: dLogits, logits: try model.forward(x), labels: labels, scale: 0.5)
+    try model.backward(dLogits, parameterGradients: true, inputGradient: false)
+    let hooks = TwinRepHooks(method: TwinRep(sparsity: 0.5, structure: .unstructured, pruneEpoch: 1), epochs: 2)
+    _ = try hooks.afterBackward(model, .single(SGDHyper(learningRate: 0.1)))
+    for name in ["conv2.weight", "fc2.weight"] {
+      let w = model.parameter(named: name)!
+      let twin = model.pruning.twins[name]!
+      for (label, tensor, grad) in [("w", w.value, w.grad), ("twin", twin.value, twin.grad)] {
+        let values = try cpu.download(tensor)
+        let analytic = try cpu.download(grad)
+        let probe = Array(stride(from: 7, to: values.count, by: values.count / 6))
+        let numeric = try centralDifferences(probe.map { values[$0] }) { picked in
+          var v = values
+          for (i, value) in zip(probe, picked) { v[i] = value }
+          try cpu.write(v, to: tensor)
+          defer { try? cpu.write(values, to: tensor) }
+          return try loss()
+        }
+        assertClose(probe.map { analytic[$0] }, numeric, atol: 2e-3, rtol: 2e-2, "\(name) \(label)")
+      }
+    }
+  }
+
   func testERKGivesSmallLayersMoreDensity() throws {
     let model = try Architecture.smallcnn.build(backend: CPUBackend(), seed: 1)
     let keep = FlyingBird(sparsity: 0.9, erk: true, every: nil, deathRate: 0.5, regrowth: .random).keepCounts(model)
@@ -110,7 +167,9 @@ final class TrainingMethodTests: XCTestCase {
 
   /// A run killed after its first epoch and resumed ends with the same weights and masks.
   func testResumeContinuesTheMaskScheduleBitForBit() throws {
-    for (name, options) in [("gmp", ["prune-end": "2", "prune-every": "3"]), ("flyingbird", ["update-every": "3"])] {
+    for (name, options) in [
+      ("gmp", ["prune-end": "2", "prune-every": "3"]), ("flyingbird", ["update-every": "3"]), ("twinrep", ["prune-epoch": "1"]),
+    ] {
       let dir = try temporaryDirectory(self)
       func job(_ out: String) throws -> TrainJob {
         var c = config(epochs: 2)
@@ -130,6 +189,7 @@ final class TrainingMethodTests: XCTestCase {
       let b = try Safetensors.read(path: dir + "/killed.safetensors")
       XCTAssertEqual(a.tensors.keys.sorted(), b.tensors.keys.sorted(), name)
       XCTAssert(a.tensors.keys.contains("fc1.weight_mask"), name)
+      XCTAssertFalse(a.tensors.keys.contains("fc1.weight_twin"), "\(name): twins are folded in at the end")
       for key in a.tensors.keys { XCTAssertEqual(a.tensors[key], b.tensors[key], "\(name) \(key)") }
       var plain = try job("killed.safetensors")
       plain.method = nil
@@ -138,16 +198,17 @@ final class TrainingMethodTests: XCTestCase {
     }
   }
 
-  func testBothMethodsAgreeOnOpenCLAndRunOnEveryArchitecture() throws {
+  func testEveryMethodAgreesOnOpenCLAndRunsOnEveryArchitecture() throws {
     let gpu = try OpenCLFixture.backend()
     let data = syntheticImages(count: 32, seed: 6)
-    for name in ["gmp", "flyingbird"] {
-      let options = name == "gmp" ? ["prune-end": "1", "prune-every": "1"] : ["update-every": "1"]
+    let optionsFor = ["gmp": ["prune-end": "1", "prune-every": "1"], "flyingbird": ["update-every": "1"], "twinrep": ["prune-epoch": "1"]]
+    for name in ["gmp", "flyingbird", "twinrep"] {
+      let options = optionsFor[name]!
       var results: [[Float]] = []
       for backend in [CPUBackend() as Backend, gpu] {
         let model = try responsiveSmallCNN(backend: backend, seed: 7)
         try train(
-          model, try TrainingMethods.make(method: name, sparsity: 0.8, locality: nil, structure: .unstructured, options: options), epochs: 1,
+          model, try TrainingMethods.make(method: name, sparsity: 0.8, locality: nil, structure: .unstructured, options: options), epochs: 2,
           data: data)
         results.append(try model.prunableParameters.flatMap { try backend.download($0.value) })
       }
@@ -160,11 +221,11 @@ final class TrainingMethodTests: XCTestCase {
       var rng = SeededRNG(seed: 8)
       let images = LabeledImages(
         images: rng.uniformArray(4 * 3 * 32 * 32, 0, 1), labels: [1, 2, 3, 4], channels: 3, height: 32, width: 32, classCount: 10)
-      for name in ["gmp", "flyingbird"] {
+      for name in ["gmp", "flyingbird", "twinrep"] {
         let model = try arch.build(backend: CPUBackend(), seed: 1, width: width)
-        let options = name == "gmp" ? ["prune-end": "1"] : ["update-every": "1"]
         try train(
-          model, try TrainingMethods.make(method: name, sparsity: 0.9, locality: nil, structure: .unstructured, options: options), epochs: 1,
+          model, try TrainingMethods.make(method: name, sparsity: 0.9, locality: nil, structure: .unstructured, options: optionsFor[name]!),
+          epochs: 2,
           data: images)
         let (total, kept) = try model.prunableCounts()
         XCTAssertEqual(Double(total - kept) / Double(total), 0.9, accuracy: Double(model.prunableParameters.count) / Double(total), "\(arch) \(name)")
@@ -185,6 +246,10 @@ final class TrainingMethodTests: XCTestCase {
     XCTAssert(refusal("flyingbird", structure: .filters).contains("--structure"))
     XCTAssert(refusal("flyingbird", locality: .local).contains("--locality"))
     XCTAssert(refusal("flyingbird", ["regrowth": "magic"]).contains("--regrowth"))
+    XCTAssert(refusal("twinrep", locality: .local).contains("--locality"))
+    XCTAssertThrowsError(try TwinRep(sparsity: 0.9, structure: .unstructured, pruneEpoch: 2).check(epochs: 2, batchesPerEpoch: 4)) {
+      XCTAssert("\($0)".contains("--prune-epoch"))
+    }
     let late = try gmp(0.9, options: ["prune-end": "5"])
     XCTAssertThrowsError(try late.check(epochs: 4, batchesPerEpoch: 10)) { XCTAssert("\($0)".contains("within 4 epochs")) }
     XCTAssertNoThrow(try late.check(epochs: 5, batchesPerEpoch: 10))

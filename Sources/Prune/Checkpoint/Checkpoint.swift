@@ -4,7 +4,7 @@ import GPU
 /// Model checkpoints as safetensors with PyTorch state_dict names.
 ///
 /// Tensors: every parameter and buffer under its state_dict key, the pruning state as
-/// `<name>_<slot>` (`_mask`, `_scores`, `_admm_z`, `_admm_u`), and, in checkpoints written during
+/// `<name>_<slot>` (`_mask`, `_scores`, `_twin`, `_admm_z`, `_admm_u`), and, in checkpoints written during
 /// training, each SGD momentum buffer as `<name>_momentum` so a run resumes exactly (extra keys a PyTorch user loads with
 /// `strict=False`). The header's `__metadata__` holds the architecture and the run's provenance.
 public enum Checkpoint {
@@ -26,9 +26,9 @@ public enum Checkpoint {
     guard pruning else { return tensors }
     let state = model.pruning
     for name in state.maskedNames { try put(name + maskSuffix, state.mask(for: name)!) }
-    for s in state.scores.values {
-      try put(s.name, s.value)
-      if optimizer { try put(s.name + momentumSuffix, s.velocity) }
+    for t in state.allTrained {
+      try put(t.name, t.value)
+      if optimizer { try put(t.name + momentumSuffix, t.velocity) }
     }
     for (name, slot, t) in state.allAuxiliaries { try put(name + slot.suffix, t) }
     return tensors
@@ -109,13 +109,13 @@ public enum Checkpoint {
       if t.shape != p.shape { problems.append("\(p.name) has shape \(t.shape), expected \(p.shape)") }
       for slot in PruningState.Slot.allCases where slot != .mask { checkShape(p.name + slot.suffix, of: p) }
       checkShape(p.name + momentumSuffix, of: p)
-      checkShape(p.name + PruningState.Slot.scores.suffix + momentumSuffix, of: p)
+      for slot in PruningState.Slot.trained { checkShape(p.name + slot.suffix + momentumSuffix, of: p) }
       if let m = tensors[p.name + maskSuffix] {
         if !p.isTrainable { problems.append("\(p.name)_mask: \(p.name) is a buffer, not a parameter") }
         if m.shape != p.shape { problems.append("\(p.name)_mask has shape \(m.shape), expected \(p.shape)") }
         if m.values.contains(where: { $0 != 0 && $0 != 1 }) { problems.append("\(p.name)_mask holds values other than 0 and 1") }
       }
-      for slot in [PruningState.Slot.scores, .admmZ, .admmU] where tensors[p.name + slot.suffix] != nil && !p.isPrunable {
+      for slot in PruningState.Slot.allCases where slot != .mask && tensors[p.name + slot.suffix] != nil && !p.isPrunable {
         problems.append("\(p.name)\(slot.suffix): \(p.name) is not a prunable weight")
       }
     }
@@ -143,6 +143,10 @@ public enum Checkpoint {
       if let s = tensors[p.name + PruningState.Slot.scores.suffix] {
         let scores = try state.setScores(for: p, values: s.values)
         if let v = tensors[scores.name + momentumSuffix] { try backend.write(v.values, to: scores.velocity) }
+      }
+      if let t = tensors[p.name + PruningState.Slot.twin.suffix] {
+        let twin = try state.setTwin(for: p, values: t.values)
+        if let v = tensors[twin.name + momentumSuffix] { try backend.write(v.values, to: twin.velocity) }
       }
       for slot in [PruningState.Slot.admmZ, .admmU] {
         if let t = tensors[p.name + slot.suffix] { state.setAuxiliary(slot, try backend.upload(t.values, shape: p.shape), for: p.name) }

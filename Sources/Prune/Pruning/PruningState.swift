@@ -4,8 +4,8 @@ import GPU
 ///
 /// Everything is keyed by parameter name and saved in checkpoints as `<name>_<slot>` tensors:
 /// 0/1 masks (`_mask`: weights, and the biases and batch-norm parameters of removed channels),
-/// importance scores a method trains (`_scores`, HYDRA and HARP), and a method's auxiliary tensors
-/// (`_admm_z`, `_admm_u`: R-ADMM). Exports for PyTorch drop them all. A layer asks `source(for:)`
+/// importance scores a method trains (`_scores`, HYDRA and HARP), TwinRep's trained twin factor
+/// (`_twin`), and a method's auxiliary tensors (`_admm_z`, `_admm_u`: R-ADMM). Exports for PyTorch drop them all. A layer asks `source(for:)`
 /// how it gets its effective weight; the optimiser asks `mask(for:)` what it must keep at zero.
 public final class PruningState {
   /// A saved slot: the suffix after the parameter name.
@@ -14,14 +14,24 @@ public final class PruningState {
     case scores
     case admmZ = "admm_z"
     case admmU = "admm_u"
+    case twin
 
     public var suffix: String { "_" + rawValue }
+    /// Slots that hold trained tensors (with gradient and momentum), not fixed ones.
+    public static let trained: [Slot] = [.scores, .twin]
   }
 
   let backend: Backend
   private var masks: [String: Tensor] = [:]
-  /// Trainable scores by weight name (value, gradient, momentum), as `Parameter`s named `<name>_scores`.
-  public private(set) var scores: [String: Parameter] = [:]
+  /// Trained tensors by slot and weight name (value, gradient, momentum), as `Parameter`s named
+  /// `<name>_scores` or `<name>_twin`.
+  private var trained: [Slot: [String: Parameter]] = [:]
+  /// HYDRA's and HARP's scores by weight name.
+  public var scores: [String: Parameter] { trained[.scores] ?? [:] }
+  /// TwinRep's twin factors by weight name: the layer computes with `w * twin (* mask)`.
+  public var twins: [String: Parameter] { trained[.twin] ?? [:] }
+  /// Every trained tensor of the state, for checkpoints.
+  var allTrained: [Parameter] { Slot.trained.flatMap { (trained[$0] ?? [:]).values.sorted { $0.name < $1.name } } }
   /// Top-k counts of live scores: while a weight's name is here, its mask is the top-`keep` of |scores|.
   public private(set) var liveScores: [String: Int] = [:]
   private var auxiliaries: [String: [Slot: Tensor]] = [:]
@@ -56,10 +66,30 @@ public final class PruningState {
   /// Scores for the weight `parameter` (created zero, or holding `values`).
   @discardableResult
   public func setScores(for parameter: Parameter, values: [Float]? = nil) throws -> Parameter {
-    let value = try values.map { try backend.upload($0, shape: parameter.shape) } ?? backend.zeros(like: parameter.value)
-    let s = try Parameter(name: parameter.name + Slot.scores.suffix, value: value, backend: backend, isPrunable: false)
-    scores[parameter.name] = s
-    return s
+    try setTrained(.scores, for: parameter, values: values ?? [Float](repeating: 0, count: parameter.count))
+  }
+
+  /// TwinRep's twin factor for the weight `parameter` (ones, or `values`).
+  @discardableResult
+  public func setTwin(for parameter: Parameter, values: [Float]? = nil) throws -> Parameter {
+    try setTrained(.twin, for: parameter, values: values ?? [Float](repeating: 1, count: parameter.count))
+  }
+
+  private func setTrained(_ slot: Slot, for parameter: Parameter, values: [Float]) throws -> Parameter {
+    let value = try backend.upload(values, shape: parameter.shape)
+    let t = try Parameter(name: parameter.name + slot.suffix, value: value, backend: backend, isPrunable: false)
+    trained[slot, default: [:]][parameter.name] = t
+    return t
+  }
+
+  /// Folds every twin into its weight (`w = w * twin`) and drops the twins: the model computes
+  /// the same function with plain weights (the end of TwinRep's training, and exports).
+  public func foldTwins(_ model: Model) throws {
+    for (name, twin) in twins {
+      guard let w = model.parameter(named: name) else { continue }
+      try backend.multiply(out: w.value, a: w.value, b: twin.value)
+    }
+    trained[.twin] = nil
   }
 
   /// Makes the mask of `name` the top-`keep` of its |scores| from now on (HYDRA's forward), with
@@ -83,6 +113,7 @@ public final class PruningState {
 
   /// How a layer computes with its weight.
   public func source(for weight: Parameter) -> WeightSource {
+    if let twin = twins[weight.name] { return .product(twin: twin, mask: masks[weight.name]) }
     if liveScores[weight.name] != nil, let s = scores[weight.name], let m = masks[weight.name] { return .scoreTopK(scores: s, mask: m) }
     if let m = masks[weight.name] { return .masked(m) }
     return .dense
@@ -101,7 +132,7 @@ public final class PruningState {
   /// Drops every mask, score and auxiliary (before a checkpoint's are loaded).
   func clear() {
     masks = [:]
-    scores = [:]
+    trained = [:]
     liveScores = [:]
     auxiliaries = [:]
   }
@@ -117,6 +148,9 @@ public enum WeightSource {
   /// reaches the scores straight through the top-k and the absolute value:
   /// `dL/dscores = dL/dw_eff * value` (HYDRA's reference code).
   case scoreTopK(scores: Parameter, mask: Tensor)
+  /// `value * twin (* mask)`: TwinRep's reparameterisation (its hooks turn `dL/dw_eff` into the
+  /// gradients of both factors).
+  case product(twin: Parameter, mask: Tensor?)
 
   /// The weight to compute with: `value`, or `value * mask` written into `slot`.
   func effective(_ weight: Parameter, _ backend: Backend, _ slot: BufferSlot) throws -> Tensor {
@@ -125,6 +159,11 @@ public enum WeightSource {
     case .dense: return weight.value
     case .masked(let m): mask = m
     case .scoreTopK(_, let m): mask = m
+    case .product(let twin, let m):
+      let w = try slot.get(weight.shape, backend)
+      try backend.multiply(out: w, a: weight.value, b: twin.value)
+      if let m { try backend.multiply(out: w, a: w, b: m) }
+      return w
     }
     let w = try slot.get(weight.shape, backend)
     try backend.multiply(out: w, a: weight.value, b: mask)

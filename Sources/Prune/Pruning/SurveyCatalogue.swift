@@ -80,7 +80,7 @@ extension SurveyMethod {
       m("AWT_Shi2022Finding", "AWT", 2022, "AISTATS", "https://proceedings.mlr.press/v151/shi22a/shi22a.pdf", .before, .oneShot, [u], [], .lwm),
       m(
         "TwinRep_Li2023Learning", "TwinRep", 2023, "AAAI", "https://ojs.aaai.org/index.php/AAAI/article/view/26027", .during, nil, [u, .channels],
-        [.global], .relwm),
+        [.global], .relwm, as: "twinrep"),
       m(
         "BCSP_Ozdenizci2021Training", "BCS-P", 2021, "ICML", "https://proceedings.mlr.press/v139/ozdenizci21a/ozdenizci21a.pdf",
         code: "https://github.com/IGITUGraz/SparseAdversarialTraining", .during, nil, [u], [.global, .local], .bcs),
@@ -91,7 +91,7 @@ extension SurveyMethod {
         .during, nil, [u, .channels], [.global], .lis),
       m(
         "FlyingBird_Chen2021Sparsity", "FlyingBird", 2022, "ICLR", "https://arxiv.org/abs/2202.09844",
-        code: "https://github.com/VITA-Group/Sparsity-Win-Robust-Generalization", .during, nil, [u], [.global], .lwm),
+        code: "https://github.com/VITA-Group/Sparsity-Win-Robust-Generalization", .during, nil, [u], [.global], .lwm, as: "flyingbird"),
     ]
   }()
 }

@@ -22,10 +22,10 @@ extension TrainingStep {
 
 /// The methods `advprune train --method` runs.
 public enum TrainingMethods {
-  public static let names = ["gmp", "flyingbird"]
+  public static let names = ["gmp", "flyingbird", "twinrep"]
   public static let optionOwners = [
     "prune-start": "gmp", "prune-end": "gmp", "prune-every": "gmp", "densities": "flyingbird", "update-every": "flyingbird",
-    "death-rate": "flyingbird", "regrowth": "flyingbird",
+    "death-rate": "flyingbird", "regrowth": "flyingbird", "prune-epoch": "twinrep",
   ]
 
   public static func make(method: String, sparsity: Double, locality: Locality?, structure: Structure, options: [String: String]) throws
@@ -68,6 +68,13 @@ public enum TrainingMethods {
         sparsity: sparsity, erk: densities == "erk",
         every: try number("update-every", { whole($0) && $0 >= 1 }, "a whole number of steps >= 1").map(Int.init),
         deathRate: try number("death-rate", { $0 > 0 && $0 < 1 }, "a share in (0, 1)") ?? 0.5, regrowth: growth)
+    case "twinrep":
+      guard structure == .unstructured || structure == .filters else {
+        throw refuse("--structure", structure.rawValue, "twinrep prunes unstructured or filters")
+      }
+      if let locality, locality != .global { throw refuse("--locality", locality.rawValue, "twinrep ranks all layers together (global)") }
+      return TwinRep(
+        sparsity: sparsity, structure: structure, pruneEpoch: try number("prune-epoch", { whole($0) && $0 >= 1 }, "a whole epoch >= 1").map(Int.init))
     default:
       throw refuse("--method", method, "unknown for train; known: \(names.joined(separator: ", "))")
     }
