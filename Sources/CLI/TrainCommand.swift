@@ -69,7 +69,8 @@ struct Train: ParsableCommand {
     String?
   @Option(help: "Append one JSON line per epoch (loss, lr, gradient norm, held-out clean/robust accuracy) to this file.") var logJson: String?
   @Option(help: "Test images (the first N) of the --log-json held-out evaluation.") var testLimit: Int = 500
-  @Option(help: "Prune while training: gmp (gradual magnitude), flyingbird (dynamic sparse) or twinrep; needs --sparsity.") var method: String?
+  @Option(help: "Prune while training: gmp (gradual magnitude), flyingbird (dynamic sparse), twinrep, or rst (scratch ticket); needs --sparsity.")
+  var method: String?
   @Option(help: "With --method: the target share of conv and linear weights removed (gmp filters: of the channels).") var sparsity: Double?
   @Option(help: "With --method gmp: local (default) or global.") var locality: Locality?
   @Option(help: "With --method gmp or twinrep: unstructured (default) or filters.") var structure: Structure = .unstructured

@@ -157,6 +157,30 @@ final class TrainingMethodTests: XCTestCase {
     }
   }
 
+  func testRSTTrainsOnlyScoresOverFrozenSignedConstants() throws {
+    let model = try Architecture.smallcnn.build(backend: CPUBackend(), seed: 3, width: 0.5)
+    let method = try TrainingMethods.make(method: "rst", sparsity: 0.7, locality: nil, structure: .unstructured, options: [:])
+    let batches = 4
+    let hooks = try method.hooks(model: model, epochs: 2, batchesPerEpoch: batches, seed: 3, resuming: false)
+    let weights = try model.prunableParameters.map { try model.backend.download($0.value) }
+    let others = try model.trainableParameters.filter { !$0.isPrunable }.map { try model.backend.download($0.value) }
+    for (p, w) in zip(model.prunableParameters, weights) {
+      let c = (2 / Float(p.count / p.shape[0])).squareRoot()
+      XCTAssert(w.allSatisfy { abs(abs($0) - c) < 1e-6 }, "\(p.name): signed constants")
+    }
+    let scores = try model.prunableParameters.map { try model.backend.download(model.pruning.scores[$0.name]!.value) }
+    _ = try Trainer(model: model, config: config(epochs: 2), hooks: hooks).train(
+      data: syntheticImages(count: 64, seed: 3), progress: SilentProgress())
+    for (p, w) in zip(model.prunableParameters, weights) {
+      let m = try model.backend.download(model.mask(of: p)!)
+      XCTAssertEqual(try model.backend.download(p.value), zip(w, m).map { $0 * $1 }, "\(p.name): weights never change")
+    }
+    XCTAssertEqual(try model.trainableParameters.filter { !$0.isPrunable }.map { try model.backend.download($0.value) }, others, "biases, BN fixed")
+    XCTAssertNotEqual(try model.prunableParameters.map { try model.backend.download(model.pruning.scores[$0.name]!.value) }, scores)
+    XCTAssertEqual(try model.layerSparsity().map(\.kept), RateAllocation.uniformKeep(model.prunableParameters.map(\.count), sparsity: 0.7))
+    XCTAssert(model.pruning.liveScores.isEmpty, "hard masks at the end")
+  }
+
   func testERKGivesSmallLayersMoreDensity() throws {
     let model = try Architecture.smallcnn.build(backend: CPUBackend(), seed: 1)
     let keep = FlyingBird(sparsity: 0.9, erk: true, every: nil, deathRate: 0.5, regrowth: .random).keepCounts(model)
@@ -201,8 +225,10 @@ final class TrainingMethodTests: XCTestCase {
   func testEveryMethodAgreesOnOpenCLAndRunsOnEveryArchitecture() throws {
     let gpu = try OpenCLFixture.backend()
     let data = syntheticImages(count: 32, seed: 6)
-    let optionsFor = ["gmp": ["prune-end": "1", "prune-every": "1"], "flyingbird": ["update-every": "1"], "twinrep": ["prune-epoch": "1"]]
-    for name in ["gmp", "flyingbird", "twinrep"] {
+    let optionsFor = [
+      "gmp": ["prune-end": "1", "prune-every": "1"], "flyingbird": ["update-every": "1"], "twinrep": ["prune-epoch": "1"], "rst": [:],
+    ]
+    for name in ["gmp", "flyingbird", "twinrep", "rst"] {
       let options = optionsFor[name]!
       var results: [[Float]] = []
       for backend in [CPUBackend() as Backend, gpu] {
@@ -221,7 +247,7 @@ final class TrainingMethodTests: XCTestCase {
       var rng = SeededRNG(seed: 8)
       let images = LabeledImages(
         images: rng.uniformArray(4 * 3 * 32 * 32, 0, 1), labels: [1, 2, 3, 4], channels: 3, height: 32, width: 32, classCount: 10)
-      for name in ["gmp", "flyingbird", "twinrep"] {
+      for name in ["gmp", "flyingbird", "twinrep", "rst"] {
         let model = try arch.build(backend: CPUBackend(), seed: 1, width: width)
         try train(
           model, try TrainingMethods.make(method: name, sparsity: 0.9, locality: nil, structure: .unstructured, options: optionsFor[name]!),

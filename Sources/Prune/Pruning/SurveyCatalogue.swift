@@ -73,7 +73,7 @@ extension SurveyMethod {
       m(
         "RST_Fu2021Drawing", "RST", 2021, "NeurIPS",
         "https://proceedings.neurips.cc/paper_files/paper/2021/file/6ce8d8f3b038f737cefcdafcf3752452-Paper.pdf", .before, .oneShot, [u], [.local],
-        .lis),
+        .lis, as: "rst"),
       m(
         "RobustBird_Chen2021Sparsity", "RobustBird", 2022, "ICLR", "https://arxiv.org/abs/2202.09844",
         code: "https://github.com/VITA-Group/Sparsity-Win-Robust-Generalization", .before, .iterative, [u], [.global], .lwm),

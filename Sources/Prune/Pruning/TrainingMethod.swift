@@ -22,7 +22,7 @@ extension TrainingStep {
 
 /// The methods `advprune train --method` runs.
 public enum TrainingMethods {
-  public static let names = ["gmp", "flyingbird", "twinrep"]
+  public static let names = ["gmp", "flyingbird", "twinrep", "rst"]
   public static let optionOwners = [
     "prune-start": "gmp", "prune-end": "gmp", "prune-every": "gmp", "densities": "flyingbird", "update-every": "flyingbird",
     "death-rate": "flyingbird", "regrowth": "flyingbird", "prune-epoch": "twinrep",
@@ -68,6 +68,10 @@ public enum TrainingMethods {
         sparsity: sparsity, erk: densities == "erk",
         every: try number("update-every", { whole($0) && $0 >= 1 }, "a whole number of steps >= 1").map(Int.init),
         deathRate: try number("death-rate", { $0 > 0 && $0 < 1 }, "a share in (0, 1)") ?? 0.5, regrowth: growth)
+    case "rst":
+      guard structure == .unstructured else { throw refuse("--structure", structure.rawValue, "rst prunes single weights") }
+      if let locality, locality != .local { throw refuse("--locality", locality.rawValue, "rst keeps the same share of every layer (local)") }
+      return RST(sparsity: sparsity)
     case "twinrep":
       guard structure == .unstructured || structure == .filters else {
         throw refuse("--structure", structure.rawValue, "twinrep prunes unstructured or filters")

@@ -32,11 +32,12 @@ class ScoreTraining: TrainingHooks {
 
   /// Attaches HYDRA's scaled-magnitude scores `s = sqrt(6 / fan_in) * w / max|w|` (computed after
   /// the pretrained weights loaded, as the reference does) and makes them live at `keep`.
-  init(model: Model, structured: Bool, keep: [Int]) throws {
+  /// With `initialise` false the scores already in the state are used (a resumed run).
+  init(model: Model, structured: Bool, keep: [Int], initialise: Bool = true) throws {
     units = ScoreUnit.units(of: model, structured: structured)
     self.keep = keep
     backend = model.backend
-    for p in units.flatMap(\.weights) {
+    for p in units.flatMap(\.weights) where initialise || model.pruning.scores[p.name] == nil {
       let w = try backend.download(p.value)
       let fanIn = Float(p.count / max(1, p.shape[0]))
       let largest = w.reduce(0) { max($0, abs($1)) }
