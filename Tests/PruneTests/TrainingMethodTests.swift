@@ -36,6 +36,7 @@ final class TrainingMethodTests: XCTestCase {
   func train(_ model: Model, _ method: TrainingMethod, epochs: Int, data: LabeledImages) throws -> Recorder {
     let batches = (data.count + 15) / 16
     try method.check(epochs: epochs, batchesPerEpoch: batches)
+    try method.prepare(model: model, data: data, config: config(epochs: epochs), progress: SilentProgress())
     let recorder = Recorder(try method.hooks(model: model, epochs: epochs, batchesPerEpoch: batches, seed: 3, resuming: false))
     _ = try Trainer(model: model, config: config(epochs: epochs), hooks: recorder).train(data: data, progress: SilentProgress())
     return recorder
@@ -181,6 +182,20 @@ final class TrainingMethodTests: XCTestCase {
     XCTAssert(model.pruning.liveScores.isEmpty, "hard masks at the end")
   }
 
+  func testLi20RewindsTheTicketToTheInitialisation() throws {
+    let model = try responsiveSmallCNN(backend: CPUBackend(), seed: 4)
+    let initial = try model.prunableParameters.map { try model.backend.download($0.value) }
+    let method = try TrainingMethods.make(method: "li20", sparsity: 0.8, locality: nil, structure: .unstructured, options: [:])
+    try method.prepare(model: model, data: syntheticImages(count: 64, seed: 4), config: config(epochs: 1), progress: SilentProgress())
+    for (p, w0) in zip(model.prunableParameters, initial) {
+      let m = try model.backend.download(model.mask(of: p)!)
+      XCTAssertEqual(try model.backend.download(p.value), zip(w0, m).map { $0 * $1 }, "\(p.name): rewound to its initial values")
+    }
+    let (total, kept) = try model.prunableCounts()
+    XCTAssertEqual(total - kept, Int((0.8 * Double(total)).rounded()))
+    XCTAssert(try model.layerSparsity().allSatisfy { $0.kept > 0 })
+  }
+
   func testERKGivesSmallLayersMoreDensity() throws {
     let model = try Architecture.smallcnn.build(backend: CPUBackend(), seed: 1)
     let keep = FlyingBird(sparsity: 0.9, erk: true, every: nil, deathRate: 0.5, regrowth: .random).keepCounts(model)
@@ -226,9 +241,9 @@ final class TrainingMethodTests: XCTestCase {
     let gpu = try OpenCLFixture.backend()
     let data = syntheticImages(count: 32, seed: 6)
     let optionsFor = [
-      "gmp": ["prune-end": "1", "prune-every": "1"], "flyingbird": ["update-every": "1"], "twinrep": ["prune-epoch": "1"], "rst": [:],
+      "gmp": ["prune-end": "1", "prune-every": "1"], "flyingbird": ["update-every": "1"], "twinrep": ["prune-epoch": "1"], "rst": [:], "li20": [:],
     ]
-    for name in ["gmp", "flyingbird", "twinrep", "rst"] {
+    for name in ["gmp", "flyingbird", "twinrep", "rst", "li20"] {
       let options = optionsFor[name]!
       var results: [[Float]] = []
       for backend in [CPUBackend() as Backend, gpu] {
@@ -247,7 +262,7 @@ final class TrainingMethodTests: XCTestCase {
       var rng = SeededRNG(seed: 8)
       let images = LabeledImages(
         images: rng.uniformArray(4 * 3 * 32 * 32, 0, 1), labels: [1, 2, 3, 4], channels: 3, height: 32, width: 32, classCount: 10)
-      for name in ["gmp", "flyingbird", "twinrep", "rst"] {
+      for name in ["gmp", "flyingbird", "twinrep", "rst", "li20"] {
         let model = try arch.build(backend: CPUBackend(), seed: 1, width: width)
         try train(
           model, try TrainingMethods.make(method: name, sparsity: 0.9, locality: nil, structure: .unstructured, options: optionsFor[name]!),
@@ -273,6 +288,7 @@ final class TrainingMethodTests: XCTestCase {
     XCTAssert(refusal("flyingbird", locality: .local).contains("--locality"))
     XCTAssert(refusal("flyingbird", ["regrowth": "magic"]).contains("--regrowth"))
     XCTAssert(refusal("twinrep", locality: .local).contains("--locality"))
+    XCTAssert(refusal("li20", ["ticket-epochs": "0"]).contains("--ticket-epochs"))
     XCTAssertThrowsError(try TwinRep(sparsity: 0.9, structure: .unstructured, pruneEpoch: 2).check(epochs: 2, batchesPerEpoch: 4)) {
       XCTAssert("\($0)".contains("--prune-epoch"))
     }

@@ -59,6 +59,7 @@ public struct TrainJob {
     let start = Date()
     var augmented = config
     augmented.augmentation = dataset.augmentation
+    if let method, firstEpoch == 0 { try method.prepare(model: model, data: data, config: augmented, progress: progress) }
     let hooks = try method?.hooks(
       model: model, epochs: config.epochs, batchesPerEpoch: batches, seed: config.seed, resuming: resume && firstEpoch > 0)
     let trainer = Trainer(model: model, config: augmented, hooks: hooks)

@@ -68,7 +68,7 @@ extension SurveyMethod {
         "FSRP_Qian2023Robust", "FSRP", 2023, nil, "https://papers.ssrn.com/sol3/papers.cfm?abstract_id=4551998", .after, .oneShot, [.filters],
         [.local], .lis),
       m("Cosentino19_Cosentino2019The", "Cosentino19", 2019, "arXiv", "https://arxiv.org/abs/1912.02386", .before, .iterative, [u], [.global], .lwm),
-      m("Li20_Li2020Towards", "Li20", 2020, "arXiv", "https://arxiv.org/abs/2003.05733", .before, .oneShot, [u], [.global], .lwm),
+      m("Li20_Li2020Towards", "Li20", 2020, "arXiv", "https://arxiv.org/abs/2003.05733", .before, .oneShot, [u], [.global], .lwm, as: "li20"),
       m("Wang20_Wang2020Achieving", "Wang20", 2020, "arXiv", "https://arxiv.org/abs/2009.05423", .before, .iterative, [u], [.global], .lwm),
       m(
         "RST_Fu2021Drawing", "RST", 2021, "NeurIPS",

@@ -13,6 +13,12 @@ public protocol TrainingMethod {
   func check(epochs: Int, batchesPerEpoch: Int) throws
   /// Hooks for training `model`; `resuming` when its masks came from the run's checkpoint.
   func hooks(model: Model, epochs: Int, batchesPerEpoch: Int, seed: UInt64, resuming: Bool) throws -> TrainingHooks
+  /// Work before the first epoch of a fresh run (Li20 finds its ticket here); nothing by default.
+  func prepare(model: Model, data: LabeledImages, config: TrainConfig, progress: ProgressSink) throws
+}
+
+extension TrainingMethod {
+  public func prepare(model: Model, data: LabeledImages, config: TrainConfig, progress: ProgressSink) throws {}
 }
 
 /// Counts a step's place in the whole run: steps are numbered from 1 over all epochs.
@@ -22,10 +28,10 @@ extension TrainingStep {
 
 /// The methods `advprune train --method` runs.
 public enum TrainingMethods {
-  public static let names = ["gmp", "flyingbird", "twinrep", "rst"]
+  public static let names = ["gmp", "flyingbird", "twinrep", "rst", "li20"]
   public static let optionOwners = [
     "prune-start": "gmp", "prune-end": "gmp", "prune-every": "gmp", "densities": "flyingbird", "update-every": "flyingbird",
-    "death-rate": "flyingbird", "regrowth": "flyingbird", "prune-epoch": "twinrep",
+    "death-rate": "flyingbird", "regrowth": "flyingbird", "prune-epoch": "twinrep", "ticket-epochs": "li20",
   ]
 
   public static func make(method: String, sparsity: Double, locality: Locality?, structure: Structure, options: [String: String]) throws
@@ -72,6 +78,10 @@ public enum TrainingMethods {
       guard structure == .unstructured else { throw refuse("--structure", structure.rawValue, "rst prunes single weights") }
       if let locality, locality != .local { throw refuse("--locality", locality.rawValue, "rst keeps the same share of every layer (local)") }
       return RST(sparsity: sparsity)
+    case "li20":
+      guard structure == .unstructured else { throw refuse("--structure", structure.rawValue, "li20 prunes single weights") }
+      if let locality, locality != .global { throw refuse("--locality", locality.rawValue, "li20 ranks all layers together (global)") }
+      return Li20(sparsity: sparsity, ticketEpochs: Int(try number("ticket-epochs", { whole($0) && $0 >= 1 }, "a whole number >= 1") ?? 1))
     case "twinrep":
       guard structure == .unstructured || structure == .filters else {
         throw refuse("--structure", structure.rawValue, "twinrep prunes unstructured or filters")
