@@ -119,16 +119,6 @@ public final class PruningState {
     return .dense
   }
 
-  /// The straight-through gradients of live scores, once the objective's backward has left
-  /// `dL/dw_eff` in each weight's gradient: `dL/dscores = dL/dw_eff * value` (through the top-k
-  /// and the absolute value unchanged, as HYDRA's reference code passes them).
-  public func scoreGradients(_ model: Model) throws {
-    for name in liveScores.keys.sorted() {
-      guard let s = scores[name], let w = model.parameter(named: name) else { continue }
-      try backend.multiply(out: s.grad, a: w.grad, b: w.value)
-    }
-  }
-
   /// Drops every mask, score and auxiliary (before a checkpoint's are loaded).
   func clear() {
     masks = [:]

@@ -18,6 +18,7 @@ public protocol TrainingMethod {
 }
 
 extension TrainingMethod {
+  public func check(epochs: Int, batchesPerEpoch: Int) throws {}
   public func prepare(model: Model, data: LabeledImages, config: TrainConfig, progress: ProgressSink) throws {}
 }
 
@@ -38,21 +39,12 @@ public enum TrainingMethods {
     -> TrainingMethod
   {
     let name = method.lowercased()
-    func refuse(_ option: String, _ value: String, _ why: String) -> UserError { UserError.badValue(name: option, value: value, problem: why) }
+    let refuse = MethodOptions.refuse
     if PruningMethods.names.contains(name) {
       throw refuse("--method", method, "prunes a trained model: run it with advprune prune; train runs \(names.joined(separator: ", "))")
     }
-    for key in options.keys.sorted() where optionOwners[key] != name {
-      throw refuse(
-        "--\(key)", options[key]!, optionOwners[key].map { "is an option of --method \($0), not of \(name)" } ?? "no method option of that name")
-    }
+    let options = try MethodOptions(options, owners: optionOwners, method: name)
     try Pruner.checkSparsity(sparsity)
-    func number(_ key: String, _ valid: (Double) -> Bool, _ expected: String) throws -> Double? {
-      guard let text = options[key] else { return nil }
-      guard let v = Double(text), v.isFinite, valid(v) else { throw refuse("--\(key)", text, "expected \(expected)") }
-      return v
-    }
-    let whole = { (v: Double) in v >= 0 && v == v.rounded() }
     switch name {
     case "gmp":
       guard structure == .unstructured || structure == .filters else {
@@ -60,9 +52,9 @@ public enum TrainingMethods {
       }
       return GMP(
         sparsity: sparsity, locality: locality ?? .local, structure: structure,
-        startEpoch: Int(try number("prune-start", whole, "a whole epoch >= 0") ?? 0),
-        endEpoch: try number("prune-end", { whole($0) && $0 >= 1 }, "a whole epoch >= 1").map(Int.init),
-        every: try number("prune-every", { whole($0) && $0 >= 1 }, "a whole number of steps >= 1").map(Int.init))
+        startEpoch: try options.count("prune-start", minimum: 0, "a whole epoch >= 0") ?? 0,
+        endEpoch: try options.count("prune-end", minimum: 1, "a whole epoch >= 1"),
+        every: try options.count("prune-every", minimum: 1, "a whole number of steps >= 1"))
     case "flyingbird":
       guard structure == .unstructured else { throw refuse("--structure", structure.rawValue, "flyingbird prunes single weights") }
       if let locality, locality != .global { throw refuse("--locality", locality.rawValue, "flyingbird allocates densities (ERK) globally") }
@@ -72,8 +64,8 @@ public enum TrainingMethods {
       guard let growth = FlyingBird.Regrowth(rawValue: regrowth) else { throw refuse("--regrowth", regrowth, "expected random or gradient") }
       return FlyingBird(
         sparsity: sparsity, erk: densities == "erk",
-        every: try number("update-every", { whole($0) && $0 >= 1 }, "a whole number of steps >= 1").map(Int.init),
-        deathRate: try number("death-rate", { $0 > 0 && $0 < 1 }, "a share in (0, 1)") ?? 0.5, regrowth: growth)
+        every: try options.count("update-every", minimum: 1, "a whole number of steps >= 1"),
+        deathRate: try options.number("death-rate", { $0 > 0 && $0 < 1 }, "a share in (0, 1)") ?? 0.5, regrowth: growth)
     case "rst":
       guard structure == .unstructured else { throw refuse("--structure", structure.rawValue, "rst prunes single weights") }
       if let locality, locality != .local { throw refuse("--locality", locality.rawValue, "rst keeps the same share of every layer (local)") }
@@ -81,14 +73,14 @@ public enum TrainingMethods {
     case "li20":
       guard structure == .unstructured else { throw refuse("--structure", structure.rawValue, "li20 prunes single weights") }
       if let locality, locality != .global { throw refuse("--locality", locality.rawValue, "li20 ranks all layers together (global)") }
-      return Li20(sparsity: sparsity, ticketEpochs: Int(try number("ticket-epochs", { whole($0) && $0 >= 1 }, "a whole number >= 1") ?? 1))
+      return Li20(sparsity: sparsity, ticketEpochs: try options.count("ticket-epochs", minimum: 1, "a whole number >= 1") ?? 1)
     case "twinrep":
       guard structure == .unstructured || structure == .filters else {
         throw refuse("--structure", structure.rawValue, "twinrep prunes unstructured or filters")
       }
       if let locality, locality != .global { throw refuse("--locality", locality.rawValue, "twinrep ranks all layers together (global)") }
       return TwinRep(
-        sparsity: sparsity, structure: structure, pruneEpoch: try number("prune-epoch", { whole($0) && $0 >= 1 }, "a whole epoch >= 1").map(Int.init))
+        sparsity: sparsity, structure: structure, pruneEpoch: try options.count("prune-epoch", minimum: 1, "a whole epoch >= 1"))
     default:
       throw refuse("--method", method, "unknown for train; known: \(names.joined(separator: ", "))")
     }

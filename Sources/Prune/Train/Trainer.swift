@@ -211,7 +211,6 @@ public final class Trainer {
 
   /// The hooks' penalties, then a masked SGD step on what they optimise; returns the penalty.
   func update(_ step: TrainingStep) throws -> Double {
-    try model.pruning.scoreGradients(model)
     let penalty = try hooks?.afterBackward(model, step) ?? 0
     for p in hooks?.optimised(model) ?? model.trainableParameters {
       try backend.sgdStep(weight: p.value, grad: p.grad, velocity: p.velocity, mask: model.mask(of: p), hyper: step.hyper)

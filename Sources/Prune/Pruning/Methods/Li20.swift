@@ -16,8 +16,6 @@ public struct Li20: TrainingMethod {
   }
   public var settings: String { "li20 s=\(sparsity) ticket=\(ticketEpochs)" }
 
-  public func check(epochs: Int, batchesPerEpoch: Int) throws {}
-
   public func prepare(model: Model, data: LabeledImages, config: TrainConfig, progress: ProgressSink) throws {
     let backend = model.backend
     let initial = try model.parameters.map { try backend.download($0.value) }

@@ -10,19 +10,11 @@ public enum PruningMethods {
     -> PruningMethod
   {
     let name = method?.lowercased()
-    for key in options.keys.sorted() {
-      guard let owner = optionOwners[key] else {
-        throw UserError.badValue(name: "--\(key)", value: options[key]!, problem: "no method option of that name")
-      }
-      if owner != name {
-        throw UserError.badValue(
-          name: "--\(key)", value: options[key]!, problem: "is an option of --method \(owner), not of \(name ?? "a free cell")")
-      }
-    }
+    let options = try MethodOptions(options, owners: optionOwners, method: name)
     guard let name else {
       return try OneShotPruning(criterion: criterion, locality: locality ?? .global, structure: structure)
     }
-    func refuse(_ option: String, _ value: String, _ why: String) -> UserError { UserError.badValue(name: option, value: value, problem: why) }
+    let refuse = MethodOptions.refuse
     func only(_ structures: [Structure], _ localities: [Locality]) throws {
       guard structures.contains(structure) else {
         throw refuse("--structure", structure.rawValue, "\(name) prunes \(structures.map(\.rawValue).joined(separator: " or "))")
@@ -30,11 +22,6 @@ public enum PruningMethods {
       if let locality, !localities.contains(locality) {
         throw refuse("--locality", locality.rawValue, "\(name) is \(localities.map(\.rawValue).joined(separator: "/")) by definition")
       }
-    }
-    func number(_ key: String, _ fallback: Double, _ valid: (Double) -> Bool, _ expected: String) throws -> Double {
-      guard let text = options[key] else { return fallback }
-      guard let v = Double(text), v.isFinite, valid(v) else { throw refuse("--\(key)", text, "expected \(expected)") }
-      return v
     }
     switch name {
     case "lwm", "magnitude": return try OneShotPruning(criterion: .lwm, locality: locality ?? .global, structure: structure)
@@ -51,11 +38,12 @@ public enum PruningMethods {
         guard let s = HARP.Start(rawValue: text) else { throw refuse("--harp-start", text, "expected lamp or uniform") }
         return s
       }
-      return try HARP(gamma: try number("gamma", 1, { $0 > 0 }, "a number > 0"), start: start, structure: structure)
+      return try HARP(gamma: try options.number("gamma", { $0 > 0 }, "a number > 0") ?? 1, start: start, structure: structure)
     case "radmm":
       try only([.unstructured, .filters], [.local])
-      let period = try number("admm-period", 0, { $0 >= 1 && $0 == $0.rounded() }, "a whole number of steps >= 1")
-      return try RADMM(structure: structure, rho: try number("rho", 1e-3, { $0 > 0 }, "a number > 0"), period: period > 0 ? Int(period) : nil)
+      return try RADMM(
+        structure: structure, rho: try options.number("rho", { $0 > 0 }, "a number > 0") ?? 1e-3,
+        period: try options.count("admm-period", minimum: 1, "a whole number of steps >= 1"))
     default:
       throw refuse("--method", name, "unknown; known: \(names.joined(separator: ", "))")
     }

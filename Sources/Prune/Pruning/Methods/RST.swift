@@ -16,8 +16,6 @@ public struct RST: TrainingMethod {
   }
   public var settings: String { "rst s=\(sparsity)" }
 
-  public func check(epochs: Int, batchesPerEpoch: Int) throws {}
-
   public func hooks(model: Model, epochs: Int, batchesPerEpoch: Int, seed: UInt64, resuming: Bool) throws -> TrainingHooks {
     let params = model.prunableParameters
     let keep = RateAllocation.uniformKeep(params.map(\.count), sparsity: sparsity)

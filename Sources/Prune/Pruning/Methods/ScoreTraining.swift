@@ -84,9 +84,10 @@ class ScoreTraining: TrainingHooks {
 
   // Every hook is implemented here (not left to the protocol's defaults) so HARP's overrides
   // are the ones the trainer calls.
-  /// Channel masks are not live scores of the state, so their straight-through gradient is taken here.
+  /// The straight-through gradient: the backward left `dL/dw_eff` in each weight's gradient, and
+  /// `dL/ds = dL/dw_eff * w` (through the top-k and the absolute value unchanged, as HYDRA's
+  /// reference code passes it).
   func afterBackward(_ model: Model, _ step: TrainingStep) throws -> Double {
-    guard structured else { return 0 }
     for p in units.flatMap(\.weights) { try backend.multiply(out: model.pruning.scores[p.name]!.grad, a: p.grad, b: p.value) }
     return 0
   }
