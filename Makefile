@@ -3,7 +3,7 @@ SWIFT ?= swift
 # Swift debug builds run numeric loops very slowly: tests run on a release build with testing on.
 TEST_FLAGS = -c release -Xswiftc -enable-testing
 
-.PHONY: deps build demo test lint format validate bench clean
+.PHONY: deps build demo test lint format validate bench check-report clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -28,6 +28,10 @@ validate: build
 
 bench: build
 	./scripts/bench-throughput.sh
+
+# The smoke grid -> report -> headless Chromium check (CI runs it after the tests).
+check-report: build
+	./scripts/check-report.sh
 
 clean:
 	rm -rf .build runs

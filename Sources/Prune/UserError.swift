@@ -13,6 +13,10 @@ public enum UserError: Error, CustomStringConvertible, Equatable {
   case badValue(name: String, value: String, problem: String)
   /// A file that could not be written.
   case cannotWrite(path: String, problem: String)
+  /// A benchmark config with an unknown key or a bad value (`line` where the key was found).
+  case badConfig(path: String, line: Int?, key: String, problem: String)
+  /// A results database that is not ours, from another schema version, or in use.
+  case badDatabase(path: String, problem: String)
 
   public var description: String {
     switch self {
@@ -20,6 +24,8 @@ public enum UserError: Error, CustomStringConvertible, Equatable {
     case .badCheckpoint(let path, let problem): return "\(path): bad checkpoint: \(problem)"
     case .badValue(let name, let value, let problem): return "\(name) '\(value)': \(problem)"
     case .cannotWrite(let path, let problem): return "\(path): cannot write: \(problem)"
+    case .badConfig(let path, let line, let key, let problem): return "\(path)\(line.map { ":\($0)" } ?? ""): \(key): \(problem)"
+    case .badDatabase(let path, let problem): return "\(path): \(problem)"
     }
   }
 }

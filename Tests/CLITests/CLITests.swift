@@ -58,7 +58,7 @@ final class CLITests: XCTestCase {
   func testHelpListsEverySubcommand() throws {
     let run = try advprune(["--help"])
     XCTAssertEqual(run.status, 0)
-    for sub in ["devices", "validate", "train", "prune", "attack", "demo", "profile", "predict", "export", "models", "taxonomy"] {
+    for sub in ["devices", "validate", "train", "prune", "attack", "demo", "profile", "predict", "export", "models", "taxonomy", "bench", "report"] {
       XCTAssert(run.stdout.contains(sub), sub)
     }
   }

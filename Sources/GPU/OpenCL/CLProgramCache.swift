@@ -105,7 +105,7 @@ struct CLProgramCache {
 }
 
 /// 64-bit FNV-1a: a stable content hash for cache keys (not for security).
-func fnv1a64(_ text: String) -> UInt64 {
+public func fnv1a64(_ text: String) -> UInt64 {
   var hash: UInt64 = 0xCBF2_9CE4_8422_2325
   for byte in text.utf8 {
     hash ^= UInt64(byte)

@@ -1,0 +1,98 @@
+import Foundation
+import XCTest
+
+/// `advprune bench` and `advprune report` as a user runs them, a real SIGKILL included.
+extension CLITests {
+  static let tinyGrid = """
+    name = "tiny"
+    [data]
+    train_limit = 64
+    [train]
+    epochs = 1
+    steps = 2
+    batch_size = 32
+    [prune]
+    sparsities = [0.5, 0.8]
+    [[method]]
+    name = "lwm"
+    locality = "global"
+    [evaluate]
+    points = 16
+    pgd_steps = 2
+    autoattack = "none"
+    curve_steps = 5
+    """
+
+  /// The table of a database without its timing columns (the last two), which differ between runs.
+  func resultTable(_ db: String, in dir: String) throws -> String {
+    let csv = dir + "/\(UUID().uuidString).csv"
+    let run = try advprune(["report", db, "--csv", csv])
+    XCTAssertEqual(run.status, 0, run.stderr)
+    return try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
+      .map { $0.split(separator: ",", omittingEmptySubsequences: false).dropLast(2).joined(separator: ",") }.joined(separator: "\n")
+  }
+
+  func testABenchRunKilledMidwayResumesToTheSameResults() throws {
+    _ = try requireData()
+    let dir = try scratch()
+    let config = dir + "/tiny.toml"
+    try Self.tinyGrid.write(toFile: config, atomically: true, encoding: .utf8)
+    let whole = try advprune(["bench", "run", config, "--db", dir + "/whole.sqlite", "--device", "cpu", "--quiet"])
+    XCTAssertEqual(whole.status, 0, whole.stderr)
+    XCTAssertTrue(whole.stdout.contains("3 cells, 3 finished now"), whole.stdout)
+
+    // SIGKILL once the dense model's checkpoint exists: mid-cell, between steps or inside one.
+    let killed = Process()
+    killed.executableURL = executable
+    killed.arguments = ["bench", "run", config, "--db", dir + "/killed.sqlite", "--device", "cpu", "--quiet"]
+    killed.standardOutput = FileHandle.nullDevice
+    killed.standardError = FileHandle.nullDevice
+    try killed.run()
+    let checkpoints = dir + "/killed.checkpoints"
+    let deadline = Date().addingTimeInterval(120)
+    while Date() < deadline {
+      let files = (try? FileManager.default.contentsOfDirectory(atPath: checkpoints)) ?? []
+      if files.contains(where: { $0.hasPrefix("after-") || $0.hasPrefix("dense-") && $0.hasSuffix(".safetensors") }) { break }
+      usleep(50_000)
+    }
+    kill(killed.processIdentifier, SIGKILL)
+    killed.waitUntilExit()
+    XCTAssertEqual(killed.terminationReason, .uncaughtSignal, "the run finished before it could be killed")
+
+    let status = try advprune(["bench", "status", config, "--db", dir + "/killed.sqlite"])
+    XCTAssertEqual(status.status, 0, status.stderr)
+    XCTAssertFalse(status.stdout.contains("3 done"), status.stdout)
+    let resumed = try advprune(["bench", "run", config, "--db", dir + "/killed.sqlite", "--device", "cpu", "--quiet"])
+    XCTAssertEqual(resumed.status, 0, resumed.stderr)
+    XCTAssertEqual(try resultTable(dir + "/killed.sqlite", in: dir), try resultTable(dir + "/whole.sqlite", in: dir))
+    let after = try advprune(["bench", "status", config, "--db", dir + "/killed.sqlite", "--json"])
+    let object = try JSONSerialization.jsonObject(with: Data(after.stdout.utf8)) as? [String: Any]
+    XCTAssertEqual(object?["done"] as? Int, 3)
+
+    // Merging a database into another twice adds it once.
+    let first = try advprune(["bench", "merge", dir + "/whole.sqlite", "--into", dir + "/all.sqlite"])
+    XCTAssertEqual(first.status, 0, first.stderr)
+    let second = try advprune(["bench", "merge", dir + "/whole.sqlite", "--into", dir + "/all.sqlite"])
+    XCTAssertTrue(second.stdout.contains("added nothing"), second.stdout)
+    XCTAssertEqual(try resultTable(dir + "/all.sqlite", in: dir), try resultTable(dir + "/whole.sqlite", in: dir))
+  }
+
+  func testBenchRefusesBadConfigsAndDatabasesInOneLine() throws {
+    let dir = try scratch()
+    let config = dir + "/grid.toml"
+    try Self.tinyGrid.replacingOccurrences(of: "pgd_steps = 2", with: "pgd_step = 2").write(toFile: config, atomically: true, encoding: .utf8)
+    assertUserError(
+      try advprune(["bench", "run", config, "--db", dir + "/r.sqlite"]), mentions: ["grid.toml:15", "evaluate.pgd_step", "unknown key"])
+    assertUserError(try advprune(["bench", "status", dir + "/missing.toml"]), mentions: ["missing.toml", "cannot read"])
+    try Self.tinyGrid.write(toFile: config, atomically: true, encoding: .utf8)
+    try "not a database".write(toFile: dir + "/text.sqlite", atomically: true, encoding: .utf8)
+    assertUserError(
+      try advprune(["bench", "run", config, "--db", dir + "/text.sqlite", "--device", "cpu"]), mentions: ["text.sqlite", "not an SQLite database"])
+    assertUserError(try advprune(["bench", "run", config, "--db", dir + "/no/such/dir/r.sqlite", "--device", "cpu"]), mentions: ["does not exist"])
+    assertUserError(try advprune(["bench", "run", config, "--shard", "3/2"]), mentions: ["--shard", "3/2"])
+    assertUserError(try advprune(["report", dir + "/none.sqlite", "--out", dir + "/report"]), mentions: ["none.sqlite", "no such results database"])
+    let slurm = try advprune(["bench", "slurm", config, "--shards", "4", "--gpus", "0"])
+    XCTAssertEqual(slurm.status, 0, slurm.stderr)
+    XCTAssertTrue(slurm.stdout.contains("#SBATCH --array=1-4") && !slurm.stdout.contains("--gres"), slurm.stdout)
+  }
+}

@@ -1,0 +1,214 @@
+import Foundation
+import GPU
+import XCTest
+
+@testable import Prune
+
+/// The benchmark grid: config checking, cell identity, the results store, resume, shards, merge and
+/// the report, on a grid small enough for a test (SmallCNN on 64 Fashion-MNIST images).
+final class BenchTests: XCTestCase {
+  static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+  /// Two after-training methods at two sparsities, a dense model, every kind of evaluation.
+  static let tinyGrid = """
+    name = "tiny"
+    seeds = [0]
+    [data]
+    train_limit = 64
+    [train]
+    architectures = ["smallcnn"]
+    epochs = 1
+    steps = 2
+    batch_size = 32
+    [prune]
+    sparsities = [0.5, 0.8]
+    finetune_epochs = 1
+    [[method]]
+    name = "lwm"
+    locality = "global"
+    [[method]]
+    criterion = "random"
+    locality = "local"
+    label = "random local"
+    [evaluate]
+    points = 16
+    batch_size = 16
+    pgd_steps = 2
+    autoattack = "none"
+    curve_steps = 5
+    """
+
+  func environment() -> ResultsStore.Environment {
+    .init(host: "test", os: "test", backend: "cpu", device: "cpu", driver: "none", version: "test", commit: "test")
+  }
+
+  func testTheBundledConfigsParseAndPlanTheirGrids() throws {
+    for (file, dense) in [("smoke", 1), ("fashion-mnist-smallcnn", 1), ("cifar10-resnet18", 1), ("cifar10-vgg16", 1)] {
+      let config = try BenchConfig.load(path: "\(Self.packageRoot)/bench/\(file).toml")
+      let plan = try BenchPlan(config)
+      XCTAssertEqual(plan.cells.filter { $0.spec.kind == .dense }.count, dense * config.seeds.count, file)
+      XCTAssertGreaterThan(plan.cells.count, 2, file)
+      // Every after-training cell's dense model is planned before it.
+      for (i, cell) in plan.cells.enumerated() where cell.spec.kind == .after {
+        XCTAssertTrue(plan.cells[..<i].contains { $0.id == cell.spec.parent }, file)
+      }
+    }
+    let smoke = try BenchPlan(try BenchConfig.load(path: "\(Self.packageRoot)/bench/smoke.toml"))
+    XCTAssertEqual(smoke.cells.count, 5)
+    XCTAssertEqual(Set(smoke.cells.compactMap(\.spec.method?.name)), ["lwm", "hydra"])
+  }
+
+  func testTheFullConfigNamesEveryImplementedMethod() throws {
+    let config = try BenchConfig.load(path: "\(Self.packageRoot)/bench/fashion-mnist-smallcnn.toml")
+    let named = Set(config.methods.compactMap(\.spec.name))
+    XCTAssertEqual(named, Set(PruningMethods.names + TrainingMethods.names))
+  }
+
+  func testACellsIdentityIsStableAndFollowsWhatDeterminesIt() throws {
+    let a = try BenchPlan(try BenchConfig.parse(Self.tinyGrid, path: "a.toml"))
+    let b = try BenchPlan(try BenchConfig.parse(Self.tinyGrid, path: "b.toml"))
+    XCTAssertEqual(a.cells.map(\.id), b.cells.map(\.id))
+    XCTAssertEqual(Set(a.cells.map(\.id)).count, a.cells.count)
+    // A label is for the report only; an epoch more is another model.
+    let relabelled = try BenchPlan(try BenchConfig.parse(Self.tinyGrid.replacingOccurrences(of: "random local\"", with: "rnd\""), path: "c.toml"))
+    XCTAssertEqual(relabelled.cells.map(\.id), a.cells.map(\.id))
+    let longer = try BenchPlan(
+      try BenchConfig.parse(Self.tinyGrid.replacingOccurrences(of: "epochs = 1\nsteps", with: "epochs = 2\nsteps"), path: "d.toml"))
+    XCTAssertTrue(Set(longer.cells.map(\.id)).isDisjoint(with: a.cells.map(\.id)))
+    // A cell's evaluations are keyed by every setting.
+    XCTAssertEqual(a.cells[0].evaluations.map(\.key), ["pgd-2 linf eps 0.1 n 16 seed 0", "fmn-5 linf eps 0.1 n 16 seed 0"])
+    // Shards split the cells without overlap.
+    let shards = (1...3).map { a.shard($0, of: 3).map(\.id) }
+    XCTAssertEqual(Set(shards.flatMap { $0 }), Set(a.cells.map(\.id)))
+    XCTAssertEqual(shards.map(\.count).reduce(0, +), a.cells.count)
+  }
+
+  func testBadConfigsNameTheLineAndTheKey() throws {
+    func refusal(_ text: String) -> String {
+      do {
+        _ = try BenchConfig.parse(text, path: "grid.toml")
+        return "accepted"
+      } catch {
+        return "\(error)"
+      }
+    }
+    let unknownKey = refusal(Self.tinyGrid.replacingOccurrences(of: "steps = 2", with: "steps = 2\nepoch = 3"))
+    XCTAssertTrue(unknownKey.hasPrefix("grid.toml:9: train.epoch: unknown key"), unknownKey)
+    let unknownMethod = refusal(Self.tinyGrid.replacingOccurrences(of: "name = \"lwm\"", with: "name = \"lwn\""))
+    XCTAssertTrue(unknownMethod.hasPrefix("grid.toml:14: method.name: 'lwn': unknown"), unknownMethod)
+    let badOption = refusal(Self.tinyGrid.replacingOccurrences(of: "name = \"lwm\"", with: "name = \"harp\"\ngamma = -1"))
+    XCTAssertTrue(badOption.hasPrefix("grid.toml:15: method.gamma: '-1"), badOption)
+    let otherMethodsOption = refusal(Self.tinyGrid.replacingOccurrences(of: "name = \"lwm\"", with: "name = \"lwm\"\nrho = 0.1"))
+    XCTAssertTrue(otherMethodsOption.contains("method.rho") && otherMethodsOption.contains("radmm"), otherMethodsOption)
+    let wrongType = refusal(Self.tinyGrid.replacingOccurrences(of: "points = 16", with: "points = \"many\""))
+    XCTAssertTrue(wrongType.hasPrefix("grid.toml:") && wrongType.contains("evaluate.points: expected a whole number"), wrongType)
+    let badSparsity = refusal(Self.tinyGrid.replacingOccurrences(of: "[0.5, 0.8]", with: "[0.5, 1.5]"))
+    XCTAssertTrue(badSparsity.contains("prune.sparsities: 1.5 is not in (0, 1)"), badSparsity)
+    let syntax = refusal("name = \"x\"\n[train\nepochs = 1\n")
+    XCTAssertTrue(syntax.hasPrefix("grid.toml:2: syntax:"), syntax)
+    XCTAssertTrue(refusal("name = \"x\"\n").contains("no [[method]] tables"))
+  }
+
+  func testTheStoreRefusesAnotherSchemaAForeignDatabaseAndASecondWriter() throws {
+    let dir = try temporaryDirectory(self)
+    let path = dir + "/r.sqlite"
+    _ = try ResultsStore(path: path)
+    let raw = try SQLiteDatabase(path: path)
+    try raw.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    XCTAssertThrowsError(try ResultsStore(path: path)) { error in
+      XCTAssertTrue("\(error)".contains("schema version 99"), "\(error)")
+    }
+    let foreign = dir + "/foreign.sqlite"
+    try SQLiteDatabase(path: foreign).execute("CREATE TABLE photos(id INTEGER)")
+    XCTAssertThrowsError(try ResultsStore(path: foreign)) { error in
+      XCTAssertTrue("\(error)".contains("not an advprune results database"), "\(error)")
+    }
+    let text = dir + "/text.sqlite"
+    try "hello".write(toFile: text, atomically: true, encoding: .utf8)
+    XCTAssertThrowsError(try ResultsStore(path: text)) { error in XCTAssertTrue("\(error)".contains("text.sqlite"), "\(error)") }
+    let lock = try RunLock(database: dir + "/s.sqlite")
+    XCTAssertTrue(RunLock.isHeld(database: dir + "/s.sqlite"))
+    XCTAssertThrowsError(try RunLock(database: dir + "/s.sqlite")) { error in
+      XCTAssertTrue("\(error)".contains("another advprune bench run is writing it"), "\(error)")
+    }
+    withExtendedLifetime(lock) {}
+  }
+
+  func testAGridRunsResumesShardsMergesAndReports() throws {
+    _ = try FashionMNISTFixture.directory()
+    let dir = try temporaryDirectory(self)
+    let config = try BenchConfig.parse(Self.tinyGrid, path: "tiny.toml")
+    let backend = CPUBackend()
+    func run(_ db: String, shard: Shard? = nil) throws -> BenchRunner.Summary {
+      try BenchRunner(config: config, database: db, checkpoints: dir + "/ckpt", shard: shard, environment: environment())
+        .run(backend: backend, progress: SilentProgress()) { _ in }
+    }
+    let all = dir + "/all.sqlite"
+    let first = try run(all)
+    XCTAssertEqual(first.cells, 5)
+    XCTAssertEqual(first.finished, 5)
+    XCTAssertEqual(first.failed, 0)
+    // Everything is there: a second run does nothing.
+    XCTAssertEqual(try run(all).skipped, 5)
+
+    // A run killed after a cell's model but before one of its evaluations redoes only that evaluation.
+    let store = try ResultsStore(path: all)
+    let cell = try BenchPlan(config).cells[2]
+    let modelFinished = try store.query("SELECT finished FROM models WHERE cell = ?", [.text(cell.id)])[0]["finished"]
+    try store.query("DELETE FROM metrics WHERE cell = ? AND evaluation LIKE 'fmn%'", [.text(cell.id)])
+    let resumed = try run(all)
+    XCTAssertEqual(resumed.finished, 1)
+    XCTAssertEqual(resumed.skipped, 4)
+    XCTAssertEqual(try store.query("SELECT finished FROM models WHERE cell = ?", [.text(cell.id)])[0]["finished"], modelFinished)
+    let status = try BenchStatus.read(config: config, database: all, shard: nil)
+    XCTAssertEqual(status.done, 5)
+    XCTAssertEqual(status.left, 0)
+
+    // Two shards merged give the same table as the unsharded run; merging again adds nothing.
+    let shardDBs = [dir + "/s1.sqlite", dir + "/s2.sqlite"]
+    XCTAssertEqual(try run(shardDBs[0], shard: try Shard(parsing: "1/2")).failed, 0)
+    XCTAssertEqual(try run(shardDBs[1], shard: try Shard(parsing: "2/2")).failed, 0)
+    let merged = dir + "/merged.sqlite"
+    _ = try BenchMerge.merge(shardDBs, into: merged)
+    let again = try BenchMerge.merge(shardDBs, into: merged)
+    XCTAssertEqual(again.added.values.reduce(0, +), 0)
+    func table(_ db: String) throws -> String {
+      // Times differ between runs; everything else must not.
+      try BenchReport(database: db).csv().split(separator: "\n").map {
+        $0.split(separator: ",", omittingEmptySubsequences: false).dropLast(2).joined(separator: ",")
+      }
+      .joined(separator: "\n")
+    }
+    XCTAssertEqual(try table(merged), try table(all))
+    XCTAssertEqual(try table(all).split(separator: "\n").count, 1 + 5 * 2)
+
+    // The report: the leaderboard's rows, its plots, Markdown and CSV.
+    let report = try BenchReport(database: all)
+    XCTAssertEqual(report.data.rows.count, 5)
+    let files = try report.write(to: dir + "/report")
+    let html = try String(contentsOfFile: files[0], encoding: .utf8)
+    XCTAssertEqual(html.components(separatedBy: "<tr class=\"row").count - 1, 5)
+    XCTAssertTrue(html.contains("random local") && html.contains("lwm global"))
+    XCTAssertTrue(files.contains { $0.hasSuffix("curves-fashion-mnist-smallcnn-50.svg") })
+    XCTAssertTrue(files.contains { $0.hasSuffix("layers-fashion-mnist-smallcnn-80.svg") })
+    for file in files.dropFirst() { XCTAssertTrue(html.contains((file as NSString).lastPathComponent), file) }
+    XCTAssertFalse(html.contains("http://") || html.contains("https://"), "the page must work offline")
+    XCTAssertEqual(report.markdown().split(separator: "\n").filter { $0.hasPrefix("| A/") || $0.hasPrefix("| dense") }.count, 5)
+    // The global-vs-local question is answerable: lwm global vs random local is not a pair, so it says what is missing.
+    let answers = SurveyQuestions.answers(report.data.rows)
+    XCTAssertTrue(answers.contains { $0.question.contains("global or local") && $0.answer.hasPrefix("not answerable") })
+  }
+
+  func testTheSlurmScriptRunsOneShardPerArrayTask() {
+    var script = SlurmScript(config: "bench/full.toml", shards: 8, databasePrefix: "out/results", executable: "/opt/advprune")
+    script.device = "opencl"
+    let text = script.text
+    XCTAssertTrue(text.hasPrefix("#!/bin/bash\n"))
+    XCTAssertTrue(text.contains("#SBATCH --array=1-8\n"))
+    XCTAssertTrue(text.contains("#SBATCH --gres=gpu:1\n"))
+    XCTAssertTrue(
+      text.contains("/opt/advprune bench run bench/full.toml --db out/results-\"$shard\".sqlite --shard \"$shard\"/8 --device opencl\n"), text)
+    XCTAssertTrue(text.contains("bench merge out/results-*.sqlite --into out/results.sqlite"))
+    XCTAssertEqual(shellQuoted("a b'c"), "'a b'\\''c'")
+  }
+}
