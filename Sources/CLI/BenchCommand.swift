@@ -24,7 +24,8 @@ struct BenchRun: ParsableCommand {
   @OptionGroup var common: CommonOptions
 
   func run() throws {
-    try reportingErrors {
+    try reportingErrors(resume: "the same bench run command (it skips what is done)") {
+      GracefulStop.install()
       let grid = try BenchConfig.load(path: config)
       let share = try shard.map(Shard.init(parsing:))
       let backend = try common.backend()

@@ -44,12 +44,17 @@ func printErr(_ text: String) {
   FileHandle.standardError.write((text + "\n").data(using: .utf8)!)
 }
 
-/// Runs a command body, turning known failures into one line on stderr and exit code 2.
-func reportingErrors(_ body: () throws -> Void) throws {
+/// Runs a command body, turning known failures into one line on stderr and exit code 2; a stop by
+/// SIGINT / SIGTERM (see `GracefulStop`) exits 130 / 143 with `resume`, how to continue.
+func reportingErrors(resume: String? = nil, _ body: () throws -> Void) throws {
   do {
     try body()
   } catch let error as ExitCode {
     throw error
+  } catch TrainingError.interrupted(let signal, let at, let saved) {
+    let how = saved ? (resume ?? "run the same command again") : "run the same command again"
+    printErr("advprune: stopped by \(StopRequest.name(signal)) after \(at)\(saved ? ", checkpoint written" : ""); to continue: \(how)")
+    throw ExitCode(128 + signal)
   } catch let error as UserError {
     printErr("advprune: error: \(error)")
     throw ExitCode(2)

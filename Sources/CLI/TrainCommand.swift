@@ -53,8 +53,10 @@ struct Train: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Train a model with PGD adversarial training (Madry) and save a safetensors checkpoint.",
     discussion: """
-      The checkpoint (with SGD momentum) is rewritten atomically after every epoch; a run stopped at
-      any point loses at most the epoch in progress, and --resume continues it bit for bit.
+      The checkpoint (with SGD momentum) is rewritten atomically after every epoch (and every
+      --checkpoint-every N steps); a run killed at any point loses at most the steps since, and
+      --resume continues it bit for bit. SIGINT / SIGTERM finish the step in progress, checkpoint
+      it and exit 130 / 143; a second one stops at once.
       """)
 
   @Option(help: "Data set: fashion-mnist, mnist, cifar10 or svhn.") var dataset: String = "fashion-mnist"
@@ -64,7 +66,9 @@ struct Train: ParsableCommand {
   @Option(help: "Epochs.") var epochs: Int = 2
   @Option(help: "Use only the first N training images.") var trainLimit: Int?
   @Option(help: "Output checkpoint (.safetensors).") var out: String
-  @Flag(help: "Continue the run stored in --out (same recipe) from its last finished epoch.") var resume = false
+  @Flag(help: "Continue the run stored in --out (same recipe) from its last checkpoint.") var resume = false
+  @Option(help: "Also checkpoint every N steps inside an epoch (SIGINT/SIGTERM always checkpoints the step they interrupt).")
+  var checkpointEvery: Int?
   @Option(name: .customLong("init"), help: "Start from this checkpoint's weights (ours, or a PyTorch state_dict for --arch).") var initialWeights:
     String?
   @Option(help: "Append one JSON line per epoch (loss, lr, gradient norm, held-out clean/robust accuracy) to this file.") var logJson: String?
@@ -90,7 +94,8 @@ struct Train: ParsableCommand {
   @OptionGroup var common: CommonOptions
 
   func run() throws {
-    try reportingErrors {
+    try reportingErrors(resume: "the same command with --resume") {
+      GracefulStop.install()
       let architecture = try Architecture(parsing: arch)
       let data = try DatasetName(parsing: dataset)
       let defaults = Recipe.defaults(for: architecture, on: data)
@@ -100,6 +105,7 @@ struct Train: ParsableCommand {
       job.resume = resume
       job.initialWeights = initialWeights
       job.logJSON = logJson
+      job.checkpointEvery = checkpointEvery
       job.holdoutPoints = testLimit
       let options = [
         "prune-start": pruneStart, "prune-end": pruneEnd, "prune-every": pruneEvery, "densities": densities, "update-every": updateEvery,

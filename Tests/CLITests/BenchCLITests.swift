@@ -77,6 +77,22 @@ extension CLITests {
     XCTAssertEqual(try resultTable(dir + "/all.sqlite", in: dir), try resultTable(dir + "/whole.sqlite", in: dir))
   }
 
+  func testBenchStoppedBySIGTERMSaysSoAndRunsOnLater() throws {
+    _ = try requireData()
+    let dir = try scratch()
+    let config = dir + "/tiny.toml"
+    try Self.tinyGrid.write(toFile: config, atomically: true, encoding: .utf8)
+    XCTAssertEqual(try advprune(["bench", "run", config, "--db", dir + "/whole.sqlite", "--device", "cpu", "--quiet"]).status, 0)
+    let arguments = ["bench", "run", config, "--db", dir + "/stopped.sqlite", "--device", "cpu", "--quiet"]
+    let (stopped, stderr) = try runAndSignal(arguments, signal: SIGTERM) {
+      !((try? FileManager.default.contentsOfDirectory(atPath: dir + "/stopped.checkpoints")) ?? []).isEmpty
+    }
+    XCTAssertEqual(stopped.terminationStatus, 143, stderr)
+    XCTAssertTrue(stderr.contains("stopped by SIGTERM") && stderr.contains("the same bench run command"), stderr)
+    XCTAssertEqual(try advprune(arguments).status, 0)
+    XCTAssertEqual(try resultTable(dir + "/stopped.sqlite", in: dir), try resultTable(dir + "/whole.sqlite", in: dir))
+  }
+
   func testBenchRefusesBadConfigsAndDatabasesInOneLine() throws {
     let dir = try scratch()
     let config = dir + "/grid.toml"

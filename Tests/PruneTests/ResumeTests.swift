@@ -34,6 +34,56 @@ final class ResumeTests: XCTestCase {
     XCTAssert(a.tensors.keys.contains("fc1.weight_momentum"))
   }
 
+  /// A stop requested mid-epoch (SIGINT / SIGTERM in the CLI) checkpoints the step it interrupts;
+  /// resumed from there, a plain run and a GMP run (whose schedule counts steps) end bit-identical.
+  func testAStopMidEpochCheckpointsThatStepAndResumesBitForBit() throws {
+    let dir = try temporaryDirectory(self)
+    let cpu = CPUBackend()
+    defer { StopRequest.reset() }
+    for method in [nil, try TrainingMethods.make(method: "gmp", sparsity: 0.8, locality: nil, structure: .unstructured, options: [:])] {
+      let tag = method?.name ?? "dense"
+      var straight = try job(dir, epochs: 2, out: "\(tag)-straight.safetensors")
+      straight.method = method
+      _ = try straight.run(backend: cpu, progress: SilentProgress())
+      var stopped = try job(dir, epochs: 2, out: "\(tag)-stopped.safetensors")
+      stopped.method = method
+      // Steps 1-4 of 4 per epoch: stop during the second epoch's second step.
+      XCTAssertThrowsError(try stopped.run(backend: cpu, progress: StopAtStep(6))) { error in
+        XCTAssertEqual(error as? TrainingError, .interrupted(signal: SIGTERM, at: "epoch 2, step 2 of 4", saved: true))
+      }
+      StopRequest.reset()
+      let meta = try Safetensors.read(path: stopped.output).metadata
+      XCTAssertEqual(meta["epochs"], "1")
+      XCTAssertEqual(meta["batches_done"], "2")
+      stopped.resume = true
+      let result = try stopped.run(backend: cpu, progress: SilentProgress())
+      XCTAssertEqual(result.resumedFromEpoch, 1)
+      let a = try Safetensors.read(path: straight.output)
+      let b = try Safetensors.read(path: stopped.output)
+      XCTAssertEqual(a.tensors.keys.sorted(), b.tensors.keys.sorted(), tag)
+      for name in a.tensors.keys { XCTAssertEqual(a.tensors[name], b.tensors[name], "\(tag) \(name)") }
+    }
+  }
+
+  /// `checkpointEvery` rewrites the checkpoint inside an epoch: what a SIGKILL would leave.
+  func testCheckpointEveryStepsSavesInsideTheEpoch() throws {
+    let dir = try temporaryDirectory(self)
+    var j = try job(dir, epochs: 1, out: "m.safetensors")
+    j.checkpointEvery = 1
+    let snapshot = SnapshotAtStep(3, source: j.output, copy: dir + "/killed.safetensors")
+    _ = try j.run(backend: CPUBackend(), progress: snapshot)
+    // The progress of step 3 is reported before its checkpoint: the copy holds step 2.
+    XCTAssertEqual(try Safetensors.read(path: dir + "/killed.safetensors").metadata["batches_done"], "2")
+    var resumed = try job(dir, epochs: 1, out: "killed.safetensors")
+    resumed.resume = true
+    _ = try resumed.run(backend: CPUBackend(), progress: SilentProgress())
+    let a = try Safetensors.read(path: j.output)
+    let b = try Safetensors.read(path: resumed.output)
+    for name in a.tensors.keys { XCTAssertEqual(a.tensors[name], b.tensors[name], name) }
+    j.checkpointEvery = 0
+    XCTAssertThrowsError(try j.run(backend: CPUBackend(), progress: SilentProgress())) { XCTAssert("\($0)".contains("--checkpoint-every"), "\($0)") }
+  }
+
   func testResumeRefusesAnotherRecipe() throws {
     let dir = try temporaryDirectory(self)
     _ = try job(dir, epochs: 1, out: "m.safetensors").run(backend: CPUBackend(), progress: SilentProgress())
@@ -98,6 +148,36 @@ final class SnapshotAtSecondEpoch: ProgressSink {
     epochs += 1
     if epochs == 2 { try? FileManager.default.copyItem(atPath: source, toPath: copy) }
   }
+}
+
+/// Requests a stop (as the CLI's SIGTERM handler does) when the run reports its `step`-th step.
+final class StopAtStep: ProgressSink {
+  let step: Int
+  private var seen = 0
+  init(_ step: Int) { self.step = step }
+  func update(_ update: ProgressUpdate) {
+    seen += 1
+    if seen == step { StopRequest.pendingSignal = SIGTERM }
+  }
+  func finish(_ line: String) {}
+}
+
+/// Copies the checkpoint when the run reports its `step`-th step (before that step's checkpoint).
+final class SnapshotAtStep: ProgressSink {
+  let step: Int
+  let source: String
+  let copy: String
+  private var seen = 0
+  init(_ step: Int, source: String, copy: String) {
+    self.step = step
+    self.source = source
+    self.copy = copy
+  }
+  func update(_ update: ProgressUpdate) {
+    seen += 1
+    if seen == step { try? FileManager.default.copyItem(atPath: source, toPath: copy) }
+  }
+  func finish(_ line: String) {}
 }
 
 /// A diverging run stops with the epoch and step named and leaves the finished epoch's checkpoint.

@@ -64,6 +64,10 @@ public struct BenchRunner {
         skipped += 1
         continue
       }
+      if let signal = StopRequest.signal {
+        try store.finishRun(id: runID, status: "interrupted")
+        throw TrainingError.interrupted(signal: signal, at: "\(k) of \(cells.count) cells", saved: true)
+      }
       let left = cells.count - k
       let eta =
         cellSeconds.isEmpty ? "" : String(format: ", ETA %@", formatDuration(cellSeconds.reduce(0, +) / Double(cellSeconds.count) * Double(left)))
@@ -73,6 +77,7 @@ public struct BenchRunner {
       do {
         let checkpoint = try ensureModel(cell, plan: byID, store: store, run: runID, backend: backend, progress: progress, log: log)
         for evaluation in todo {
+          try StopRequest.check(at: "the model of cell \(k + 1) of \(cells.count)", saved: true)
           try evaluate(cell, evaluation, checkpoint: checkpoint, store: store, run: runID, backend: backend, progress: progress, log: log)
         }
         finished += 1
@@ -85,6 +90,10 @@ public struct BenchRunner {
         log("  failed: \(error)")
         try store.recordFailure(cell: cell.id, step: "cell", message: "\(error)", run: runID)
       } catch let error as TrainingError {
+        if case .interrupted = error {
+          try store.finishRun(id: runID, status: "interrupted")
+          throw error
+        }
         failures.append("\(describe(cell)): \(error)")
         log("  failed: \(error)")
         try store.recordFailure(cell: cell.id, step: "cell", message: "\(error)", run: runID)

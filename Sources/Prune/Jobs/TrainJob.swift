@@ -21,6 +21,8 @@ public struct TrainJob {
   public var holdoutPoints = 500
   /// A method that prunes while training (GMP, FlyingBird); nil trains densely.
   public var method: TrainingMethod?
+  /// Also checkpoint every N steps inside an epoch (a stop then loses at most N - 1 steps).
+  public var checkpointEvery: Int?
 
   public init(architecture: Architecture, dataset: DatasetName, dataDirectory: String?, trainLimit: Int?, config: TrainConfig, output: String) {
     self.architecture = architecture
@@ -54,16 +56,23 @@ public struct TrainJob {
     let data = try dataset.load(directory: dataDirectory, train: true, limit: trainLimit)
     let batches = (data.count + config.batchSize - 1) / config.batchSize
     try method?.check(epochs: config.epochs, batchesPerEpoch: batches)
-    let (model, firstEpoch) = try startingPoint(backend: backend, images: data.count)
+    if let every = checkpointEvery, every < 1 {
+      throw UserError.badValue(name: "--checkpoint-every", value: "\(every)", problem: "must be >= 1 (steps)")
+    }
+    let (model, firstEpoch, firstBatch) = try startingPoint(backend: backend, images: data.count)
+    let fresh = firstEpoch == 0 && firstBatch == 0
     let holdout = logJSON == nil ? nil : try dataset.load(directory: dataDirectory, train: false, limit: holdoutPoints)
     let start = Date()
     var augmented = config
     augmented.augmentation = dataset.augmentation
-    if let method, firstEpoch == 0 { try method.prepare(model: model, data: data, config: augmented, progress: progress) }
-    let hooks = try method?.hooks(
-      model: model, epochs: config.epochs, batchesPerEpoch: batches, seed: config.seed, resuming: resume && firstEpoch > 0)
+    if let method, fresh { try method.prepare(model: model, data: data, config: augmented, progress: progress) }
+    let hooks = try method?.hooks(model: model, epochs: config.epochs, batchesPerEpoch: batches, seed: config.seed, resuming: resume && !fresh)
     let trainer = Trainer(model: model, config: augmented, hooks: hooks)
-    let epochs = try trainer.train(data: data, firstEpoch: firstEpoch, progress: progress) { summary in
+    trainer.checkpointEvery = checkpointEvery
+    trainer.midEpochCheckpoint = { epoch, done in
+      try Checkpoint.save(model, metadata: provenance(epochsDone: epoch, images: data.count, batchesDone: done), to: output, optimizer: true)
+    }
+    let epochs = try trainer.train(data: data, firstEpoch: firstEpoch, firstBatch: firstBatch, progress: progress) { summary in
       try Checkpoint.save(model, metadata: provenance(epochsDone: summary.epoch, images: data.count), to: output, optimizer: true)
       if let logJSON, let holdout { try appendLog(summary, model: model, holdout: holdout, path: logJSON) }
     }
@@ -76,12 +85,13 @@ public struct TrainJob {
       layers: method == nil ? nil : try model.layerSparsity())
   }
 
-  /// A fresh model, one from `initialWeights`, or the run stored in `output` when resuming.
-  func startingPoint(backend: Backend, images: Int) throws -> (Model, Int) {
+  /// A fresh model, one from `initialWeights`, or the run stored in `output` when resuming (with
+  /// the epoch and, for a mid-epoch checkpoint, the batch it continues from).
+  func startingPoint(backend: Backend, images: Int) throws -> (Model, Int, Int) {
     if resume && FileManager.default.fileExists(atPath: output) {
       let (model, meta) = try Checkpoint.load(path: output, backend: backend)
       let wanted = provenance(epochsDone: 0, images: images)
-      for (key, value) in wanted where key != "epochs" && meta[key] != value {
+      for (key, value) in wanted where key != "epochs" && key != "batches_done" && meta[key] != value {
         throw UserError.badCheckpoint(
           path: output, problem: "cannot resume: it was trained with \(key) = \(meta[key] ?? "nothing"), this run asks for \(value)")
       }
@@ -91,7 +101,8 @@ public struct TrainJob {
       guard let done = meta["epochs"].flatMap(Int.init), done >= 0 else {
         throw UserError.badCheckpoint(path: output, problem: "cannot resume: no epoch count in its metadata")
       }
-      return (model, min(done, config.epochs))
+      let batches = meta["batches_done"].flatMap(Int.init) ?? 0
+      return done >= config.epochs ? (model, config.epochs, 0) : (model, done, max(batches, 0))
     }
     if let initialWeights {
       let (model, _) = try Checkpoint.load(path: initialWeights, backend: backend, architecture: architecture, width: width)
@@ -99,14 +110,15 @@ public struct TrainJob {
         throw UserError.badCheckpoint(path: initialWeights, problem: "holds a \(model.architecture.rawValue), not a \(architecture.rawValue)")
       }
       for p in model.parameters { try backend.fill(p.velocity, value: 0) }
-      return (model, 0)
+      return (model, 0, 0)
     }
-    return (try architecture.build(backend: backend, seed: config.seed, width: width), 0)
+    return (try architecture.build(backend: backend, seed: config.seed, width: width), 0, 0)
   }
 
-  func provenance(epochsDone: Int, images: Int) -> [String: String] {
+  func provenance(epochsDone: Int, images: Int, batchesDone: Int = 0) -> [String: String] {
     var meta = trainingMetadata(config, dataset: dataset, images: images)
     meta["epochs"] = "\(epochsDone)"
+    meta["batches_done"] = "\(batchesDone)"
     meta["epochs_planned"] = "\(config.epochs)"
     meta["width"] = "\(width)"
     if let initialWeights { meta["init"] = (initialWeights as NSString).lastPathComponent }

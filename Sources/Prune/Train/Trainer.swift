@@ -105,6 +105,10 @@ public final class Trainer {
   public let config: TrainConfig
   /// A pruning method's additions to the loop; nil trains the model plainly.
   public let hooks: TrainingHooks?
+  /// Saves the run mid-epoch (0-based epoch, batches of it done): every `checkpointEvery` steps,
+  /// and at a stop request. Without it a stop loses the epoch in progress.
+  public var midEpochCheckpoint: ((_ epoch: Int, _ batchesDone: Int) throws -> Void)?
+  public var checkpointEvery: Int?
   let backend: Backend
   private let losses = BufferSlot()
   private let dLogits = BufferSlot()
@@ -120,7 +124,11 @@ public final class Trainer {
   /// Trains epochs `firstEpoch..<config.epochs` (0-based; a resumed run starts later, and each
   /// epoch's data order, attack starts and learning rates depend only on the seed and the epoch,
   /// so a resumed run continues bit for bit); `afterEpoch` runs after each (checkpointing).
-  public func train(data: LabeledImages, firstEpoch: Int = 0, progress: ProgressSink, afterEpoch: (EpochSummary) throws -> Void = { _ in }) throws
+  /// `firstBatch` resumes inside `firstEpoch` (from a mid-epoch checkpoint): every batch's data,
+  /// augmentation and attack start derive from (seed, epoch, batch), so that is bit for bit too.
+  public func train(
+    data: LabeledImages, firstEpoch: Int = 0, firstBatch: Int = 0, progress: ProgressSink, afterEpoch: (EpochSummary) throws -> Void = { _ in }
+  ) throws
     -> [EpochSummary]
   {
     let uploader = BatchUploader(data: data, backend: backend)
@@ -133,7 +141,7 @@ public final class Trainer {
       let start = Date()
       var (lossSum, correct, seen) = (0.0, 0, 0)
       var lastRate = Double(config.sgd.learningRate)
-      for b in 0..<batches {
+      for b in (epoch == firstEpoch ? min(firstBatch, batches) : 0)..<batches {
         let indices = order[(b * config.batchSize)..<min(data.count, (b + 1) * config.batchSize)]
         var rng = SeededRNG.derive(config.seed ^ 0xA06, UInt64(epoch) << 32 | UInt64(b))
         let (x, y, labels) = try uploader.upload(indices, augmentation: config.augmentation, rng: &rng)
@@ -163,6 +171,11 @@ public final class Trainer {
             metrics: [
               ("loss", String(format: "%.3f", lossSum / Double(seen))), ("acc", String(format: "%.1f%%", 100 * Double(correct) / Double(seen))),
             ]))
+        if b + 1 < batches {
+          let stopping = StopRequest.signal != nil
+          if let midEpochCheckpoint, stopping || checkpointEvery.map({ (b + 1) % $0 == 0 }) == true { try midEpochCheckpoint(epoch, b + 1) }
+          try StopRequest.check(at: "epoch \(epoch + 1), step \(b + 1) of \(batches)", saved: midEpochCheckpoint != nil)
+        }
       }
       let seconds = Date().timeIntervalSince(start)
       let summary = EpochSummary(
@@ -176,6 +189,7 @@ public final class Trainer {
           config.tradesBeta != nil ? "clean " : (config.attack == nil ? "" : "adv "), 100 * summary.accuracy, summary.learningRate,
           summary.gradientNorm, summary.imagesPerSecond, seconds))
       try afterEpoch(summary)
+      if epoch + 1 < config.epochs { try StopRequest.check(at: "epoch \(epoch + 1) of \(config.epochs)", saved: true) }
     }
     return summaries
   }
@@ -225,6 +239,9 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
   /// A step's loss was NaN or infinite (where in the run is added by the epoch loop).
   case nonFiniteLoss
   case diverged(epoch: Int, step: Int, steps: Int, learningRate: Float)
+  /// Stopped by a signal at a safe point (`at`: "epoch 2, step 37 of 157"); `saved`: the
+  /// checkpoint holds that point, so a resume loses nothing.
+  case interrupted(signal: Int32, at: String, saved: Bool)
 
   public var description: String {
     switch self {
@@ -233,6 +250,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case .diverged(let epoch, let step, let steps, let rate):
       return "training diverged at epoch \(epoch), step \(step) of \(steps) (learning rate \(rate)): the loss became NaN or infinite; "
         + "checkpoints of finished epochs are unchanged; try a lower --lr"
+    case .interrupted(let signal, let at, let saved):
+      return "stopped by \(StopRequest.name(signal)) after \(at)" + (saved ? "; the checkpoint holds it" : "; work since the last checkpoint is lost")
     }
   }
 }
