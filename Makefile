@@ -18,10 +18,10 @@ test: deps
 	$(SWIFT) test $(TEST_FLAGS)
 
 lint:
-	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift fuzz/Sources fuzz/Package.swift
 
 format:
-	$(SWIFT) format format --in-place --recursive Sources Tests Package.swift
+	$(SWIFT) format format --in-place --recursive Sources Tests Package.swift fuzz/Sources fuzz/Package.swift
 
 validate: build
 	.build/release/advprune validate --device opencl

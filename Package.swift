@@ -10,16 +10,14 @@ let package = Package(
     .library(name: "GPU", targets: ["GPU"]),
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-    // The benchmark's grid configs are TOML.
-    .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
   ],
   targets: [
     .systemLibrary(name: "COpenCL", path: "Sources/COpenCL"),
     .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
     .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
     .target(name: "GPU", dependencies: ["COpenCL"]),
-    .target(name: "Prune", dependencies: ["GPU", "CZlib", "CSQLite", .product(name: "TOMLKit", package: "TOMLKit")]),
+    .target(name: "Prune", dependencies: ["GPU", "CZlib", "CSQLite"]),
     .executableTarget(
       name: "CLI",
       dependencies: ["Prune", "GPU", .product(name: "ArgumentParser", package: "swift-argument-parser")]

@@ -93,6 +93,41 @@ extension CLITests {
     XCTAssertEqual(try resultTable(dir + "/stopped.sqlite", in: dir), try resultTable(dir + "/whole.sqlite", in: dir))
   }
 
+  /// A disk that fills up mid-run: one line, exit 2, and a database that still opens. Needs a
+  /// small tmpfs (root); skips where mounting is not allowed.
+  func testBenchOnAFullDiskStopsWithOneLineAndAnIntactDatabase() throws {
+    _ = try requireData()
+    let dir = try scratch()
+    let small = dir + "/small"
+    try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
+    let mount = Process()
+    mount.executableURL = URL(fileURLWithPath: "/bin/mount")
+    mount.arguments = ["-t", "tmpfs", "-o", "size=600k", "tmpfs", small]
+    mount.standardError = FileHandle.nullDevice
+    guard (try? mount.run()) != nil,
+      ({
+        mount.waitUntilExit()
+        return mount.terminationStatus == 0
+      })()
+    else {
+      throw XCTSkip("cannot mount a small tmpfs here (needs root): the full-disk case is not tested")
+    }
+    defer {
+      let umount = Process()
+      umount.executableURL = URL(fileURLWithPath: "/bin/umount")
+      umount.arguments = [small]
+      try? umount.run()
+      umount.waitUntilExit()
+    }
+    let config = dir + "/tiny.toml"
+    try Self.tinyGrid.write(toFile: config, atomically: true, encoding: .utf8)
+    let run = try advprune(["bench", "run", config, "--db", small + "/r.sqlite", "--device", "cpu", "--quiet"])
+    assertUserError(run, mentions: ["No space left on device"])
+    let status = try advprune(["bench", "status", config, "--db", small + "/r.sqlite"])
+    XCTAssertEqual(status.status, 0, status.stderr)
+    XCTAssertTrue(status.stdout.contains("0 done"), status.stdout)
+  }
+
   func testBenchRefusesBadConfigsAndDatabasesInOneLine() throws {
     let dir = try scratch()
     let config = dir + "/grid.toml"

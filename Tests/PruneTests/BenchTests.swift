@@ -36,6 +36,7 @@ final class BenchTests: XCTestCase {
     pgd_steps = 2
     autoattack = "none"
     curve_steps = 5
+    attacks = ["fgsm"]
     """
 
   func environment() -> ResultsStore.Environment {
@@ -76,7 +77,8 @@ final class BenchTests: XCTestCase {
       try BenchConfig.parse(Self.tinyGrid.replacingOccurrences(of: "epochs = 1\nsteps", with: "epochs = 2\nsteps"), path: "d.toml"))
     XCTAssertTrue(Set(longer.cells.map(\.id)).isDisjoint(with: a.cells.map(\.id)))
     // A cell's evaluations are keyed by every setting.
-    XCTAssertEqual(a.cells[0].evaluations.map(\.key), ["pgd-2 linf eps 0.1 n 16 seed 0", "fmn-5 linf eps 0.1 n 16 seed 0"])
+    XCTAssertEqual(
+      a.cells[0].evaluations.map(\.key), ["pgd-2 linf eps 0.1 n 16 seed 0", "fmn-5 linf eps 0.1 n 16 seed 0", "fgsm-1 linf eps 0.1 n 16 seed 0"])
     // Shards split the cells without overlap.
     let shards = (1...3).map { a.shard($0, of: 3).map(\.id) }
     XCTAssertEqual(Set(shards.flatMap { $0 }), Set(a.cells.map(\.id)))
@@ -104,9 +106,84 @@ final class BenchTests: XCTestCase {
     XCTAssertTrue(wrongType.hasPrefix("grid.toml:") && wrongType.contains("evaluate.points: expected a whole number"), wrongType)
     let badSparsity = refusal(Self.tinyGrid.replacingOccurrences(of: "[0.5, 0.8]", with: "[0.5, 1.5]"))
     XCTAssertTrue(badSparsity.contains("prune.sparsities: 1.5 is not in (0, 1)"), badSparsity)
+    let badAttack = refusal(Self.tinyGrid.replacingOccurrences(of: "[\"fgsm\"]", with: "[\"fgsm\", \"autoattack\"]"))
+    XCTAssertTrue(badAttack.hasPrefix("grid.toml:26: evaluate.attacks: 'autoattack': expected fgsm"), badAttack)
     let syntax = refusal("name = \"x\"\n[train\nepochs = 1\n")
     XCTAssertTrue(syntax.hasPrefix("grid.toml:2: syntax:"), syntax)
     XCTAssertTrue(refusal("name = \"x\"\n").contains("no [[method]] tables"))
+    // Found by scripts/fuzz.sh in TOMLKit's toml++ (process aborts): one-line errors here.
+    for text in ["[[[", "a = [}", "[a]]", "[]", "[a b]", "[a.]"] {
+      XCTAssertTrue(refusal("name = \"x\"\n\(text)\n").hasPrefix("grid.toml:2: syntax: "), text)
+    }
+  }
+
+  func testTheTOMLReaderReadsTOMLAndNamesTheLineOfEveryError() throws {
+    let text = #"""
+      # comment
+      title = "a \"quoted\" \u00e9 string"   # trailing comment
+      literal = 'C:\path'
+      ints = [1, -2, +3, 1_000, 0x1F, 0o17, 0b101]
+      floats = [0.5, -1e-3, 2E2, 6.02e+23, inf, -inf]
+      flag = true
+      nested = [[1, 2], ["a"], [],]
+      multi = """
+      line one
+      line two\
+         joined"""
+      raw = '''
+      keep \n'''
+      dotted.key = 3
+      inline = { a = 1, b.c = "x" }
+      [server]
+      port = 80
+      [server.tls]
+      on = false
+      [[method]]
+      name = "lwm"
+      [[method]]
+      name = "hydra"
+      [method.options]
+      gamma = 2
+      """#
+    let t = try TOMLReader.parse(text)
+    XCTAssertEqual(t["title"]?.string, "a \"quoted\" é string")
+    XCTAssertEqual(t["literal"]?.string, #"C:\path"#)
+    XCTAssertEqual(t["ints"]?.array?.compactMap(\.int), [1, -2, 3, 1000, 31, 15, 5])
+    XCTAssertEqual(t["floats"]?.array?.compactMap(\.double), [0.5, -1e-3, 200, 6.02e23, .infinity, -.infinity])
+    XCTAssertEqual(t["flag"]?.bool, true)
+    XCTAssertEqual(t["nested"]?.array?.count, 3)
+    XCTAssertEqual(t["multi"]?.string, "line one\nline twojoined")
+    XCTAssertEqual(t["raw"]?.string, #"keep \n"#)
+    XCTAssertEqual(t["dotted"]?.table?["key"]?.int, 3)
+    XCTAssertEqual(t["inline"]?.table?["b"]?.table?["c"]?.string, "x")
+    XCTAssertEqual(t["server"]?.table?["tls"]?.table?["on"]?.bool, false)
+    let methods = t["method"]?.array?.compactMap(\.table) ?? []
+    XCTAssertEqual(methods.map { $0["name"]?.string }, ["lwm", "hydra"])
+    XCTAssertEqual(methods[1]["options"]?.table?["gamma"]?.int, 2)
+    XCTAssertEqual(t.lines["flag"], 6)
+    XCTAssertEqual(methods[1].line, 22)
+
+    func error(_ text: String) -> String {
+      do {
+        _ = try TOMLReader.parse(text)
+        return "accepted"
+      } catch let e as TOMLSyntaxError {
+        return "\(e.line): \(e.message)"
+      } catch {
+        return "\(error)"
+      }
+    }
+    XCTAssertEqual(error("a = 1\na = 2"), "2: the key 'a' is set twice")
+    XCTAssertEqual(error("[t]\nx = 1\n[t]"), "3: the table 't' is defined twice")
+    XCTAssertEqual(error("a = \"open\nb = 1"), "1: a string is not closed on its line")
+    XCTAssertEqual(error("a = 1979-05-27"), "1: '1979-05-27': dates and times are not used in advprune configs")
+    XCTAssertEqual(error("a = hello"), "1: 'hello' is not a value (strings need quotes)")
+    XCTAssertEqual(error("a = 1 b = 2"), "1: expected the end of the line, found 'b'")
+    XCTAssertEqual(error("a = 01"), "1: '01' is not a value (strings need quotes)")
+    XCTAssertEqual(error("a = 1\na.b = 2"), "2: 'a' is already a value, not a table")
+    XCTAssertEqual(error("x = [" + String(repeating: "[", count: 100)), "1: values nested deeper than 64")
+    XCTAssertEqual(error("a = 99999999999999999999"), "1: '99999999999999999999' is not a value (strings need quotes)")
+    XCTAssertTrue(error("x = { a = 1,\n b = 2 }").hasPrefix("1: "), error("x = { a = 1,\n b = 2 }"))
   }
 
   func testTheStoreRefusesAnotherSchemaAForeignDatabaseAndASecondWriter() throws {
@@ -180,7 +257,7 @@ final class BenchTests: XCTestCase {
       .joined(separator: "\n")
     }
     XCTAssertEqual(try table(merged), try table(all))
-    XCTAssertEqual(try table(all).split(separator: "\n").count, 1 + 5 * 2)
+    XCTAssertEqual(try table(all).split(separator: "\n").count, 1 + 5 * 3)
 
     // The report: the leaderboard's rows, its plots, Markdown and CSV.
     let report = try BenchReport(database: all)

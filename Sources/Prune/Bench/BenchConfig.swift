@@ -1,6 +1,5 @@
 import Foundation
 import GPU
-import TOMLKit
 
 /// A benchmark grid as its TOML file states it (`bench/*.toml`; README "Benchmark"). Every key
 /// is checked: an unknown key or a bad value is refused with the file, line and key.
@@ -56,6 +55,8 @@ public struct BenchConfig: Sendable {
     public var autoattack: AutoAttackVersion?
     /// FMN steps of the minimum-norm curve (0: no curve).
     public var curveSteps: Int
+    /// Single attacks evaluated on their own as well (fgsm, apgd-ce, apgd-dlr, apgd-t, fab-t, square).
+    public var attacks: [AttackKind]
     public var checks: Bool
     public var eps: Double?
     public var norm: PerturbationNorm
@@ -74,17 +75,16 @@ public struct BenchConfig: Sendable {
   public static func parse(_ text: String, path: String) throws -> BenchConfig {
     let table: TOMLTable
     do {
-      table = try TOMLTable(string: text)
-    } catch let error as TOMLParseError {
-      throw UserError.badConfig(path: path, line: error.source.begin.line, key: "syntax", problem: error.description)
+      table = try TOMLReader.parse(text)
+    } catch let error as TOMLSyntaxError {
+      throw UserError.badConfig(path: path, line: error.line, key: "syntax", problem: error.message)
     }
-    let source = TOMLSource(path: path, text: text)
-    let top = TOMLSection(table: table, source: source, name: "")
+    let top = TOMLSection(table: table, path: path, name: "")
     let name = try top.string("name") ?? ((path as NSString).lastPathComponent as NSString).deletingPathExtension
     let seeds = try top.ints("seeds")?.map(UInt64.init) ?? [0]
     if seeds.isEmpty { throw top.error("seeds", "needs at least one seed") }
 
-    let data = try top.section("data") ?? TOMLSection(table: TOMLTable(), source: source, name: "data")
+    let data = try top.section("data") ?? TOMLSection(table: TOMLTable(line: 1), path: path, name: "data")
     let datasetNames = try data.strings("datasets") ?? ["fashion-mnist"]
     let datasets = try datasetNames.map { try data.parsed("datasets", $0, DatasetName.init(parsing:)) }
     var directories: [DatasetName: String] = [:]
@@ -97,7 +97,7 @@ public struct BenchConfig: Sendable {
     let trainLimit = try data.int("train_limit", minimum: 1)
     try data.finish(known: ["datasets", "directories", "train_limit"])
 
-    let train = try top.section("train") ?? TOMLSection(table: TOMLTable(), source: source, name: "train")
+    let train = try top.section("train") ?? TOMLSection(table: TOMLTable(line: 1), path: path, name: "train")
     let architectures = try (train.strings("architectures") ?? ["smallcnn"]).map {
       try train.parsed("architectures", $0, Architecture.init(parsing:))
     }
@@ -120,7 +120,7 @@ public struct BenchConfig: Sendable {
       "architectures", "width", "epochs", "adv", "beta", "eps", "alpha", "steps", "lr", "batch_size", "momentum", "weight_decay", "lr_schedule",
     ])
 
-    let prune = try top.section("prune") ?? TOMLSection(table: TOMLTable(), source: source, name: "prune")
+    let prune = try top.section("prune") ?? TOMLSection(table: TOMLTable(line: 1), path: path, name: "prune")
     let sparsities = try prune.doubles("sparsities") ?? [0.9, 0.95, 0.99]
     for s in sparsities where !(s > 0 && s < 1) { throw prune.error("sparsities", "\(s) is not in (0, 1)") }
     let pruneEpochs = try prune.int("prune_epochs", minimum: 0) ?? PruningMethods.defaultPruneEpochs
@@ -134,7 +134,7 @@ public struct BenchConfig: Sendable {
       throw UserError.badConfig(path: path, line: nil, key: "method", problem: "no [[method]] tables: the grid has no methods to compare")
     }
 
-    let evaluate = try top.section("evaluate") ?? TOMLSection(table: TOMLTable(), source: source, name: "evaluate")
+    let evaluate = try top.section("evaluate") ?? TOMLSection(table: TOMLTable(line: 1), path: path, name: "evaluate")
     let aa = try evaluate.string("autoattack") ?? "fast"
     guard aa == "none" || AutoAttackVersion(rawValue: aa) != nil else {
       throw evaluate.error("autoattack", "'\(aa)': expected standard, fast or none")
@@ -143,15 +143,24 @@ public struct BenchConfig: Sendable {
       guard let n = PerturbationNorm(rawValue: text), n != .l1 else { throw evaluate.error("norm", "'\(text)': expected linf or l2") }
       return n
     }
+    let single: [AttackKind] = [.fgsm, .apgdCE, .apgdDLR, .apgdT, .fabT, .square]
+    let attacks = try (evaluate.strings("attacks") ?? []).map { name in
+      guard let kind = AttackKind(rawValue: name), single.contains(kind) else {
+        throw evaluate.error(
+          "attacks", "'\(name)': expected \(single.map(\.rawValue).joined(separator: ", ")) (pgd, autoattack and fmn have keys of their own)")
+      }
+      return kind
+    }
     let evaluation = EvaluationSettings(
       points: try evaluate.int("points", minimum: 1) ?? 1000, batchSize: try evaluate.int("batch_size", minimum: 1) ?? 200,
       pgdSteps: try evaluate.int("pgd_steps", minimum: 0) ?? 40, autoattack: AutoAttackVersion(rawValue: aa),
-      curveSteps: try evaluate.int("curve_steps", minimum: 0) ?? 0, checks: try evaluate.bool("checks") ?? false, eps: try positive(evaluate, "eps"),
+      curveSteps: try evaluate.int("curve_steps", minimum: 0) ?? 0, attacks: attacks, checks: try evaluate.bool("checks") ?? false,
+      eps: try positive(evaluate, "eps"),
       norm: norm ?? .linf)
     if evaluation.pgdSteps == 0 && evaluation.autoattack == nil && evaluation.curveSteps == 0 {
       throw evaluate.error("pgd_steps", "no evaluation left: set pgd_steps, autoattack or curve_steps")
     }
-    try evaluate.finish(known: ["points", "batch_size", "pgd_steps", "autoattack", "curve_steps", "checks", "eps", "norm"])
+    try evaluate.finish(known: ["points", "batch_size", "pgd_steps", "autoattack", "curve_steps", "attacks", "checks", "eps", "norm"])
     try top.finish(known: ["name", "seeds", "data", "train", "prune", "method", "evaluate"])
 
     return BenchConfig(
@@ -199,6 +208,6 @@ public struct BenchConfig: Sendable {
     }
     let known = ["name", "criterion", "locality", "structure", "label", "sparsities"] + owners.keys
     try section.finish(known: known)
-    return MethodEntry(spec: spec, sparsities: sparsities, line: section.source.line(of: "name", in: "method", index: section.index))
+    return MethodEntry(spec: spec, sparsities: sparsities, line: section.table.line)
   }
 }

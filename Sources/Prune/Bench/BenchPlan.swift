@@ -137,7 +137,7 @@ public struct EvaluationSpec: Codable, Hashable, Sendable {
 
   public var plan: AttackPlan {
     var plan = AttackPlan(kind: AttackKind(rawValue: attack) ?? .pgd, norm: PerturbationNorm(rawValue: norm) ?? .linf, eps: Float(eps))
-    plan.steps = steps
+    if plan.kind == .square { plan.queries = steps } else if plan.kind != .fgsm { plan.steps = steps }
     if let version { plan.version = AutoAttackVersion(rawValue: version) ?? .standard }
     return plan
   }
@@ -218,6 +218,11 @@ public struct BenchPlan: Sendable {
     if e.pgdSteps > 0 { evaluations.append(evaluation("pgd", version: nil, steps: e.pgdSteps, checks: e.checks && e.autoattack == nil)) }
     if let aa = e.autoattack { evaluations.append(evaluation("autoattack", version: aa.rawValue, steps: 100, checks: e.checks)) }
     if e.curveSteps > 0 { evaluations.append(evaluation("fmn", version: nil, steps: e.curveSteps, checks: false)) }
+    for kind in e.attacks {
+      // Each at its reference's budget: FGSM one step, APGD and FAB 100 iterations, Square 5000 queries.
+      let budget = kind == .fgsm ? 1 : kind == .square ? 5000 : 100
+      evaluations.append(evaluation(kind.rawValue, version: nil, steps: budget, checks: false))
+    }
     return BenchCell(spec: spec, id: spec.id, evaluations: evaluations, taxonomy: taxonomy, line: line)
   }
 

@@ -49,6 +49,18 @@ public struct BenchRunner {
     let store = try ResultsStore(path: database)
     let runID = UUID().uuidString.lowercased()
     try store.beginRun(id: runID, config: config, shard: shard, environment: environment)
+    do {
+      return try runCells(cells, plan: plan, store: store, runID: runID, backend: backend, progress: progress, log: log)
+    } catch {
+      // The run's row says why it stopped (a second run would otherwise only see "interrupted").
+      if case TrainingError.interrupted = error {} else { try? store.finishRun(id: runID, status: "stopped: \(error)") }
+      throw error
+    }
+  }
+
+  func runCells(
+    _ cells: [BenchCell], plan: BenchPlan, store: ResultsStore, runID: String, backend: Backend, progress: ProgressSink, log: (String) -> Void
+  ) throws -> Summary {
     let start = Date()
     var skipped = 0
     var finished = 0

@@ -42,6 +42,7 @@ public final class ResultsStore {
   }
 
   /// Runs a store operation, turning SQLite's failures into one-line errors naming the database.
+  @discardableResult
   func guarded<T>(_ body: () throws -> T) throws -> T {
     do {
       return try body()

@@ -1,33 +1,30 @@
 import Foundation
-import TOMLKit
 
 /// One table of a TOML config being read: typed getters that remember which keys were read, so
 /// that whatever is left is an unknown key, and errors that name the file, the line and the key.
 final class TOMLSection {
   let table: TOMLTable
-  let source: TOMLSource
+  /// The config file, for errors.
+  let path: String
   /// Dotted path of the table ("train", "method"), empty at the top level.
   let name: String
-  /// Which `[[name]]` this is (0-based), for arrays of tables.
-  let index: Int?
   private var used: Set<String> = []
 
-  init(table: TOMLTable, source: TOMLSource, name: String, index: Int? = nil) {
+  init(table: TOMLTable, path: String, name: String) {
     self.table = table
-    self.source = source
+    self.path = path
     self.name = name
-    self.index = index
   }
 
   func qualified(_ key: String) -> String { name.isEmpty ? key : "\(name).\(key)" }
 
   func error(_ key: String, _ problem: String) -> UserError {
-    .badConfig(path: source.path, line: source.line(of: key, in: name, index: index), key: qualified(key), problem: problem)
+    .badConfig(path: path, line: table.lines[key] ?? table.line, key: qualified(key), problem: problem)
   }
 
   func has(_ key: String) -> Bool { table[key] != nil }
 
-  private func value(_ key: String) -> TOMLValueConvertible? {
+  private func value(_ key: String) -> TOMLValue? {
     used.insert(key)
     return table[key]
   }
@@ -80,7 +77,7 @@ final class TOMLSection {
 
   func doubles(_ key: String) throws -> [Double]? {
     guard let v = value(key) else { return nil }
-    let items: [TOMLValueConvertible] = v.array.map { Array($0) } ?? [v]
+    let items = v.array ?? [v]
     return try items.map { item in
       guard let d = item.double ?? item.int.map(Double.init), d.isFinite else {
         throw error(key, "expected a number or a list of numbers, found \(item.type)")
@@ -91,9 +88,11 @@ final class TOMLSection {
 
   func ints(_ key: String, minimum: Int = 0) throws -> [Int]? {
     guard let v = value(key) else { return nil }
-    let items: [TOMLValueConvertible] = v.array.map { Array($0) } ?? [v]
+    let items = v.array ?? [v]
     return try items.map { item in
-      guard let i = item.int, i >= minimum else { throw error(key, "expected whole numbers >= \(minimum), found \(item.debugDescription)") }
+      guard let i = item.int, i >= minimum else {
+        throw error(key, "expected whole numbers >= \(minimum), found \(item.int.map(String.init) ?? item.type)")
+      }
       return i
     }
   }
@@ -102,16 +101,16 @@ final class TOMLSection {
   func section(_ key: String) throws -> TOMLSection? {
     guard let v = value(key) else { return nil }
     guard let t = v.table else { throw error(key, "expected a table, found \(v.type)") }
-    return TOMLSection(table: t, source: source, name: qualified(key))
+    return TOMLSection(table: t, path: path, name: qualified(key))
   }
 
   /// The tables of `[[key]]`.
   func sections(_ key: String) throws -> [TOMLSection] {
     guard let v = value(key) else { return [] }
     guard let array = v.array else { throw error(key, "expected [[\(qualified(key))]] tables, found \(v.type)") }
-    return try array.enumerated().map { i, item in
+    return try array.map { item in
       guard let t = item.table else { throw error(key, "expected [[\(qualified(key))]] tables, found \(item.type)") }
-      return TOMLSection(table: t, source: source, name: qualified(key), index: i)
+      return TOMLSection(table: t, path: path, name: qualified(key))
     }
   }
 
@@ -125,39 +124,6 @@ final class TOMLSection {
     if let key = unreadKeys().first {
       throw error(key, "unknown key; this table takes \(known.sorted().joined(separator: ", "))")
     }
-  }
-}
-
-/// A TOML file's text, for the line of a key (TOMLKit gives positions of syntax errors only).
-struct TOMLSource {
-  let path: String
-  let lines: [Substring]
-
-  init(path: String, text: String) {
-    self.path = path
-    lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-  }
-
-  /// The 1-based line where `key` is set in table `table` (the `index`-th `[[table]]`), if found.
-  func line(of key: String, in table: String, index: Int?) -> Int? {
-    var current = ""
-    var occurrence = -1
-    for (n, raw) in lines.enumerated() {
-      let line = raw.trimmingCharacters(in: .whitespaces)
-      if line.hasPrefix("[") {
-        let isArray = line.hasPrefix("[[")
-        let header = line.trimmingCharacters(in: CharacterSet(charactersIn: "[] \t")).split(separator: "]").first.map(String.init) ?? ""
-        current = header.trimmingCharacters(in: .whitespaces)
-        if current == table && isArray { occurrence += 1 }
-        // A sub-table's header is where its parent's key is set.
-        if current == (table.isEmpty ? key : table + "." + key) { return n + 1 }
-        continue
-      }
-      guard current == table, index == nil || occurrence == index else { continue }
-      let name = line.split(separator: "=", maxSplits: 1).first?.trimmingCharacters(in: CharacterSet(charactersIn: " \t\"'")) ?? ""
-      if name == key { return n + 1 }
-    }
-    return nil
   }
 }
 

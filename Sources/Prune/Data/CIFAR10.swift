@@ -16,7 +16,6 @@ public enum CIFAR10 {
       ? directory : (directory as NSString).appendingPathComponent("cifar-10-batches-bin")
     var images: [Float] = []
     var labels: [Int] = []
-    let scale = (0...255).map { Float($0) / 255 }
     for name in names {
       if let limit, labels.count >= limit { break }
       let path = (base as NSString).appendingPathComponent(name)
@@ -31,18 +30,23 @@ public enum CIFAR10 {
       do { bytes = try FileBytes.read(path: path) } catch let failure as FileBytes.Failure {
         throw UserError.badDataFile(path: path, problem: failure.problem)
       }
-      guard !bytes.isEmpty, bytes.count % recordSize == 0 else {
-        throw UserError.badDataFile(path: path, problem: "\(bytes.count) bytes is not a whole number of 3073-byte records (truncated or corrupt)")
-      }
-      let records = min(bytes.count / recordSize, (limit ?? .max) - labels.count)
-      images.reserveCapacity(images.count + records * pixels)
-      for r in 0..<records {
-        let label = Int(bytes[r * recordSize])
-        guard label <= 9 else { throw UserError.badDataFile(path: path, problem: "record \(r) has label \(label); expected 0...9") }
-        labels.append(label)
-        for i in 1...pixels { images.append(scale[Int(bytes[r * recordSize + i])]) }
-      }
+      try decode(bytes, path: path, limit: (limit ?? .max) - labels.count, into: &images, labels: &labels)
     }
     return LabeledImages(images: images, labels: labels, channels: 3, height: 32, width: 32, classCount: 10)
+  }
+
+  /// Appends the first `limit` records of one batch file's `bytes` (pixels scaled to [0, 1]).
+  public static func decode(_ bytes: [UInt8], path: String, limit: Int, into images: inout [Float], labels: inout [Int]) throws {
+    guard !bytes.isEmpty, bytes.count % recordSize == 0 else {
+      throw UserError.badDataFile(path: path, problem: "\(bytes.count) bytes is not a whole number of 3073-byte records (truncated or corrupt)")
+    }
+    let records = min(bytes.count / recordSize, max(limit, 0))
+    images.reserveCapacity(images.count + records * pixels)
+    for r in 0..<records {
+      let label = Int(bytes[r * recordSize])
+      guard label <= 9 else { throw UserError.badDataFile(path: path, problem: "record \(r) has label \(label); expected 0...9") }
+      labels.append(label)
+      for i in 1...pixels { images.append(Float(bytes[r * recordSize + i]) / 255) }
+    }
   }
 }
