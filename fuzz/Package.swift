@@ -3,7 +3,7 @@ import PackageDescription
 
 // libFuzzer targets, one per parser of untrusted files (README "Hardening"). Built by
 // scripts/fuzz.sh with -sanitize=fuzzer,address -parse-as-library; each calls libFuzzer's driver.
-let parsers = ["Safetensors", "IDX", "MAT", "CIFAR10", "BenchConfig"]
+let parsers = ["Safetensors", "IDX", "IDXFile", "MAT", "CIFAR10", "BenchConfig"]
 let package = Package(
   name: "advprune-fuzz",
   dependencies: [.package(name: "advprune", path: "..")],

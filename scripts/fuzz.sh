@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 runs="${1:-100000}"
 out="${2:-$(mktemp -d)}"
 mkdir -p "$out"
-parsers=(Safetensors IDX MAT CIFAR10 BenchConfig)
+parsers=(Safetensors IDX IDXFile MAT CIFAR10 BenchConfig)
 flags=(-c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library)
 # SwiftPM links an executable with its entry renamed (`main=<target>_main`), which a libFuzzer
 # target does not have: the targets are compiled by SwiftPM and linked here with libFuzzer's main.

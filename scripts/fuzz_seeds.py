@@ -33,6 +33,11 @@ put("Safetensors", "two-tensors", safetensors({"conv1.weight": rng.standard_norm
 put("Safetensors", "mask", safetensors({"fc.weight": rng.standard_normal((3, 4)), "fc.weight_mask": np.ones((3, 4))}))
 put("IDX", "images", struct.pack(">IIII", 0x803, 3, 4, 4) + bytes(range(48)))
 put("IDX", "labels", struct.pack(">II", 0x801, 5) + bytes([0, 1, 2, 3, 9]))
+import gzip
+for name in ("images", "labels"):
+    raw = open(os.path.join(out, "IDX", name), "rb").read()
+    put("IDXFile", name + ".gz", gzip.compress(raw))
+    put("IDXFile", name, raw)
 for compressed in (False, True):
     path = os.path.join(out, "svhn.mat")
     scipy.io.savemat(path, {"X": rng.integers(0, 255, (4, 4, 3, 2), dtype=np.uint8), "y": np.array([[1], [10]], dtype=np.uint8)},

@@ -7,8 +7,8 @@ struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Run a benchmark grid (TOML) into an SQLite results database; resumable, shardable, mergeable.",
     discussion: """
-      bench run CONFIG --db results.sqlite trains each dense model once, prunes it with every method and
-      sparsity of the config, evaluates every cell, and commits each finished step; run it again after
+      bench run CONFIG --db results.sqlite trains each dense model once, prunes it with every method and \
+      sparsity of the config, evaluates every cell, and commits each finished step; run it again after \
       a stop and it skips what is done. `advprune report` turns the database into a leaderboard.
       """,
     subcommands: [BenchRun.self, BenchStatusCommand.self, BenchSlurm.self, BenchMergeCommand.self])
@@ -94,8 +94,10 @@ struct BenchSlurm: ParsableCommand {
     try reportingErrors {
       guard shards >= 1 else { throw UserError.badValue(name: "--shards", value: "\(shards)", problem: "must be >= 1") }
       _ = try BenchPlan(try BenchConfig.load(path: config))
+      // Array tasks may start elsewhere than here: the executable by its absolute path.
+      let executable = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
       var script = SlurmScript(
-        config: config, shards: shards, databasePrefix: dbPrefix, executable: CommandLine.arguments[0], time: time, cpus: cpus, gpus: gpus)
+        config: config, shards: shards, databasePrefix: dbPrefix, executable: executable, time: time, cpus: cpus, gpus: gpus)
       script.device = device
       script.partition = partition
       guard let out else { return print(script.text, terminator: "") }

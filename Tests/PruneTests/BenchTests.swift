@@ -284,7 +284,9 @@ final class BenchTests: XCTestCase {
     XCTAssertTrue(text.contains("#SBATCH --array=1-8\n"))
     XCTAssertTrue(text.contains("#SBATCH --gres=gpu:1\n"))
     XCTAssertTrue(
-      text.contains("/opt/advprune bench run bench/full.toml --db out/results-\"$shard\".sqlite --shard \"$shard\"/8 --device opencl\n"), text)
+      text.contains(
+        "/opt/advprune bench run bench/full.toml --db out/results-\"$shard\".sqlite --shard \"$shard\"/8 --checkpoints out/results.checkpoints --device opencl\n"
+      ), text)
     XCTAssertTrue(text.contains("bench merge out/results-*.sqlite --into out/results.sqlite"))
     XCTAssertEqual(shellQuoted("a b'c"), "'a b'\\''c'")
   }

@@ -139,6 +139,10 @@ public struct BenchRunner {
     let output = checkpointPath(cell)
     switch s.kind {
     case .dense, .during:
+      // Shards sharing --checkpoints train each model once: the others wait here, then resume a
+      // finished checkpoint (no epochs left).
+      let lock = try RunLock(waitingFor: output)
+      defer { withExtendedLifetime(lock) {} }
       var job = TrainJob(
         architecture: architecture, dataset: dataset, dataDirectory: directory, trainLimit: s.trainLimit, config: s.recipe.config(seed: s.seed),
         output: output)

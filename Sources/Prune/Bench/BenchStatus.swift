@@ -146,8 +146,9 @@ public struct SlurmScript {
       "set -euo pipefail",
       "shard=\"${SLURM_ARRAY_TASK_ID:?run this script with sbatch}\"",
       "# Each task writes its own database; a resubmitted task skips the cells its database holds.",
+      "# Shards share one checkpoint directory: each dense model is trained once, by the first shard needing it.",
       "\(shellQuoted(executable)) bench run \(shellQuoted(config)) --db \(shellQuoted(databasePrefix))-\"$shard\".sqlite --shard \"$shard\"/\(shards)"
-        + (device.map { " --device \(shellQuoted($0))" } ?? ""),
+        + " --checkpoints \(shellQuoted(databasePrefix)).checkpoints" + (device.map { " --device \(shellQuoted($0))" } ?? ""),
       "# When every task has finished:",
       "#   \(executable) bench merge \(databasePrefix)-*.sqlite --into \(databasePrefix).sqlite",
       "",

@@ -301,6 +301,17 @@ final class RunLock {
     }
   }
 
+  /// Waits for the lock of `path` (a checkpoint that shards sharing a checkpoint directory may
+  /// all need): the first trains it, the others then find it finished.
+  init(waitingFor path: String) throws {
+    self.path = path + ".lock"
+    fd = open(self.path, O_RDWR | O_CREAT, 0o644)
+    guard fd >= 0 else { throw UserError.cannotWrite(path: self.path, problem: String(cString: strerror(errno))) }
+    while flock(fd, LOCK_EX) != 0 {
+      guard errno == EINTR else { throw UserError.cannotWrite(path: self.path, problem: String(cString: strerror(errno))) }
+    }
+  }
+
   /// Whether some process holds the lock of `database` now (for `bench status`).
   static func isHeld(database: String) -> Bool {
     let fd = open(database + ".lock", O_RDONLY)
