@@ -52,13 +52,9 @@ struct PruneCommand: ParsableCommand {
         input: checkpoint, method: chosen, sparsity: sparsity, dataset: data, dataDirectory: dataDir, trainLimit: trainLimit, finetune: finetune,
         output: out)
       if chosen.trainsWhilePruning {
-        let epochs = pruneEpochs ?? PruningMethods.defaultPruneEpochs
-        var phase = try recipe.config(
-          defaults, epochs: epochs, learningRate: pruneLr ?? PruningMethods.defaultLearningRate(chosen, finetune: finetune.sgd.learningRate),
-          seed: common.seed)
-        // Score training follows its references' cosine schedule.
-        if chosen.cell.criterion == .lis { phase.schedule = .cosine }
-        job.pruneTraining = phase
+        // --lr sets every rate of the run, as it always did; then --prune-lr, then the method's default.
+        job.pruneTraining = PruningMethods.phase(
+          of: chosen, finetune: finetune, epochs: pruneEpochs ?? PruningMethods.defaultPruneEpochs, learningRate: recipe.lr ?? pruneLr)
       } else if let epochs = pruneEpochs, epochs > 0 {
         throw UserError.badValue(name: "--prune-epochs", value: "\(epochs)", problem: "\(chosen.name) prunes in one shot and has no phase to train")
       }

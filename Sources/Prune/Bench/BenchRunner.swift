@@ -168,11 +168,8 @@ public struct BenchRunner {
         input: dense, method: pruning, sparsity: sparsity, dataset: dataset, dataDirectory: directory, trainLimit: s.trainLimit, finetune: finetune,
         output: output)
       if pruning.trainsWhilePruning {
-        var phase = finetune
-        phase.epochs = s.pruneEpochs ?? PruningMethods.defaultPruneEpochs
-        phase.sgd.learningRate = s.pruneLR.map(Float.init) ?? PruningMethods.defaultLearningRate(pruning, finetune: finetune.sgd.learningRate)
-        if pruning.cell.criterion == .lis { phase.schedule = .cosine }
-        job.pruneTraining = phase
+        job.pruneTraining = PruningMethods.phase(
+          of: pruning, finetune: finetune, epochs: s.pruneEpochs ?? PruningMethods.defaultPruneEpochs, learningRate: s.pruneLR.map(Float.init))
       }
       let result = try job.run(backend: backend, progress: progress)
       try store.recordModel(
@@ -189,10 +186,10 @@ public struct BenchRunner {
   ) throws {
     var plan = evaluation.plan
     if plan.kind == .fmn { plan.steps = evaluation.steps }
+    let dataset = try DatasetName(parsing: cell.spec.dataset)
     var job = AttackJob(
-      input: checkpoint, dataset: try DatasetName(parsing: cell.spec.dataset),
-      dataDirectory: config.dataDirectories[try DatasetName(parsing: cell.spec.dataset)],
-      points: evaluation.points, plan: plan, batchSize: evaluation.batchSize, seed: evaluation.seed)
+      input: checkpoint, dataset: dataset, dataDirectory: config.dataDirectories[dataset], points: evaluation.points, plan: plan,
+      batchSize: evaluation.batchSize, seed: evaluation.seed)
     job.checks = evaluation.checks
     let result = try job.run(backend: backend, progress: progress)
     var record: ResultsStore.MetricRecord

@@ -236,7 +236,7 @@ struct TOMLReader {
       return try c == "\"" ? basicString() : literalString()
     }
     let start = i
-    while let c = self.c, c.properties.isASCIIHexDigit || ("a"..."z").contains(c) || ("A"..."Z").contains(c) || c == "_" || c == "-" { i += 1 }
+    while let c = self.c, ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c) || c == "_" || c == "-" { i += 1 }
     guard i > start else { throw fail("expected a key, found '\(Character(c))'") }
     return String(String.UnicodeScalarView(s[start..<i]))
   }

@@ -128,9 +128,15 @@ public struct ReportData: Sendable {
     failedChecks = try store.query("SELECT cell, name, detail FROM checks WHERE passed = 0 ORDER BY cell, name").map {
       Check(cell: $0["cell"].text ?? "", title: titles[$0["cell"].text ?? ""] ?? "", name: $0["name"].text ?? "", detail: $0["detail"].text ?? "")
     }
-    // A failure that a later run mended (the cell has its model and metrics) is history, not news.
+    // A failure that a later step of the same cell mended is history, not news (one that came
+    // after the model was made, in an evaluation, still is news).
     failures = try store.query(
-      "SELECT f.cell, f.message FROM failures f WHERE NOT EXISTS (SELECT 1 FROM models m WHERE m.cell = f.cell) ORDER BY f.at"
+      """
+      SELECT f.cell, f.message FROM failures f
+      WHERE f.at > coalesce((SELECT max(finished) FROM metrics WHERE cell = f.cell), 0)
+        AND f.at > coalesce((SELECT finished FROM models WHERE cell = f.cell), 0)
+      ORDER BY f.at
+      """
     ).map { (titles[$0["cell"].text ?? ""] ?? $0["cell"].text ?? "", $0["message"].text ?? "") }
     runs = try store.query("SELECT * FROM runs ORDER BY started").map { r in
       r.columns.compactMapValues { v -> String? in v.text }

@@ -49,6 +49,16 @@ public enum PruningMethods {
     }
   }
 
+  /// The recipe of a method's own phase: the fine-tuning recipe for `epochs`, at `learningRate`
+  /// (default: `defaultLearningRate`); score training follows its references' cosine schedule.
+  public static func phase(of method: PruningMethod, finetune: TrainConfig, epochs: Int, learningRate: Float?) -> TrainConfig {
+    var phase = finetune
+    phase.epochs = epochs
+    phase.sgd.learningRate = learningRate ?? defaultLearningRate(method, finetune: finetune.sgd.learningRate)
+    if method.cell.criterion == .lis { phase.schedule = .cosine }
+    return phase
+  }
+
   /// The learning rate of a method's own phase: HYDRA's and HARP's score training use 0.1 (their
   /// references), R-ADMM trains weights at the fine-tuning rate.
   public static func defaultLearningRate(_ method: PruningMethod, finetune: Float) -> Float {
