@@ -75,7 +75,7 @@ struct Train: ParsableCommand {
   @Option(help: "Test images (the first N) of the --log-json held-out evaluation.") var testLimit: Int = 500
   @Option(
     help:
-      "Prune while training: gmp (gradual magnitude), flyingbird (dynamic sparse), twinrep, rst (scratch ticket) or li20 (boosting ticket); needs --sparsity."
+      "Prune while training: gmp (gradual magnitude), flyingbird (dynamic sparse), twinrep, rst (scratch ticket), li20 (boosting ticket) or robustbird (early-bird ticket); needs --sparsity."
   )
   var method: String?
   @Option(help: "With --method: the target share of conv and linear weights removed (gmp filters: of the channels).") var sparsity: Double?
@@ -83,6 +83,9 @@ struct Train: ParsableCommand {
   @Option(help: "With --method gmp or twinrep: unstructured (default) or filters.") var structure: Structure = .unstructured
   @Option(help: "TwinRep: the epoch after which it prunes (default: a tenth of the run, at least 1).") var pruneEpoch: String?
   @Option(help: "Li20: epochs of FGSM training that find the ticket before the run (default 1).") var ticketEpochs: String?
+  @Option(help: "RobustBird: most epochs of dense training that search for the early bird (default: --epochs).") var searchEpochs: String?
+  @Option(help: "RobustBird: masks compared, one per epoch (default 5).") var ebWindow: String?
+  @Option(help: "RobustBird: largest share of mask entries that may differ (default 0.08).") var ebThreshold: String?
   @Option(help: "GMP: epoch the schedule starts (default 0).") var pruneStart: String?
   @Option(help: "GMP: epoch the schedule reaches the target (default: 3/4 of the epochs).") var pruneEnd: String?
   @Option(help: "GMP: steps between pruning events (default: a quarter epoch).") var pruneEvery: String?
@@ -110,6 +113,7 @@ struct Train: ParsableCommand {
       let options = [
         "prune-start": pruneStart, "prune-end": pruneEnd, "prune-every": pruneEvery, "densities": densities, "update-every": updateEvery,
         "death-rate": deathRate, "regrowth": regrowth, "prune-epoch": pruneEpoch, "ticket-epochs": ticketEpochs,
+        "search-epochs": searchEpochs, "eb-window": ebWindow, "eb-threshold": ebThreshold,
       ].compactMapValues { $0 }
       if let method {
         guard let sparsity else { throw UserError.badValue(name: "--method", value: method, problem: "needs --sparsity") }

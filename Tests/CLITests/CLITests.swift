@@ -119,7 +119,7 @@ final class CLITests: XCTestCase {
     let rows = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [[String: Any]])
     XCTAssertEqual(rows.count, 26)
     let implemented = rows.filter { $0["run"] is String }.compactMap { $0["name"] as? String }.sorted()
-    XCTAssertEqual(implemented, ["FlyingBird", "HARP", "HYDRA", "Li20", "R-ADMM", "RST", "TwinRep"])
+    XCTAssertEqual(implemented, ["FlyingBird", "HARP", "HYDRA", "Li20", "R-ADMM", "RST", "RobustBird", "TwinRep"])
     XCTAssertEqual(rows.first { $0["name"] as? String == "FlyingBird" }?["run"] as? String, "advprune train --method flyingbird --sparsity S")
     XCTAssertEqual(rows.first { $0["name"] as? String == "HARP" }?["cell"] as? String, "A/U,S/G/lis")
     let text = try advprune(["taxonomy"])

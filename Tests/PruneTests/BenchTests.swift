@@ -49,6 +49,10 @@ final class BenchTests: XCTestCase {
       let plan = try BenchPlan(config)
       XCTAssertEqual(plan.cells.filter { $0.spec.kind == .dense }.count, dense * config.seeds.count, file)
       XCTAssertGreaterThan(plan.cells.count, 2, file)
+      if file != "smoke" {
+        let named = Set(plan.cells.compactMap(\.spec.method?.name))
+        XCTAssertEqual(named, Set(PruningMethods.names + TrainingMethods.names), "\(file) names every implemented method")
+      }
       // Every after-training cell's dense model is planned before it.
       for (i, cell) in plan.cells.enumerated() where cell.spec.kind == .after {
         XCTAssertTrue(plan.cells[..<i].contains { $0.id == cell.spec.parent }, file)

@@ -196,6 +196,60 @@ final class TrainingMethodTests: XCTestCase {
     XCTAssert(try model.layerSparsity().allSatisfy { $0.kept > 0 })
   }
 
+  func testEarlyBirdEmergesWhenTheWindowsMasksAgree() {
+    var bird = EarlyBirdWindow(size: 3, threshold: 0.1)
+    let base: [[Float]] = [[1, 0, 1, 0, 1], [0, 1, 1, 1, 0]]
+    XCTAssertFalse(bird.push(base))
+    XCTAssertFalse(bird.push(base), "two masks: the window of three is not full")
+    XCTAssertTrue(bird.push(base))
+    XCTAssertEqual(bird.distances, [0, 0])
+    var moved = base
+    moved[1][0] = 1
+    moved[1][1] = 0
+    XCTAssertFalse(bird.push(moved), "2 of 10 entries differ: 0.2 > 0.1")
+    XCTAssertEqual(bird.distances, [0.2, 0.2])
+    XCTAssertFalse(bird.push(moved), "the oldest mask in the window still differs")
+    XCTAssertTrue(bird.push(moved))
+  }
+
+  /// The search stops where the bird emerged; the ticket keeps the trained weights (no rewind) at
+  /// the exact global sparsity, and the optimiser starts afresh.
+  func testRobustBirdPrunesTheTrainedWeightsWhereTheBirdEmerged() throws {
+    final class Lines: ProgressSink {
+      var lines: [String] = []
+      func update(_ update: ProgressUpdate) {}
+      func finish(_ line: String) { lines.append(line) }
+    }
+    let data = syntheticImages(count: 48, seed: 5)
+    for (threshold, epochsRun) in [(1.0, 2), (0.0, 4)] {
+      let model = try responsiveSmallCNN(backend: CPUBackend(), seed: 5)
+      let initial = try model.prunableParameters.map { try model.backend.download($0.value) }
+      let method = try TrainingMethods.make(
+        method: "robustbird", sparsity: 0.8, locality: nil, structure: .unstructured,
+        options: ["search-epochs": "4", "eb-window": "2", "eb-threshold": "\(threshold)"])
+      try method.check(epochs: 1, batchesPerEpoch: 3)
+      let progress = Lines()
+      try method.prepare(model: model, data: data, config: config(epochs: 1), progress: progress)
+      XCTAssertEqual(progress.lines.filter { $0.hasPrefix("epoch ") }.count, epochsRun, "threshold \(threshold): \(progress.lines)")
+      XCTAssert(progress.lines.last!.contains(threshold == 1 ? "early bird at epoch 2" : "no early bird within 4 epochs"), progress.lines.last!)
+      let (total, kept) = try model.prunableCounts()
+      XCTAssertEqual(total - kept, Int((0.8 * Double(total)).rounded()))
+      var moved = 0
+      for (p, w0) in zip(model.prunableParameters, initial) {
+        let m = try model.backend.download(model.mask(of: p)!)
+        let w = try model.backend.download(p.value)
+        XCTAssert(zip(w, m).allSatisfy { $1 != 0 || $0 == 0 }, "\(p.name): pruned weights are zero")
+        moved += zip(zip(w, w0), m).filter { $1 != 0 && $0.0 != $0.1 }.count
+        XCTAssert(try model.backend.download(p.velocity).allSatisfy { $0 == 0 }, "\(p.name): momentum starts afresh")
+      }
+      XCTAssertGreaterThan(moved, 0, "the ticket keeps the searched weights")
+    }
+    XCTAssertThrowsError(try RobustBird(sparsity: 0.9, searchEpochs: 3, window: 5).check(epochs: 10, batchesPerEpoch: 4)) {
+      XCTAssert("\($0)".contains("--search-epochs"), "\($0)")
+    }
+    XCTAssertThrowsError(try RobustBird(sparsity: 0.9).check(epochs: 2, batchesPerEpoch: 4)) { XCTAssert("\($0)".contains("--eb-window")) }
+  }
+
   func testERKGivesSmallLayersMoreDensity() throws {
     let model = try Architecture.smallcnn.build(backend: CPUBackend(), seed: 1)
     let keep = FlyingBird(sparsity: 0.9, erk: true, every: nil, deathRate: 0.5, regrowth: .random).keepCounts(model)
@@ -242,8 +296,9 @@ final class TrainingMethodTests: XCTestCase {
     let data = syntheticImages(count: 32, seed: 6)
     let optionsFor = [
       "gmp": ["prune-end": "1", "prune-every": "1"], "flyingbird": ["update-every": "1"], "twinrep": ["prune-epoch": "1"], "rst": [:], "li20": [:],
+      "robustbird": ["search-epochs": "2", "eb-window": "2"],
     ]
-    for name in ["gmp", "flyingbird", "twinrep", "rst", "li20"] {
+    for name in TrainingMethods.names {
       let options = optionsFor[name]!
       var results: [[Float]] = []
       for backend in [CPUBackend() as Backend, gpu] {
@@ -262,7 +317,7 @@ final class TrainingMethodTests: XCTestCase {
       var rng = SeededRNG(seed: 8)
       let images = LabeledImages(
         images: rng.uniformArray(4 * 3 * 32 * 32, 0, 1), labels: [1, 2, 3, 4], channels: 3, height: 32, width: 32, classCount: 10)
-      for name in ["gmp", "flyingbird", "twinrep", "rst", "li20"] {
+      for name in TrainingMethods.names {
         let model = try arch.build(backend: CPUBackend(), seed: 1, width: width)
         try train(
           model, try TrainingMethods.make(method: name, sparsity: 0.9, locality: nil, structure: .unstructured, options: optionsFor[name]!),
@@ -289,6 +344,9 @@ final class TrainingMethodTests: XCTestCase {
     XCTAssert(refusal("flyingbird", ["regrowth": "magic"]).contains("--regrowth"))
     XCTAssert(refusal("twinrep", locality: .local).contains("--locality"))
     XCTAssert(refusal("li20", ["ticket-epochs": "0"]).contains("--ticket-epochs"))
+    XCTAssert(refusal("robustbird", ["eb-window": "1"]).contains("--eb-window"))
+    XCTAssert(refusal("robustbird", ["eb-threshold": "1.5"]).contains("--eb-threshold"))
+    XCTAssert(refusal("robustbird", locality: .local).contains("--locality"))
     XCTAssertThrowsError(try TwinRep(sparsity: 0.9, structure: .unstructured, pruneEpoch: 2).check(epochs: 2, batchesPerEpoch: 4)) {
       XCTAssert("\($0)".contains("--prune-epoch"))
     }

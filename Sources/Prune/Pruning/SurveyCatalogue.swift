@@ -76,7 +76,8 @@ extension SurveyMethod {
         .lis, as: "rst"),
       m(
         "RobustBird_Chen2021Sparsity", "RobustBird", 2022, "ICLR", "https://arxiv.org/abs/2202.09844",
-        code: "https://github.com/VITA-Group/Sparsity-Win-Robust-Generalization", .before, .iterative, [u], [.global], .lwm),
+        code: "https://github.com/VITA-Group/Sparsity-Win-Robust-Generalization", .before, .iterative, [u], [.global], .lwm,
+        as: "robustbird"),
       m("AWT_Shi2022Finding", "AWT", 2022, "AISTATS", "https://proceedings.mlr.press/v151/shi22a/shi22a.pdf", .before, .oneShot, [u], [], .lwm),
       m(
         "TwinRep_Li2023Learning", "TwinRep", 2023, "AAAI", "https://ojs.aaai.org/index.php/AAAI/article/view/26027", .during, nil, [u, .channels],

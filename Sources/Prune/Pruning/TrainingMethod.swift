@@ -29,10 +29,11 @@ extension TrainingStep {
 
 /// The methods `advprune train --method` runs.
 public enum TrainingMethods {
-  public static let names = ["gmp", "flyingbird", "twinrep", "rst", "li20"]
+  public static let names = ["gmp", "flyingbird", "twinrep", "rst", "li20", "robustbird"]
   public static let optionOwners = [
     "prune-start": "gmp", "prune-end": "gmp", "prune-every": "gmp", "densities": "flyingbird", "update-every": "flyingbird",
     "death-rate": "flyingbird", "regrowth": "flyingbird", "prune-epoch": "twinrep", "ticket-epochs": "li20",
+    "search-epochs": "robustbird", "eb-window": "robustbird", "eb-threshold": "robustbird",
   ]
 
   public static func make(method: String, sparsity: Double, locality: Locality?, structure: Structure, options: [String: String]) throws
@@ -74,6 +75,13 @@ public enum TrainingMethods {
       guard structure == .unstructured else { throw refuse("--structure", structure.rawValue, "li20 prunes single weights") }
       if let locality, locality != .global { throw refuse("--locality", locality.rawValue, "li20 ranks all layers together (global)") }
       return Li20(sparsity: sparsity, ticketEpochs: try options.count("ticket-epochs", minimum: 1, "a whole number >= 1") ?? 1)
+    case "robustbird":
+      guard structure == .unstructured else { throw refuse("--structure", structure.rawValue, "robustbird prunes single weights") }
+      if let locality, locality != .global { throw refuse("--locality", locality.rawValue, "robustbird ranks all layers together (global)") }
+      return RobustBird(
+        sparsity: sparsity, searchEpochs: try options.count("search-epochs", minimum: 1, "a whole number of epochs >= 1"),
+        window: try options.count("eb-window", minimum: 2, "a whole number of epochs >= 2") ?? 5,
+        threshold: try options.number("eb-threshold", { $0 >= 0 && $0 <= 1 }, "a share in [0, 1]") ?? 0.08)
     case "twinrep":
       guard structure == .unstructured || structure == .filters else {
         throw refuse("--structure", structure.rawValue, "twinrep prunes unstructured or filters")
