@@ -51,6 +51,21 @@ final class ParityTests: XCTestCase {
     XCTAssertEqual(x, y)
   }
 
+  /// A buffer larger than the device allows is refused before the driver is asked, naming the
+  /// device and what to do; the backend goes on working.
+  func testAnAbsurdAllocationIsRefusedNamingTheDevice() throws {
+    let cl = try OpenCLFixture.backend()
+    XCTAssertThrowsError(try cl.zeros([1 << 40])) { error in
+      guard case CLError.device(let name, let call, let code, _) = error else { return XCTFail("got \(error)") }
+      XCTAssertEqual(name, cl.device.name)
+      XCTAssertEqual(code, -61)
+      XCTAssert(call.hasPrefix("clCreateBuffer(4096.0 GiB) over the device's"), call)
+      XCTAssert("\(error)".contains("out of device memory; lower --batch-size"), "\(error)")
+    }
+    XCTAssertThrowsError(try cl.zeros([Int.max / 2])) { XCTAssert("\($0)".contains("floats"), "\($0)") }
+    XCTAssertEqual(try cl.download(try cl.upload([1, 2, 3], shape: [3])), [1, 2, 3])
+  }
+
   func testFailedKernelBuildReportsFileOptionsAndLog() throws {
     let cl = try OpenCLFixture.backend()
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("advprune-badkernels-\(getpid())")

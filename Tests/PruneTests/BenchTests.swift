@@ -63,12 +63,6 @@ final class BenchTests: XCTestCase {
     XCTAssertEqual(Set(smoke.cells.compactMap(\.spec.method?.name)), ["lwm", "hydra"])
   }
 
-  func testTheFullConfigNamesEveryImplementedMethod() throws {
-    let config = try BenchConfig.load(path: "\(Self.packageRoot)/bench/fashion-mnist-smallcnn.toml")
-    let named = Set(config.methods.compactMap(\.spec.name))
-    XCTAssertEqual(named, Set(PruningMethods.names + TrainingMethods.names))
-  }
-
   func testACellsIdentityIsStableAndFollowsWhatDeterminesIt() throws {
     let a = try BenchPlan(try BenchConfig.parse(Self.tinyGrid, path: "a.toml"))
     let b = try BenchPlan(try BenchConfig.parse(Self.tinyGrid, path: "b.toml"))
@@ -83,6 +77,12 @@ final class BenchTests: XCTestCase {
     // A cell's evaluations are keyed by every setting.
     XCTAssertEqual(
       a.cells[0].evaluations.map(\.key), ["pgd-2 linf eps 0.1 n 16 seed 0", "fmn-5 linf eps 0.1 n 16 seed 0", "fgsm-1 linf eps 0.1 n 16 seed 0"])
+    // Fewer targets for the targeted attacks: in their keys and plans only.
+    let targeted = try BenchPlan(
+      try BenchConfig.parse(Self.tinyGrid.replacingOccurrences(of: "[\"fgsm\"]", with: "[\"fgsm\", \"apgd-t\"]\ntargets = 3"), path: "e.toml"))
+    XCTAssertEqual(
+      targeted.cells[0].evaluations.map(\.key).suffix(2), ["fgsm-1 linf eps 0.1 n 16 seed 0", "apgd-t-100 linf eps 0.1 n 16 seed 0 targets 3"])
+    XCTAssertEqual(targeted.cells[0].evaluations.last?.plan.targets, 3)
     // Shards split the cells without overlap.
     let shards = (1...3).map { a.shard($0, of: 3).map(\.id) }
     XCTAssertEqual(Set(shards.flatMap { $0 }), Set(a.cells.map(\.id)))
@@ -112,6 +112,8 @@ final class BenchTests: XCTestCase {
     XCTAssertTrue(badSparsity.contains("prune.sparsities: 1.5 is not in (0, 1)"), badSparsity)
     let badAttack = refusal(Self.tinyGrid.replacingOccurrences(of: "[\"fgsm\"]", with: "[\"fgsm\", \"autoattack\"]"))
     XCTAssertTrue(badAttack.hasPrefix("grid.toml:26: evaluate.attacks: 'autoattack': expected fgsm"), badAttack)
+    let targets = refusal(Self.tinyGrid.replacingOccurrences(of: "[\"fgsm\"]", with: "[\"fgsm\"]\ntargets = 12"))
+    XCTAssertTrue(targets.contains("evaluate.targets: 12: at most 9"), targets)
     let syntax = refusal("name = \"x\"\n[train\nepochs = 1\n")
     XCTAssertTrue(syntax.hasPrefix("grid.toml:2: syntax:"), syntax)
     XCTAssertTrue(refusal("name = \"x\"\n").contains("no [[method]] tables"))
@@ -278,6 +280,39 @@ final class BenchTests: XCTestCase {
     // The global-vs-local question is answerable: lwm global vs random local is not a pair, so it says what is missing.
     let answers = SurveyQuestions.answers(report.data.rows)
     XCTAssertTrue(answers.contains { $0.question.contains("global or local") && $0.answer.hasPrefix("not answerable") })
+  }
+
+  /// A device lost mid-grid (injected on OpenCL) stops the run with the device named and its row
+  /// saying why; the cells finished before it are kept, and the same command on a healthy device
+  /// finishes the grid with the table of a run that was never interrupted.
+  func testADeviceLostMidGridStopsTheRunAndKeepsFinishedCells() throws {
+    _ = try FashionMNISTFixture.directory()
+    let device = try OpenCLFixture.backend().device
+    let dir = try temporaryDirectory(self)
+    let config = try BenchConfig.parse(Self.tinyGrid, path: "tiny.toml")
+    func run(_ name: String, on backend: OpenCLBackend) throws -> BenchRunner.Summary {
+      try BenchRunner(config: config, database: "\(dir)/\(name).sqlite", checkpoints: "\(dir)/\(name).ckpt", shard: nil, environment: environment())
+        .run(backend: backend, progress: SilentProgress()) { _ in }
+    }
+    let healthy = try OpenCLBackend(device: device)
+    XCTAssertEqual(try run("straight", on: healthy).finished, 5)
+    let failing = try OpenCLBackend(device: device)
+    failing.failLaunchesAfter = healthy.launches / 2
+    XCTAssertThrowsError(try run("lost", on: failing)) { error in
+      XCTAssert("\(error)".contains("OpenCL device \(device.name)") && "\(error)".contains("was lost"), "\(error)")
+    }
+    let store = try ResultsStore(path: dir + "/lost.sqlite")
+    XCTAssertGreaterThan(try store.query("SELECT count(*) AS n FROM models")[0]["n"].int ?? 0, 0, "cells finished before the fault are kept")
+    XCTAssert(try store.query("SELECT status FROM runs")[0]["status"].text?.hasPrefix("stopped: OpenCL device") == true)
+    let again = try run("lost", on: try OpenCLBackend(device: device))
+    XCTAssertEqual(again.failed, 0)
+    XCTAssertGreaterThan(again.skipped + again.finished, 0)
+    func table(_ name: String) throws -> [String] {
+      try BenchReport(database: "\(dir)/\(name).sqlite").csv().split(separator: "\n").map {
+        $0.split(separator: ",", omittingEmptySubsequences: false).dropLast(2).joined(separator: ",")
+      }
+    }
+    XCTAssertEqual(try table("lost"), try table("straight"))
   }
 
   func testTheSlurmScriptRunsOneShardPerArrayTask() {

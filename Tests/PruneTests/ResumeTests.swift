@@ -129,6 +129,38 @@ final class ResumeTests: XCTestCase {
       hyper: SGDHyper(learningRate: 0.1, momentum: 0.9, weightDecay: 0.1, nesterov: true))
     XCTAssertEqual(try cpu.download(w)[0], 1.786, accuracy: 1e-6)
   }
+
+  /// A device lost mid-run (injected: kernel launches fail with CL_OUT_OF_RESOURCES from the middle
+  /// of the second epoch) stops the run with an error naming the device; the first epoch's
+  /// checkpoint is intact and, resumed on a healthy device, ends where an uninterrupted run does.
+  func testADeviceLostMidRunKeepsTheFinishedEpochAndResumes() throws {
+    let dir = try temporaryDirectory(self)
+    let device = try OpenCLFixture.backend().device
+    func small(_ epochs: Int, _ out: String) throws -> TrainJob {
+      var j = try job(dir, epochs: epochs, out: out)
+      j.trainLimit = 64
+      return j
+    }
+    let calibration = try OpenCLBackend(device: device)
+    _ = try small(1, "one.safetensors").run(backend: calibration, progress: SilentProgress())
+    let failing = try OpenCLBackend(device: device)
+    failing.failLaunchesAfter = calibration.launches * 3 / 2
+    XCTAssertThrowsError(try small(2, "lost.safetensors").run(backend: failing, progress: SilentProgress())) { error in
+      guard case CLError.device(let name, _, let code, _) = error else { return XCTFail("got \(error)") }
+      XCTAssertEqual(name, device.name)
+      XCTAssertEqual(code, -5)
+      XCTAssert("\(error)".contains("failed or was lost") && "\(error)".contains("train --resume"), "\(error)")
+    }
+    XCTAssertEqual(try Safetensors.read(path: dir + "/lost.safetensors").metadata["epochs"], "1")
+    var resumed = try small(2, "lost.safetensors")
+    resumed.resume = true
+    XCTAssertEqual(try resumed.run(backend: try OpenCLBackend(device: device), progress: SilentProgress()).resumedFromEpoch, 1)
+    _ = try small(2, "straight.safetensors").run(backend: try OpenCLBackend(device: device), progress: SilentProgress())
+    let a = try Safetensors.read(path: dir + "/straight.safetensors")
+    let b = try Safetensors.read(path: dir + "/lost.safetensors")
+    XCTAssertEqual(a.tensors.keys.sorted(), b.tensors.keys.sorted())
+    for name in a.tensors.keys { XCTAssertEqual(a.tensors[name], b.tensors[name], name) }
+  }
 }
 
 /// Copies the checkpoint when the second epoch reports its end (before it is saved).

@@ -19,7 +19,7 @@ extension OpenCLBackend {
         mem(a), aOffset, lda, mem(b), bOffset, ldb, beta, mem(c), cOffset, n, &q, profiling ? eventPointer : nil)
     }
     if status != CLBlastSuccess {
-      throw CLError.api(code: status.rawValue, name: clblastErrorName(status), call: "CLBlastSgemm(\(m)x\(n)x\(k))")
+      throw CLError.device(name: device.name, call: "CLBlastSgemm(\(m)x\(n)x\(k))", code: status.rawValue, codeName: clblastErrorName(status))
     }
     if profiling { try record("clblast_sgemm", event) }
   }

@@ -12,6 +12,8 @@ public struct CLDeviceInfo: CustomStringConvertible {
   public let isGPU: Bool
   public let computeUnits: Int
   public let globalMemoryBytes: Int
+  /// The largest single buffer the device allows (CL_DEVICE_MAX_MEM_ALLOC_SIZE).
+  public let maxAllocationBytes: Int
   let platform: cl_platform_id
   let device: cl_device_id
 
@@ -47,6 +49,10 @@ public func openCLDevices() throws -> [CLDeviceInfo] {
       try check(
         clGetDeviceInfo(device, cl_device_info(CL_DEVICE_GLOBAL_MEM_SIZE), MemoryLayout<cl_ulong>.size, &memory, nil),
         "clGetDeviceInfo(GLOBAL_MEM_SIZE)")
+      var maxAllocation: cl_ulong = 0
+      try check(
+        clGetDeviceInfo(device, cl_device_info(CL_DEVICE_MAX_MEM_ALLOC_SIZE), MemoryLayout<cl_ulong>.size, &maxAllocation, nil),
+        "clGetDeviceInfo(MAX_MEM_ALLOC_SIZE)")
       result.append(
         CLDeviceInfo(
           index: result.count,
@@ -55,7 +61,8 @@ public func openCLDevices() throws -> [CLDeviceInfo] {
           name: try deviceString(device, cl_device_info(CL_DEVICE_NAME)),
           driverVersion: try deviceString(device, cl_device_info(CL_DRIVER_VERSION)),
           isGPU: type & cl_device_type(CL_DEVICE_TYPE_GPU) != 0,
-          computeUnits: Int(units), globalMemoryBytes: Int(memory), platform: platform, device: device))
+          computeUnits: Int(units), globalMemoryBytes: Int(memory), maxAllocationBytes: Int(min(maxAllocation, cl_ulong(Int.max))),
+          platform: platform, device: device))
     }
   }
   return result

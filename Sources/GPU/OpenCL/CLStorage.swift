@@ -5,12 +5,20 @@ final class CLStorage: TensorStorage {
   let mem: cl_mem
   let count: Int
 
-  init(context: cl_context, count: Int) throws {
+  init(context: cl_context, count: Int, device: CLDeviceInfo) throws {
     var status: cl_int = 0
-    let bytes = max(count, 1) * MemoryLayout<Float>.size
-    let mem = clCreateBuffer(context, cl_mem_flags(CL_MEM_READ_WRITE), bytes, nil, &status)
-    try check(status, "clCreateBuffer(\(bytes) bytes)")
-    guard let mem else { throw CLError.api(code: status, name: clErrorName(status), call: "clCreateBuffer") }
+    let bytes = max(count, 1).multipliedReportingOverflow(by: MemoryLayout<Float>.size)
+    let call = "clCreateBuffer(\(bytes.overflow ? "\(count) floats" : byteCount(bytes.partialValue)))"
+    // Refused before asking: some drivers accept an oversized buffer and fail later, at first use.
+    if bytes.overflow || bytes.partialValue > device.maxAllocationBytes {
+      throw CLError.device(
+        name: device.name, call: call + " over the device's \(byteCount(device.maxAllocationBytes)) per buffer", code: -61,
+        codeName: clErrorName(-61))
+    }
+    let mem = clCreateBuffer(context, cl_mem_flags(CL_MEM_READ_WRITE), bytes.partialValue, nil, &status)
+    guard status == CL_SUCCESS, let mem else {
+      throw CLError.device(name: device.name, call: call, code: status, codeName: clErrorName(status))
+    }
     self.mem = mem
     self.count = count
   }
@@ -22,11 +30,18 @@ final class CLStorage: TensorStorage {
 final class CLScratch {
   private var storage: CLStorage?
 
-  func reserve(_ count: Int, context: cl_context) throws -> Tensor {
+  func reserve(_ count: Int, context: cl_context, device: CLDeviceInfo) throws -> Tensor {
     if let storage, storage.count >= count { return Tensor(storage: storage, shape: [count]) }
     storage = nil  // release the old buffer before allocating the larger one
-    let fresh = try CLStorage(context: context, count: count)
+    let fresh = try CLStorage(context: context, count: count, device: device)
     storage = fresh
     return Tensor(storage: fresh, shape: [count])
   }
+}
+
+/// "1.5 GiB", "12 MiB", "300 bytes".
+func byteCount(_ bytes: Int) -> String {
+  if bytes >= 1 << 30 { return String(format: "%.1f GiB", Double(bytes) / Double(1 << 30)) }
+  if bytes >= 1 << 20 { return "\(bytes >> 20) MiB" }
+  return "\(bytes) bytes"
 }

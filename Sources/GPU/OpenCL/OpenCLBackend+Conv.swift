@@ -16,8 +16,8 @@ extension OpenCLBackend {
     OpShapes.conv(x: x, weight: weight, y: y, bias: bias, geometry: g, op: "conv2dForward")
     let nbMax = sliceSize(g)
     let p = g.outPixels
-    let cols = try columns.reserve(g.patchSize * nbMax * p, context: context)
-    let tmp = try transposed.reserve(g.outChannels * nbMax * p, context: context)
+    let cols = try columns.reserve(g.patchSize * nbMax * p, context: context, device: device)
+    let tmp = try transposed.reserve(g.outChannels * nbMax * p, context: context, device: device)
     for first in stride(from: 0, to: g.batch, by: nbMax) {
       let nb = min(nbMax, g.batch - first)
       try launch("im2col", items: g.patchSize * nb * p, [.buffer(cols), .buffer(x)] + geometryArgs(g, first: first, count: nb))
@@ -33,8 +33,8 @@ extension OpenCLBackend {
     OpShapes.conv(x: dx, weight: weight, y: dy, bias: nil, geometry: g, op: "conv2dBackwardData")
     let nbMax = sliceSize(g)
     let p = g.outPixels
-    let cols = try columns.reserve(g.patchSize * nbMax * p, context: context)
-    let dyT = try transposed.reserve(g.outChannels * nbMax * p, context: context)
+    let cols = try columns.reserve(g.patchSize * nbMax * p, context: context, device: device)
+    let dyT = try transposed.reserve(g.outChannels * nbMax * p, context: context, device: device)
     for first in stride(from: 0, to: g.batch, by: nbMax) {
       let nb = min(nbMax, g.batch - first)
       try launch("gather_dy", items: nb * g.outChannels * p, [.buffer(dyT), .buffer(dy), .int(g.outChannels), .int(p), .int(first), .int(nb)])
@@ -47,8 +47,8 @@ extension OpenCLBackend {
     OpShapes.conv(x: x, weight: dWeight, y: dy, bias: dBias, geometry: g, op: "conv2dBackwardWeight")
     let nbMax = sliceSize(g)
     let p = g.outPixels
-    let cols = try columns.reserve(g.patchSize * nbMax * p, context: context)
-    let dyT = try transposed.reserve(g.outChannels * nbMax * p, context: context)
+    let cols = try columns.reserve(g.patchSize * nbMax * p, context: context, device: device)
+    let dyT = try transposed.reserve(g.outChannels * nbMax * p, context: context, device: device)
     for first in stride(from: 0, to: g.batch, by: nbMax) {
       let nb = min(nbMax, g.batch - first)
       try launch("im2col", items: g.patchSize * nb * p, [.buffer(cols), .buffer(x)] + geometryArgs(g, first: first, count: nb))

@@ -19,6 +19,10 @@ public final class OpenCLBackend: Backend {
   let partials = CLScratch()
   /// Largest im2col matrix (floats) built at once.
   let maxColumnFloats: Int
+  /// Fault injection for tests: kernel launches after this many fail as a lost device would
+  /// (CL_OUT_OF_RESOURCES), to prove a run keeps its finished work when the device goes away.
+  public var failLaunchesAfter: Int?
+  public private(set) var launches = 0
   /// When true, `timings` collects per-kernel device time.
   public var profiling = false
   public private(set) var timings: [String: KernelTiming] = [:]
@@ -35,13 +39,13 @@ public final class OpenCLBackend: Backend {
     var status: cl_int = 0
     var dev: cl_device_id? = device.device
     guard let context = clCreateContext(nil, 1, &dev, nil, nil, &status) else {
-      try check(status, "clCreateContext")
+      try GPU.check(status, "clCreateContext")
       throw CLError.noDevice("clCreateContext returned nothing")
     }
     self.context = context
     guard let queue = clCreateCommandQueue(context, device.device, cl_command_queue_properties(CL_QUEUE_PROFILING_ENABLE), &status) else {
       clReleaseContext(context)
-      try check(status, "clCreateCommandQueue")
+      try GPU.check(status, "clCreateCommandQueue")
       throw CLError.noDevice("clCreateCommandQueue returned nothing")
     }
     self.queue = queue
@@ -75,6 +79,11 @@ public final class OpenCLBackend: Backend {
     }
   }
 
+  /// Every failing call on this backend names its device (shadows the free `check` in here).
+  func check(_ status: cl_int, _ call: @autoclosure () -> String) throws {
+    if status != CL_SUCCESS { throw CLError.device(name: device.name, call: call(), code: status, codeName: clErrorName(status)) }
+  }
+
   func mem(_ t: Tensor) -> cl_mem {
     guard let s = t.storage as? CLStorage else {
       preconditionFailure("tensor of another backend given to the OpenCL backend")
@@ -99,6 +108,10 @@ public final class OpenCLBackend: Backend {
   func launch(_ name: String, items: Int, _ args: [Arg]) throws {
     guard items > 0 else { return }
     guard let kernel = kernels[name] else { throw CLError.kernelNotFound(name) }
+    launches += 1
+    if let limit = failLaunchesAfter, launches > limit {
+      throw CLError.device(name: device.name, call: "clEnqueueNDRangeKernel(\(name)) [injected fault]", code: -5, codeName: clErrorName(-5))
+    }
     for (i, arg) in args.enumerated() {
       let index = cl_uint(i)
       switch arg {
@@ -145,13 +158,13 @@ public final class OpenCLBackend: Backend {
   // MARK: Memory
 
   public func zeros(_ shape: [Int]) throws -> Tensor {
-    let t = Tensor(storage: try CLStorage(context: context, count: shape.reduce(1, *)), shape: shape)
+    let t = Tensor(storage: try CLStorage(context: context, count: shape.reduce(1, *), device: device), shape: shape)
     try fill(t, value: 0)
     return t
   }
 
   public func upload(_ values: [Float], shape: [Int]) throws -> Tensor {
-    let t = Tensor(storage: try CLStorage(context: context, count: shape.reduce(1, *)), shape: shape)
+    let t = Tensor(storage: try CLStorage(context: context, count: shape.reduce(1, *), device: device), shape: shape)
     try write(values, to: t)
     return t
   }

@@ -60,6 +60,8 @@ public struct BenchConfig: Sendable {
     public var checks: Bool
     public var eps: Double?
     public var norm: PerturbationNorm
+    /// Targets of APGD-T and FAB-T (nil: AutoAttack's 9); fewer make a CPU grid affordable.
+    public var targets: Int?
   }
 
   public static func load(path: String) throws -> BenchConfig {
@@ -156,11 +158,12 @@ public struct BenchConfig: Sendable {
       pgdSteps: try evaluate.int("pgd_steps", minimum: 0) ?? 40, autoattack: AutoAttackVersion(rawValue: aa),
       curveSteps: try evaluate.int("curve_steps", minimum: 0) ?? 0, attacks: attacks, checks: try evaluate.bool("checks") ?? false,
       eps: try positive(evaluate, "eps"),
-      norm: norm ?? .linf)
+      norm: norm ?? .linf, targets: try evaluate.int("targets", minimum: 1))
+    if let targets = evaluation.targets, targets > 9 { throw evaluate.error("targets", "\(targets): at most 9 (the data sets have 10 classes)") }
     if evaluation.pgdSteps == 0 && evaluation.autoattack == nil && evaluation.curveSteps == 0 {
       throw evaluate.error("pgd_steps", "no evaluation left: set pgd_steps, autoattack or curve_steps")
     }
-    try evaluate.finish(known: ["points", "batch_size", "pgd_steps", "autoattack", "curve_steps", "attacks", "checks", "eps", "norm"])
+    try evaluate.finish(known: ["points", "batch_size", "pgd_steps", "autoattack", "curve_steps", "attacks", "checks", "eps", "norm", "targets"])
     try top.finish(known: ["name", "seeds", "data", "train", "prune", "method", "evaluate"])
 
     return BenchConfig(

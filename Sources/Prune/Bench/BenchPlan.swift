@@ -129,16 +129,19 @@ public struct EvaluationSpec: Codable, Hashable, Sendable {
   public var batchSize: Int
   public var seed: UInt64
   public var checks: Bool
+  /// Targets of the targeted attacks (APGD-T, FAB-T, in AutoAttack too); nil: AutoAttack's 9.
+  public var targets: Int? = nil
 
   public var key: String {
     let name = version.map { "\(attack)-\($0)" } ?? "\(attack)-\(steps)"
-    return "\(name) \(norm) eps \(eps) n \(points) seed \(seed)" + (checks ? " checked" : "")
+    return "\(name) \(norm) eps \(eps) n \(points) seed \(seed)" + (targets.map { " targets \($0)" } ?? "") + (checks ? " checked" : "")
   }
 
   public var plan: AttackPlan {
     var plan = AttackPlan(kind: AttackKind(rawValue: attack) ?? .pgd, norm: PerturbationNorm(rawValue: norm) ?? .linf, eps: Float(eps))
     if plan.kind == .square { plan.queries = steps } else if plan.kind != .fgsm { plan.steps = steps }
     if let version { plan.version = AutoAttackVersion(rawValue: version) ?? .standard }
+    if let targets { plan.targets = targets }
     return plan
   }
 }
@@ -210,9 +213,10 @@ public struct BenchPlan: Sendable {
     let e = config.evaluation
     let eps = e.eps ?? decimal(dataset.defaultEps)
     func evaluation(_ attack: String, version: String?, steps: Int, checks: Bool) -> EvaluationSpec {
-      EvaluationSpec(
+      let targeted = ["autoattack", AttackKind.apgdT.rawValue, AttackKind.fabT.rawValue].contains(attack)
+      return EvaluationSpec(
         attack: attack, version: version, norm: e.norm.rawValue, eps: eps, steps: steps, points: e.points, batchSize: e.batchSize, seed: spec.seed,
-        checks: checks)
+        checks: checks, targets: targeted ? e.targets : nil)
     }
     var evaluations: [EvaluationSpec] = []
     if e.pgdSteps > 0 { evaluations.append(evaluation("pgd", version: nil, steps: e.pgdSteps, checks: e.checks && e.autoattack == nil)) }
