@@ -30,6 +30,9 @@ struct PruneCommand: ParsableCommand {
   @Option(help: "Directory of the data set's files.") var dataDir: String?
   @Option(help: "Fine-tune on the first N training images only.") var trainLimit: Int?
   @Option(help: "Output checkpoint (.safetensors).") var out: String
+  @Flag(help: "Continue the run stored in --out (same method and recipe): fine-tuning goes on from its last checkpoint.") var resume = false
+  @Option(help: "Also checkpoint every N fine-tuning steps inside an epoch (SIGINT/SIGTERM always checkpoint the step they interrupt).")
+  var checkpointEvery: Int?
   @OptionGroup var recipe: RecipeOptions
   @Option(help: "Architecture of a checkpoint saved from PyTorch (ours carry it in their metadata).") var arch: String?
   @Option(help: "Channel multiplier of such a checkpoint.") var width: Double?
@@ -41,7 +44,8 @@ struct PruneCommand: ParsableCommand {
   }
 
   func run() throws {
-    try reportingErrors {
+    try reportingErrors(resume: "the same command with --resume") {
+      GracefulStop.install()
       let data = try dataset.map(DatasetName.init(parsing:))
       try PruneJob.check(sparsity: sparsity)
       let defaults = Recipe.defaults(for: .smallcnn, on: try data ?? Checkpoint.storedDataset(path: checkpoint) ?? .fashionMNIST)
@@ -60,6 +64,8 @@ struct PruneCommand: ParsableCommand {
       }
       job.architecture = try arch.map(Architecture.init(parsing:))
       job.width = width
+      job.resume = resume
+      job.checkpointEvery = checkpointEvery
       let result = try job.run(backend: try common.backend(), progress: common.progress())
       if common.json { return try printJSON(result) }
       if let groups = result.groups {

@@ -130,6 +130,48 @@ final class ResumeTests: XCTestCase {
     XCTAssertEqual(try cpu.download(w)[0], 1.786, accuracy: 1e-6)
   }
 
+  /// `prune` stopped while fine-tuning resumes with the method's masks and ends bit-identical to an
+  /// uninterrupted run: stopped right after HYDRA's score phase it does not train scores again;
+  /// stopped after a fine-tuning epoch it continues with the next. Another recipe is refused.
+  func testPruneResumesItsFineTuningBitForBit() throws {
+    let dir = try temporaryDirectory(self)
+    let cpu = CPUBackend()
+    _ = try job(dir, epochs: 1, out: "dense.safetensors").run(backend: cpu, progress: SilentProgress())
+    let finetune = try job(dir, epochs: 2, out: "unused").config
+    for (name, copyAt, resumedEpochs) in [("hydra", "epoch 1/2", [1, 2]), ("lwm", "epoch 2/2", [2])] {
+      let method = try PruningMethods.make(method: name, criterion: .lwm, locality: nil, structure: .unstructured, options: [:])
+      func prune(_ out: String) throws -> PruneJob {
+        var j = PruneJob(
+          input: dir + "/dense.safetensors", method: method, sparsity: 0.8, dataset: .fashionMNIST,
+          dataDirectory: try FashionMNISTFixture.directory(),
+          trainLimit: 256, finetune: finetune, output: dir + "/" + out)
+        if method.trainsWhilePruning { j.pruneTraining = PruningMethods.phase(of: method, finetune: finetune, epochs: 1, learningRate: nil) }
+        return j
+      }
+      let straight = try prune("\(name)-straight.safetensors")
+      _ = try straight.run(backend: cpu, progress: SnapshotAtLine(copyAt, source: straight.output, copy: dir + "/\(name)-killed.safetensors"))
+      var resumed = try prune("\(name)-killed.safetensors")
+      resumed.resume = true
+      let result = try resumed.run(backend: cpu, progress: SilentProgress())
+      XCTAssertEqual(result.finetune.map(\.epoch), resumedEpochs, name)
+      XCTAssertEqual(result.pruneEpochs.count, 0, "\(name): the method's phase is not run again")
+      let a = try Safetensors.read(path: straight.output)
+      let b = try Safetensors.read(path: resumed.output)
+      XCTAssertEqual(a.tensors.keys.sorted(), b.tensors.keys.sorted(), name)
+      for key in a.tensors.keys { XCTAssertEqual(a.tensors[key], b.tensors[key], "\(name) \(key)") }
+      XCTAssertEqual(a.metadata, b.metadata, name)
+    }
+    var other = PruneJob(
+      input: dir + "/dense.safetensors",
+      method: try PruningMethods.make(method: "lwm", criterion: .lwm, locality: nil, structure: .unstructured, options: [:]),
+      sparsity: 0.9, dataset: .fashionMNIST, dataDirectory: try FashionMNISTFixture.directory(), trainLimit: 256, finetune: finetune,
+      output: dir + "/lwm-killed.safetensors")
+    other.resume = true
+    XCTAssertThrowsError(try other.run(backend: cpu, progress: SilentProgress())) {
+      XCTAssert("\($0)".contains("prune_target_sparsity = 0.8, this run asks for 0.9"), "\($0)")
+    }
+  }
+
   /// A device lost mid-run (injected: kernel launches fail with CL_OUT_OF_RESOURCES from the middle
   /// of the second epoch) stops the run with an error naming the device; the first epoch's
   /// checkpoint is intact and, resumed on a healthy device, ends where an uninterrupted run does.
@@ -183,6 +225,23 @@ final class SnapshotAtSecondEpoch: ProgressSink {
 }
 
 /// Requests a stop (as the CLI's SIGTERM handler does) when the run reports its `step`-th step.
+/// Copies `source` to `copy` when a finished line starts with `prefix` (before that epoch's
+/// checkpoint is written): what a run killed at that moment leaves behind.
+final class SnapshotAtLine: ProgressSink {
+  let prefix: String
+  let source: String
+  let copy: String
+  init(_ prefix: String, source: String, copy: String) {
+    self.prefix = prefix
+    self.source = source
+    self.copy = copy
+  }
+  func update(_ update: ProgressUpdate) {}
+  func finish(_ line: String) {
+    if line.hasPrefix(prefix) && !FileManager.default.fileExists(atPath: copy) { try? FileManager.default.copyItem(atPath: source, toPath: copy) }
+  }
+}
+
 final class StopAtStep: ProgressSink {
   let step: Int
   private var seen = 0

@@ -171,6 +171,8 @@ public struct BenchRunner {
         job.pruneTraining = PruningMethods.phase(
           of: pruning, finetune: finetune, epochs: s.pruneEpochs ?? PruningMethods.defaultPruneEpochs, learningRate: s.pruneLR.map(Float.init))
       }
+      // A run killed while fine-tuning continues from its last epoch, with the method's masks.
+      job.resume = true
       let result = try job.run(backend: backend, progress: progress)
       try store.recordModel(
         cell: cell.id, checkpoint: output, sparsity: result.sparsity, seconds: result.seconds, details: result.details, layers: result.layers,

@@ -18,6 +18,11 @@ public struct PruneJob {
   /// Fine-tuning recipe; its epochs may be 0 (prune only).
   public var finetune: TrainConfig
   public var output: String
+  /// Continue the run kept in `output`: once the method's phase has finished (its masks are in the
+  /// file), fine-tuning goes on from its last checkpoint; a run stopped inside the phase prunes again.
+  public var resume = false
+  /// Also checkpoint every N fine-tuning steps inside an epoch.
+  public var checkpointEvery: Int?
 
   public init(
     input: String, method: PruningMethod, sparsity: Double, dataset: DatasetName?, dataDirectory: String?, trainLimit: Int?,
@@ -93,46 +98,60 @@ public struct PruneJob {
     try finetune.validate()
     try pruneTraining?.validate()
     try checkWritable(output)
+    if let every = checkpointEvery, every < 1 {
+      throw UserError.badValue(name: "--checkpoint-every", value: "\(every)", problem: "must be >= 1 (steps)")
+    }
     let start = Date()
-    let (model, meta) = try Checkpoint.load(path: input, backend: backend, architecture: architecture, width: width)
-    let data = try resolveDataset(meta)
-    try data.check(model.architecture)
-    try Self.checkReachable(sparsity, structure: method.cell.structures.first ?? .unstructured, model: model)
+    let (input, inputMeta) = try Checkpoint.load(path: self.input, backend: backend, architecture: architecture, width: width)
+    let data = try resolveDataset(inputMeta)
+    try data.check(input.architecture)
+    try Self.checkReachable(sparsity, structure: method.cell.structures.first ?? .unstructured, model: input)
     let phase = method.trainsWhilePruning ? pruneTraining : nil
     let needsImages = finetune.epochs > 0 || (phase?.epochs ?? 0) > 0
     let images = needsImages ? try data.load(directory: dataDirectory, train: true, limit: trainLimit) : nil
-    var metadata = meta
-    metadata["pruned_from"] = (input as NSString).lastPathComponent
-    metadata["prune_method"] = method.name
-    metadata["prune_cell"] = method.cell.code
-    metadata["prune_criterion"] = method.cell.criterion.rawValue
-    metadata["prune_locality"] = method.cell.localities.first?.rawValue ?? ""
-    metadata["prune_structure"] = method.cell.structures.first?.rawValue ?? ""
-    metadata["prune_target_sparsity"] = "\(sparsity)"
-    metadata["finetune_lr"] = "\(finetune.sgd.learningRate)"
-    var training = phase ?? finetune
-    training.epochs = phase?.epochs ?? 0
-    training.augmentation = data.augmentation
-    let context = PruningContext(
-      model: model, sparsity: sparsity, seed: finetune.seed, training: training, data: images, progress: progress
-    ) { summary in
-      metadata["prune_epochs"] = "\(summary.epoch)"
-      try Checkpoint.save(model, metadata: metadata, to: output)
-    }
-    let outcome = try method.prune(context)
-    let pruneSeconds = Date().timeIntervalSince(start)
-    for (key, value) in outcome.details { metadata["\(method.name)_\(key)"] = value }
-    var epochs: [EpochSummary] = []
-    if let images, finetune.epochs > 0 {
-      var augmented = finetune
-      augmented.augmentation = data.augmentation
-      epochs = try Trainer(model: model, config: augmented).train(data: images, progress: progress) { summary in
-        metadata["finetune_epochs"] = "\(summary.epoch)"
+    let wanted = provenance(dataset: data, images: images?.count ?? 0)
+    var metadata = inputMeta.filter { !Self.progressKeys.contains($0.key) }.merging(wanted) { $1 }
+    var model = input
+    var outcome = PruningOutcome()
+    var (firstEpoch, firstBatch) = (0, 0)
+    if let kept = try resumePoint(backend: backend, wanted: wanted, progress: progress) {
+      (model, metadata, firstEpoch, firstBatch) = kept
+      let prefix = method.name + "_"
+      outcome.details = Dictionary(
+        uniqueKeysWithValues: metadata.filter { $0.key.hasPrefix(prefix) }.map { (String($0.key.dropFirst(prefix.count)), $0.value) })
+    } else {
+      var training = phase ?? finetune
+      training.epochs = phase?.epochs ?? 0
+      training.augmentation = data.augmentation
+      let context = PruningContext(
+        model: model, sparsity: sparsity, seed: finetune.seed, training: training, data: images, progress: progress
+      ) { summary in
+        metadata["prune_epochs"] = "\(summary.epoch)"
         try Checkpoint.save(model, metadata: metadata, to: output)
       }
-    } else {
+      outcome = try method.prune(context)
+      for (key, value) in outcome.details { metadata["\(method.name)_\(key)"] = value }
+      // The phase is done: from here a stopped run resumes with these masks instead of pruning again.
       metadata["finetune_epochs"] = "0"
-      try Checkpoint.save(model, metadata: metadata, to: output)
+      try Checkpoint.save(model, metadata: metadata, to: output, optimizer: true)
+    }
+    let pruneSeconds = Date().timeIntervalSince(start)
+    var epochs: [EpochSummary] = []
+    if let images, finetune.epochs > firstEpoch {
+      var augmented = finetune
+      augmented.augmentation = data.augmentation
+      let trainer = Trainer(model: model, config: augmented)
+      trainer.checkpointEvery = checkpointEvery
+      trainer.midEpochCheckpoint = { epoch, done in
+        metadata["finetune_epochs"] = "\(epoch)"
+        metadata["finetune_batches_done"] = "\(done)"
+        try Checkpoint.save(model, metadata: metadata, to: output, optimizer: true)
+      }
+      epochs = try trainer.train(data: images, firstEpoch: firstEpoch, firstBatch: firstBatch, progress: progress) { summary in
+        metadata["finetune_epochs"] = "\(summary.epoch)"
+        metadata["finetune_batches_done"] = "0"
+        try Checkpoint.save(model, metadata: metadata, to: output, optimizer: true)
+      }
     }
     let cell = method.cell
     return Result(
@@ -140,6 +159,38 @@ public struct PruneJob {
       locality: cell.localities.first?.rawValue ?? "", structure: cell.structures.first?.rawValue ?? "", targetSparsity: sparsity,
       sparsity: try model.sparsity(), layers: try model.layerSparsity(), groups: outcome.groups, pruneEpochs: outcome.history, finetune: epochs,
       details: outcome.details, pruneSeconds: pruneSeconds, seconds: Date().timeIntervalSince(start))
+  }
+
+  /// Where a run is, kept in its output's metadata (dropped from an input that was pruned before).
+  static let progressKeys: Set<String> = ["prune_epochs", "finetune_epochs", "finetune_batches_done"]
+
+  /// What determines the pruned model: the input, the method and target, the fine-tuning recipe.
+  func provenance(dataset: DatasetName, images: Int) -> [String: String] {
+    var meta = [
+      "pruned_from": (input as NSString).lastPathComponent, "prune_method": method.name, "prune_cell": method.cell.code,
+      "prune_criterion": method.cell.criterion.rawValue, "prune_locality": method.cell.localities.first?.rawValue ?? "",
+      "prune_structure": method.cell.structures.first?.rawValue ?? "", "prune_target_sparsity": "\(sparsity)",
+      "finetune_lr": "\(finetune.sgd.learningRate)", "finetune_epochs_planned": "\(finetune.epochs)",
+    ]
+    for (key, value) in trainingMetadata(finetune, dataset: dataset, images: images) { meta["finetune_recipe_" + key] = value }
+    return meta
+  }
+
+  /// The model, metadata and fine-tuning position kept in `output` when resuming a run whose
+  /// method phase finished; nil to prune from the start.
+  func resumePoint(backend: Backend, wanted: [String: String], progress: ProgressSink) throws -> (Model, [String: String], Int, Int)? {
+    guard resume, FileManager.default.fileExists(atPath: output) else { return nil }
+    let (model, meta) = try Checkpoint.load(path: output, backend: backend)
+    for (key, value) in wanted.sorted(by: { $0.key < $1.key }) where meta[key] != value {
+      throw UserError.badCheckpoint(
+        path: output, problem: "cannot resume: it was pruned with \(key) = \(meta[key] ?? "nothing"), this run asks for \(value)")
+    }
+    guard let done = meta["finetune_epochs"].flatMap(Int.init), done >= 0 else {
+      progress.finish("\(output): stopped inside \(method.name)'s own phase, which has no checkpoint to continue from; pruning again")
+      return nil
+    }
+    let batches = done >= finetune.epochs ? 0 : max(0, meta["finetune_batches_done"].flatMap(Int.init) ?? 0)
+    return (model, meta, min(done, finetune.epochs), batches)
   }
 
   func resolveDataset(_ meta: [String: String]) throws -> DatasetName {
