@@ -32,6 +32,41 @@ extension CLITests {
       .map { $0.split(separator: ",", omittingEmptySubsequences: false).dropLast(2).joined(separator: ",") }.joined(separator: "\n")
   }
 
+  /// Two shards started together that share a checkpoint directory race for the dense model both
+  /// need: it is trained once (the other waits on its lock, then reuses it), and the merged shards
+  /// give the table of one unsharded run.
+  func testTwoShardsRacingForOneDenseModelTrainItOnce() throws {
+    _ = try requireData()
+    let dir = try scratch()
+    let config = dir + "/tiny.toml"
+    try Self.tinyGrid.write(toFile: config, atomically: true, encoding: .utf8)
+    XCTAssertEqual(try advprune(["bench", "run", config, "--db", dir + "/whole.sqlite", "--device", "cpu", "--quiet"]).status, 0)
+    let shards = (1...2).map { i -> (Process, Pipe) in
+      let process = Process()
+      process.executableURL = executable
+      process.arguments = [
+        "bench", "run", config, "--db", dir + "/shard\(i).sqlite", "--checkpoints", dir + "/shared", "--shard", "\(i)/2", "--device", "cpu",
+      ]
+      let err = Pipe()
+      process.standardOutput = FileHandle.nullDevice
+      process.standardError = err
+      return (process, err)
+    }
+    for (process, _) in shards { try process.run() }
+    let logs = shards.map { process, out in
+      let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+      process.waitUntilExit()
+      XCTAssertEqual(process.terminationStatus, 0, text)
+      return text
+    }
+    XCTAssert(logs.allSatisfy { $0.contains("  trained ") }, "both shards need the dense model: \(logs)")
+    let trainings = logs.joined().components(separatedBy: "trained 1 epochs").count - 1
+    XCTAssertEqual(trainings, 1, "the dense model is trained once: \(logs)")
+    let merged = try advprune(["bench", "merge", dir + "/shard1.sqlite", dir + "/shard2.sqlite", "--into", dir + "/merged.sqlite"])
+    XCTAssertEqual(merged.status, 0, merged.stderr)
+    XCTAssertEqual(try resultTable(dir + "/merged.sqlite", in: dir), try resultTable(dir + "/whole.sqlite", in: dir))
+  }
+
   func testABenchRunKilledMidwayResumesToTheSameResults() throws {
     _ = try requireData()
     let dir = try scratch()
