@@ -172,6 +172,50 @@ final class ResumeTests: XCTestCase {
     }
   }
 
+  /// `prune` stopped inside a method's own phase continues it: HYDRA's scores, HARP's scores and
+  /// learned rates, R-ADMM's Z, U and rho come back from the checkpoint, at an epoch boundary,
+  /// (HARP, with `checkpointEvery`) in the middle of an epoch, and for HARP's channel variant; each
+  /// ends bit-identical.
+  func testPruneResumesInsideTheMethodsPhaseBitForBit() throws {
+    let dir = try temporaryDirectory(self)
+    let cpu = CPUBackend()
+    _ = try job(dir, epochs: 1, out: "dense.safetensors").run(backend: cpu, progress: SilentProgress())
+    let finetune = try job(dir, epochs: 1, out: "unused").config
+    for (name, stop, structure) in [
+      ("hydra", "epoch", Structure.unstructured), ("harp", "epoch", .unstructured), ("radmm", "epoch", .unstructured),
+      ("harp", "step", .unstructured),
+      ("harp", "channels", .channels),
+    ] {
+      let method = try PruningMethods.make(method: name, criterion: .lwm, locality: nil, structure: structure, options: [:])
+      func prune(_ out: String) throws -> PruneJob {
+        var j = PruneJob(
+          input: dir + "/dense.safetensors", method: method, sparsity: 0.8, dataset: .fashionMNIST,
+          dataDirectory: try FashionMNISTFixture.directory(),
+          trainLimit: 256, finetune: finetune, output: dir + "/" + out)
+        j.pruneTraining = PruningMethods.phase(of: method, finetune: finetune, epochs: 2, learningRate: nil)
+        j.checkpointEvery = 1
+        return j
+      }
+      let straight = try prune("\(name)-\(stop)-straight.safetensors")
+      let killed = dir + "/\(name)-\(stop)-killed.safetensors"
+      // 256 images in batches of 64: 4 steps per epoch; step 7 is inside the second phase epoch.
+      let snapshot: ProgressSink =
+        stop != "step"
+        ? SnapshotAtLine("epoch 2/2", source: straight.output, copy: killed) : SnapshotAtStep(7, source: straight.output, copy: killed)
+      let reference = try straight.run(backend: cpu, progress: snapshot)
+      var resumed = try prune("\(name)-\(stop)-killed.safetensors")
+      resumed.resume = true
+      let result = try resumed.run(backend: cpu, progress: SilentProgress())
+      XCTAssertEqual(result.pruneEpochs.map(\.epoch), [2], "\(name) \(stop): continues in the phase's second epoch")
+      XCTAssertEqual(result.details, reference.details, "\(name) \(stop)")
+      let a = try Safetensors.read(path: straight.output)
+      let b = try Safetensors.read(path: resumed.output)
+      XCTAssertEqual(a.tensors.keys.sorted(), b.tensors.keys.sorted(), name)
+      for key in a.tensors.keys { XCTAssertEqual(a.tensors[key], b.tensors[key], "\(name) \(stop) \(key)") }
+      XCTAssertEqual(a.metadata, b.metadata, "\(name) \(stop)")
+    }
+  }
+
   /// A device lost mid-run (injected: kernel launches fail with CL_OUT_OF_RESOURCES from the middle
   /// of the second epoch) stops the run with an error naming the device; the first epoch's
   /// checkpoint is intact and, resumed on a healthy device, ends where an uninterrupted run does.

@@ -133,7 +133,9 @@ public enum Checkpoint {
       if let m = tensors[p.name + maskSuffix] {
         let mask = try backend.upload(m.values, shape: p.shape)
         state.setMask(mask, for: p.name)
-        try backend.multiply(out: p.value, a: p.value, b: mask)
+        // Under live scores (a HYDRA/HARP phase) a masked weight may come back when the scores
+        // move, so its value is kept; otherwise the mask is hard and the weight is zero.
+        if tensors[p.name + PruningState.Slot.scores.suffix] == nil { try backend.multiply(out: p.value, a: p.value, b: mask) }
       }
       if let v = tensors[p.name + momentumSuffix] {
         try backend.write(v.values, to: p.velocity)

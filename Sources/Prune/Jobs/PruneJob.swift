@@ -110,26 +110,39 @@ public struct PruneJob {
     let needsImages = finetune.epochs > 0 || (phase?.epochs ?? 0) > 0
     let images = needsImages ? try data.load(directory: dataDirectory, train: true, limit: trainLimit) : nil
     let wanted = provenance(dataset: data, images: images?.count ?? 0)
-    var metadata = inputMeta.filter { !Self.progressKeys.contains($0.key) }.merging(wanted) { $1 }
+    var metadata = inputMeta.filter { !Self.progressKeys.contains($0.key) && !$0.key.hasPrefix(Self.phaseStatePrefix) }.merging(wanted) { $1 }
     var model = input
     var outcome = PruningOutcome()
     var (firstEpoch, firstBatch) = (0, 0)
-    if let kept = try resumePoint(backend: backend, wanted: wanted, progress: progress) {
-      (model, metadata, firstEpoch, firstBatch) = kept
+    var phaseResume: PhaseResume?
+    var phaseDone = false
+    switch try resumePoint(backend: backend, wanted: wanted, progress: progress) {
+    case .fineTuning(let kept, let meta, let epoch, let batch):
+      (model, metadata, firstEpoch, firstBatch, phaseDone) = (kept, meta, epoch, batch, true)
       let prefix = method.name + "_"
       outcome.details = Dictionary(
         uniqueKeysWithValues: metadata.filter { $0.key.hasPrefix(prefix) }.map { (String($0.key.dropFirst(prefix.count)), $0.value) })
-    } else {
+    case .phase(let kept, let meta, let resume):
+      (model, metadata, phaseResume) = (kept, meta, resume)
+    case nil: break
+    }
+    if !phaseDone {
       var training = phase ?? finetune
       training.epochs = phase?.epochs ?? 0
       training.augmentation = data.augmentation
-      let context = PruningContext(
+      let model = model
+      var context = PruningContext(
         model: model, sparsity: sparsity, seed: finetune.seed, training: training, data: images, progress: progress
-      ) { summary in
-        metadata["prune_epochs"] = "\(summary.epoch)"
-        try Checkpoint.save(model, metadata: metadata, to: output)
+      ) { epochs, batches, hookState in
+        metadata["prune_epochs"] = "\(epochs)"
+        metadata["prune_batches_done"] = "\(batches)"
+        for (key, value) in hookState { metadata[Self.phaseStatePrefix + key] = value }
+        try Checkpoint.save(model, metadata: metadata, to: output, optimizer: true)
       }
+      context.checkpointEvery = checkpointEvery
+      context.resume = phaseResume
       outcome = try method.prune(context)
+      metadata = metadata.filter { !$0.key.hasPrefix(Self.phaseStatePrefix) && $0.key != "prune_batches_done" }
       for (key, value) in outcome.details { metadata["\(method.name)_\(key)"] = value }
       // The phase is done: from here a stopped run resumes with these masks instead of pruning again.
       metadata["finetune_epochs"] = "0"
@@ -162,7 +175,17 @@ public struct PruneJob {
   }
 
   /// Where a run is, kept in its output's metadata (dropped from an input that was pruned before).
-  static let progressKeys: Set<String> = ["prune_epochs", "finetune_epochs", "finetune_batches_done"]
+  static let progressKeys: Set<String> = ["prune_epochs", "prune_batches_done", "finetune_epochs", "finetune_batches_done"]
+  /// Metadata keys of a method's own numbers while its phase runs (HARP's rates, ADMM's rho).
+  static let phaseStatePrefix = "phase_"
+
+  /// Where a stopped run continues.
+  enum ResumePoint {
+    /// The phase finished: its masks are in the model; fine-tuning continues at (epoch, batch).
+    case fineTuning(Model, [String: String], Int, Int)
+    /// Inside the method's phase: its tensors are in the model, the rest in the resume.
+    case phase(Model, [String: String], PhaseResume)
+  }
 
   /// What determines the pruned model: the input, the method and target, the fine-tuning recipe.
   func provenance(dataset: DatasetName, images: Int) -> [String: String] {
@@ -176,21 +199,27 @@ public struct PruneJob {
     return meta
   }
 
-  /// The model, metadata and fine-tuning position kept in `output` when resuming a run whose
-  /// method phase finished; nil to prune from the start.
-  func resumePoint(backend: Backend, wanted: [String: String], progress: ProgressSink) throws -> (Model, [String: String], Int, Int)? {
+  /// The run kept in `output` when resuming it (refused when it was made differently); nil to prune
+  /// from the start.
+  func resumePoint(backend: Backend, wanted: [String: String], progress: ProgressSink) throws -> ResumePoint? {
     guard resume, FileManager.default.fileExists(atPath: output) else { return nil }
     let (model, meta) = try Checkpoint.load(path: output, backend: backend)
     for (key, value) in wanted.sorted(by: { $0.key < $1.key }) where meta[key] != value {
       throw UserError.badCheckpoint(
         path: output, problem: "cannot resume: it was pruned with \(key) = \(meta[key] ?? "nothing"), this run asks for \(value)")
     }
-    guard let done = meta["finetune_epochs"].flatMap(Int.init), done >= 0 else {
-      progress.finish("\(output): stopped inside \(method.name)'s own phase, which has no checkpoint to continue from; pruning again")
+    if let done = meta["finetune_epochs"].flatMap(Int.init), done >= 0 {
+      let batches = done >= finetune.epochs ? 0 : max(0, meta["finetune_batches_done"].flatMap(Int.init) ?? 0)
+      return .fineTuning(model, meta, min(done, finetune.epochs), batches)
+    }
+    guard let epochs = meta["prune_epochs"].flatMap(Int.init), epochs >= 0, let batches = meta["prune_batches_done"].flatMap(Int.init), batches >= 0
+    else {
+      progress.finish("\(output): no position to continue from in its metadata; pruning again")
       return nil
     }
-    let batches = done >= finetune.epochs ? 0 : max(0, meta["finetune_batches_done"].flatMap(Int.init) ?? 0)
-    return (model, meta, min(done, finetune.epochs), batches)
+    let numbers = meta.filter { $0.key.hasPrefix(Self.phaseStatePrefix) }
+    let hookState = Dictionary(uniqueKeysWithValues: numbers.map { (String($0.key.dropFirst(Self.phaseStatePrefix.count)), $0.value) })
+    return .phase(model, meta, PhaseResume(epoch: epochs, batch: batches, hookState: hookState))
   }
 
   func resolveDataset(_ meta: [String: String]) throws -> DatasetName {

@@ -11,12 +11,17 @@ public struct PruningContext {
   /// The training images; nil when the phase has no epochs.
   public let data: LabeledImages?
   public let progress: ProgressSink
-  /// Called after each epoch of the method's phase (checkpointing).
-  public let afterEpoch: (EpochSummary) throws -> Void
+  /// Checkpoints the phase: after each epoch, every `checkpointEvery` steps and at a stop request,
+  /// with the position (epochs done, batches of the next done) and the hooks' own numbers.
+  public let checkpoint: (_ epochs: Int, _ batches: Int, _ hookState: [String: String]) throws -> Void
+  public var checkpointEvery: Int?
+  /// A stopped phase to continue: its tensors (scores, ADMM's Z and U, momentum) are already in the
+  /// model; the method must not initialise them again.
+  public var resume: PhaseResume?
 
   public init(
     model: Model, sparsity: Double, seed: UInt64, training: TrainConfig, data: LabeledImages?, progress: ProgressSink,
-    afterEpoch: @escaping (EpochSummary) throws -> Void = { _ in }
+    checkpoint: @escaping (_ epochs: Int, _ batches: Int, _ hookState: [String: String]) throws -> Void = { _, _, _ in }
   ) {
     self.model = model
     self.sparsity = sparsity
@@ -24,13 +29,44 @@ public struct PruningContext {
     self.training = training
     self.data = data
     self.progress = progress
-    self.afterEpoch = afterEpoch
+    self.checkpoint = checkpoint
   }
 
-  /// Runs the method's phase with `hooks`; nothing when it has no epochs.
+  /// Runs the method's phase with `hooks` (from where `resume` stopped); nothing when it has no epochs.
   func train(_ hooks: TrainingHooks) throws -> [EpochSummary] {
     guard let data, training.epochs > 0 else { return [] }
-    return try Trainer(model: model, config: training, hooks: hooks).train(data: data, progress: progress, afterEpoch: afterEpoch)
+    let numbers = { (hooks as? ResumableHooks)?.hookState ?? [:] }
+    if let resume { try (hooks as? ResumableHooks)?.restore(resume.hookState, model: model) }
+    let trainer = Trainer(model: model, config: training, hooks: hooks)
+    trainer.checkpointEvery = checkpointEvery
+    trainer.midEpochCheckpoint = { epoch, done in try checkpoint(epoch, done, numbers()) }
+    return try trainer.train(data: data, firstEpoch: resume?.epoch ?? 0, firstBatch: resume?.batch ?? 0, progress: progress) { summary in
+      try checkpoint(summary.epoch, 0, numbers())
+    }
+  }
+}
+
+/// Where a method's phase stopped: epochs done, batches of the next done, the hooks' own numbers.
+public struct PhaseResume: Sendable {
+  public var epoch: Int
+  public var batch: Int
+  public var hookState: [String: String]
+}
+
+/// Hooks with numbers of their own (HARP's learned rates, ADMM's rho) that a checkpoint carries so
+/// that a phase resumes bit for bit; their tensors live in the model's pruning state.
+protocol ResumableHooks: TrainingHooks {
+  var hookState: [String: String] { get }
+  func restore(_ state: [String: String], model: Model) throws
+}
+
+extension ResumableHooks {
+  /// Decodes the numbers `state` wrote; a missing or garbled one is a damaged checkpoint.
+  func numbers(_ state: [String: String], _ key: String) throws -> [Double] {
+    guard let text = state[key] else { throw UserError.badValue(name: "checkpoint", value: key, problem: "missing from the phase state") }
+    let values = text.split(separator: ",").map { Double($0) }
+    guard values.allSatisfy({ $0 != nil }) else { throw UserError.badValue(name: "checkpoint", value: key, problem: "not a list of numbers") }
+    return values.map { $0! }
   }
 }
 

@@ -48,7 +48,8 @@ public struct HARP: PruningMethod {
       initialKeep = RateAllocation.global.keepCounts(
         scores: try params.map { Pruner.lampScores(try model.backend.download($0.value)) }, sparsity: context.sparsity)
     }
-    let hooks = try RateTraining(model: model, structured: structured, keep: initialKeep, target: target, gamma: gamma)
+    let hooks = try RateTraining(
+      model: model, structured: structured, keep: initialKeep, target: target, gamma: gamma, initialise: context.resume == nil)
     let history = try context.train(hooks)
     let learned = hooks.keepRates
     let learnedOverall = zip(learned, sizes).reduce(0) { $0 + $1.0 * Double($1.1) } / Double(sizes.reduce(0, +))
@@ -90,7 +91,7 @@ public struct HARP: PruningMethod {
 }
 
 /// HARP's hooks: HYDRA's score phase plus the per-layer rate logits and the compression penalty.
-final class RateTraining: ScoreTraining {
+final class RateTraining: ScoreTraining, ResumableHooks {
   let target: Double
   let minimum: Double
   let gamma0: Double
@@ -102,7 +103,7 @@ final class RateTraining: ScoreTraining {
   private let sum: Tensor
   private let unitSizes: [Double]
 
-  init(model: Model, structured: Bool, keep: [Int], target: Double, gamma: Double) throws {
+  init(model: Model, structured: Bool, keep: [Int], target: Double, gamma: Double, initialise: Bool = true) throws {
     self.target = target
     minimum = 0.1 * target
     gamma0 = gamma
@@ -115,7 +116,24 @@ final class RateTraining: ScoreTraining {
     }
     velocity = [Double](repeating: 0, count: keep.count)
     sum = try model.backend.zeros([1])
-    try super.init(model: model, structured: structured, keep: keep)
+    try super.init(model: model, structured: structured, keep: keep, initialise: initialise)
+  }
+
+  var hookState: [String: String] {
+    func list(_ values: [Double]) -> String { values.map { "\($0)" }.joined(separator: ",") }
+    return [
+      "harp_logits": list(logits), "harp_velocity": list(velocity), "harp_gamma": "\(currentGamma)", "harp_gamma_frozen": "\(gammaFrozen)",
+      "harp_keep": list(keep.map(Double.init)),
+    ]
+  }
+
+  func restore(_ state: [String: String], model: Model) throws {
+    let (l, v, k) = (try numbers(state, "harp_logits"), try numbers(state, "harp_velocity"), try numbers(state, "harp_keep"))
+    guard l.count == logits.count, v.count == velocity.count, k.count == keep.count, let g = try numbers(state, "harp_gamma").first else {
+      throw UserError.badValue(name: "checkpoint", value: "harp state", problem: "does not fit this model's \(units.count) units")
+    }
+    (logits, velocity, keep, currentGamma, gammaFrozen) = (l, v, k.map { Int($0) }, g, state["harp_gamma_frozen"] == "true")
+    try applyKeep(model)
   }
 
   /// `k_l` of every layer now.

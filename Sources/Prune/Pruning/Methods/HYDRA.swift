@@ -24,8 +24,9 @@ public struct HYDRA: PruningMethod {
     let model = context.model
     let structured = structure.isStructured
     let sizes = ScoreUnit.units(of: model, structured: structured).map(\.size)
-    let hooks = try ScoreTraining(model: model, structured: structured, keep: RateAllocation.uniformKeep(sizes, sparsity: context.sparsity))
-    let start = try hooks.currentScores(model)
+    let hooks = try ScoreTraining(
+      model: model, structured: structured, keep: RateAllocation.uniformKeep(sizes, sparsity: context.sparsity), initialise: context.resume == nil)
+    let start = try hooks.initialScores(model)
     let history = try context.train(hooks)
     let change = try hooks.relativeChange(model, from: start)
     let groups = try hooks.freeze(model)

@@ -34,14 +34,16 @@ public struct RADMM: PruningMethod {
     let model = context.model
     let batches = context.data.map { ($0.count + context.training.batchSize - 1) / context.training.batchSize } ?? 1
     let hooks = try ADMMTraining(
-      model: model, sparsity: context.sparsity, filters: structure == .filters, rho: rho, period: period ?? max(1, batches / 4))
+      model: model, sparsity: context.sparsity, filters: structure == .filters, rho: rho, period: period ?? max(1, batches / 4),
+      initialise: context.resume == nil)
     let distance0 = try hooks.distance()
+    hooks.startDistance = distance0
     let history = try context.train(hooks)
     let distance = try hooks.distance()
     var outcome = PruningOutcome(
       history: history,
       details: [
-        "w_minus_z_start": String(format: "%.5g", distance0), "w_minus_z_end": String(format: "%.5g", distance),
+        "w_minus_z_start": String(format: "%.5g", hooks.startDistance), "w_minus_z_end": String(format: "%.5g", distance),
         "updates": "\(hooks.updates)", "rho_final": String(format: "%.4g", hooks.rho),
       ])
     if structure == .filters {
@@ -55,7 +57,7 @@ public struct RADMM: PruningMethod {
 
 /// R-ADMM's hooks: the proximal penalty's gradient after each backward, the Z/U/rho update every
 /// `period` steps.
-final class ADMMTraining: TrainingHooks {
+final class ADMMTraining: ResumableHooks {
   let weights: [Parameter]
   let keep: [Int]
   let filters: Bool
@@ -63,13 +65,16 @@ final class ADMMTraining: TrainingHooks {
   private(set) var rho: Double
   private(set) var updates = 0
   private var steps = 0
+  /// ||W - Z|| when the phase began (a resumed phase reads it from the checkpoint).
+  var startDistance = 0.0
   private let backend: Backend
   private let state: PruningState
   private let scratch: [Tensor]
   private let scratchMask: [Tensor]
   private let sum: Tensor
 
-  init(model: Model, sparsity: Double, filters: Bool, rho: Double, period: Int) throws {
+  /// With `initialise` false, Z and U are those of the model's pruning state (a resumed phase).
+  init(model: Model, sparsity: Double, filters: Bool, rho: Double, period: Int, initialise: Bool = true) throws {
     // Filter mode projects conv filters only: linear layers are not pruned structurally.
     weights = model.prunableParameters.filter { !filters || $0.shape.count == 4 }
     keep =
@@ -85,11 +90,24 @@ final class ADMMTraining: TrainingHooks {
     scratch = try weights.map { try backend.zeros(like: $0.value) }
     scratchMask = try weights.map { try backend.zeros(like: $0.value) }
     sum = try backend.zeros([1])
+    let kept = weights.allSatisfy { state.auxiliary(.admmZ, for: $0.name) != nil && state.auxiliary(.admmU, for: $0.name) != nil }
+    guard initialise || !kept else { return }
     for p in weights {
       state.setAuxiliary(.admmZ, try backend.zeros(like: p.value), for: p.name)
       state.setAuxiliary(.admmU, try backend.zeros(like: p.value), for: p.name)
     }
     try project()
+  }
+
+  var hookState: [String: String] {
+    ["admm_rho": "\(rho)", "admm_updates": "\(updates)", "admm_steps": "\(steps)", "admm_start_distance": "\(startDistance)"]
+  }
+
+  func restore(_ saved: [String: String], model: Model) throws {
+    guard let r = try numbers(saved, "admm_rho").first, let u = try numbers(saved, "admm_updates").first,
+      let s = try numbers(saved, "admm_steps").first, let d = try numbers(saved, "admm_start_distance").first
+    else { throw UserError.badValue(name: "checkpoint", value: "admm state", problem: "empty") }
+    (rho, updates, steps, startDistance) = (r, Int(u), Int(s), d)
   }
 
   /// `Z = proj(W + U)` for every layer.

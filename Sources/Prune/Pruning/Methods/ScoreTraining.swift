@@ -38,13 +38,22 @@ class ScoreTraining: TrainingHooks {
     self.keep = keep
     backend = model.backend
     for p in units.flatMap(\.weights) where initialise || model.pruning.scores[p.name] == nil {
-      let w = try backend.download(p.value)
-      let fanIn = Float(p.count / max(1, p.shape[0]))
-      let largest = w.reduce(0) { max($0, abs($1)) }
-      let scale = (6 / fanIn).squareRoot() / (largest > 0 ? largest : 1)
-      try model.pruning.setScores(for: p, values: w.map { $0 * scale })
+      try model.pruning.setScores(for: p, values: Self.scaledMagnitude(try backend.download(p.value), of: p))
     }
     try applyKeep(model)
+  }
+
+  static func scaledMagnitude(_ w: [Float], of p: Parameter) -> [Float] {
+    let fanIn = Float(p.count / max(1, p.shape[0]))
+    let largest = w.reduce(0) { max($0, abs($1)) }
+    let scale = (6 / fanIn).squareRoot() / (largest > 0 ? largest : 1)
+    return w.map { $0 * scale }
+  }
+
+  /// The scores the phase started from (the weights are frozen during it, so a resumed phase
+  /// recomputes them).
+  func initialScores(_ model: Model) throws -> [[Float]] {
+    try units.flatMap(\.weights).map { Self.scaledMagnitude(try backend.download($0.value), of: $0) }
   }
 
   /// Unit sizes, for rate allocation.
