@@ -59,36 +59,45 @@ extension CLITests {
     XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: out)), try Data(contentsOf: URL(fileURLWithPath: dir + "/straight.safetensors")))
   }
 
-  /// `prune` stopped by SIGTERM while fine-tuning: exit 143 with the resume command, and `--resume`
-  /// ends with the bytes of an uninterrupted run; SIGKILL mid-fine-tuning, the same.
-  func testPruneStoppedWhileFineTuningResumesToTheSameBytes() throws {
+  /// `prune` stopped for real: SIGTERM while fine-tuning (exit 143 with the resume command),
+  /// SIGKILL while fine-tuning, and SIGKILL inside HYDRA's score phase; each `--resume` ends with
+  /// the bytes of an uninterrupted run.
+  func testPruneStoppedForRealResumesToTheSameBytes() throws {
     _ = try requireData()
     let dir = try scratch()
     let dense = dir + "/dense.safetensors"
     XCTAssertEqual(try advprune(trainArguments(dense)).status, 0)
-    func prune(_ out: String) -> [String] {
+    func prune(_ method: String, _ out: String) -> [String] {
       [
-        "prune", dense, "--method", "lwm", "--sparsity", "0.8", "--finetune-epochs", "3", "--train-limit", "256", "--steps", "2", "--batch-size",
-        "32", "--device", "cpu", "--quiet", "--checkpoint-every", "2", "--out", out,
-      ]
+        "prune", dense, "--method", method, "--sparsity", "0.8", "--finetune-epochs", method == "lwm" ? "3" : "1", "--train-limit", "256",
+        "--steps", "2", "--batch-size", "32", "--device", "cpu", "--quiet", "--checkpoint-every", "2", "--out", out,
+      ] + (method == "hydra" ? ["--prune-epochs", "3"] : [])
     }
-    let straight = try advprune(prune(dir + "/straight.safetensors"))
-    XCTAssertEqual(straight.status, 0, straight.stderr)
-    let reference = try Data(contentsOf: URL(fileURLWithPath: dir + "/straight.safetensors"))
-    for (signal, status) in [(SIGTERM, Int32(143)), (SIGKILL, Int32(9))] {
-      let out = dir + "/stopped-\(signal).safetensors"
+    for (method, signal) in [("lwm", SIGTERM), ("lwm", SIGKILL), ("hydra", SIGKILL)] {
+      let reference = dir + "/\(method)-straight.safetensors"
+      if !FileManager.default.fileExists(atPath: reference) {
+        let straight = try advprune(prune(method, reference))
+        XCTAssertEqual(straight.status, 0, straight.stderr)
+      }
+      let out = dir + "/\(method)-stopped-\(signal).safetensors"
       var seen: Date?
-      let (stopped, stderr) = try runAndSignal(prune(out), signal: signal) {
+      let (stopped, stderr) = try runAndSignal(prune(method, out), signal: signal) {
         if seen == nil && FileManager.default.fileExists(atPath: out) { seen = Date() }
         return seen.map { Date().timeIntervalSince($0) > 0.5 } ?? false
       }
       if signal == SIGTERM {
-        XCTAssertEqual(stopped.terminationStatus, status, stderr)
+        XCTAssertEqual(stopped.terminationStatus, 143, stderr)
         XCTAssertTrue(stderr.contains("stopped by SIGTERM") && stderr.contains("--resume"), stderr)
       }
-      let resumed = try advprune(prune(out) + ["--resume"])
+      if method == "hydra" {
+        let meta = try String(contentsOfFile: out, encoding: .isoLatin1)
+        XCTAssert(meta.contains("\"prune_epochs\"") && !meta.contains("\"finetune_epochs\""), "killed inside the score phase")
+      }
+      let resumed = try advprune(prune(method, out) + ["--resume"])
       XCTAssertEqual(resumed.status, 0, resumed.stderr)
-      XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: out)), reference, "signal \(signal): the resumed run differs")
+      XCTAssertEqual(
+        try Data(contentsOf: URL(fileURLWithPath: out)), try Data(contentsOf: URL(fileURLWithPath: reference)),
+        "\(method) \(signal): the resumed run differs")
     }
   }
 }

@@ -291,6 +291,46 @@ final class TrainingMethodTests: XCTestCase {
     }
   }
 
+  /// A run stopped inside the work before the first epoch — RobustBird's search (between epochs,
+  /// mid-epoch, and after the bird emerged but before the prune) and Li20's ticket phase —
+  /// continues it and ends with the same bytes as an uninterrupted run.
+  func testAStopBeforeTheFirstEpochResumesBitForBit() throws {
+    let cases: [(String, [String: String], String, (String, String) -> ProgressSink)] = [
+      ("robustbird", ["search-epochs": "3", "eb-window": "2", "eb-threshold": "0"], "epoch", { SnapshotAtLine("epoch 2/3", source: $0, copy: $1) }),
+      ("robustbird", ["search-epochs": "3", "eb-window": "2", "eb-threshold": "0"], "step", { SnapshotAtStep(6, source: $0, copy: $1) }),
+      (
+        "robustbird", ["search-epochs": "3", "eb-window": "2", "eb-threshold": "1"], "emerged",
+        { SnapshotAtLine("robustbird:", source: $0, copy: $1) }
+      ),
+      ("li20", ["ticket-epochs": "2"], "ticket", { SnapshotAtLine("epoch 2/2", source: $0, copy: $1) }),
+    ]
+    for (name, options, stop, snapshot) in cases {
+      let dir = try temporaryDirectory(self)
+      func job(_ out: String) throws -> TrainJob {
+        var c = config(epochs: 1)
+        c.batchSize = 64
+        var j = TrainJob(
+          architecture: .smallcnn, dataset: .fashionMNIST, dataDirectory: try FashionMNISTFixture.directory(), trainLimit: 256, config: c,
+          output: dir + "/" + out)
+        j.method = try TrainingMethods.make(method: name, sparsity: 0.8, locality: nil, structure: .unstructured, options: options)
+        j.checkpointEvery = 1
+        return j
+      }
+      let straight = try job("straight.safetensors")
+      _ = try straight.run(backend: CPUBackend(), progress: snapshot(straight.output, dir + "/killed.safetensors"))
+      let stopped = try Safetensors.read(path: dir + "/killed.safetensors").metadata
+      XCTAssertNotNil(stopped["prepare_epochs"], "\(name) \(stop): stopped before the first epoch")
+      var resumed = try job("killed.safetensors")
+      resumed.resume = true
+      _ = try resumed.run(backend: CPUBackend(), progress: SilentProgress())
+      let a = try Safetensors.read(path: dir + "/straight.safetensors")
+      let b = try Safetensors.read(path: dir + "/killed.safetensors")
+      XCTAssertEqual(a.tensors.keys.sorted(), b.tensors.keys.sorted(), "\(name) \(stop)")
+      for key in a.tensors.keys { XCTAssertEqual(a.tensors[key], b.tensors[key], "\(name) \(stop) \(key)") }
+      XCTAssertEqual(a.metadata, b.metadata, "\(name) \(stop)")
+    }
+  }
+
   func testEveryMethodAgreesOnOpenCLAndRunsOnEveryArchitecture() throws {
     let gpu = try OpenCLFixture.backend()
     let data = syntheticImages(count: 32, seed: 6)

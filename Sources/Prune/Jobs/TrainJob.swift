@@ -59,13 +59,15 @@ public struct TrainJob {
     if let every = checkpointEvery, every < 1 {
       throw UserError.badValue(name: "--checkpoint-every", value: "\(every)", problem: "must be >= 1 (steps)")
     }
-    let (model, firstEpoch, firstBatch) = try startingPoint(backend: backend, images: data.count)
+    let (model, firstEpoch, firstBatch, kept) = try startingPoint(backend: backend, images: data.count)
     let fresh = firstEpoch == 0 && firstBatch == 0
     let holdout = logJSON == nil ? nil : try dataset.load(directory: dataDirectory, train: false, limit: holdoutPoints)
     let start = Date()
     var augmented = config
     augmented.augmentation = dataset.augmentation
-    if let method, fresh { try method.prepare(model: model, data: data, config: augmented, progress: progress) }
+    if let method, fresh, kept?["prepared"] != "true" {
+      try prepare(method, model: model, data: data, config: augmented, kept: kept, backend: backend, progress: progress)
+    }
     let hooks = try method?.hooks(model: model, epochs: config.epochs, batchesPerEpoch: batches, seed: config.seed, resuming: resume && !fresh)
     let trainer = Trainer(model: model, config: augmented, hooks: hooks)
     trainer.checkpointEvery = checkpointEvery
@@ -85,10 +87,40 @@ public struct TrainJob {
       layers: method == nil ? nil : try model.layerSparsity())
   }
 
+  /// The method's work before the first epoch, checkpointed (keys `prepare_*`) and continued from a
+  /// checkpoint `kept` that stopped inside it; then a checkpoint that says it is done.
+  func prepare(
+    _ method: TrainingMethod, model: Model, data: LabeledImages, config: TrainConfig, kept: [String: String]?, backend: Backend,
+    progress: ProgressSink
+  ) throws {
+    var phase = PreparePhase()
+    phase.checkpointEvery = checkpointEvery
+    if let kept, let epoch = kept["prepare_epochs"].flatMap(Int.init), let batch = kept["prepare_batches_done"].flatMap(Int.init) {
+      (phase.epoch, phase.batch) = (max(0, epoch), max(0, batch))
+      phase.state = Dictionary(
+        uniqueKeysWithValues: kept.filter { $0.key.hasPrefix("prepare_state_") }.map { (String($0.key.dropFirst(14)), $0.value) })
+      let start = try startingPoint(backend: backend, images: data.count, fresh: true).0
+      phase.initial = try start.parameters.map { try backend.download($0.value) }
+    }
+    phase.checkpoint = { epochs, batches, state in
+      var meta = provenance(epochsDone: 0, images: data.count)
+      meta["prepare_epochs"] = "\(epochs)"
+      meta["prepare_batches_done"] = "\(batches)"
+      for (key, value) in state { meta["prepare_state_" + key] = value }
+      try Checkpoint.save(model, metadata: meta, to: output, optimizer: true)
+    }
+    guard method.preparesBeforeTraining else { return try method.prepare(model: model, data: data, config: config, progress: progress, phase: phase) }
+    try method.prepare(model: model, data: data, config: config, progress: progress, phase: phase)
+    var meta = provenance(epochsDone: 0, images: data.count)
+    meta["prepared"] = "true"
+    try Checkpoint.save(model, metadata: meta, to: output, optimizer: true)
+  }
+
   /// A fresh model, one from `initialWeights`, or the run stored in `output` when resuming (with
-  /// the epoch and, for a mid-epoch checkpoint, the batch it continues from).
-  func startingPoint(backend: Backend, images: Int) throws -> (Model, Int, Int) {
-    if resume && FileManager.default.fileExists(atPath: output) {
+  /// the epoch and, for a mid-epoch checkpoint, the batch it continues from, and its metadata).
+  /// `fresh` ignores the stored run (the model a resumed run started from).
+  func startingPoint(backend: Backend, images: Int, fresh: Bool = false) throws -> (Model, Int, Int, [String: String]?) {
+    if resume && !fresh && FileManager.default.fileExists(atPath: output) {
       let (model, meta) = try Checkpoint.load(path: output, backend: backend)
       let wanted = provenance(epochsDone: 0, images: images)
       for (key, value) in wanted where key != "epochs" && key != "batches_done" && meta[key] != value {
@@ -102,7 +134,7 @@ public struct TrainJob {
         throw UserError.badCheckpoint(path: output, problem: "cannot resume: no epoch count in its metadata")
       }
       let batches = meta["batches_done"].flatMap(Int.init) ?? 0
-      return done >= config.epochs ? (model, config.epochs, 0) : (model, done, max(batches, 0))
+      return done >= config.epochs ? (model, config.epochs, 0, meta) : (model, done, max(batches, 0), meta)
     }
     if let initialWeights {
       let (model, _) = try Checkpoint.load(path: initialWeights, backend: backend, architecture: architecture, width: width)
@@ -110,9 +142,9 @@ public struct TrainJob {
         throw UserError.badCheckpoint(path: initialWeights, problem: "holds a \(model.architecture.rawValue), not a \(architecture.rawValue)")
       }
       for p in model.parameters { try backend.fill(p.velocity, value: 0) }
-      return (model, 0, 0)
+      return (model, 0, 0, nil)
     }
-    return (try architecture.build(backend: backend, seed: config.seed, width: width), 0, 0)
+    return (try architecture.build(backend: backend, seed: config.seed, width: width), 0, 0, nil)
   }
 
   func provenance(epochsDone: Int, images: Int, batchesDone: Int = 0) -> [String: String] {

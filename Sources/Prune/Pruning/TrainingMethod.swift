@@ -13,13 +13,52 @@ public protocol TrainingMethod {
   func check(epochs: Int, batchesPerEpoch: Int) throws
   /// Hooks for training `model`; `resuming` when its masks came from the run's checkpoint.
   func hooks(model: Model, epochs: Int, batchesPerEpoch: Int, seed: UInt64, resuming: Bool) throws -> TrainingHooks
-  /// Work before the first epoch of a fresh run (Li20 finds its ticket here); nothing by default.
-  func prepare(model: Model, data: LabeledImages, config: TrainConfig, progress: ProgressSink) throws
+  /// Whether it works before the first epoch (Li20's ticket, RobustBird's search).
+  var preparesBeforeTraining: Bool { get }
+  /// Work before the first epoch of a fresh run, checkpointed through `phase` and continued from it
+  /// when a run stopped there; nothing by default.
+  func prepare(model: Model, data: LabeledImages, config: TrainConfig, progress: ProgressSink, phase: PreparePhase) throws
 }
 
 extension TrainingMethod {
   public func check(epochs: Int, batchesPerEpoch: Int) throws {}
-  public func prepare(model: Model, data: LabeledImages, config: TrainConfig, progress: ProgressSink) throws {}
+  public var preparesBeforeTraining: Bool { false }
+  public func prepare(model: Model, data: LabeledImages, config: TrainConfig, progress: ProgressSink, phase: PreparePhase) throws {}
+
+  /// Work before the first epoch without checkpoints (tests).
+  public func prepare(model: Model, data: LabeledImages, config: TrainConfig, progress: ProgressSink) throws {
+    try prepare(model: model, data: data, config: config, progress: progress, phase: PreparePhase())
+  }
+}
+
+/// A method's work before the first epoch as `train` runs it: where a stopped run left it, the
+/// model the run started from (Li20 rewinds to it), and how to checkpoint it.
+public struct PreparePhase {
+  /// Epochs of the phase done, and batches of the next.
+  public var epoch = 0
+  public var batch = 0
+  /// The method's own numbers saved with the last checkpoint.
+  public var state: [String: String] = [:]
+  /// Every parameter of the model the run started from, when the model given is a resumed one.
+  public var initial: [[Float]]?
+  /// Saves the model with the position (epochs, batches) and the method's numbers.
+  public var checkpoint: (_ epochs: Int, _ batches: Int, _ state: [String: String]) throws -> Void = { _, _, _ in }
+  public var checkpointEvery: Int?
+
+  public init() {}
+
+  /// Trains the phase's epochs with `trainer` from where it stopped, checkpointing mid-epoch (with
+  /// `state()`); `afterEpoch` runs after each epoch and checkpoints it itself.
+  func train(
+    _ trainer: Trainer, data: LabeledImages, progress: ProgressSink, state: @escaping () -> [String: String],
+    afterEpoch: (EpochSummary) throws -> Void
+  )
+    throws
+  {
+    trainer.checkpointEvery = checkpointEvery
+    trainer.midEpochCheckpoint = { epoch, done in try checkpoint(epoch, done, state()) }
+    _ = try trainer.train(data: data, firstEpoch: epoch, firstBatch: batch, progress: progress, afterEpoch: afterEpoch)
+  }
 }
 
 /// Counts a step's place in the whole run: steps are numbered from 1 over all epochs.

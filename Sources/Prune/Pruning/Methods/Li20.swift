@@ -16,14 +16,19 @@ public struct Li20: TrainingMethod {
   }
   public var settings: String { "li20 s=\(sparsity) ticket=\(ticketEpochs)" }
 
-  public func prepare(model: Model, data: LabeledImages, config: TrainConfig, progress: ProgressSink) throws {
+  public var preparesBeforeTraining: Bool { true }
+
+  public func prepare(model: Model, data: LabeledImages, config: TrainConfig, progress: ProgressSink, phase: PreparePhase) throws {
     let backend = model.backend
-    let initial = try model.parameters.map { try backend.download($0.value) }
+    let initial = try phase.initial ?? model.parameters.map { try backend.download($0.value) }
     var ticket = config
     ticket.epochs = ticketEpochs
     ticket.tradesBeta = nil
     if let pgd = config.attack { ticket.attack = PGDConfig(eps: pgd.eps, alpha: 1.25 * pgd.eps, steps: 1, norm: pgd.norm) }
-    _ = try Trainer(model: model, config: ticket).train(data: data, progress: progress)
+    let noNumbers: () -> [String: String] = { [:] }
+    try phase.train(Trainer(model: model, config: ticket), data: data, progress: progress, state: noNumbers) { summary in
+      try phase.checkpoint(summary.epoch, 0, [:])
+    }
     let scores = try model.prunableParameters.map { p -> [Float] in
       let w = try backend.download(p.value).map(abs)
       let mean = w.reduce(0, +) / Float(max(1, w.count))

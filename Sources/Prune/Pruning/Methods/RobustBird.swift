@@ -44,29 +44,31 @@ public struct RobustBird: TrainingMethod {
     }
   }
 
-  public func prepare(model: Model, data: LabeledImages, config: TrainConfig, progress: ProgressSink) throws {
+  public var preparesBeforeTraining: Bool { true }
+
+  public func prepare(model: Model, data: LabeledImages, config: TrainConfig, progress: ProgressSink, phase: PreparePhase) throws {
     var search = config
     search.epochs = searchEpochs ?? config.epochs
     search.schedule = .constant
-    var bird = EarlyBirdWindow(size: window, threshold: threshold)
-    var masks: [[Float]] = []
-    var emerged: Int?
-    do {
-      _ = try Trainer(model: model, config: search).train(data: data, progress: progress) { summary in
-        masks = try globalMagnitudeMasks(model)
-        if bird.push(masks) {
-          emerged = summary.epoch
-          throw SearchEnded()
+    var bird = try EarlyBirdWindow(size: window, threshold: threshold, restoring: phase.state)
+    var emerged = phase.state["emerged"].flatMap(Int.init)
+    if emerged == nil && phase.epoch < search.epochs {
+      let window = { bird.encoded }
+      do {
+        try phase.train(Trainer(model: model, config: search), data: data, progress: progress, state: window) { summary in
+          if bird.push(try globalMagnitudeMasks(model)) { emerged = summary.epoch }
+          // Saved before the search ends, so a run stopped after it prunes at the same epoch.
+          try phase.checkpoint(summary.epoch, 0, bird.encoded.merging(emerged.map { ["emerged": "\($0)"] } ?? [:]) { $1 })
+          if emerged != nil { throw SearchEnded() }
         }
-      }
-    } catch is SearchEnded {}
-    if masks.isEmpty { masks = try globalMagnitudeMasks(model) }
+      } catch is SearchEnded {}
+    }
     let distances = bird.distances.map { String(format: "%.3f", $0) }.joined(separator: ", ")
     progress.finish(
       emerged.map { "robustbird: early bird at epoch \($0) of at most \(search.epochs) (mask distances \(distances))" }
         ?? "robustbird: no early bird within \(search.epochs) epochs (last mask distances \(distances)); pruned at the end of the search")
     for p in model.parameters { try model.backend.fill(p.velocity, value: 0) }
-    try Pruner.apply(masks, to: model)
+    try Pruner.apply(try globalMagnitudeMasks(model), to: model)
   }
 
   public func hooks(model: Model, epochs: Int, batchesPerEpoch: Int, seed: UInt64, resuming: Bool) throws -> TrainingHooks { Li20Hooks() }
@@ -93,6 +95,30 @@ public struct EarlyBirdWindow {
   public init(size: Int, threshold: Double) {
     self.size = size
     self.threshold = threshold
+  }
+
+  /// A window saved with `encoded` (empty: a fresh one).
+  init(size: Int, threshold: Double, restoring saved: [String: String]) throws {
+    self.init(size: size, threshold: threshold)
+    guard let count = saved["masks"].flatMap(Int.init) else { return }
+    for k in 0..<count {
+      guard let text = saved["mask\(k)"], let bytes = Data(base64Encoded: text), let n = saved["entries"].flatMap(Int.init),
+        bytes.count == (n + 7) / 8
+      else { throw UserError.badValue(name: "checkpoint", value: "robustbird mask \(k)", problem: "missing or damaged") }
+      masks.append((0..<n).map { bytes[bytes.startIndex + $0 / 8] & (1 << ($0 % 8)) != 0 })
+    }
+    distances = saved["distances"].map { $0.split(separator: ",").compactMap { Double($0) } } ?? []
+  }
+
+  /// The window as checkpoint metadata: each mask a base64 bitset.
+  var encoded: [String: String] {
+    var saved = ["masks": "\(masks.count)", "entries": "\(masks.first?.count ?? 0)", "distances": distances.map { "\($0)" }.joined(separator: ",")]
+    for (k, mask) in masks.enumerated() {
+      var bytes = [UInt8](repeating: 0, count: (mask.count + 7) / 8)
+      for (i, bit) in mask.enumerated() where bit { bytes[i / 8] |= 1 << (i % 8) }
+      saved["mask\(k)"] = Data(bytes).base64EncodedString()
+    }
+    return saved
   }
 
   /// Adds an epoch's mask (per layer); true when the early bird has emerged.
