@@ -28,7 +28,7 @@ extension CLITests {
     let dir = try scratch()
     try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir)
     try directory(dir + "/ro", mode: 0o555)
-    func run(_ arguments: [String]) throws -> Run {
+    func start(_ arguments: [String]) throws -> (Process, Pipe) {
       let process = Process()
       process.executableURL = URL(fileURLWithPath: command[0])
       process.arguments = Array(command.dropFirst()) + arguments
@@ -36,9 +36,16 @@ extension CLITests {
       process.standardOutput = FileHandle.nullDevice
       process.standardError = err
       try process.run()
+      return (process, err)
+    }
+    func finish(_ process: Process, _ err: Pipe) -> Run {
       let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
       process.waitUntilExit()
       return Run(status: process.terminationStatus, stdout: "", stderr: stderr)
+    }
+    func run(_ arguments: [String]) throws -> Run {
+      let (process, err) = try start(arguments)
+      return finish(process, err)
     }
 
     // Refused before any work: train's checkpoint, bench's database.
@@ -55,20 +62,13 @@ extension CLITests {
     let fourEpochs = [
       "train", "--train-limit", "256", "--epochs", "4", "--steps", "2", "--batch-size", "32", "--device", "cpu", "--quiet", "--out", out,
     ]
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: command[0])
-    process.arguments = Array(command.dropFirst()) + fourEpochs
-    let err = Pipe()
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = err
-    try process.run()
+    let (process, err) = try start(fourEpochs)
     let deadline = Date().addingTimeInterval(120)
     while process.isRunning && !FileManager.default.fileExists(atPath: out) && Date() < deadline { usleep(20_000) }
     try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: dir + "/rw")
-    let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
+    let stopped = finish(process, err)
     try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir + "/rw")
-    assertUserError(Run(status: process.terminationStatus, stdout: "", stderr: stderr), mentions: ["m.safetensors", "Permission denied"])
+    assertUserError(stopped, mentions: ["m.safetensors", "Permission denied"])
     XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/rw"), ["m.safetensors"], "no temporary file left")
     let resumed = try advprune(fourEpochs + ["--resume", "--json"])
     XCTAssertEqual(resumed.status, 0, resumed.stderr)

@@ -258,21 +258,23 @@ final class TrainingMethodTests: XCTestCase {
     XCTAssertEqual(Double(keep.reduce(0, +)), 0.1 * Double(model.prunableParameters.reduce(0) { $0 + $1.count }), accuracy: 8)
   }
 
+  /// `train --method NAME` at 80 % on 256 Fashion-MNIST images in batches of 64.
+  func methodJob(_ name: String, _ options: [String: String], epochs: Int, output: String) throws -> TrainJob {
+    var c = config(epochs: epochs)
+    c.batchSize = 64
+    var j = TrainJob(
+      architecture: .smallcnn, dataset: .fashionMNIST, dataDirectory: try FashionMNISTFixture.directory(), trainLimit: 256, config: c, output: output)
+    j.method = try TrainingMethods.make(method: name, sparsity: 0.8, locality: nil, structure: .unstructured, options: options)
+    return j
+  }
+
   /// A run killed after its first epoch and resumed ends with the same weights and masks.
   func testResumeContinuesTheMaskScheduleBitForBit() throws {
     for (name, options) in [
       ("gmp", ["prune-end": "2", "prune-every": "3"]), ("flyingbird", ["update-every": "3"]), ("twinrep", ["prune-epoch": "1"]),
     ] {
       let dir = try temporaryDirectory(self)
-      func job(_ out: String) throws -> TrainJob {
-        var c = config(epochs: 2)
-        c.batchSize = 64
-        var j = TrainJob(
-          architecture: .smallcnn, dataset: .fashionMNIST, dataDirectory: try FashionMNISTFixture.directory(), trainLimit: 256, config: c,
-          output: dir + "/" + out)
-        j.method = try TrainingMethods.make(method: name, sparsity: 0.8, locality: nil, structure: .unstructured, options: options)
-        return j
-      }
+      func job(_ out: String) throws -> TrainJob { try methodJob(name, options, epochs: 2, output: dir + "/" + out) }
       let straight = try job("straight.safetensors")
       _ = try straight.run(backend: CPUBackend(), progress: SnapshotAtSecondEpoch(source: straight.output, copy: dir + "/killed.safetensors"))
       var resumed = try job("killed.safetensors")
@@ -307,12 +309,7 @@ final class TrainingMethodTests: XCTestCase {
     for (name, options, stop, snapshot) in cases {
       let dir = try temporaryDirectory(self)
       func job(_ out: String) throws -> TrainJob {
-        var c = config(epochs: 1)
-        c.batchSize = 64
-        var j = TrainJob(
-          architecture: .smallcnn, dataset: .fashionMNIST, dataDirectory: try FashionMNISTFixture.directory(), trainLimit: 256, config: c,
-          output: dir + "/" + out)
-        j.method = try TrainingMethods.make(method: name, sparsity: 0.8, locality: nil, structure: .unstructured, options: options)
+        var j = try methodJob(name, options, epochs: 1, output: dir + "/" + out)
         j.checkpointEvery = 1
         return j
       }
