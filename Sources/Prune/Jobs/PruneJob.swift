@@ -18,10 +18,10 @@ public struct PruneJob {
   /// Fine-tuning recipe; its epochs may be 0 (prune only).
   public var finetune: TrainConfig
   public var output: String
-  /// Continue the run kept in `output`: once the method's phase has finished (its masks are in the
-  /// file), fine-tuning goes on from its last checkpoint; a run stopped inside the phase prunes again.
+  /// Continue the run kept in `output` from its last checkpoint: inside the method's phase, or in
+  /// fine-tuning with the phase's masks (the phase is not run again).
   public var resume = false
-  /// Also checkpoint every N fine-tuning steps inside an epoch.
+  /// Also checkpoint every N steps inside an epoch (of the phase and of fine-tuning).
   public var checkpointEvery: Int?
 
   public init(
@@ -194,7 +194,13 @@ public struct PruneJob {
       "prune_criterion": method.cell.criterion.rawValue, "prune_locality": method.cell.localities.first?.rawValue ?? "",
       "prune_structure": method.cell.structures.first?.rawValue ?? "", "prune_target_sparsity": "\(sparsity)",
       "finetune_lr": "\(finetune.sgd.learningRate)", "finetune_epochs_planned": "\(finetune.epochs)",
+      // Every option of the method (HARP's gamma, R-ADMM's rho, ...) and its phase's recipe.
+      "prune_settings": String(describing: method),
     ]
+    if method.trainsWhilePruning, let phase = pruneTraining {
+      meta["prune_phase_epochs_planned"] = "\(phase.epochs)"
+      for (key, value) in trainingMetadata(phase, dataset: dataset, images: images) { meta["prune_phase_recipe_" + key] = value }
+    }
     for (key, value) in trainingMetadata(finetune, dataset: dataset, images: images) { meta["finetune_recipe_" + key] = value }
     return meta
   }
