@@ -93,6 +93,11 @@ struct Train: ParsableCommand {
   @Option(help: "FlyingBird: steps between mask updates (default: one epoch).") var updateEvery: String?
   @Option(help: "FlyingBird: initial share of active weights replaced per update, cosine-decayed (default 0.5).") var deathRate: String?
   @Option(help: "FlyingBird: regrowth, random (default) or gradient.") var regrowth: String?
+  @Option(
+    help:
+      "FlyingBird, RST, Li20: dense (default, the references') keeps the dense initialisation's scale on a sparse start; scaled multiplies each unit's kept weights by 1/sqrt(its density)."
+  )
+  var sparseInit: String?
   @OptionGroup var recipe: RecipeOptions
   @OptionGroup var common: CommonOptions
 
@@ -113,7 +118,7 @@ struct Train: ParsableCommand {
       let options = [
         "prune-start": pruneStart, "prune-end": pruneEnd, "prune-every": pruneEvery, "densities": densities, "update-every": updateEvery,
         "death-rate": deathRate, "regrowth": regrowth, "prune-epoch": pruneEpoch, "ticket-epochs": ticketEpochs,
-        "search-epochs": searchEpochs, "eb-window": ebWindow, "eb-threshold": ebThreshold,
+        "search-epochs": searchEpochs, "eb-window": ebWindow, "eb-threshold": ebThreshold, "sparse-init": sparseInit,
       ].compactMapValues { $0 }
       if let method {
         guard let sparsity else { throw UserError.badValue(name: "--method", value: method, problem: "needs --sparsity") }

@@ -3,12 +3,13 @@
 struct MethodOptions {
   let values: [String: String]
 
-  /// Refuses an option no method has, or one owned by another method than `method`.
-  init(_ values: [String: String], owners: [String: String], method: String?) throws {
-    for key in values.keys.sorted() where owners[key] != method {
+  /// Refuses an option no method has, or one that `method` is not among the owners of.
+  init(_ values: [String: String], owners: [String: [String]], method: String?) throws {
+    for key in values.keys.sorted() where !(owners[key] ?? []).contains(method ?? "") {
       throw UserError.badValue(
         name: "--\(key)", value: values[key]!,
-        problem: owners[key].map { "is an option of --method \($0), not of \(method ?? "a free cell")" } ?? "no method option of that name")
+        problem: owners[key].map { "is an option of --method \($0.joined(separator: ", ")), not of \(method ?? "a free cell")" }
+          ?? "no method option of that name")
     }
     self.values = values
   }

@@ -70,9 +70,10 @@ extension TrainingStep {
 public enum TrainingMethods {
   public static let names = ["gmp", "flyingbird", "twinrep", "rst", "li20", "robustbird"]
   public static let optionOwners = [
-    "prune-start": "gmp", "prune-end": "gmp", "prune-every": "gmp", "densities": "flyingbird", "update-every": "flyingbird",
-    "death-rate": "flyingbird", "regrowth": "flyingbird", "prune-epoch": "twinrep", "ticket-epochs": "li20",
-    "search-epochs": "robustbird", "eb-window": "robustbird", "eb-threshold": "robustbird",
+    "prune-start": ["gmp"], "prune-end": ["gmp"], "prune-every": ["gmp"], "densities": ["flyingbird"], "update-every": ["flyingbird"],
+    "death-rate": ["flyingbird"], "regrowth": ["flyingbird"], "prune-epoch": ["twinrep"], "ticket-epochs": ["li20"],
+    "search-epochs": ["robustbird"], "eb-window": ["robustbird"], "eb-threshold": ["robustbird"],
+    "sparse-init": ["flyingbird", "rst", "li20"],
   ]
 
   public static func make(method: String, sparsity: Double, locality: Locality?, structure: Structure, options: [String: String]) throws
@@ -105,15 +106,18 @@ public enum TrainingMethods {
       return FlyingBird(
         sparsity: sparsity, erk: densities == "erk",
         every: try options.count("update-every", minimum: 1, "a whole number of steps >= 1"),
-        deathRate: try options.number("death-rate", { $0 > 0 && $0 < 1 }, "a share in (0, 1)") ?? 0.5, regrowth: growth)
+        deathRate: try options.number("death-rate", { $0 > 0 && $0 < 1 }, "a share in (0, 1)") ?? 0.5, regrowth: growth,
+        sparseInit: try SparseInit.parse(options))
     case "rst":
       guard structure == .unstructured else { throw refuse("--structure", structure.rawValue, "rst prunes single weights") }
       if let locality, locality != .local { throw refuse("--locality", locality.rawValue, "rst keeps the same share of every layer (local)") }
-      return RST(sparsity: sparsity)
+      return RST(sparsity: sparsity, sparseInit: try SparseInit.parse(options))
     case "li20":
       guard structure == .unstructured else { throw refuse("--structure", structure.rawValue, "li20 prunes single weights") }
       if let locality, locality != .global { throw refuse("--locality", locality.rawValue, "li20 ranks all layers together (global)") }
-      return Li20(sparsity: sparsity, ticketEpochs: try options.count("ticket-epochs", minimum: 1, "a whole number >= 1") ?? 1)
+      return Li20(
+        sparsity: sparsity, ticketEpochs: try options.count("ticket-epochs", minimum: 1, "a whole number >= 1") ?? 1,
+        sparseInit: try SparseInit.parse(options))
     case "robustbird":
       guard structure == .unstructured else { throw refuse("--structure", structure.rawValue, "robustbird prunes single weights") }
       if let locality, locality != .global { throw refuse("--locality", locality.rawValue, "robustbird ranks all layers together (global)") }

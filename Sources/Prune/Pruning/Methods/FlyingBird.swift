@@ -16,6 +16,8 @@ public struct FlyingBird: TrainingMethod {
   public var every: Int?
   public var deathRate: Double
   public var regrowth: Regrowth
+  /// How the sparse start scales the kept initial weights (the reference: `dense`).
+  public var sparseInit: SparseInit = .dense
 
   public var name: String { "flyingbird" }
   public var cell: TaxonomyCell {
@@ -23,6 +25,7 @@ public struct FlyingBird: TrainingMethod {
   }
   public var settings: String {
     "flyingbird s=\(sparsity) \(erk ? "erk" : "uniform") every=\(every.map(String.init) ?? "epoch") d0=\(deathRate) \(regrowth.rawValue)"
+      + (sparseInit == .dense ? "" : " init=\(sparseInit.rawValue)")
   }
 
   public func check(epochs: Int, batchesPerEpoch: Int) throws {
@@ -49,6 +52,7 @@ public struct FlyingBird: TrainingMethod {
         let chosen = Set(Array(0..<p.count).shuffled(using: &rng).prefix(k))
         try model.applyMask((0..<p.count).map { chosen.contains($0) ? 1 : 0 }, to: p, resetMomentum: false)
       }
+      try sparseInit.apply(to: model)
     }
     return FlyingBirdHooks(method: self, total: epochs * batchesPerEpoch, every: every ?? batchesPerEpoch, seed: seed)
   }

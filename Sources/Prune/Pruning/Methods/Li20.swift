@@ -9,12 +9,14 @@ import GPU
 public struct Li20: TrainingMethod {
   public var sparsity: Double
   public var ticketEpochs: Int
+  /// How the rewound sparse network's kept weights are scaled (the reference: `dense`).
+  public var sparseInit: SparseInit = .dense
 
   public var name: String { "li20" }
   public var cell: TaxonomyCell {
     TaxonomyCell(pipeline: .before, schedule: .oneShot, structures: [.unstructured], localities: [.global], criterion: .lwm)
   }
-  public var settings: String { "li20 s=\(sparsity) ticket=\(ticketEpochs)" }
+  public var settings: String { "li20 s=\(sparsity) ticket=\(ticketEpochs)" + (sparseInit == .dense ? "" : " init=\(sparseInit.rawValue)") }
 
   public var preparesBeforeTraining: Bool { true }
 
@@ -40,6 +42,7 @@ public struct Li20: TrainingMethod {
       try backend.fill(p.velocity, value: 0)
     }
     try Pruner.apply(masks, to: model)
+    try sparseInit.apply(to: model)
   }
 
   public func hooks(model: Model, epochs: Int, batchesPerEpoch: Int, seed: UInt64, resuming: Bool) throws -> TrainingHooks { Li20Hooks() }

@@ -2,7 +2,7 @@
 public enum PruningMethods {
   public static let names = ["lwm", "lamp", "random", "hydra", "harp", "radmm"]
   /// Method options and the methods that take them (`--gamma 2` is `options["gamma"] = "2"`).
-  public static let optionOwners = ["gamma": "harp", "harp-start": "harp", "rho": "radmm", "admm-period": "radmm"]
+  public static let optionOwners = ["gamma": ["harp"], "harp-start": ["harp"], "rho": ["radmm"], "admm-period": ["radmm"]]
   public static let defaultPruneEpochs = 1
 
   /// The method for `--method` (or, without one, the free cell of criterion, locality, structure).

@@ -9,12 +9,14 @@ import GPU
 /// gradient passed straight through as in HYDRA. After the last epoch the masks become hard masks.
 public struct RST: TrainingMethod {
   public var sparsity: Double
+  /// `scaled` divides the constants by sqrt(keep share), edge-popup's `scale_fan` (default `dense`).
+  public var sparseInit: SparseInit = .dense
 
   public var name: String { "rst" }
   public var cell: TaxonomyCell {
     TaxonomyCell(pipeline: .before, schedule: .oneShot, structures: [.unstructured], localities: [.local], criterion: .lis)
   }
-  public var settings: String { "rst s=\(sparsity)" }
+  public var settings: String { "rst s=\(sparsity)" + (sparseInit == .dense ? "" : " init=\(sparseInit.rawValue)") }
 
   public func hooks(model: Model, epochs: Int, batchesPerEpoch: Int, seed: UInt64, resuming: Bool) throws -> TrainingHooks {
     let params = model.prunableParameters
@@ -24,7 +26,8 @@ public struct RST: TrainingMethod {
       for (l, p) in params.enumerated() {
         var rng = SeededRNG.derive(seed ^ 0x257, UInt64(l))
         let fanIn = Float(p.count / max(1, p.shape[0]))
-        let c = (2 / fanIn).squareRoot()
+        let share = sparseInit == .scaled ? Float(keep[l]) / Float(max(1, p.count)) : 1
+        let c = (2 / (fanIn * share)).squareRoot()
         try model.backend.write((0..<p.count).map { _ in rng.next() & 1 == 0 ? c : -c }, to: p.value)
         try model.pruning.setScores(for: p, values: rng.uniformArray(p.count, -1 / fanIn.squareRoot(), 1 / fanIn.squareRoot()))
       }
