@@ -71,6 +71,8 @@ final class BenchTests: XCTestCase {
     // A label is for the report only; an epoch more is another model.
     let relabelled = try BenchPlan(try BenchConfig.parse(Self.tinyGrid.replacingOccurrences(of: "random local\"", with: "rnd\""), path: "c.toml"))
     XCTAssertEqual(relabelled.cells.map(\.id), a.cells.map(\.id))
+    XCTAssertEqual(Set(a.cells.map(\.title)).intersection(["random local", "rnd"]), ["random local"], "the label is the title")
+    XCTAssertEqual(Set(relabelled.cells.map(\.title)).intersection(["random local", "rnd"]), ["rnd"])
     let longer = try BenchPlan(
       try BenchConfig.parse(Self.tinyGrid.replacingOccurrences(of: "epochs = 1\nsteps", with: "epochs = 2\nsteps"), path: "d.toml"))
     XCTAssertTrue(Set(longer.cells.map(\.id)).isDisjoint(with: a.cells.map(\.id)))
@@ -280,6 +282,13 @@ final class BenchTests: XCTestCase {
     // The global-vs-local question is answerable: lwm global vs random local is not a pair, so it says what is missing.
     let answers = SurveyQuestions.answers(report.data.rows)
     XCTAssertTrue(answers.contains { $0.question.contains("global or local") && $0.answer.hasPrefix("not answerable") })
+
+    // A new label is shown at once; the cells stay done.
+    let relabelled = try BenchConfig.parse(Self.tinyGrid.replacingOccurrences(of: "random local\"", with: "rnd\""), path: "tiny.toml")
+    let rerun = try BenchRunner(config: relabelled, database: all, checkpoints: dir + "/ckpt", shard: nil, environment: environment())
+      .run(backend: backend, progress: SilentProgress()) { _ in }
+    XCTAssertEqual(rerun.skipped, 5)
+    XCTAssertTrue(try BenchReport(database: all).markdown().contains("| rnd |"))
   }
 
   /// A device lost mid-grid (injected on OpenCL) stops the run with the device named and its row

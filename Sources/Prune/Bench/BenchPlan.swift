@@ -155,8 +155,10 @@ public struct BenchCell: Sendable {
   public let taxonomy: TaxonomyCell?
   /// Where its `[[method]]` is in the config, for errors.
   public let line: Int?
+  /// The `[[method]]`'s label: shown, but not part of the cell's identity (its spec has none).
+  public var label: String? = nil
 
-  public var title: String { spec.method?.title ?? "dense" }
+  public var title: String { label ?? spec.method?.title ?? "dense" }
 }
 
 /// The grid's cells in the order they run: each dense model before the cells that prune it.
@@ -200,7 +202,9 @@ public struct BenchPlan: Sendable {
                 spec.pruneEpochs = trainsWhilePruning ? config.pruneEpochs : nil
                 spec.pruneLR = trainsWhilePruning ? config.pruneLR : nil
               }
-              add(Self.cell(spec, config: config, dataset: dataset, taxonomy: taxonomy, line: entry.line))
+              var cell = Self.cell(spec, config: config, dataset: dataset, taxonomy: taxonomy, line: entry.line)
+              cell.label = entry.spec.label
+              add(cell)
             }
           }
         }

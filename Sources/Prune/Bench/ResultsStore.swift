@@ -165,8 +165,9 @@ public final class ResultsStore {
     try guarded {
       try db.query(
         """
-        INSERT OR IGNORE INTO cells(id, kind, dataset, architecture, method, title, taxonomy, pipeline, structure, locality, criterion,
+        INSERT INTO cells(id, kind, dataset, architecture, method, title, taxonomy, pipeline, structure, locality, criterion,
           target_sparsity, seed, parent, spec) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          ON CONFLICT(id) DO UPDATE SET title = excluded.title
         """,
         [
           .text(cell.id), .text(s.kind.rawValue), .text(s.dataset), .text(s.architecture), SQLValue(s.method?.name ?? s.method.map { _ in "free" }),
