@@ -55,11 +55,13 @@ struct Attack: ParsableCommand {
       job.tune = tuned ? FMNTuning() : nil
       job.perPointPath = perPoint
       job.checks = checks
+      job.compact = testSet.compact
       let result = try job.run(backend: try common.backend(), progress: common.progress())
       let failed = result.checks?.filter { !$0.passed } ?? []
       for check in failed { printErr("advprune: WARNING: sanity check failed: \(check.name): \(check.detail)") }
       if common.json { return try printJSON(result) }
-      let head = String(format: "%@ (%@, sparsity %.2f%%)", result.checkpoint, result.architecture, 100 * result.sparsity)
+      let head = String(
+        format: "%@ (%@, sparsity %.2f%%, %@ model)", result.checkpoint, result.architecture, 100 * result.sparsity, result.path)
       if let e = result.evaluation {
         print(
           String(

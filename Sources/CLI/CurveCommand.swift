@@ -39,6 +39,7 @@ struct Curve: ParsableCommand {
       job.autoAttack = autoattack
       job.csvPath = csv
       job.maxEps = maxEps
+      job.compact = testSet.compact
       job.batchSize = testSet.batchSize
       job.architecture = try testSet.arch.map(Architecture.init(parsing:))
       job.width = testSet.width

@@ -11,13 +11,15 @@ struct Predict: ParsableCommand {
   @Option(name: [.customLong("n"), .customLong("test-limit")], help: "Number of test images (the first N).") var n: Int = 10
   @Option(help: "Data set (default: the checkpoint's).") var dataset: String?
   @Option(help: "Directory of the data set's files.") var dataDir: String?
+  @Option(help: CompactMode.help) var compact: CompactMode = .auto
   @OptionGroup var common: CommonOptions
 
   func run() throws {
     try reportingErrors {
-      let job = PredictJob(
+      var job = PredictJob(
         input: checkpoint, architecture: try arch.map(Architecture.init(parsing:)), dataset: try dataset.map(DatasetName.init(parsing:)),
         dataDirectory: dataDir, points: n)
+      job.compact = compact
       let result = try job.run(backend: try common.backend())
       if common.json { return try printJSON(result) }
       for (i, row) in result.logits.enumerated() {
@@ -25,7 +27,7 @@ struct Predict: ParsableCommand {
           "\(i)  label \(result.labels[i])  predicted \(result.predictions[i])  logits "
             + row.map { String(format: "%.4f", $0) }.joined(separator: " "))
       }
-      print(String(format: "accuracy %.2f%% on %d images", 100 * result.accuracy, result.labels.count))
+      print(String(format: "accuracy %.2f%% on %d images (%@ model)", 100 * result.accuracy, result.labels.count, result.path))
     }
   }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Prune
 
 /// Which test points an evaluation runs on and how a checkpoint without metadata is read
 /// (`attack` and `curve`).
@@ -9,4 +10,10 @@ struct TestSetOptions: ParsableArguments {
   @Option(help: "Directory of the data set's files.") var dataDir: String?
   @Option(help: "Architecture of a checkpoint saved from PyTorch (ours carry it in their metadata).") var arch: String?
   @Option(help: "Channel multiplier of such a checkpoint.") var width: Double?
+  @Option(help: CompactMode.help) var compact: CompactMode = .auto
+}
+
+extension CompactMode: ExpressibleByArgument {
+  static let help: ArgumentHelp =
+    "auto: a filter-pruned model runs as its compact form (removed channels gone, the same function, faster); off: the masked model as stored."
 }

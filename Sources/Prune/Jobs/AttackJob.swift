@@ -19,6 +19,8 @@ public struct AttackJob {
   /// Writes every point's outcome as JSON here.
   public var perPointPath: String?
   public var checks = false
+  /// Filter-pruned models run compacted unless `off`.
+  public var compact = CompactMode.auto
 
   public init(
     input: String, dataset: DatasetName?, dataDirectory: String?, points: Int, plan: AttackPlan, batchSize: Int = 200, seed: UInt64
@@ -37,6 +39,8 @@ public struct AttackJob {
     public let backend: String
     public let architecture: String
     public let sparsity: Double
+    /// The model that ran: "compact" (structured pruning's removed channels gone) or "masked".
+    public let path: String
     /// Bounded attacks (nil for FMN).
     public let evaluation: RobustnessResult?
     /// FMN (nil for bounded attacks).
@@ -48,8 +52,11 @@ public struct AttackJob {
     if points < 1 { throw UserError.badValue(name: "--n", value: "\(points)", problem: "must be >= 1") }
     if batchSize < 1 { throw UserError.badValue(name: "--batch-size", value: "\(batchSize)", problem: "must be >= 1") }
     if let perPointPath { try checkWritable(perPointPath) }
-    let (model, test, _) = try loadForEvaluation(
-      path: input, architecture: architecture, width: width, dataset: dataset, dataDirectory: dataDirectory, points: points, backend: backend)
+    let (loaded, test, _) = try loadForEvaluation(
+      path: input, architecture: architecture, width: width, dataset: dataset, dataDirectory: dataDirectory, points: points, compact: compact,
+      backend: backend)
+    let model = loaded.model
+    if loaded.path == "compact" { progress.finish(loaded.summary) }
     try plan.validate(classes: test.classCount, pointChannels: test.channels)
     if points > test.count {
       throw UserError.badValue(name: "--n", value: "\(points)", problem: "the test set has only \(test.count) points")
@@ -90,7 +97,7 @@ public struct AttackJob {
       checkResults = try SanityChecks(evaluation: evaluation, plan: plan, progress: progress).run(bounded: bounded, minimumNorm: minimal)
     }
     return Result(
-      checkpoint: input, backend: backend.name, architecture: model.architecture.rawValue, sparsity: try model.sparsity(),
+      checkpoint: input, backend: backend.name, architecture: model.architecture.rawValue, sparsity: loaded.sparsity, path: loaded.path,
       evaluation: bounded, minimumNorm: minimal, checks: checkResults)
   }
 
@@ -104,13 +111,14 @@ public struct AttackJob {
   }
 }
 
-/// A checkpoint's model, its data set (`dataset` overrides the metadata's; files from PyTorch name
-/// their architecture) and that data set's first `points` test points.
+/// A checkpoint's model (compacted under `compact`), its data set (`dataset` overrides the
+/// metadata's; files from PyTorch name their architecture) and that data set's first `points` test points.
 func loadForEvaluation(
-  path: String, architecture: Architecture?, width: Double?, dataset: DatasetName?, dataDirectory: String?, points: Int, backend: Backend
-) throws -> (Model, LabeledImages, DatasetName) {
+  path: String, architecture: Architecture?, width: Double?, dataset: DatasetName?, dataDirectory: String?, points: Int, compact: CompactMode,
+  backend: Backend
+) throws -> (EvaluationModel, LabeledImages, DatasetName) {
   let (model, meta) = try Checkpoint.load(path: path, backend: backend, architecture: architecture, width: width)
   let name = try Checkpoint.dataset(dataset, metadata: meta, path: path)
   try name.check(model.architecture)
-  return (model, try name.load(directory: dataDirectory, train: false, limit: points), name)
+  return (try EvaluationModel(model, mode: compact), try name.load(directory: dataDirectory, train: false, limit: points), name)
 }

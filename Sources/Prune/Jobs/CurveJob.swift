@@ -23,6 +23,8 @@ public struct CurveJob {
   public var seed: UInt64
   public var architecture: Architecture?
   public var width: Double?
+  /// Filter-pruned models run compacted unless `off`.
+  public var compact = CompactMode.auto
 
   public init(inputs: [String], points: Int, norm: PerturbationNorm, svgPath: String, seed: UInt64) {
     self.inputs = inputs
@@ -65,13 +67,16 @@ public struct CurveJob {
     for path in [svgPath] + (csvPath.map { [$0] } ?? []) { try checkWritable(path) }
     var curves: [Curve] = []
     for (k, input) in inputs.enumerated() {
-      let (model, test, data) = try loadForEvaluation(
-        path: input, architecture: architecture, width: width, dataset: dataset, dataDirectory: dataDirectory, points: points, backend: backend)
+      let (loaded, test, data) = try loadForEvaluation(
+        path: input, architecture: architecture, width: width, dataset: dataset, dataDirectory: dataDirectory, points: points, compact: compact,
+        backend: backend)
+      let model = loaded.model
       if points > test.count { throw UserError.badValue(name: "--n", value: "\(points)", problem: "the test set has only \(test.count) points") }
       let radius = eps ?? data.defaultEps
       let evaluation = RobustnessEvaluation(model: model, data: test, count: points, batchSize: batchSize, seed: seed)
-      let sparsity = try model.sparsity()
+      let sparsity = loaded.sparsity
       let label = labels?[k] ?? defaultLabel(input, sparsity: sparsity)
+      if loaded.path == "compact" { progress.finish("\(label): \(loaded.summary)") }
       progress.finish("\(label): minimum-norm attack on \(points) points")
       let distances = try evaluation.minimumNorm(config: fmn, eps: radius, tune: tune, progress: progress)
       var ensemble: RobustnessResult?

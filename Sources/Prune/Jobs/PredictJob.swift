@@ -9,6 +9,8 @@ public struct PredictJob {
   public var dataset: DatasetName?
   public var dataDirectory: String?
   public var points: Int
+  /// Filter-pruned models run compacted unless `off`.
+  public var compact = CompactMode.auto
 
   public init(input: String, architecture: Architecture?, dataset: DatasetName?, dataDirectory: String?, points: Int) {
     self.input = input
@@ -20,6 +22,8 @@ public struct PredictJob {
 
   public struct Result: Codable, Sendable {
     public let checkpoint: String
+    /// "compact" or "masked", as in `AttackJob.Result`.
+    public let path: String
     public let labels: [Int]
     public let predictions: [Int]
     public let logits: [[Float]]
@@ -28,16 +32,16 @@ public struct PredictJob {
 
   public func run(backend: Backend) throws -> Result {
     if points < 1 { throw UserError.badValue(name: "--n", value: "\(points)", problem: "must be >= 1") }
-    let (model, meta) = try Checkpoint.load(path: input, backend: backend, architecture: architecture)
-    let name = try Checkpoint.dataset(dataset, metadata: meta, path: input)
-    try name.check(model.architecture)
+    let (loaded, test, _) = try loadForEvaluation(
+      path: input, architecture: architecture, width: nil, dataset: dataset, dataDirectory: dataDirectory, points: points, compact: compact,
+      backend: backend)
+    let model = loaded.model
     model.setTraining(false)
-    let test = try name.load(directory: dataDirectory, train: false, limit: points)
     let (x, _, labels) = try BatchUploader(data: test, backend: backend).upload(0..<test.count)
     let out = try model.forward(x)
     let flat = try backend.download(out)
     let classes = out.shape[1]
     let rows = (0..<test.count).map { Array(flat[($0 * classes)..<(($0 + 1) * classes)]) }
-    return Result(checkpoint: input, labels: labels, predictions: argmaxRows(flat, classes: classes), logits: rows)
+    return Result(checkpoint: input, path: loaded.path, labels: labels, predictions: argmaxRows(flat, classes: classes), logits: rows)
   }
 }

@@ -1,0 +1,59 @@
+import Foundation
+import GPU
+
+/// Whether an evaluation runs a filter-pruned model as its compact form (the removed channels
+/// physically gone, the same function), so structured pruning is faster without `export --compact`.
+public enum CompactMode: String, Codable, Sendable, CaseIterable {
+  /// Compact whenever filter pruning removed at least one whole channel.
+  case auto
+  /// The masked model as stored (for comparing the two).
+  case off
+}
+
+/// The model an evaluation runs, and what it is.
+public struct EvaluationModel {
+  public let model: Model
+  /// "compact" or "masked".
+  public let path: String
+  /// Parameters left (mask 1) in the stored model, and in the one that runs.
+  public let parametersStored: Int
+  public let parametersRun: Int
+  /// The stored model's sparsity over prunable weights.
+  public let sparsity: Double
+
+  public var summary: String {
+    path == "compact"
+      ? String(
+        format: "compact model: %.3f M of %.3f M parameters computed (removed channels gone; --compact off runs the masked one)",
+        Double(parametersRun) / 1e6, Double(parametersStored) / 1e6)
+      : "masked model: \(String(format: "%.3f", Double(parametersStored) / 1e6)) M parameters kept"
+  }
+
+  /// `model` as it should run under `mode`.
+  public init(_ model: Model, mode: CompactMode) throws {
+    let stored = try model.nonzeroParameterCount()
+    let sparsity = try model.sparsity()
+    if mode == .auto, let compact = try Self.compacted(model) {
+      self.model = compact
+      self.path = "compact"
+      self.parametersRun = try compact.nonzeroParameterCount()
+    } else {
+      self.model = model
+      self.path = "masked"
+      self.parametersRun = stored
+    }
+    self.parametersStored = stored
+    self.sparsity = sparsity
+  }
+
+  /// `model` with every channel filter pruning zeroed removed; nil when none can go.
+  static func compacted(_ model: Model) throws -> Model? {
+    // Mid-phase checkpoints (live scores, TwinRep's twins) compute with more than w * mask.
+    guard model.pruning.liveScores.isEmpty && model.pruning.twins.isEmpty else { return nil }
+    let outcome = try Compaction.compact(model)
+    guard outcome.groups.contains(where: { $0.kept < $0.channels }) else { return nil }
+    let compact = try model.architecture.build(backend: model.backend, seed: 0, width: model.width, channels: outcome.channels)
+    try Checkpoint.assign(outcome.tensors, to: compact, path: "compact")
+    return compact
+  }
+}
