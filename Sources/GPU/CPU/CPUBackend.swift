@@ -7,13 +7,16 @@ import Foundation
 public final class CPUBackend: Backend {
   public let name = "cpu"
   /// Largest im2col matrix (floats) one worker builds at once; larger batches go in slices.
+  /// The default, 1 MiB of floats, keeps a slice's columns in a core's L2 while GEMM and col2im
+  /// stream over them: PGD-10 AT of SmallCNN went from 115-131 to 173-182 img/s against 8 Mi
+  /// floats (64 Ki was no faster, 1 Mi was 167).
   let maxColumnFloats: Int
   /// Workers the batch is split over (one per core).
   let workerCount: Int
   private let columns: [CPUScratch]
   private let others: [CPUScratch]
 
-  public init(maxColumnFloats: Int = 8 << 20, workers: Int = ProcessInfo.processInfo.activeProcessorCount) {
+  public init(maxColumnFloats: Int = 256 << 10, workers: Int = ProcessInfo.processInfo.activeProcessorCount) {
     self.maxColumnFloats = maxColumnFloats
     workerCount = max(1, workers)
     columns = (0..<workerCount).map { _ in CPUScratch() }
