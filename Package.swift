@@ -1,7 +1,8 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Arrows point one way: CLI -> Prune -> GPU -> COpenCL (see DESIGN.md).
+// Arrows point one way: CLI -> Prune -> GPU -> COpenCL (see DESIGN.md). CKernels holds the CPU
+// backend's few hot loops that need per-CPU vector clones, which Swift cannot express.
 let package = Package(
   name: "advprune",
   products: [
@@ -16,7 +17,8 @@ let package = Package(
     .systemLibrary(name: "COpenCL", path: "Sources/COpenCL"),
     .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
     .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
-    .target(name: "GPU", dependencies: ["COpenCL"]),
+    .target(name: "CKernels", path: "Sources/CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+    .target(name: "GPU", dependencies: ["COpenCL", "CKernels"]),
     .target(name: "Prune", dependencies: ["GPU", "CZlib", "CSQLite"]),
     .executableTarget(
       name: "CLI",

@@ -56,6 +56,7 @@ struct Attack: ParsableCommand {
       job.perPointPath = perPoint
       job.checks = checks
       job.compact = testSet.compact
+      job.sparse = testSet.sparse
       let result = try job.run(backend: try common.backend(), progress: common.progress())
       let failed = result.checks?.filter { !$0.passed } ?? []
       for check in failed { printErr("advprune: WARNING: sanity check failed: \(check.name): \(check.detail)") }

@@ -40,6 +40,7 @@ struct Curve: ParsableCommand {
       job.csvPath = csv
       job.maxEps = maxEps
       job.compact = testSet.compact
+      job.sparse = testSet.sparse
       job.batchSize = testSet.batchSize
       job.architecture = try testSet.arch.map(Architecture.init(parsing:))
       job.width = testSet.width

@@ -12,6 +12,7 @@ struct Predict: ParsableCommand {
   @Option(help: "Data set (default: the checkpoint's).") var dataset: String?
   @Option(help: "Directory of the data set's files.") var dataDir: String?
   @Option(help: CompactMode.help) var compact: CompactMode = .auto
+  @Option(help: SparseMode.help) var sparse: SparseMode = .auto
   @OptionGroup var common: CommonOptions
 
   func run() throws {
@@ -20,6 +21,7 @@ struct Predict: ParsableCommand {
         input: checkpoint, architecture: try arch.map(Architecture.init(parsing:)), dataset: try dataset.map(DatasetName.init(parsing:)),
         dataDirectory: dataDir, points: n)
       job.compact = compact
+      job.sparse = sparse
       let result = try job.run(backend: try common.backend())
       if common.json { return try printJSON(result) }
       for (i, row) in result.logits.enumerated() {

@@ -15,6 +15,10 @@ struct Profile: ParsableCommand {
   @Option(help: "Measured batches.") var batches: Int = 5
   @Option(help: "Unmeasured warm-up batches first (kernel compilation, allocation).") var warmup: Int = 1
   @Flag(help: "On OpenCL, also time every kernel from its profiling events (serialises the queue).") var kernels = false
+  @Flag(
+    help:
+      "Instead: time each conv and linear layer with the dense masked kernels and with the sparse ones (forward + input gradient) at densities 50 % to 1 %, the crossover behind --sparse auto."
+  ) var sparseCrossover = false
   @OptionGroup var common: CommonOptions
 
   struct Report: Encodable {
@@ -33,6 +37,7 @@ struct Profile: ParsableCommand {
   func run() throws {
     try reportingErrors {
       let backend = try common.backend()
+      if sparseCrossover { return try runSparseCrossover(backend) }
       var bench = ThroughputBenchmark(batchSize: batchSize, attackSteps: steps, warmup: warmup, batches: batches)
       bench.architecture = try Architecture(parsing: arch)
       bench.width = width
@@ -65,5 +70,24 @@ struct Profile: ParsableCommand {
         }
       }
     }
+  }
+
+  private func runSparseCrossover(_ backend: Backend) throws {
+    var job = SparseCrossover()
+    job.architecture = try Architecture(parsing: arch)
+    job.width = width
+    job.batchSize = batchSize
+    let result = try job.run(backend: backend, progress: common.progress())
+    if common.json { return try printJSON(result) }
+    print("\(result.backend)  \(result.architecture)  batch \(result.batchSize): forward + input gradient, ms (median of 3)")
+    print(
+      "layer".padding(toLength: 22, withPad: " ", startingAt: 0) + "  dense  "
+        + result.densities.map { String(format: "%6.0f%%", 100 * $0) }.joined(separator: " "))
+    for row in result.rows {
+      print(
+        row.layer.padding(toLength: 22, withPad: " ", startingAt: 0) + String(format: " %7.1f ", row.denseMilliseconds)
+          + row.sparseMilliseconds.map { String(format: "%7.1f", $0) }.joined())
+    }
+    print(String(format: "--sparse auto runs a layer sparse at or below %.0f %% density on the CPU.", 100 * result.crossoverDensity))
   }
 }

@@ -11,9 +11,15 @@ struct TestSetOptions: ParsableArguments {
   @Option(help: "Architecture of a checkpoint saved from PyTorch (ours carry it in their metadata).") var arch: String?
   @Option(help: "Channel multiplier of such a checkpoint.") var width: Double?
   @Option(help: CompactMode.help) var compact: CompactMode = .auto
+  @Option(help: SparseMode.help) var sparse: SparseMode = .auto
 }
 
 extension CompactMode: ExpressibleByArgument {
   static let help: ArgumentHelp =
     "auto: a filter-pruned model runs as its compact form (removed channels gone, the same function, faster); off: the masked model as stored."
+}
+
+extension SparseMode: ExpressibleByArgument {
+  static let help: ArgumentHelp =
+    "auto: on the CPU, pruned layers at or below 30 % density compute with their nonzeros only (same function, faster); on: every conv and linear layer sparse (either backend); off: dense masked kernels."
 }

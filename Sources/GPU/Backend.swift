@@ -39,6 +39,12 @@ public protocol Backend: AnyObject {
   /// Gradients with respect to the weight and the bias.
   func conv2dBackwardWeight(dWeight: Tensor, dBias: Tensor?, dy: Tensor, x: Tensor, geometry: ConvGeometry) throws
 
+  // MARK: Sparse convolution (evaluation of a pruned model: no weight gradient)
+  /// `conv2dForward` with the weight given by its nonzeros; a linear layer is the 1x1 case.
+  func sparseConv2dForward(y: Tensor, x: Tensor, weights: SparseConvWeights, bias: Tensor?, geometry: ConvGeometry) throws
+  /// `conv2dBackwardData` with the weight given by its nonzeros.
+  func sparseConv2dBackwardData(dx: Tensor, dy: Tensor, weights: SparseConvWeights, geometry: ConvGeometry) throws
+
   // MARK: Elementwise and pooling
   /// `y = max(x, 0)`.
   func reluForward(y: Tensor, x: Tensor) throws

@@ -18,6 +18,13 @@ enum OpShapes {
     if let bias { precondition(bias.count == g.outChannels, "\(op): bias \(bias.shape) is not [\(g.outChannels)]") }
   }
 
+  static func sparseConv(x: Tensor, y: Tensor, bias: Tensor?, weights: SparseConvWeights, geometry g: ConvGeometry, op: String) {
+    weights.check(g, op)
+    precondition(x.count == g.inputShape.reduce(1, *), "\(op): input \(x.shape) does not match \(g)")
+    precondition(y.count == g.outputShape.reduce(1, *), "\(op): output \(y.shape) does not match \(g)")
+    if let bias { precondition(bias.count == g.outChannels, "\(op): bias \(bias.shape) is not [\(g.outChannels)]") }
+  }
+
   /// (N*C planes, H, W) of a 2x2 pooling input.
   static func pool(x: Tensor, y: Tensor, op: String) -> (planes: Int, height: Int, width: Int) {
     precondition(x.rank == 4, "\(op): input must be NCHW, got \(x.shape)")

@@ -63,6 +63,17 @@ final class CLITests: XCTestCase {
     }
   }
 
+  func testSparseCrossoverTimesEveryLayerAtEveryDensity() throws {
+    let run = try advprune(["profile", "--sparse-crossover", "--batch-size", "2", "--device", "cpu", "--json"])
+    XCTAssertEqual(run.status, 0, run.stderr)
+    let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+    let rows = object?["rows"] as? [[String: Any]] ?? []
+    XCTAssertEqual(rows.compactMap { $0["layer"] as? String }, ["conv1", "conv2", "conv3", "conv4", "fc1", "fc2", "fc3"])
+    for row in rows { XCTAssertEqual((row["sparseMilliseconds"] as? [Double])?.count, 6, "\(row)") }
+    XCTAssertEqual(object?["crossoverDensity"] as? Double, 0.3)
+    assertUserError(try advprune(["profile", "--sparse-crossover", "--batch-size", "0", "--device", "cpu"]), mentions: ["--batch-size"])
+  }
+
   func testDevicesJSONIsOneObject() throws {
     let run = try advprune(["devices", "--json"])
     XCTAssertEqual(run.status, 0, run.stderr)
@@ -292,9 +303,11 @@ final class CLITests: XCTestCase {
     let e = try JSONSerialization.jsonObject(with: Data(export.stdout.utf8)) as? [String: Any] ?? [:]
     XCTAssertLessThan(e["parametersAfter"] as? Int ?? .max, (e["parametersBefore"] as? Int ?? 0))
     XCTAssertLessThan(e["macsAfter"] as? Int ?? .max, (e["macsBefore"] as? Int ?? 0))
-    let attack = try advprune(["attack", compact, "--data-dir", dir, "--n", "8", "--steps", "2", "--device", "cpu", "--json"])
+    let attack = try advprune(["attack", compact, "--data-dir", dir, "--n", "8", "--steps", "2", "--device", "cpu", "--json", "--sparse", "on"])
     XCTAssertEqual(attack.status, 0, attack.stderr)
-    let evaluation = (try JSONSerialization.jsonObject(with: Data(attack.stdout.utf8)) as? [String: Any])?["evaluation"] as? [String: Any]
+    let attackJSON = try JSONSerialization.jsonObject(with: Data(attack.stdout.utf8)) as? [String: Any]
+    XCTAssertEqual(attackJSON?["path"] as? String, "sparse", "--sparse on computes every layer sparse")
+    let evaluation = attackJSON?["evaluation"] as? [String: Any]
     XCTAssert((evaluation?["attack"] as? String ?? "").contains("eps 0.031"), "CIFAR-10's default eps is 8/255: \(evaluation ?? [:])")
     // The whole L2 ensemble (Square L2 on three channels) and a curve with its AutoAttack marker.
     let ensemble = try advprune([

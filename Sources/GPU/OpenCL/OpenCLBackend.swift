@@ -30,7 +30,7 @@ public final class OpenCLBackend: Backend {
   /// The kernel files, one per op family.
   public static let kernelFileNames = [
     "elementwise.cl", "conv.cl", "linear.cl", "pool.cl", "loss.cl", "optimizer.cl", "attack.cl", "attack_blocks.cl", "pruning_blocks.cl",
-    "norm.cl",
+    "norm.cl", "sparse.cl",
   ]
 
   public init(device: CLDeviceInfo, kernelsDirectory: String? = nil, maxColumnFloats: Int = 64 << 20) throws {

@@ -40,6 +40,7 @@ public enum OpSuite {
 
   public static func cases() -> [OpCase] {
     gemmCases() + linearCases() + convCases() + elementwiseCases() + normCases() + trainingCases() + attackBlockCases() + pruningBlockCases()
+      + sparseCases()
   }
 
   static func gemmCases() -> [OpCase] {

@@ -21,6 +21,7 @@ public struct AttackJob {
   public var checks = false
   /// Filter-pruned models run compacted unless `off`.
   public var compact = CompactMode.auto
+  public var sparse = SparseMode.auto
 
   public init(
     input: String, dataset: DatasetName?, dataDirectory: String?, points: Int, plan: AttackPlan, batchSize: Int = 200, seed: UInt64
@@ -39,7 +40,8 @@ public struct AttackJob {
     public let backend: String
     public let architecture: String
     public let sparsity: Double
-    /// The model that ran: "compact" (structured pruning's removed channels gone) or "masked".
+    /// The model that ran: "masked", "compact" (structured pruning's removed channels gone),
+    /// "sparse" (layers computing with their nonzeros only) or "compact+sparse".
     public let path: String
     /// Bounded attacks (nil for FMN).
     public let evaluation: RobustnessResult?
@@ -54,13 +56,14 @@ public struct AttackJob {
     if let perPointPath { try checkWritable(perPointPath) }
     let (loaded, test, _) = try loadForEvaluation(
       path: input, architecture: architecture, width: width, dataset: dataset, dataDirectory: dataDirectory, points: points, compact: compact,
+      sparse: sparse,
       backend: backend)
     let model = loaded.model
-    if loaded.path == "compact" { progress.finish(loaded.summary) }
     try plan.validate(classes: test.classCount, pointChannels: test.channels)
     if points > test.count {
       throw UserError.badValue(name: "--n", value: "\(points)", problem: "the test set has only \(test.count) points")
     }
+    if loaded.path != "masked" { progress.finish(loaded.summary) }
     let evaluation = RobustnessEvaluation(model: model, data: test, count: points, batchSize: batchSize, seed: seed)
     let name = (input as NSString).lastPathComponent
     var bounded: RobustnessResult?
@@ -115,10 +118,10 @@ public struct AttackJob {
 /// metadata's; files from PyTorch name their architecture) and that data set's first `points` test points.
 func loadForEvaluation(
   path: String, architecture: Architecture?, width: Double?, dataset: DatasetName?, dataDirectory: String?, points: Int, compact: CompactMode,
-  backend: Backend
+  sparse: SparseMode, backend: Backend
 ) throws -> (EvaluationModel, LabeledImages, DatasetName) {
   let (model, meta) = try Checkpoint.load(path: path, backend: backend, architecture: architecture, width: width)
   let name = try Checkpoint.dataset(dataset, metadata: meta, path: path)
   try name.check(model.architecture)
-  return (try EvaluationModel(model, mode: compact), try name.load(directory: dataDirectory, train: false, limit: points), name)
+  return (try EvaluationModel(model, mode: compact, sparse: sparse), try name.load(directory: dataDirectory, train: false, limit: points), name)
 }

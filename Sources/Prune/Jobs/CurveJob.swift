@@ -25,6 +25,7 @@ public struct CurveJob {
   public var width: Double?
   /// Filter-pruned models run compacted unless `off`.
   public var compact = CompactMode.auto
+  public var sparse = SparseMode.auto
 
   public init(inputs: [String], points: Int, norm: PerturbationNorm, svgPath: String, seed: UInt64) {
     self.inputs = inputs
@@ -69,6 +70,7 @@ public struct CurveJob {
     for (k, input) in inputs.enumerated() {
       let (loaded, test, data) = try loadForEvaluation(
         path: input, architecture: architecture, width: width, dataset: dataset, dataDirectory: dataDirectory, points: points, compact: compact,
+        sparse: sparse,
         backend: backend)
       let model = loaded.model
       if points > test.count { throw UserError.badValue(name: "--n", value: "\(points)", problem: "the test set has only \(test.count) points") }
@@ -76,7 +78,7 @@ public struct CurveJob {
       let evaluation = RobustnessEvaluation(model: model, data: test, count: points, batchSize: batchSize, seed: seed)
       let sparsity = loaded.sparsity
       let label = labels?[k] ?? defaultLabel(input, sparsity: sparsity)
-      if loaded.path == "compact" { progress.finish("\(label): \(loaded.summary)") }
+      if loaded.path != "masked" { progress.finish("\(label): \(loaded.summary)") }
       progress.finish("\(label): minimum-norm attack on \(points) points")
       let distances = try evaluation.minimumNorm(config: fmn, eps: radius, tune: tune, progress: progress)
       var ensemble: RobustnessResult?

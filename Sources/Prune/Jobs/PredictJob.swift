@@ -11,6 +11,7 @@ public struct PredictJob {
   public var points: Int
   /// Filter-pruned models run compacted unless `off`.
   public var compact = CompactMode.auto
+  public var sparse = SparseMode.auto
 
   public init(input: String, architecture: Architecture?, dataset: DatasetName?, dataDirectory: String?, points: Int) {
     self.input = input
@@ -22,8 +23,11 @@ public struct PredictJob {
 
   public struct Result: Codable, Sendable {
     public let checkpoint: String
-    /// "compact" or "masked", as in `AttackJob.Result`.
+    /// "masked", "compact", "sparse" or "compact+sparse", as in `AttackJob.Result`.
     public let path: String
+    /// Wall time of a forward pass over all N images (one batch), timed after an untimed first
+    /// pass that allocates the buffers, so it can be compared with another framework's.
+    public let seconds: Double
     public let labels: [Int]
     public let predictions: [Int]
     public let logits: [[Float]]
@@ -34,14 +38,19 @@ public struct PredictJob {
     if points < 1 { throw UserError.badValue(name: "--n", value: "\(points)", problem: "must be >= 1") }
     let (loaded, test, _) = try loadForEvaluation(
       path: input, architecture: architecture, width: nil, dataset: dataset, dataDirectory: dataDirectory, points: points, compact: compact,
+      sparse: sparse,
       backend: backend)
     let model = loaded.model
     model.setTraining(false)
     let (x, _, labels) = try BatchUploader(data: test, backend: backend).upload(0..<test.count)
+    _ = try backend.download(try model.forward(x))
+    let start = Date()
     let out = try model.forward(x)
     let flat = try backend.download(out)
+    let seconds = Date().timeIntervalSince(start)
     let classes = out.shape[1]
     let rows = (0..<test.count).map { Array(flat[($0 * classes)..<(($0 + 1) * classes)]) }
-    return Result(checkpoint: input, path: loaded.path, labels: labels, predictions: argmaxRows(flat, classes: classes), logits: rows)
+    return Result(
+      checkpoint: input, path: loaded.path, seconds: seconds, labels: labels, predictions: argmaxRows(flat, classes: classes), logits: rows)
   }
 }

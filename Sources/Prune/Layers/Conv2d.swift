@@ -2,7 +2,7 @@ import GPU
 
 /// A 2-D convolution with bias: `y = conv(x, w_eff) + b`, where the pruning state says
 /// what the effective weight is (`WeightSource`: `w`, `w * m`, or `w * topk(|s|)`).
-public final class Conv2d: Layer {
+public final class Conv2d: SparseComputable {
   let backend: Backend
   public let weight: Parameter
   public let bias: Parameter?
@@ -17,6 +17,7 @@ public final class Conv2d: Layer {
   private var usedWeight: Tensor?
   /// The model's pruning state, which says where the effective weight comes from.
   private var pruning: PruningState?
+  public private(set) var sparse: SparseConvWeights?
 
   public init(
     name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
@@ -57,7 +58,11 @@ public final class Conv2d: Layer {
   public func forward(_ x: Tensor) throws -> Tensor {
     let g = geometry(for: x.shape)
     let y = try output.get(g.outputShape, backend)
-    try backend.conv2dForward(y: y, x: x, weight: try useWeight(), bias: bias?.value, geometry: g)
+    if let sparse {
+      try backend.sparseConv2dForward(y: y, x: x, weights: sparse, bias: bias?.value, geometry: g)
+    } else {
+      try backend.conv2dForward(y: y, x: x, weight: try useWeight(), bias: bias?.value, geometry: g)
+    }
     input = x
     geometry = g
     return y
@@ -66,15 +71,26 @@ public final class Conv2d: Layer {
   public func backward(_ dy: Tensor, parameterGradients: Bool, inputGradient: Bool) throws -> Tensor? {
     guard let x = input, let g = geometry else { preconditionFailure("\(weight.name): backward before forward") }
     if parameterGradients {
+      precondition(sparse == nil, "\(weight.name): a sparse layer evaluates; it has no weight gradient")
       try backend.conv2dBackwardWeight(dWeight: weight.grad, dBias: bias?.grad, dy: dy, x: x, geometry: g)
     }
     guard inputGradient else { return nil }
     let dx = try inputGrad.get(x.shape, backend)
-    try backend.conv2dBackwardData(dx: dx, dy: dy, weight: usedWeight ?? weight.value, geometry: g)
+    if let sparse {
+      try backend.sparseConv2dBackwardData(dx: dx, dy: dy, weights: sparse, geometry: g)
+    } else {
+      try backend.conv2dBackwardData(dx: dx, dy: dy, weight: usedWeight ?? weight.value, geometry: g)
+    }
     return dx
   }
 
   public func attach(_ pruning: PruningState) { self.pruning = pruning }
+
+  public var lastConvolution: ConvGeometry? { geometry }
+
+  public func computeSparse(_ on: Bool) throws {
+    sparse = on ? try SparseConvWeights(dense: try backend.download(try useWeight()), shape: weight.shape, backend: backend) : nil
+  }
 
   private func useWeight() throws -> Tensor {
     let w = try (pruning?.source(for: weight) ?? .dense).effective(weight, backend, masked)

@@ -34,3 +34,16 @@ extension Layer {
   /// Multiply-adds per forward pass for an input shape (convs and linears; others are cheap).
   public func forwardMACs(input: [Int]) -> Int { 0 }
 }
+
+/// A layer whose prunable weight can be computed with by its nonzeros only (`SparseConvWeights`):
+/// evaluation and attacks of a pruned model, where no weight gradient is needed.
+public protocol SparseComputable: Layer {
+  var weight: Parameter { get }
+  /// The compressed effective weight while the layer computes sparse.
+  var sparse: SparseConvWeights? { get }
+  /// Compresses the current effective weight (`w * mask`) and computes with it from now on, or
+  /// goes back to the dense weight.
+  func computeSparse(_ on: Bool) throws
+  /// The last forward's shapes as a convolution (a linear layer is a 1x1 one over 1x1 images).
+  var lastConvolution: ConvGeometry? { get }
+}

@@ -3,7 +3,7 @@ import GPU
 /// A fully connected layer: `y = x w_eff^T + b`, with the effective weight from the pruning
 /// state (`WeightSource`).
 /// Inputs of any rank are read as [N, features] (PyTorch's flatten before a Linear).
-public final class Linear: Layer {
+public final class Linear: SparseComputable {
   let backend: Backend
   public let weight: Parameter
   public let bias: Parameter?
@@ -15,6 +15,7 @@ public final class Linear: Layer {
   private var usedWeight: Tensor?
   /// The model's pruning state, which says where the effective weight comes from.
   private var pruning: PruningState?
+  public private(set) var sparse: SparseConvWeights?
 
   public init(
     name: String, inputs: Int, outputs: Int, bias: Bool = true, initialization: WeightInit = .pytorchDefault, backend: Backend, rng: inout SeededRNG
@@ -42,7 +43,11 @@ public final class Linear: Layer {
     precondition(x.count == x.shape[0] * weight.shape[1], "\(weight.name): input \(x.shape) does not have \(weight.shape[1]) features")
     let flat = x.reshaped([x.shape[0], weight.shape[1]])
     let y = try output.get(outputShape(for: x.shape), backend)
-    try backend.linearForward(y: y, x: flat, weight: try useWeight(), bias: bias?.value)
+    if let sparse {
+      try backend.sparseConv2dForward(y: y, x: flat, weights: sparse, bias: bias?.value, geometry: asConvolution(rows: x.shape[0]))
+    } else {
+      try backend.linearForward(y: y, x: flat, weight: try useWeight(), bias: bias?.value)
+    }
     input = x
     return y
   }
@@ -51,15 +56,31 @@ public final class Linear: Layer {
     guard let x = input else { preconditionFailure("\(weight.name): backward before forward") }
     let flat = x.reshaped([x.shape[0], weight.shape[1]])
     if parameterGradients {
+      precondition(sparse == nil, "\(weight.name): a sparse layer evaluates; it has no weight gradient")
       try backend.linearBackwardWeight(dWeight: weight.grad, dBias: bias?.grad, dy: dy, x: flat)
     }
     guard inputGradient else { return nil }
     let dx = try inputGrad.get(x.shape, backend)
-    try backend.linearBackwardData(dx: dx.reshaped(flat.shape), dy: dy, weight: usedWeight ?? weight.value)
+    if let sparse {
+      try backend.sparseConv2dBackwardData(dx: dx, dy: dy, weights: sparse, geometry: asConvolution(rows: x.shape[0]))
+    } else {
+      try backend.linearBackwardData(dx: dx.reshaped(flat.shape), dy: dy, weight: usedWeight ?? weight.value)
+    }
     return dx
   }
 
   public func attach(_ pruning: PruningState) { self.pruning = pruning }
+
+  public var lastConvolution: ConvGeometry? { input.map { asConvolution(rows: $0.shape[0]) } }
+
+  public func computeSparse(_ on: Bool) throws {
+    sparse = on ? try SparseConvWeights(dense: try backend.download(try useWeight()), shape: weight.shape, backend: backend) : nil
+  }
+
+  /// The layer as the 1x1 convolution of a 1x1 image, which is how the sparse kernels see it.
+  private func asConvolution(rows: Int) -> ConvGeometry {
+    ConvGeometry(batch: rows, inChannels: weight.shape[1], height: 1, width: 1, outChannels: weight.shape[0], kernel: 1)
+  }
 
   private func useWeight() throws -> Tensor {
     let w = try (pruning?.source(for: weight) ?? .dense).effective(weight, backend, masked)

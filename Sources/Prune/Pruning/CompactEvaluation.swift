@@ -13,8 +13,10 @@ public enum CompactMode: String, Codable, Sendable, CaseIterable {
 /// The model an evaluation runs, and what it is.
 public struct EvaluationModel {
   public let model: Model
-  /// "compact" or "masked".
+  /// "masked", "compact", "sparse" or "compact+sparse".
   public let path: String
+  /// Layers computing with their nonzeros only (`SparseMode`).
+  public let sparseLayers: [String]
   /// Parameters left (mask 1) in the stored model, and in the one that runs.
   public let parametersStored: Int
   public let parametersRun: Int
@@ -22,26 +24,38 @@ public struct EvaluationModel {
   public let sparsity: Double
 
   public var summary: String {
-    path == "compact"
-      ? String(
-        format: "compact model: %.3f M of %.3f M parameters computed (removed channels gone; --compact off runs the masked one)",
-        Double(parametersRun) / 1e6, Double(parametersStored) / 1e6)
-      : "masked model: \(String(format: "%.3f", Double(parametersStored) / 1e6)) M parameters kept"
+    var parts: [String] = []
+    if path.hasPrefix("compact") {
+      parts.append(
+        String(
+          format: "compact model: %.3f M of %.3f M parameters computed (removed channels gone; --compact off runs the masked one)",
+          Double(parametersRun) / 1e6, Double(parametersStored) / 1e6))
+    } else {
+      parts.append("masked model: \(String(format: "%.3f", Double(parametersStored) / 1e6)) M parameters kept")
+    }
+    if !sparseLayers.isEmpty {
+      parts.append("sparse kernels in \(sparseLayers.joined(separator: ", ")) (--sparse off runs them dense)")
+    }
+    return parts.joined(separator: "; ")
   }
 
-  /// `model` as it should run under `mode`.
-  public init(_ model: Model, mode: CompactMode) throws {
+  /// `model` as it should run under `compact` and `sparse`: compaction first, then the layers
+  /// left sparse enough compute with their nonzeros only.
+  public init(_ model: Model, mode: CompactMode, sparse: SparseMode = .off) throws {
     let stored = try model.nonzeroParameterCount()
     let sparsity = try model.sparsity()
+    var run = model
+    var path = "masked"
     if mode == .auto, let compact = try Self.compacted(model) {
-      self.model = compact
-      self.path = "compact"
-      self.parametersRun = try compact.nonzeroParameterCount()
-    } else {
-      self.model = model
-      self.path = "masked"
-      self.parametersRun = stored
+      run = compact
+      path = "compact"
     }
+    let sparseLayers = try SparseEvaluation.apply(run, mode: sparse)
+    if !sparseLayers.isEmpty { path = path == "compact" ? "compact+sparse" : "sparse" }
+    self.model = run
+    self.path = path
+    self.sparseLayers = sparseLayers
+    self.parametersRun = path.hasPrefix("compact") ? try run.nonzeroParameterCount() : stored
     self.parametersStored = stored
     self.sparsity = sparsity
   }

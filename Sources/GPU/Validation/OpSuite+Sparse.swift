@@ -1,0 +1,46 @@
+// Parity cases of the sparse convolution: the conv geometries of `convCases` (both strides, with
+// and without padding, a 1x1 kernel) and a linear layer as a 1x1 image, at two densities, with
+// one output channel and one input channel fully pruned so empty rows and columns are covered.
+extension OpSuite {
+  static func sparseCases() -> [OpCase] {
+    let geometries = [
+      ConvGeometry(batch: 3, inChannels: 2, height: 9, width: 8, outChannels: 4, kernel: 3),
+      ConvGeometry(batch: 2, inChannels: 3, height: 8, width: 8, outChannels: 5, kernel: 3, stride: 2, padding: 1),
+      ConvGeometry(batch: 2, inChannels: 4, height: 6, width: 6, outChannels: 3, kernel: 1, stride: 2),
+      ConvGeometry(batch: 2, inChannels: 3, height: 7, width: 7, outChannels: 4, kernel: 3, padding: 1),
+      ConvGeometry(batch: 5, inChannels: 33, height: 1, width: 1, outChannels: 7, kernel: 1),
+    ]
+    return geometries.flatMap { g in
+      [0.3, 0.05].map { density in
+        OpCase(
+          op: "sparse_conv2d", shape: "\(g) density \(density)", atol: 1e-4, rtol: 1e-4,
+          inputs: { rng in
+            [
+              rng.uniformArray(g.inputShape.reduce(1, *)), sparseWeight(g, density: density, &rng),
+              rng.uniformArray(g.outChannels), rng.uniformArray(g.outputShape.reduce(1, *)),
+            ]
+          },
+          run: { b, v in
+            let weights = try SparseConvWeights(dense: v[1], shape: g.weightShape, backend: b)
+            let (y, dx) = (try b.zeros(g.outputShape), try b.zeros(g.inputShape))
+            try b.sparseConv2dForward(
+              y: y, x: try b.upload(v[0], shape: g.inputShape), weights: weights, bias: try b.upload(v[2], shape: [g.outChannels]), geometry: g)
+            try b.sparseConv2dBackwardData(dx: dx, dy: try b.upload(v[3], shape: g.outputShape), weights: weights, geometry: g)
+            return try [y, dx].map(b.download)
+          })
+      }
+    }
+  }
+
+  /// A random weight keeping about `density` of its entries, with output channel 0 and input
+  /// channel 1 (when there is one) entirely zero.
+  public static func sparseWeight(_ g: ConvGeometry, density: Double, _ rng: inout SeededRNG) -> [Float] {
+    let kk = g.kernel * g.kernel
+    var w = rng.uniformArray(g.weightShape.reduce(1, *))
+    for r in w.indices {
+      let (o, c) = (r / (g.inChannels * kk), (r / kk) % g.inChannels)
+      if o == 0 || (c == 1 && g.inChannels > 2) || Double(rng.uniform(0, 1)) >= density { w[r] = 0 }
+    }
+    return w
+  }
+}

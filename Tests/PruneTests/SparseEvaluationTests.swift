@@ -1,0 +1,106 @@
+import Foundation
+import GPU
+import XCTest
+
+@testable import Prune
+
+/// Evaluations compute pruned layers with their nonzeros only: the same logits and input
+/// gradients as the masked model, on both backends, with the dense path on request.
+final class SparseEvaluationTests: XCTestCase {
+  /// Logits and the input gradient of a fixed random loss, in eval mode.
+  func outputs(_ model: Model, seed: UInt64) throws -> (logits: [Float], inputGradient: [Float]) {
+    model.setTraining(false)
+    var rng = SeededRNG(seed: seed)
+    let shape = [3] + model.architecture.inputShape
+    let x = try model.backend.upload(rng.uniformArray(shape.reduce(1, *), 0, 1), shape: shape)
+    let logits = try model.forward(x)
+    let dLogits = try model.backend.upload(rng.uniformArray(logits.count), shape: logits.shape)
+    let values = try model.backend.download(logits)
+    return (values, try model.backend.download(try model.inputGradient(dLogits)))
+  }
+
+  func assertSameFunction(_ run: Model, _ reference: Model, seed: UInt64, _ what: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    let (got, want) = (try outputs(run, seed: seed), try outputs(reference, seed: seed))
+    assertClose(got.logits, want.logits, atol: 1e-4, rtol: 1e-4, "\(what) logits", file: file, line: line)
+    assertClose(got.inputGradient, want.inputGradient, atol: 1e-5, rtol: 1e-3, "\(what) input gradient", file: file, line: line)
+  }
+
+  func unstructured(_ backend: Backend, sparsity: Double, seed: UInt64) throws -> Model {
+    let model = try responsiveSmallCNN(backend: backend, seed: seed)
+    try Pruner.prune(model: model, criterion: .magnitude, locality: .local, sparsity: sparsity, seed: 1)
+    return model
+  }
+
+  func testSparseLayersComputeTheMaskedModelsFunction() throws {
+    let run = try EvaluationModel(try unstructured(CPUBackend(), sparsity: 0.95, seed: 3), mode: .off, sparse: .auto)
+    XCTAssertEqual(run.path, "sparse")
+    XCTAssertEqual(run.sparseLayers, ["conv1", "conv2", "conv3", "conv4", "fc1", "fc2", "fc3"])
+    XCTAssert(run.summary.contains("sparse kernels in conv1"), run.summary)
+    try assertSameFunction(run.model, try unstructured(CPUBackend(), sparsity: 0.95, seed: 3), seed: 4, "95 % SmallCNN")
+  }
+
+  func testAutoKeepsDenseLayersDenseAndOffKeepsEverything() throws {
+    // At 20 % sparsity every layer is above the crossover density.
+    XCTAssertEqual(try EvaluationModel(try unstructured(CPUBackend(), sparsity: 0.2, seed: 3), mode: .off, sparse: .auto).path, "masked")
+    XCTAssertEqual(try EvaluationModel(try unstructured(CPUBackend(), sparsity: 0.95, seed: 3), mode: .off, sparse: .off).path, "masked")
+    let forced = try EvaluationModel(try unstructured(CPUBackend(), sparsity: 0.2, seed: 3), mode: .off, sparse: .on)
+    XCTAssertEqual(forced.sparseLayers.count, 7)
+    try assertSameFunction(forced.model, try unstructured(CPUBackend(), sparsity: 0.2, seed: 3), seed: 5, "20 % SmallCNN forced sparse")
+  }
+
+  func testResNet18StridesPaddingAndShortcutsRunSparse() throws {
+    let model = try randomized(.resnet18, width: 0.125, seed: 6)
+    try Pruner.prune(model: model, criterion: .magnitude, locality: .local, sparsity: 0.9, seed: 1)
+    let reference = try randomized(.resnet18, width: 0.125, seed: 6)
+    try Pruner.prune(model: reference, criterion: .magnitude, locality: .local, sparsity: 0.9, seed: 1)
+    let run = try EvaluationModel(model, mode: .off, sparse: .auto)
+    XCTAssert(run.sparseLayers.contains("layer2.0.shortcut.0") && run.sparseLayers.contains("conv1"), "\(run.sparseLayers)")
+    try assertSameFunction(run.model, reference, seed: 7, "90 % ResNet18")
+  }
+
+  func testCompactThenSparse() throws {
+    func pruned() throws -> Model {
+      let model = try responsiveSmallCNN(backend: CPUBackend(), seed: 8)
+      try FilterPruner.prune(model: model, criterion: .magnitude, locality: .local, sparsity: 0.5, seed: 1)
+      return model
+    }
+    let run = try EvaluationModel(try pruned(), mode: .auto, sparse: .on)
+    XCTAssertEqual(run.path, "compact+sparse")
+    XCTAssertEqual(try EvaluationModel(try unstructured(CPUBackend(), sparsity: 0.95, seed: 3), mode: .auto, sparse: .auto).path, "compact+sparse")
+    try assertSameFunction(run.model, try pruned(), seed: 9, "compact + sparse")
+  }
+
+  func testOpenCLRunsSparseOnlyWhenAsked() throws {
+    let cl = try OpenCLFixture.backend()
+    XCTAssertEqual(try EvaluationModel(try unstructured(cl, sparsity: 0.95, seed: 3), mode: .off, sparse: .auto).path, "masked")
+    let run = try EvaluationModel(try unstructured(cl, sparsity: 0.95, seed: 3), mode: .off, sparse: .on)
+    XCTAssertEqual(run.path, "sparse")
+    try assertSameFunction(run.model, try unstructured(CPUBackend(), sparsity: 0.95, seed: 3), seed: 10, "OpenCL sparse against CPU masked")
+  }
+
+  func testModelsMidPhaseKeepTheDensePath() throws {
+    let model = try unstructured(CPUBackend(), sparsity: 0.95, seed: 3)
+    let weight = model.parameter(named: "conv2.weight")!
+    _ = try model.pruning.setScores(for: weight)
+    try model.pruning.setLiveScores(keep: weight.count / 20, for: weight.name)
+    XCTAssertEqual(try EvaluationModel(model, mode: .auto, sparse: .on).path, "masked")
+  }
+
+  func testAttackReportsTheSparsePathWithTheSameAccuracies() throws {
+    let data = try FashionMNISTFixture.directory()
+    let path = try temporaryDirectory(self) + "/sparse.safetensors"
+    try Checkpoint.save(try unstructured(CPUBackend(), sparsity: 0.95, seed: 11), metadata: ["dataset": "fashion-mnist"], to: path)
+    func attack(_ mode: SparseMode) throws -> AttackJob.Result {
+      var job = AttackJob(
+        input: path, dataset: nil, dataDirectory: data, points: 24, plan: AttackPlan(kind: .pgd, norm: .linf, eps: 0.1), batchSize: 12, seed: 2)
+      job.plan.steps = 5
+      job.sparse = mode
+      job.compact = .off  // magnitude pruning at 95 % empties whole conv1 filters
+      return try job.run(backend: CPUBackend(), progress: SilentProgress())
+    }
+    let (sparse, masked) = (try attack(.auto), try attack(.off))
+    XCTAssertEqual([sparse.path, masked.path], ["sparse", "masked"])
+    XCTAssertEqual(sparse.evaluation?.cleanAccuracy, masked.evaluation?.cleanAccuracy)
+    XCTAssertEqual(sparse.evaluation?.robustAccuracy, masked.evaluation?.robustAccuracy)
+  }
+}

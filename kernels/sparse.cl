@@ -1,0 +1,54 @@
+// Sparse direct convolution for evaluating pruned models: the weight is given by its nonzeros
+// (SparseConvWeights), by output channel for the forward pass and by input channel (patch row) for the
+// input gradient. Each work-item gathers one output (or input-gradient) element over its channel's
+// nonzeros, in index order: no atomics, and work proportional to the nonzeros. All work-items of
+// a channel walk the same list, so control flow stays uniform within a group.
+
+// y[n, o, oy, ox] = b[o] + sum over o's nonzeros (c, i, j) of w * x[n, c, oy*s - pad + i, ox*s - pad + j].
+__kernel void sparse_conv_forward(__global float* y, __global const float* x,
+                                  __global const int* row_start, __global const int* row_index,
+                                  __global const float* row_value, __global const float* bias, const int with_bias,
+                                  const int channels, const int height, const int width, const int kernel_size,
+                                  const int stride, const int pad, const int out_channels, const int out_h,
+                                  const int out_w, const int batch) {
+  const int idx = get_global_id(0);
+  if (idx >= batch * out_channels * out_h * out_w) return;
+  const int ox = idx % out_w, oy = (idx / out_w) % out_h;
+  const int o = (idx / (out_w * out_h)) % out_channels, n = idx / (out_w * out_h * out_channels);
+  const int kk = kernel_size * kernel_size;
+  __global const float* image = x + n * channels * height * width;
+  float sum = with_bias ? bias[o] : 0.0f;
+  for (int e = row_start[o]; e < row_start[o + 1]; ++e) {
+    const int r = row_index[e];
+    const int c = r / kk, i = (r / kernel_size) % kernel_size, j = r % kernel_size;
+    const int h = oy * stride - pad + i, w = ox * stride - pad + j;
+    if (h >= 0 && h < height && w >= 0 && w < width) sum += row_value[e] * image[(c * height + h) * width + w];
+  }
+  y[idx] = sum;
+}
+
+// dx[n, c, h, w] = sum over c's nonzeros (o, i, j) of w * dy[n, o, (h + pad - i)/s, (w + pad - j)/s]
+// where those divide evenly and land inside the output.
+__kernel void sparse_conv_backward_data(__global float* dx, __global const float* dy,
+                                        __global const int* col_start, __global const int* col_index,
+                                        __global const float* col_value,
+                                        const int channels, const int height, const int width, const int kernel_size,
+                                        const int stride, const int pad, const int out_channels, const int out_h,
+                                        const int out_w, const int batch) {
+  const int idx = get_global_id(0);
+  if (idx >= batch * channels * height * width) return;
+  const int w = idx % width, h = (idx / width) % height;
+  const int c = (idx / (width * height)) % channels, n = idx / (width * height * channels);
+  const int kk = kernel_size * kernel_size;
+  __global const float* grad = dy + n * out_channels * out_h * out_w;
+  float sum = 0.0f;
+  for (int e = col_start[c * kk]; e < col_start[(c + 1) * kk]; ++e) {
+    const int r = col_index[e];
+    const int o = r / kk, i = (r / kernel_size) % kernel_size, j = r % kernel_size;
+    const int hy = h + pad - i, wx = w + pad - j;
+    if (hy < 0 || wx < 0 || hy % stride != 0 || wx % stride != 0) continue;
+    const int yo = hy / stride, xo = wx / stride;
+    if (yo < out_h && xo < out_w) sum += col_value[e] * grad[(o * out_h + yo) * out_w + xo];
+  }
+  dx[idx] = sum;
+}

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Pruned models at evaluation: advprune's sparse/compact path against its dense masked path and
+against PyTorch on the same masked model, in one run on this CPU.
+
+For each architecture: a dense model (advprune `train`, one epoch on 64 synthetic images: speed
+does not depend on what the weights learned), pruned one-shot with LWM (local: every layer at the
+same rate; no fine-tuning) at 90/95/99 % unstructured and 50/75 % filter sparsity. Each model gets
+a synthetic test set labelled with its own predictions, so every point is attacked for every step
+and the work is the same on every path. Measured: clean inference (`predict`, its forward time)
+and PGD-40 (`attack`, its evaluation time) with `--sparse auto --compact auto` (the default) and
+`--sparse off --compact off` (the dense masked kernels), and the same work in PyTorch (masked
+weights in dense modules: what PyTorch gives a pruned model). Runs alternate; medians.
+
+Usage: scripts/bench_sparse.py [--arch smallcnn resnet18] [--n 200] [--attack-n 200]
+                               [--repeats 3] [--workdir DIR] [--bin .build/release/advprune]
+Needs torch and safetensors (pip install --no-deps safetensors).
+"""
+import argparse, gzip, json, os, statistics, subprocess, sys, tempfile, time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(__file__))
+from bench_autoattack import build_model  # noqa: E402
+
+VARIANTS = [("dense", None), ("90 %", ("unstructured", 0.9)), ("95 %", ("unstructured", 0.95)),
+            ("99 %", ("unstructured", 0.99)), ("filters 50 %", ("filters", 0.5)), ("filters 75 %", ("filters", 0.75))]
+SPEC = {"smallcnn": ("fashion-mnist", (1, 28, 28), 0.1), "resnet18": ("cifar10", (3, 32, 32), 8 / 255)}
+
+
+def advprune(binary, args):
+    out = subprocess.run([binary, *args, "--json", "--quiet", "--device", "cpu"], check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def write_data(directory, dataset, images, labels, train):
+    """`images` uint8 NCHW, in the data set's published file format."""
+    os.makedirs(directory, exist_ok=True)
+    if dataset == "cifar10":
+        records = np.concatenate([labels.astype(np.uint8)[:, None], images.reshape(len(images), -1)], axis=1)
+        for name in ([f"data_batch_{i}.bin" for i in range(1, 6)] if train else ["test_batch.bin"]):
+            records.tofile(os.path.join(directory, name))
+        return
+    split = "train" if train else "t10k"
+    n = len(images)
+    with gzip.open(os.path.join(directory, f"{split}-images-idx3-ubyte.gz"), "wb") as f:
+        f.write(bytes([0, 0, 8, 3]) + b"".join(v.to_bytes(4, "big") for v in (n, 28, 28)) + images.astype(np.uint8).tobytes())
+    with gzip.open(os.path.join(directory, f"{split}-labels-idx1-ubyte.gz"), "wb") as f:
+        f.write(bytes([0, 0, 8, 1]) + n.to_bytes(4, "big") + labels.astype(np.uint8).tobytes())
+
+
+def torch_times(model, x, y, eps, steps, batch):
+    """Clean inference over x, and PGD over the points classified correctly, as `attack` does."""
+    start = time.perf_counter()
+    with torch.no_grad():
+        predictions = torch.cat([model(x[i:i + batch]).argmax(1) for i in range(0, len(x), batch)])
+    clean = time.perf_counter() - start
+    keep = predictions == y
+    xs, ys = x[keep], y[keep]
+    start = time.perf_counter()
+    for i in range(0, len(xs), batch):
+        xb, yb = xs[i:i + batch], ys[i:i + batch]
+        delta = (torch.rand_like(xb) * 2 - 1) * eps
+        for _ in range(steps):
+            delta.requires_grad_(True)
+            (g,) = torch.autograd.grad(F.cross_entropy(model((xb + delta).clamp(0, 1)), yb), delta)
+            delta = (delta.detach() + eps / 4 * g.sign()).clamp(-eps, eps)
+    return clean, time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", nargs="+", default=["smallcnn", "resnet18"], choices=list(SPEC))
+    parser.add_argument("--n", type=int, default=200, help="images for clean inference (one batch)")
+    parser.add_argument("--attack-n", type=int, default=200, help="points attacked by PGD-40")
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workdir", help="keep the models and data sets here (default: a temporary directory)")
+    parser.add_argument("--bin", default=os.path.join(os.path.dirname(__file__), "..", ".build", "release", "advprune"))
+    a = parser.parse_args()
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; advprune {a.bin}")
+    print("| model | path | clean: masked s | fast s | speedup | PyTorch s | PGD-40: masked s | fast s | speedup | PyTorch s "
+          "| fast / PyTorch (clean, PGD) | accuracy masked / fast |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    for arch in a.arch:
+        dataset, shape, eps = SPEC[arch]
+        with tempfile.TemporaryDirectory() as scratch:
+            tmp = os.path.join(a.workdir, arch) if a.workdir else scratch
+            os.makedirs(tmp, exist_ok=True)
+            train_dir = os.path.join(tmp, "train")
+            write_data(train_dir, dataset, rng.integers(0, 256, (64, *shape), dtype=np.uint8), rng.integers(0, 10, 64), train=True)
+            write_data(train_dir, dataset, rng.integers(0, 256, (8, *shape), dtype=np.uint8), rng.integers(0, 10, 8), train=False)
+            dense = os.path.join(tmp, "dense.safetensors")
+            advprune(a.bin, ["train", "--arch", arch, "--dataset", dataset, "--data-dir", train_dir, "--epochs", "1",
+                             "--train-limit", "64", "--out", dense])
+            points = max(a.n, a.attack_n)
+            images = rng.integers(0, 256, (points, *shape), dtype=np.uint8)
+            for label, pruning in VARIANTS:
+                path = dense
+                if pruning:
+                    path = os.path.join(tmp, f"{label.replace(' ', '').replace('%', '')}.safetensors")
+                    advprune(a.bin, ["prune", dense, "--method", "lwm", "--locality", "local", "--structure", pruning[0],
+                                     "--sparsity", str(pruning[1]), "--finetune-epochs", "0", "--data-dir", train_dir,
+                                     "--train-limit", "64", "--out", path])
+                # Labels are the model's own predictions: every point is attacked for every step.
+                test_dir = os.path.join(tmp, "test-" + os.path.basename(path))
+                write_data(test_dir, dataset, images, np.zeros(points), train=False)
+                own = advprune(a.bin, ["predict", path, "--data-dir", test_dir, "--n", str(points), "--sparse", "off", "--compact", "off"])
+                write_data(test_dir, dataset, images, np.array(own["predictions"]), train=False)
+                model, _ = build_model(path, arch)
+                x = torch.from_numpy(images.astype(np.float32) / 255.0)
+                y = torch.tensor(own["predictions"])
+                times = {k: [] for k in ("masked-clean", "fast-clean", "torch-clean", "masked-pgd", "fast-pgd", "torch-pgd")}
+                accuracy, run_path = {}, ""
+                for _ in range(a.repeats):
+                    for mode, flags in (("masked", ["--sparse", "off", "--compact", "off"]), ("fast", [])):
+                        p = advprune(a.bin, ["predict", path, "--data-dir", test_dir, "--n", str(a.n), *flags])
+                        times[f"{mode}-clean"].append(p["seconds"])
+                        r = advprune(a.bin, ["attack", path, "--data-dir", test_dir, "--n", str(a.attack_n), "--attack", "pgd",
+                                             "--steps", str(a.steps), "--batch-size", "200", *flags])
+                        times[f"{mode}-pgd"].append(r["evaluation"]["seconds"])
+                        accuracy[mode] = (r["evaluation"]["cleanAccuracy"], r["evaluation"]["robustAccuracy"])
+                        if mode == "fast":
+                            run_path = r["path"]
+                    clean, pgd = torch_times(model, x[:a.attack_n], y[:a.attack_n], eps, a.steps, 200)
+                    times["torch-pgd"].append(pgd)
+                    with torch.no_grad():
+                        start = time.perf_counter()
+                        model(x[:a.n])
+                        times["torch-clean"].append(time.perf_counter() - start)
+                m = {k: statistics.median(v) for k, v in times.items()}
+                acc = " / ".join(f"{100 * c:.1f}, {100 * r:.1f}" for c, r in (accuracy["masked"], accuracy["fast"]))
+                print(f"| {arch} {label} | {run_path} | {m['masked-clean']:.3f} | {m['fast-clean']:.3f} "
+                      f"| {m['masked-clean'] / m['fast-clean']:.1f}x | {m['torch-clean']:.3f} | {m['masked-pgd']:.2f} "
+                      f"| {m['fast-pgd']:.2f} | {m['masked-pgd'] / m['fast-pgd']:.1f}x | {m['torch-pgd']:.2f} "
+                      f"| {m['torch-clean'] / m['fast-clean']:.1f}x, {m['torch-pgd'] / m['fast-pgd']:.1f}x | {acc} |")
+                sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
