@@ -4,7 +4,11 @@
 #define WIDE 64
 #define NARROW 16
 
-// row[t + k] = b + sum_e values[e] * src[offsets[e] + t + k] for k in [0, width).
+// Runs of TILE outputs: within a tile, row by row, so a row's nonzeros stay in L1 across the
+// tile's blocks and the tile's window of the source (all channels) stays in L2 across the rows.
+#define TILE 256
+
+// out[r][t + k] = b + sum_e values[e] * src[offsets[e] + t + k] for k in [0, width).
 #define BLOCK(width)                                                   \
   do {                                                                 \
     float acc[width];                                                  \
@@ -21,23 +25,26 @@ __attribute__((target_clones("avx512f", "arch=haswell", "default")))
 void advprune_sparse_rows(int64_t row_begin, int64_t row_end, const int32_t *start, const int64_t *offsets,
                           const float *values, const float *bias, const float *src, float *out, int64_t out_stride,
                           int64_t length) {
-  for (int64_t r = row_begin; r < row_end; ++r) {
-    const float b = bias ? bias[r] : 0.0f;
-    const int32_t first = start[r], last = start[r + 1];
-    float *row = out + r * out_stride;
-    int64_t t = 0;
-    for (; t + WIDE <= length; t += WIDE) BLOCK(WIDE);
-    for (; t + NARROW <= length; t += NARROW) BLOCK(NARROW);
-    if (t < length && length >= NARROW) {
-      // The last partial block overlaps the one before: its outputs are written, not added to,
-      // so computing some twice gives the same values.
-      t = length - NARROW;
-      BLOCK(NARROW);
-    } else {
-      for (; t < length; ++t) {
-        float acc = b;
-        for (int32_t e = first; e < last; ++e) acc += values[e] * src[offsets[e] + t];
-        row[t] = acc;
+  for (int64_t tile = 0; tile < length; tile += TILE) {
+    const int64_t end = tile + TILE < length ? tile + TILE : length;
+    for (int64_t r = row_begin; r < row_end; ++r) {
+      const float b = bias ? bias[r] : 0.0f;
+      const int32_t first = start[r], last = start[r + 1];
+      float *row = out + r * out_stride;
+      int64_t t = tile;
+      for (; t + WIDE <= end; t += WIDE) BLOCK(WIDE);
+      for (; t + NARROW <= end; t += NARROW) BLOCK(NARROW);
+      if (t < end && end >= NARROW) {
+        // The last partial block overlaps the one before (possibly in the previous tile): its
+        // outputs are written, not added to, so computing some twice gives the same values.
+        t = end - NARROW;
+        BLOCK(NARROW);
+      } else {
+        for (; t < end; ++t) {
+          float acc = b;
+          for (int32_t e = first; e < last; ++e) acc += values[e] * src[offsets[e] + t];
+          row[t] = acc;
+        }
       }
     }
   }

@@ -82,12 +82,11 @@ struct Profile: ParsableCommand {
     print("\(result.backend)  \(result.architecture)  batch \(result.batchSize): forward + input gradient, ms (median of 3)")
     print(
       "layer".padding(toLength: 22, withPad: " ", startingAt: 0) + "  dense  "
-        + result.densities.map { String(format: "%6.0f%%", 100 * $0) }.joined(separator: " "))
+        + result.densities.map { String(format: "%6.0f%%", 100 * $0) }.joined(separator: " ") + "   --sparse auto: sparse at or below")
     for row in result.rows {
       print(
         row.layer.padding(toLength: 22, withPad: " ", startingAt: 0) + String(format: " %7.1f ", row.denseMilliseconds)
-          + row.sparseMilliseconds.map { String(format: "%7.1f", $0) }.joined())
+          + row.sparseMilliseconds.map { String(format: "%7.1f", $0) }.joined() + String(format: "   %4.1f %%", 100 * row.crossover))
     }
-    print(String(format: "--sparse auto runs a layer sparse at or below %.0f %% density on the CPU.", 100 * result.crossoverDensity))
   }
 }

@@ -21,5 +21,5 @@ extension CompactMode: ExpressibleByArgument {
 
 extension SparseMode: ExpressibleByArgument {
   static let help: ArgumentHelp =
-    "auto: on the CPU, pruned layers at or below 30 % density compute with their nonzeros only (same function, faster); on: every conv and linear layer sparse (either backend); off: dense masked kernels."
+    "auto: on the CPU, pruned layers below their measured crossover density (30 % on large planes, less on small or strided ones) compute with their nonzeros only (same function, faster); on: every conv and linear layer sparse (either backend); off: dense masked kernels."
 }

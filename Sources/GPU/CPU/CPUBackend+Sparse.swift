@@ -4,39 +4,36 @@ import Foundation
 // Sparse convolution on the CPU: work proportional to the nonzeros, the inner loop in CKernels
 // (`advprune_sparse_rows`: a register block of outputs, a row's nonzeros streaming past).
 //
-// Two layouts feed it. Direct, for stride-1 convs with large planes: the output is computed
-// "wide", with the (padded) input's row pitch Wp, so output pixel (y, x) sits at y*Wp + x and
-// reads input pixel (y+i, x+j) at (y+i)*Wp + x+j: nonzero w[o, c, i, j] is one shifted row of the
-// padded image, with no im2col. The Wp - OW columns past each output row are scratch, dropped
-// when copying out. The input gradient is the transpose: dy laid out wide (zeros in the scratch
-// columns, zero margins around each channel) gathered onto the padded input plane at shift
-// -(i*Wp + j). Otherwise (strides, small planes, linear layers as 1x1 convs over 1x1 images):
-// sparse weight times the im2col columns, in the dense path's slices. Each image or slice is one
-// worker's, summed in a fixed order, so results do not depend on threads.
+// Two layouts feed it. Direct, for stride-1 convs: a stack of nb images is laid out per channel
+// as nb zero-padded planes one under the other (row pitch Wp, Hp rows each), and the output is
+// computed "wide" on the same grid: output pixel (n, y, x) sits at (n*Hp + y)*Wp + x and reads
+// input pixel (y+i, x+j) of image n at (n*Hp + y+i)*Wp + x+j, so nonzero w[o, c, i, j] is one
+// contiguous shifted run of channel c's stack, offset i*Wp + j, with no im2col. The grid points
+// that are not outputs (the Wp - OW columns past each row, the K-1 rows between images) are
+// computed and dropped when copying out; stacking keeps the runs long on small planes. The input
+// gradient is the transpose: dy on the same grid (zeros off the outputs, a zero margin before
+// each channel) gathered onto the padded input stack at shift -(i*Wp + j); the zero rows between
+// images keep each image's gradient its own. Strided convs: the sparse weight times the im2col
+// columns, in the dense path's slices. Each stack or slice is one worker's, summed in a fixed
+// order, so results do not depend on threads.
 extension CPUBackend {
-  /// Output rows at least this long take the direct layout (shorter rows waste the register block).
-  static let directMinimumLength = 32
+  /// Floats of padded input (and of wide output) one direct stack aims at: a core's L2 or so.
+  static let directStackFloats = 128 << 10
 
   public func sparseConv2dForward(y: Tensor, x: Tensor, weights: SparseConvWeights, bias: Tensor?, geometry g: ConvGeometry) throws {
     OpShapes.sparseConv(x: x, y: y, bias: bias, weights: weights, geometry: g, op: "sparseConv2dForward")
     let rows = Compressed(
       start: ptr(weights.rowStart), index: ptr(weights.rowIndex), value: ptr(weights.rowValue), count: weights.nonzeros, kernel: g.kernel)
     let (xp, yp, bp) = (UnsafePointer(ptr(x)), ptr(y), bias.map { UnsafePointer(ptr($0)) })
-    let plan = DirectPlan(g)
-    if plan.applies {
-      let offsets = rows.offsets { c, i, j in c * plan.paddedPlane + i * plan.pitch + j }
-      let wideFloats = plan.wideIsOutput ? 0 : g.outChannels * plan.widePlane
-      forEachImage(g.batch, columns: g.padding > 0 ? g.inChannels * plan.paddedPlane : 0, other: wideFloats) { n, padded, wide in
-        let image = xp + n * g.inChannels * g.height * g.width
-        let out = yp + n * g.outChannels * g.outPixels
-        let source = g.padding > 0 ? plan.pad(image, into: padded) : image
-        let target = plan.wideIsOutput ? out : wide
+    if g.stride == 1 {
+      let plan = StackPlan(g, workers: workerCount)
+      // Every stack uses the full stack's channel stride, so the offsets are computed once.
+      let offsets = rows.offsets { c, i, j in c * plan.channelStride + i * plan.pitch + j }
+      forEachStack(plan, columns: g.inChannels * plan.channelStride, other: g.outChannels * plan.channelStride) { first, nb, padded, wide in
+        plan.stackPadded(xp, first: first, count: nb, into: padded)
         rows.multiply(
-          rows: g.outChannels, offsets: offsets, bias: bp, source: source, into: target,
-          stride: plan.wideIsOutput ? g.outPixels : plan.widePlane, length: plan.wideLength)
-        if !plan.wideIsOutput {
-          for o in 0..<g.outChannels { plan.narrow(wide + o * plan.widePlane, into: out + o * g.outPixels) }
-        }
+          rows: g.outChannels, offsets: offsets, bias: bp, source: padded, into: wide, stride: plan.channelStride, length: plan.outputRun(nb))
+        plan.unstackOutputs(wide, first: first, count: nb, into: yp)
       }
     } else {
       let (p, slice) = (g.outPixels, sliceSize(g))
@@ -59,26 +56,20 @@ extension CPUBackend {
     let columns = Compressed(
       start: ptr(weights.colStart), index: ptr(weights.colIndex), value: ptr(weights.colValue), count: weights.nonzeros, kernel: g.kernel)
     let (dxp, dyp) = (ptr(dx), UnsafePointer(ptr(dy)))
-    let plan = DirectPlan(g)
     let kk = g.kernel * g.kernel
-    if plan.applies {
+    if g.stride == 1 {
+      let plan = StackPlan(g, workers: workerCount)
       // Channel c's nonzeros are its K*K patch rows' together.
       let byChannel = (0...g.inChannels).map { Int32(columns.start[$0 * kk]) }
       let offsets = columns.offsets { o, i, j in o * plan.segment + plan.front - (i * plan.pitch + j) }
-      let paddedFloats = g.padding > 0 ? g.inChannels * plan.paddedPlane : 0
-      forEachImage(g.batch, columns: g.outChannels * plan.segment, other: paddedFloats) { n, margined, padded in
-        let grad = dyp + n * g.outChannels * g.outPixels
-        let image = dxp + n * g.inChannels * g.height * g.width
-        plan.widenWithMargins(grad, into: margined)
-        let target = g.padding > 0 ? padded : image
+      forEachStack(plan, columns: g.outChannels * plan.segment, other: g.inChannels * plan.channelStride) { first, nb, grid, padded in
+        plan.stackGradient(dyp, first: first, count: nb, into: grid)
         byChannel.withUnsafeBufferPointer { starts in
           columns.multiply(
-            rows: g.inChannels, start: starts.baseAddress!, offsets: offsets, bias: nil, source: margined, into: target,
-            stride: plan.paddedPlane, length: plan.paddedPlane)
+            rows: g.inChannels, start: starts.baseAddress!, offsets: offsets, bias: nil, source: grid, into: padded,
+            stride: plan.channelStride, length: nb * plan.paddedPlane)
         }
-        if g.padding > 0 {
-          for c in 0..<g.inChannels { plan.crop(padded + c * plan.paddedPlane, into: image + c * g.height * g.width) }
-        }
+        plan.unstackInputs(padded, first: first, count: nb, into: dxp)
       }
     } else {
       let (p, slice) = (g.outPixels, sliceSize(g))
@@ -94,17 +85,22 @@ extension CPUBackend {
     }
   }
 
-  /// Splits the batch over the workers, one image at a time, each with its own two scratch buffers.
-  func forEachImage(
-    _ batch: Int, columns: Int, other: Int,
-    _ body: (Int, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void
+  /// Splits the batch over the workers in stacks of `plan.stack` images, each worker with its own
+  /// two scratch buffers: `body(first, count, columns, other)`.
+  private func forEachStack(
+    _ plan: StackPlan, columns: Int, other: Int,
+    _ body: (Int, Int, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void
   ) {
+    let batch = plan.g.batch
     let workers = min(workerCount, batch)
     guard workers > 0 else { return }
     let scratch = workerScratch(columns: columns, other: other)
     let perWorker = (batch + workers - 1) / workers
     DispatchQueue.concurrentPerform(iterations: workers) { t in
-      for n in (t * perWorker)..<min(batch, (t + 1) * perWorker) { body(n, scratch[t].0, scratch[t].1) }
+      let end = min(batch, (t + 1) * perWorker)
+      for first in stride(from: t * perWorker, to: end, by: plan.stack) {
+        body(first, min(plan.stack, end - first), scratch[t].0, scratch[t].1)
+      }
     }
   }
 }
@@ -148,66 +144,79 @@ private struct Compressed {
   }
 }
 
-/// The direct layout of a stride-1 conv: padded input planes, wide output rows, and dy with margins.
-private struct DirectPlan {
+/// The direct layout of a stride-1 conv: stacks of padded images on a grid of pitch Wp.
+private struct StackPlan {
   let g: ConvGeometry
-  /// Row pitch of the padded input, of the wide output and of the wide dy.
+  /// Row pitch of the padded input, the wide output and the wide dy.
   let pitch: Int
+  /// One padded image plane, Hp rows of `pitch`.
   let paddedPlane: Int
-  /// A wide output plane, OH rows of `pitch`.
-  let widePlane: Int
-  /// Floats a row of outputs spans: (OH-1)*pitch + OW.
-  let wideLength: Int
-  /// A 1x1 kernel without padding has no scratch columns: the wide output is the output.
-  let wideIsOutput: Bool
-  /// Zeros before each channel of margined dy (the largest shift, (K-1)*pitch + K-1), and a
-  /// channel's whole stretch with the (K-1)*pitch zeros after it.
+  /// Images per stack.
+  let stack: Int
+  /// Zeros before each channel of dy on the grid: the largest shift, (K-1)*pitch + K-1.
   let front: Int
+  /// One channel's grid for a full stack, and that after `front` zeros (dy's layout).
+  let channelStride: Int
   let segment: Int
-  let applies: Bool
 
-  init(_ g: ConvGeometry) {
+  init(_ g: ConvGeometry, workers: Int) {
     self.g = g
     pitch = g.width + 2 * g.padding
     paddedPlane = pitch * (g.height + 2 * g.padding)
-    widePlane = g.outHeight * pitch
-    wideLength = (g.outHeight - 1) * pitch + g.outWidth
-    wideIsOutput = pitch == g.outWidth
+    let perWorker = (g.batch + max(1, workers) - 1) / max(1, workers)
+    // Both the input stack and the wide outputs stay near the budget.
+    stack = max(1, min(perWorker, CPUBackend.directStackFloats / max(1, max(g.inChannels, g.outChannels) * paddedPlane)))
     front = (g.kernel - 1) * pitch + g.kernel - 1
-    segment = front + widePlane + (g.kernel - 1) * pitch
-    applies = g.stride == 1 && wideLength >= CPUBackend.directMinimumLength
+    channelStride = stack * paddedPlane
+    segment = front + channelStride
   }
 
-  /// Copies an image's channels into zero-bordered planes.
-  func pad(_ image: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
-    padded.update(repeating: 0, count: g.inChannels * paddedPlane)
+  /// Grid points from the first output to the last: ((nb-1)*Hp + OH-1)*pitch + OW.
+  func outputRun(_ nb: Int) -> Int { ((nb - 1) * (g.height + 2 * g.padding) + g.outHeight - 1) * pitch + g.outWidth }
+
+  /// Images first..<first+nb of x, channel by channel, into zero-bordered planes one under the other.
+  func stackPadded(_ x: UnsafePointer<Float>, first: Int, count nb: Int, into out: UnsafeMutablePointer<Float>) {
+    out.update(repeating: 0, count: g.inChannels * channelStride)
     for c in 0..<g.inChannels {
-      for h in 0..<g.height {
-        (padded + c * paddedPlane + (h + g.padding) * pitch + g.padding).update(from: image + (c * g.height + h) * g.width, count: g.width)
+      for n in 0..<nb {
+        let plane = out + c * channelStride + n * paddedPlane + g.padding * pitch + g.padding
+        let image = x + ((first + n) * g.inChannels + c) * g.height * g.width
+        for h in 0..<g.height { (plane + h * pitch).update(from: image + h * g.width, count: g.width) }
       }
     }
-    return UnsafePointer(padded)
   }
 
-  /// Keeps the first OW columns of each wide row.
-  func narrow(_ wide: UnsafeMutablePointer<Float>, into plane: UnsafeMutablePointer<Float>) {
-    for y in 0..<g.outHeight { (plane + y * g.outWidth).update(from: wide + y * pitch, count: g.outWidth) }
-  }
-
-  /// Lays each channel of dy out wide between zero margins; the scratch columns are zero too, so
-  /// whatever the shifted reads touch outside dy adds nothing.
-  func widenWithMargins(_ dy: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+  /// The outputs on the wide grid back into y[first..<first+nb] (NCHW).
+  func unstackOutputs(_ wide: UnsafeMutablePointer<Float>, first: Int, count nb: Int, into y: UnsafeMutablePointer<Float>) {
     for o in 0..<g.outChannels {
-      let channel = out + o * segment
-      channel.update(repeating: 0, count: segment)
-      for y in 0..<g.outHeight {
-        (channel + front + y * pitch).update(from: dy + (o * g.outHeight + y) * g.outWidth, count: g.outWidth)
+      for n in 0..<nb {
+        let grid = wide + o * channelStride + n * paddedPlane
+        let plane = y + ((first + n) * g.outChannels + o) * g.outPixels
+        for r in 0..<g.outHeight { (plane + r * g.outWidth).update(from: grid + r * pitch, count: g.outWidth) }
       }
     }
   }
 
-  /// The interior of a padded plane.
-  func crop(_ padded: UnsafeMutablePointer<Float>, into plane: UnsafeMutablePointer<Float>) {
-    for h in 0..<g.height { (plane + h * g.width).update(from: padded + (h + g.padding) * pitch + g.padding, count: g.width) }
+  /// dy[first..<first+nb] onto the grid, each channel after `front` zeros, zeros off the outputs.
+  func stackGradient(_ dy: UnsafePointer<Float>, first: Int, count nb: Int, into out: UnsafeMutablePointer<Float>) {
+    out.update(repeating: 0, count: g.outChannels * segment)
+    for o in 0..<g.outChannels {
+      for n in 0..<nb {
+        let grid = out + o * segment + front + n * paddedPlane
+        let plane = dy + ((first + n) * g.outChannels + o) * g.outPixels
+        for r in 0..<g.outHeight { (grid + r * pitch).update(from: plane + r * g.outWidth, count: g.outWidth) }
+      }
+    }
+  }
+
+  /// The interior of each padded input plane back into dx[first..<first+nb] (NCHW).
+  func unstackInputs(_ padded: UnsafeMutablePointer<Float>, first: Int, count nb: Int, into dx: UnsafeMutablePointer<Float>) {
+    for c in 0..<g.inChannels {
+      for n in 0..<nb {
+        let grid = padded + c * channelStride + n * paddedPlane + g.padding * pitch + g.padding
+        let plane = dx + ((first + n) * g.inChannels + c) * g.height * g.width
+        for h in 0..<g.height { (plane + h * g.width).update(from: grid + h * pitch, count: g.width) }
+      }
+    }
   }
 }

@@ -3,13 +3,7 @@
 // one output channel and one input channel fully pruned so empty rows and columns are covered.
 extension OpSuite {
   static func sparseCases() -> [OpCase] {
-    let geometries = [
-      ConvGeometry(batch: 3, inChannels: 2, height: 9, width: 8, outChannels: 4, kernel: 3),
-      ConvGeometry(batch: 2, inChannels: 3, height: 8, width: 8, outChannels: 5, kernel: 3, stride: 2, padding: 1),
-      ConvGeometry(batch: 2, inChannels: 4, height: 6, width: 6, outChannels: 3, kernel: 1, stride: 2),
-      ConvGeometry(batch: 2, inChannels: 3, height: 7, width: 7, outChannels: 4, kernel: 3, padding: 1),
-      ConvGeometry(batch: 5, inChannels: 33, height: 1, width: 1, outChannels: 7, kernel: 1),
-    ]
+    let geometries = convGeometries + [ConvGeometry(batch: 5, inChannels: 33, height: 1, width: 1, outChannels: 7, kernel: 1)]
     return geometries.flatMap { g in
       [0.3, 0.05].map { density in
         OpCase(

@@ -82,14 +82,16 @@ public enum OpSuite {
     ]
   }
 
+  /// Both strides, with and without padding, a 1x1 kernel.
+  static let convGeometries = [
+    ConvGeometry(batch: 3, inChannels: 2, height: 9, width: 8, outChannels: 4, kernel: 3),
+    ConvGeometry(batch: 2, inChannels: 3, height: 8, width: 8, outChannels: 5, kernel: 3, stride: 2, padding: 1),
+    ConvGeometry(batch: 2, inChannels: 4, height: 6, width: 6, outChannels: 3, kernel: 1, stride: 2),
+    ConvGeometry(batch: 2, inChannels: 3, height: 7, width: 7, outChannels: 4, kernel: 3, padding: 1),
+  ]
+
   static func convCases() -> [OpCase] {
-    let geometries = [
-      ConvGeometry(batch: 3, inChannels: 2, height: 9, width: 8, outChannels: 4, kernel: 3),
-      ConvGeometry(batch: 2, inChannels: 3, height: 8, width: 8, outChannels: 5, kernel: 3, stride: 2, padding: 1),
-      ConvGeometry(batch: 2, inChannels: 4, height: 6, width: 6, outChannels: 3, kernel: 1, stride: 2),
-      ConvGeometry(batch: 2, inChannels: 3, height: 7, width: 7, outChannels: 4, kernel: 3, padding: 1),
-    ]
-    return geometries.map { g in
+    convGeometries.map { g in
       let (xc, wc, yc) = (g.inputShape.reduce(1, *), g.weightShape.reduce(1, *), g.outputShape.reduce(1, *))
       return OpCase(
         op: "conv2d", shape: "\(g) masked", atol: 1e-4, rtol: 1e-4,

@@ -20,6 +20,8 @@ public struct SparseCrossover {
     public let denseMilliseconds: Double
     /// Per density: median milliseconds with the sparse kernels.
     public let sparseMilliseconds: [Double]
+    /// The density at or below which `--sparse auto` runs this layer sparse.
+    public let crossover: Double
   }
 
   public struct Result: Codable, Sendable {
@@ -27,6 +29,7 @@ public struct SparseCrossover {
     public let architecture: String
     public let batchSize: Int
     public let densities: [Double]
+    /// The large-plane crossover; each row has its layer's own.
     public let crossoverDensity: Double
     public let rows: [Row]
   }
@@ -62,8 +65,8 @@ public struct SparseCrossover {
       }
       rows.append(
         Row(
-          layer: String(layer.weight.name.dropLast(".weight".count)), geometry: "\(g)", denseMilliseconds: denseTime, sparseMilliseconds: sparseTimes)
-      )
+          layer: String(layer.weight.name.dropLast(".weight".count)), geometry: "\(g)", denseMilliseconds: denseTime, sparseMilliseconds: sparseTimes,
+          crossover: SparseEvaluation.crossover(g)))
     }
     return Result(
       backend: backend.name, architecture: architecture.rawValue, batchSize: batchSize, densities: densities,

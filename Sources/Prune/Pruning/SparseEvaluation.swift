@@ -12,10 +12,21 @@ public enum SparseMode: String, Codable, Sendable, CaseIterable {
 }
 
 enum SparseEvaluation {
-  /// Density at or below which a layer's sparse kernels beat the dense im2col + GEMM ones on the
-  /// CPU, forward and input gradient together, in every conv layer of SmallCNN and ResNet18
-  /// (`advprune profile --sparse-crossover`, README *Measured*).
+  /// Density at or below which a large-plane layer's sparse kernels beat the dense im2col + GEMM
+  /// ones on the CPU, forward and input gradient together (`advprune profile --sparse-crossover`,
+  /// README *Measured*).
   static let crossoverDensity = 0.3
+  /// The same for strided convs, which multiply the sparse weight into im2col columns.
+  static let stridedCrossoverDensity = 0.2
+
+  /// The crossover of one layer. The direct kernel computes on the whole padded grid, of which
+  /// only OH*OW points are outputs, so small padded planes (ResNet18's 8x8 and 4x4 stages) pay
+  /// for the rest and cross over lower in proportion.
+  public static func crossover(_ g: ConvGeometry) -> Double {
+    guard g.stride == 1 else { return stridedCrossoverDensity }
+    let grid = (g.height + 2 * g.padding) * (g.width + 2 * g.padding)
+    return crossoverDensity * Double(g.outPixels) / Double(max(1, grid))
+  }
 
   /// Switches `model`'s layers to sparse kernels as `mode` says; the names of those that switched.
   /// Mid-phase checkpoints (live scores, TwinRep's twins) keep the dense path: their effective
@@ -24,10 +35,16 @@ enum SparseEvaluation {
     guard mode != .off, model.pruning.liveScores.isEmpty, model.pruning.twins.isEmpty else { return [] }
     // The crossover was measured on the CPU; OpenCL's dense GEMM is another trade, so auto leaves it.
     if mode == .auto && !(model.backend is CPUBackend) { return [] }
+    // One image through the model gives every layer's geometry (plane sizes, strides).
+    let wasTraining = model.isTraining
+    model.setTraining(false)
+    defer { model.setTraining(wasTraining) }
+    let shape = [1] + model.architecture.inputShape
+    _ = try model.forward(try model.backend.zeros(shape))
     var switched: [String] = []
     for layer in model.layers.flatMap(Self.walk) {
       try layer.computeSparse(true)
-      if mode == .auto, let sparse = layer.sparse, sparse.density > crossoverDensity {
+      if mode == .auto, let sparse = layer.sparse, let g = layer.lastConvolution, sparse.density > crossover(g) {
         try layer.computeSparse(false)
         continue
       }
