@@ -13,13 +13,36 @@ weights in dense modules: what PyTorch gives a pruned model). Runs alternate; me
 
 Usage: scripts/bench_sparse.py [--arch smallcnn resnet18] [--n 200] [--attack-n 200]
                                [--repeats 3] [--workdir DIR] [--bin .build/release/advprune]
-Needs torch and safetensors (pip install --no-deps safetensors).
+Needs torch, numpy and safetensors; without them it installs them from PyPI into .venv-bench
+and runs there.
 """
 import argparse, gzip, json, os, statistics, subprocess, sys, tempfile, time
 
-import numpy as np
-import torch
-import torch.nn.functional as F
+
+def ensure_packages():
+    """Without torch, numpy or safetensors: install them from PyPI into .venv-bench and re-run there."""
+    try:
+        import numpy, safetensors, torch  # noqa: F401
+        return
+    except ImportError as missing:
+        reason = missing
+    if os.environ.get("ADVPRUNE_BENCH_VENV") == "1":
+        sys.exit(f"bench_sparse: {reason} even in .venv-bench; remove it and try again")
+    venv = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".venv-bench")
+    python = os.path.join(venv, "bin", "python3")
+    if not os.path.exists(python):
+        print(f"bench_sparse: {reason}; installing torch, numpy and safetensors into {venv}", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        subprocess.run([python, "-m", "pip", "install", "--quiet", "torch", "numpy", "safetensors"], check=True)
+    os.environ["ADVPRUNE_BENCH_VENV"] = "1"
+    os.execv(python, [python, os.path.abspath(__file__), *sys.argv[1:]])
+
+
+ensure_packages()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
 from bench_autoattack import build_model  # noqa: E402
