@@ -12,12 +12,14 @@ extension CPUBackend {
     max(1, min(g.batch, maxColumnFloats / max(1, g.patchSize * g.outPixels)))
   }
 
-  /// Splits the batch over the workers and calls `body(worker, first, count)` for each slice.
-  func forEachSlice(_ g: ConvGeometry, _ body: (Int, Int, Int) -> Void) {
+  /// Splits the batch over the workers and calls `body(worker, first, count)` for each slice of
+  /// at most `size` images (default: what fits the column buffer).
+  func forEachSlice(_ g: ConvGeometry, size: Int? = nil, _ body: (Int, Int, Int) -> Void) {
     _ = singleThreadedBLAS
     let workers = min(workerCount, g.batch)
+    guard workers > 0 else { return }
     let perWorker = (g.batch + workers - 1) / workers
-    let slice = min(sliceSize(g), perWorker)
+    let slice = min(size ?? sliceSize(g), perWorker)
     DispatchQueue.concurrentPerform(iterations: workers) { t in
       let end = min(g.batch, (t + 1) * perWorker)
       for first in stride(from: t * perWorker, to: end, by: slice) { body(t, first, min(slice, end - first)) }
@@ -92,6 +94,22 @@ extension CPUBackend {
     }
   }
 
+  /// Copies a slice's GEMM output tmp [OC, nb*P] into y[first..<first+nb] ([nb, OC, P]), adding
+  /// the bias when there is one.
+  func scatterOutput(
+    _ tmp: UnsafePointer<Float>, _ g: ConvGeometry, first: Int, count nb: Int, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>
+  ) {
+    let p = g.outPixels
+    for n in 0..<nb {
+      for o in 0..<g.outChannels {
+        let src = tmp + o * nb * p + n * p
+        let dst = y + ((first + n) * g.outChannels + o) * p
+        let b = bias?[o] ?? 0
+        for i in 0..<p { dst[i] = src[i] + b }
+      }
+    }
+  }
+
   /// Copies dy[first..<first+nb] from [nb, OC, P] into [OC, nb*P].
   func gatherOutputGradient(_ dy: UnsafePointer<Float>, _ g: ConvGeometry, first: Int, count nb: Int, into out: UnsafeMutablePointer<Float>) {
     let p = g.outPixels
@@ -111,15 +129,7 @@ extension CPUBackend {
       let (cols, tmp) = scratch[t]
       im2col(xp, g, first: first, count: nb, into: cols)
       blasGemm(transposeA: false, transposeB: false, m: g.outChannels, n: nb * p, k: g.patchSize, alpha: 1, a: wp, b: cols, beta: 0, c: tmp)
-      // tmp is [OC, nb*P]; y wants [nb, OC, P].
-      for n in 0..<nb {
-        for o in 0..<g.outChannels {
-          let src = tmp + o * nb * p + n * p
-          let dst = yp + ((first + n) * g.outChannels + o) * p
-          let b = bp?[o] ?? 0
-          for i in 0..<p { dst[i] = src[i] + b }
-        }
-      }
+      scatterOutput(tmp, g, first: first, count: nb, bias: bp.map { UnsafePointer($0) }, into: yp)
     }
   }
 

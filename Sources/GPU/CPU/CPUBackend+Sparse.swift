@@ -29,7 +29,9 @@ extension CPUBackend {
       let plan = StackPlan(g, workers: workerCount)
       // Every stack uses the full stack's channel stride, so the offsets are computed once.
       let offsets = rows.offsets { c, i, j in c * plan.channelStride + i * plan.pitch + j }
-      forEachStack(plan, columns: g.inChannels * plan.channelStride, other: g.outChannels * plan.channelStride) { first, nb, padded, wide in
+      let scratch = workerScratch(columns: g.inChannels * plan.channelStride, other: g.outChannels * plan.channelStride)
+      forEachSlice(g, size: plan.stack) { t, first, nb in
+        let (padded, wide) = scratch[t]
         plan.stackPadded(xp, first: first, count: nb, into: padded)
         rows.multiply(
           rows: g.outChannels, offsets: offsets, bias: bp, source: padded, into: wide, stride: plan.channelStride, length: plan.outputRun(nb))
@@ -44,9 +46,7 @@ extension CPUBackend {
         im2col(xp, g, first: first, count: nb, into: cols)
         let offsets = rows.offsets { c, i, j in ((c * g.kernel + i) * g.kernel + j) * q }
         rows.multiply(rows: g.outChannels, offsets: offsets, bias: bp, source: cols, into: tmp, stride: q, length: q)
-        for n in 0..<nb {
-          for o in 0..<g.outChannels { (yp + ((first + n) * g.outChannels + o) * p).update(from: tmp + o * q + n * p, count: p) }
-        }
+        scatterOutput(tmp, g, first: first, count: nb, bias: nil, into: yp)
       }
     }
   }
@@ -62,7 +62,9 @@ extension CPUBackend {
       // Channel c's nonzeros are its K*K patch rows' together.
       let byChannel = (0...g.inChannels).map { Int32(columns.start[$0 * kk]) }
       let offsets = columns.offsets { o, i, j in o * plan.segment + plan.front - (i * plan.pitch + j) }
-      forEachStack(plan, columns: g.outChannels * plan.segment, other: g.inChannels * plan.channelStride) { first, nb, grid, padded in
+      let scratch = workerScratch(columns: g.outChannels * plan.segment, other: g.inChannels * plan.channelStride)
+      forEachSlice(g, size: plan.stack) { t, first, nb in
+        let (grid, padded) = scratch[t]
         plan.stackGradient(dyp, first: first, count: nb, into: grid)
         byChannel.withUnsafeBufferPointer { starts in
           columns.multiply(
@@ -81,25 +83,6 @@ extension CPUBackend {
         let offsets = columns.offsets { o, _, _ in o * q }
         columns.multiply(rows: g.patchSize, offsets: offsets, bias: nil, source: dyT, into: cols, stride: q, length: q)
         col2im(cols, g, first: first, count: nb, into: dxp)
-      }
-    }
-  }
-
-  /// Splits the batch over the workers in stacks of `plan.stack` images, each worker with its own
-  /// two scratch buffers: `body(first, count, columns, other)`.
-  private func forEachStack(
-    _ plan: StackPlan, columns: Int, other: Int,
-    _ body: (Int, Int, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void
-  ) {
-    let batch = plan.g.batch
-    let workers = min(workerCount, batch)
-    guard workers > 0 else { return }
-    let scratch = workerScratch(columns: columns, other: other)
-    let perWorker = (batch + workers - 1) / workers
-    DispatchQueue.concurrentPerform(iterations: workers) { t in
-      let end = min(batch, (t + 1) * perWorker)
-      for first in stride(from: t * perWorker, to: end, by: plan.stack) {
-        body(first, min(plan.stack, end - first), scratch[t].0, scratch[t].1)
       }
     }
   }

@@ -44,18 +44,14 @@ public struct EvaluationModel {
   public init(_ model: Model, mode: CompactMode, sparse: SparseMode = .off) throws {
     let stored = try model.nonzeroParameterCount()
     let sparsity = try model.sparsity()
-    var run = model
-    var path = "masked"
-    if mode == .auto, let compact = try Self.compacted(model) {
-      run = compact
-      path = "compact"
-    }
+    let compact = mode == .auto ? try Self.compacted(model) : nil
+    let run = compact ?? model
     let sparseLayers = try SparseEvaluation.apply(run, mode: sparse)
-    if !sparseLayers.isEmpty { path = path == "compact" ? "compact+sparse" : "sparse" }
     self.model = run
-    self.path = path
+    let parts = [compact == nil ? nil : "compact", sparseLayers.isEmpty ? nil : "sparse"].compactMap { $0 }
+    self.path = parts.isEmpty ? "masked" : parts.joined(separator: "+")
     self.sparseLayers = sparseLayers
-    self.parametersRun = path.hasPrefix("compact") ? try run.nonzeroParameterCount() : stored
+    self.parametersRun = compact == nil ? stored : try run.nonzeroParameterCount()
     self.parametersStored = stored
     self.sparsity = sparsity
   }
