@@ -94,6 +94,16 @@ final class CLITests: XCTestCase {
     XCTAssertGreaterThan((object?["ops"] as? [Any])?.count ?? 0, 10)
   }
 
+  /// On the CPU, validate checks the backend's fast paths (Winograd) against its reference loops.
+  func testValidatePassesOnTheCPU() throws {
+    let run = try advprune(["validate", "--device", "cpu", "--json"])
+    XCTAssertEqual(run.status, 0, run.stdout + run.stderr)
+    let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+    XCTAssertEqual(object?["device"] as? String, "cpu")
+    XCTAssertEqual(object?["passed"] as? Bool, true)
+    XCTAssertGreaterThan((object?["ops"] as? [Any])?.count ?? 0, 10)
+  }
+
   func testBadInputsGiveOneLineAndExitTwo() throws {
     let dir = try scratch()
     assertUserError(try advprune(["attack", dir + "/missing.safetensors", "--device", "cpu"]), mentions: ["missing.safetensors"])

@@ -162,7 +162,7 @@ final class PruningMethodTests: XCTestCase {
     for name in ["hydra", "harp", "radmm"] {
       var results: [[[Float]]] = []
       var masks: [[Float]] = []
-      for backend in [CPUBackend() as Backend, gpu] {
+      for backend in [CPUBackend.reference() as Backend, gpu] {
         let model = try responsiveSmallCNN(backend: backend, seed: 9)
         let options = name == "radmm" ? ["rho": "0.1", "admm-period": "1"] : [:]
         let method = try PruningMethods.make(method: name, criterion: .lwm, locality: nil, structure: .unstructured, options: options)

@@ -79,42 +79,51 @@ final class SurveyModelTests: XCTestCase {
   }
 
   /// The bar: forward + backward of ResNet18 and VGG16 on OpenCL agree with the CPU
-  /// reference on logits and parameter gradients for one batch.
+  /// reference on logits and parameter gradients for one batch; so does the CPU backend's fast
+  /// path (Winograd convolutions), which rounds differently from the reference's im2col.
   ///
   /// Measured, not assumed: with batch norm on batch statistics, a randomly initialised deep
   /// network is chaotic — a 1e-6 relative change of the input moves the CPU reference's own
   /// gradients by about 1 % (ReLU and max-pool decisions flip, and batch statistics couple every
-  /// sample). So in training mode OpenCL must stay within 1e-3 or within twice the largest change
-  /// a 1e-6 input perturbation makes to the reference's own gradients, whichever is larger (a real
-  /// bug is off by O(1)); in eval mode (how attacks run) the problem is well conditioned and the bar
-  /// is 1e-3 outright. Errors are relative L2 per tensor; over all gradients as one vector the bar
-  /// is 1e-3 in both modes. (The CPU reference sums batch-norm statistics and bias gradients in
-  /// double: with float sums over 10^4 values its own rounding was what the comparison measured.)
+  /// sample). So in training mode a candidate must stay within 1e-3 or within twice the largest
+  /// change a 1e-6 input perturbation makes to the reference's own gradients, whichever is larger
+  /// (a real bug is off by O(1)), per tensor and over all gradients as one vector; in eval mode
+  /// (how attacks run) the problem is well conditioned and the bar is 1e-3 outright. Errors are
+  /// relative L2. OpenCL's im2col rounds so nearly like the reference that it stays within 1e-3
+  /// over all gradients in training mode too. Winograd rounds differently at every layer, not only
+  /// at the input, so its chaos yardstick is a 1e-5 input perturbation: VGG16 in training mode
+  /// reads 0.8 % against it, while in eval mode both models agree to 3e-6. (The CPU reference sums
+  /// batch-norm statistics and bias gradients in double: with float sums over 10^4 values its own
+  /// rounding was what the comparison measured.)
   func testSurveyModelsAgreeAcrossBackends() throws {
     let cl = try OpenCLFixture.backend()
     for arch in [Architecture.resnet18, .vgg16] {
-      let reference = try arch.build(backend: CPUBackend(), seed: 5)
-      let candidate = try arch.build(backend: cl, seed: 6)
-      try Checkpoint.assign(try Checkpoint.stateDict(of: reference), to: candidate, path: "memory")
-      for training in [false, true] {
-        let want = try logitsAndGradients(reference, training: training, noise: 0)
-        let got = try logitsAndGradients(candidate, training: training, noise: 0)
-        let perturbed = training ? try logitsAndGradients(reference, training: true, noise: 1e-6) : want
-        let mode = training ? "train" : "eval"
-        XCTAssertLessThan(relativeError(got.logits, want.logits), 1e-4, "\(arch) \(mode) logits")
-        let sensitivity = want.grads.keys.map { relativeError(perturbed.grads[$0]!, want.grads[$0]!) }.max() ?? 0
-        let bound = max(1e-3, 2 * sensitivity)
-        var worst = (name: "", error: 0.0)
-        for (name, w) in want.grads {
-          let error = relativeError(got.grads[name]!, w)
-          if error > worst.error { worst = (name, error) }
-          XCTAssertLessThan(error, bound, "\(arch) \(mode) grad \(name)")
+      for (label, backend) in [("opencl", cl as Backend), ("cpu fast path", CPUBackend())] {
+        // A fresh reference per candidate: parameter gradients accumulate over the calls.
+        let reference = try arch.build(backend: CPUBackend.reference(), seed: 5)
+        let candidate = try arch.build(backend: backend, seed: 6)
+        try Checkpoint.assign(try Checkpoint.stateDict(of: reference), to: candidate, path: "memory")
+        for training in [false, true] {
+          let want = try logitsAndGradients(reference, training: training, noise: 0)
+          let got = try logitsAndGradients(candidate, training: training, noise: 0)
+          let perturbed = training ? try logitsAndGradients(reference, training: true, noise: backend === cl ? 1e-6 : 1e-5) : want
+          let mode = "\(label) " + (training ? "train" : "eval")
+          XCTAssertLessThan(relativeError(got.logits, want.logits), 1e-4, "\(arch) \(mode) logits")
+          let sensitivity = want.grads.keys.map { relativeError(perturbed.grads[$0]!, want.grads[$0]!) }.max() ?? 0
+          let bound = max(1e-3, 2 * sensitivity)
+          var worst = (name: "", error: 0.0)
+          for (name, w) in want.grads {
+            let error = relativeError(got.grads[name]!, w)
+            if error > worst.error { worst = (name, error) }
+            XCTAssertLessThan(error, bound, "\(arch) \(mode) grad \(name)")
+          }
+          let names = want.grads.keys.sorted()
+          let all = { (g: [String: [Float]]) in names.flatMap { g[$0]! } }
+          let overall = relativeError(all(got.grads), all(want.grads))
+          let overallBound = backend === cl ? 1e-3 : max(1e-3, 2 * relativeError(all(perturbed.grads), all(want.grads)))
+          XCTAssertLessThan(overall, overallBound, "\(arch) \(mode) all gradients")
+          print("\(arch) \(mode): all gradients \(overall); worst tensor \(worst.error) in \(worst.name) (bound \(bound))")
         }
-        // All parameter gradients as one vector: the 1e-3 bar, in both modes.
-        let names = want.grads.keys.sorted()
-        let overall = relativeError(names.flatMap { got.grads[$0]! }, names.flatMap { want.grads[$0]! })
-        XCTAssertLessThan(overall, 1e-3, "\(arch) \(mode) all gradients")
-        print("\(arch) \(mode): all gradients \(overall); worst tensor \(worst.error) in \(worst.name) (bound \(bound))")
       }
     }
   }

@@ -338,7 +338,7 @@ final class TrainingMethodTests: XCTestCase {
     for name in TrainingMethods.names {
       let options = optionsFor[name]!
       var results: [[Float]] = []
-      for backend in [CPUBackend() as Backend, gpu] {
+      for backend in [CPUBackend.reference() as Backend, gpu] {
         let model = try responsiveSmallCNN(backend: backend, seed: 7)
         try train(
           model, try TrainingMethods.make(method: name, sparsity: 0.8, locality: nil, structure: .unstructured, options: options), epochs: 2,

@@ -123,6 +123,7 @@ extension CPUBackend {
   public func conv2dForward(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry) throws {
     OpShapes.conv(x: x, weight: weight, y: y, bias: bias, geometry: g, op: "conv2dForward")
     let (xp, yp, wp, bp) = (ptr(x), ptr(y), ptr(weight), bias.map(ptr))
+    if usesWinograd(g) { return winogradConvolution(input: xp, weight: wp, bias: bp, output: yp, g, inputGradient: false) }
     let (p, slice) = (g.outPixels, sliceSize(g))
     let scratch = workerScratch(columns: g.patchSize * slice * p, other: g.outChannels * slice * p)
     forEachSlice(g) { t, first, nb in
@@ -136,6 +137,7 @@ extension CPUBackend {
   public func conv2dBackwardData(dx: Tensor, dy: Tensor, weight: Tensor, geometry g: ConvGeometry) throws {
     OpShapes.conv(x: dx, weight: weight, y: dy, bias: nil, geometry: g, op: "conv2dBackwardData")
     let (dxp, dyp, wp) = (ptr(dx), ptr(dy), ptr(weight))
+    if usesWinograd(g) { return winogradConvolution(input: dyp, weight: wp, bias: nil, output: dxp, g, inputGradient: true) }
     let (p, slice) = (g.outPixels, sliceSize(g))
     let scratch = workerScratch(columns: g.patchSize * slice * p, other: g.outChannels * slice * p)
     forEachSlice(g) { t, first, nb in

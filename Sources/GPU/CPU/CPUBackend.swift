@@ -7,18 +7,28 @@ import Foundation
 public final class CPUBackend: Backend {
   public let name = "cpu"
   /// Largest im2col matrix (floats) one worker builds at once; larger batches go in slices.
-  /// The default, 1 MiB of floats, keeps a slice's columns in a core's L2 while GEMM and col2im
-  /// stream over them: PGD-10 AT of SmallCNN went from 115-131 to 173-182 img/s against 8 Mi
-  /// floats (64 Ki was no faster, 1 Mi was 167).
+  /// The default, 256 Ki floats (1 MiB), keeps a slice's columns in a core's L2 while GEMM and
+  /// col2im stream over them: PGD-10 AT of SmallCNN went from 115-131 to 173-182 img/s against
+  /// 8 Mi floats (64 Ki was no faster, 1 Mi was 167).
   let maxColumnFloats: Int
   /// Workers the batch is split over (one per core).
   let workerCount: Int
+  /// Whether 3x3 stride-1 padding-1 convolutions run as Winograd F(2x2, 3x3) (forward and input
+  /// gradient); off, they take the im2col path like every other shape, which tests compare with.
+  let winograd: Bool
   private let columns: [CPUScratch]
   private let others: [CPUScratch]
+  /// Transformed weights of the current Winograd convolution, shared by the workers.
+  let transformedWeights = CPUScratch()
 
-  public init(maxColumnFloats: Int = 256 << 10, workers: Int = ProcessInfo.processInfo.activeProcessorCount) {
+  /// The plain reference every fast path is checked against: no Winograd (the parity suite, the
+  /// cross-backend tests, `advprune validate`).
+  public static func reference() -> CPUBackend { CPUBackend(winograd: false) }
+
+  public init(maxColumnFloats: Int = 256 << 10, workers: Int = ProcessInfo.processInfo.activeProcessorCount, winograd: Bool = true) {
     self.maxColumnFloats = maxColumnFloats
     workerCount = max(1, workers)
+    self.winograd = winograd
     columns = (0..<workerCount).map { _ in CPUScratch() }
     others = (0..<workerCount).map { _ in CPUScratch() }
   }

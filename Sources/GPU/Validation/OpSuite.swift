@@ -29,7 +29,7 @@ public struct OpParity {
 
 public enum OpSuite {
   /// Runs every case on `candidate` and on `reference`, comparing outputs.
-  public static func compare(candidate: Backend, reference: Backend = CPUBackend(), seed: UInt64 = 1) throws -> [OpParity] {
+  public static func compare(candidate: Backend, reference: Backend = CPUBackend.reference(), seed: UInt64 = 1) throws -> [OpParity] {
     try cases().map { c in
       let want = try c.outputs(on: reference, seed: seed)
       let got = try c.outputs(on: candidate, seed: seed)

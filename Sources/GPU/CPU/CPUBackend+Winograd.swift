@@ -1,0 +1,44 @@
+import CKernels
+import Foundation
+
+// 3x3 stride-1 convolutions as Winograd F(2x2, 3x3): 16 GEMMs over channels per slice of tiles
+// instead of one over 9x the columns, 2.25x fewer multiplies, and no col2im for the input
+// gradient, which is again a 3x3 stride-1 convolution, of dy with the kernel turned
+// (`CKernels/winograd.c`).
+extension CPUBackend {
+  /// Padding up to 2 keeps the input gradient's padding (2 - padding) non-negative.
+  func usesWinograd(_ g: ConvGeometry) -> Bool {
+    winograd && g.kernel == 3 && g.stride == 1 && g.padding <= 2
+  }
+
+  /// The forward (`inputGradient` false: x -> y, channels in -> out, padding p) or the input
+  /// gradient (dy -> dx, channels out -> in, padding 2 - p) of the convolution `g`.
+  func winogradConvolution(
+    input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
+    _ g: ConvGeometry, inputGradient: Bool
+  ) {
+    let (from, to) = inputGradient ? (g.outChannels, g.inChannels) : (g.inChannels, g.outChannels)
+    let (inH, inW, outH, outW) =
+      inputGradient ? (g.outHeight, g.outWidth, g.height, g.width) : (g.height, g.width, g.outHeight, g.outWidth)
+    let padding = inputGradient ? 2 - g.padding : g.padding
+    let (th, tw) = ((outH + 1) / 2, (outW + 1) / 2)
+    let tilesPerImage = th * tw
+    let u = transformedWeights.reserve(16 * from * to)
+    advprune_winograd_weights(weight, Int64(g.outChannels), Int64(g.inChannels), inputGradient ? 1 : 0, u)
+    // Slices sized like the im2col path's: both transformed buffers of a slice stay in L2.
+    let slice = max(1, min(g.batch, maxColumnFloats / (16 * max(from, to) * tilesPerImage)))
+    let scratch = workerScratch(columns: 16 * from * slice * tilesPerImage, other: 16 * to * slice * tilesPerImage)
+    forEachSlice(g, size: slice) { t, first, nb in
+      let (v, m) = scratch[t]
+      let tiles = nb * tilesPerImage
+      advprune_winograd_input(
+        input + first * from * inH * inW, Int64(nb), Int64(from), Int64(inH), Int64(inW), Int64(padding), Int64(th), Int64(tw), v)
+      for xi in 0..<16 {
+        blasGemm(
+          transposeA: false, transposeB: false, m: to, n: tiles, k: from, alpha: 1,
+          a: u + xi * to * from, b: v + xi * from * tiles, beta: 0, c: m + xi * to * tiles)
+      }
+      advprune_winograd_output(m, Int64(nb), Int64(to), Int64(outH), Int64(outW), bias, output + first * to * outH * outW)
+    }
+  }
+}

@@ -1,0 +1,52 @@
+import XCTest
+
+@testable import GPU
+
+/// The CPU backend's Winograd F(2x2, 3x3) path against its plain im2col path, the reference.
+final class WinogradTests: XCTestCase {
+  /// Odd and even sizes (partial edge tiles), one channel, a 1x1 plane, slices of one image.
+  /// Every padding (the input gradient's is 2 - padding).
+  let geometries: [(batch: Int, inChannels: Int, height: Int, width: Int, outChannels: Int, padding: Int)] = [
+    (3, 4, 6, 6, 5, 1), (2, 3, 7, 5, 4, 1), (2, 1, 9, 9, 8, 1), (4, 6, 1, 1, 3, 1), (5, 8, 4, 3, 2, 1), (2, 16, 28, 28, 16, 1),
+    (3, 4, 6, 6, 5, 0), (2, 3, 7, 5, 4, 0), (2, 1, 28, 28, 8, 0), (4, 6, 3, 3, 3, 0), (2, 5, 5, 6, 3, 2), (3, 2, 1, 2, 4, 2),
+    (4, 3, 32, 32, 16, 1), (4, 16, 32, 32, 16, 1), (4, 32, 16, 16, 32, 1), (4, 64, 8, 8, 64, 1), (4, 128, 4, 4, 128, 1),
+  ]
+
+  func testForwardAndInputGradientMatchIm2col() throws {
+    let plain = CPUBackend(winograd: false)
+    for fast in [CPUBackend(), CPUBackend(maxColumnFloats: 64, workers: 2)] {
+      for (i, s) in geometries.enumerated() {
+        let g = ConvGeometry(
+          batch: s.batch, inChannels: s.inChannels, height: s.height, width: s.width, outChannels: s.outChannels, kernel: 3, padding: s.padding)
+        XCTAssert(fast.usesWinograd(g), "\(g) should run as Winograd")
+        XCTAssertFalse(plain.usesWinograd(g))
+        var rng = SeededRNG(seed: UInt64(40 + i))
+        let x = rng.uniformArray(g.inputShape.reduce(1, *))
+        let w = rng.uniformArray(g.weightShape.reduce(1, *))
+        let b = rng.uniformArray(g.outChannels)
+        let dy = rng.uniformArray(g.outputShape.reduce(1, *))
+        func run(_ be: CPUBackend) throws -> ([Float], [Float]) {
+          let (xt, wt, bt, dyt) = (
+            try be.upload(x, shape: g.inputShape), try be.upload(w, shape: g.weightShape), try be.upload(b, shape: [g.outChannels]),
+            try be.upload(dy, shape: g.outputShape)
+          )
+          let (y, dx) = (try be.zeros(g.outputShape), try be.zeros(g.inputShape))
+          try be.conv2dForward(y: y, x: xt, weight: wt, bias: bt, geometry: g)
+          try be.conv2dBackwardData(dx: dx, dy: dyt, weight: wt, geometry: g)
+          return (try be.download(y), try be.download(dx))
+        }
+        let (want, got) = (try run(plain), try run(fast))
+        assertClose(got.0, want.0, atol: 2e-5, rtol: 2e-5, "forward \(g)")
+        assertClose(got.1, want.1, atol: 2e-5, rtol: 2e-5, "input gradient \(g)")
+      }
+    }
+  }
+
+  /// Other shapes keep the im2col path.
+  func testOnlyThreeByThreeStrideOneRunsAsWinograd() {
+    let be = CPUBackend()
+    XCTAssertFalse(be.usesWinograd(ConvGeometry(batch: 1, inChannels: 2, height: 8, width: 8, outChannels: 2, kernel: 3, stride: 2, padding: 1)))
+    XCTAssertFalse(be.usesWinograd(ConvGeometry(batch: 1, inChannels: 2, height: 8, width: 8, outChannels: 2, kernel: 3, padding: 3)))
+    XCTAssertFalse(be.usesWinograd(ConvGeometry(batch: 1, inChannels: 2, height: 8, width: 8, outChannels: 2, kernel: 1)))
+  }
+}
