@@ -47,11 +47,13 @@ __kernel void col2im(__global float* dx, __global const float* cols,
 
 // y[first+n, o, p] = tmp[o, n*P + p] + b[o].
 __kernel void scatter_bias(__global float* y, __global const float* tmp, __global const float* bias,
-                           const int with_bias, const int out_channels, const int p, const int first, const int nb) {
+                           const int with_bias, const int out_channels, const int p, const int first, const int nb,
+                           const int relu) {
   const int idx = get_global_id(0);
   if (idx >= nb * out_channels * p) return;
   const int pix = idx % p, o = (idx / p) % out_channels, n = idx / (p * out_channels);
-  y[first * out_channels * p + idx] = tmp[o * nb * p + n * p + pix] + (with_bias ? bias[o] : 0.0f);
+  const float v = tmp[o * nb * p + n * p + pix] + (with_bias ? bias[o] : 0.0f);
+  y[first * out_channels * p + idx] = relu ? fmax(v, 0.0f) : v;
 }
 
 // out[o, n*P + p] = dy[first+n, o, p].
@@ -61,6 +63,16 @@ __kernel void gather_dy(__global float* out, __global const float* dy,
   if (idx >= nb * out_channels * p) return;
   const int pix = idx % p, o = (idx / p) % out_channels, n = idx / (p * out_channels);
   out[o * nb * p + n * p + pix] = dy[first * out_channels * p + idx];
+}
+
+// gather_dy of dy * (y > 0): the gradient through a ReLU that followed the convolution.
+__kernel void gather_dy_relu(__global float* out, __global const float* dy, __global const float* y,
+                             const int out_channels, const int p, const int first, const int nb) {
+  const int idx = get_global_id(0);
+  if (idx >= nb * out_channels * p) return;
+  const int pix = idx % p, o = (idx / p) % out_channels, n = idx / (p * out_channels);
+  const int at = first * out_channels * p + idx;
+  out[o * nb * p + n * p + pix] = y[at] > 0.0f ? dy[at] : 0.0f;
 }
 
 // out[r] (+)= sum_i in[r, i], one work-item per row (bias gradient of a slice).

@@ -31,8 +31,8 @@ typedef float v16 __attribute__((vector_size(64)));
 #define ODDS(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31)
 
 __attribute__((target_clones("avx512f", "arch=haswell", "default")))
-void advprune_winograd_input(const float *x, int64_t images, int64_t channels, int64_t height, int64_t width,
-                             int64_t padding, int64_t th, int64_t tw, float *v) {
+void advprune_winograd_input(const float *x, const float *relu_output, int64_t images, int64_t channels,
+                             int64_t height, int64_t width, int64_t padding, int64_t th, int64_t tw, float *v) {
   const int64_t tiles = images * th * tw, xi_stride = channels * tiles;
   const int64_t chunks = (tw + LANES - 1) / LANES;
   // The plane with its zero border: row r, column p hold input (r - padding, p - padding). Only
@@ -43,10 +43,17 @@ void advprune_winograd_input(const float *x, int64_t images, int64_t channels, i
   if (!padded) abort();
   for (int64_t c = 0; c < channels; ++c) {
     for (int64_t n = 0; n < images; ++n) {
-      const float *plane = x + (n * channels + c) * height * width;
+      const int64_t at = (n * channels + c) * height * width;
       for (int64_t h = 0; h < height && h + padding < rows; ++h) {
         const int64_t count = width + padding <= pitch ? width : pitch - padding;
-        memcpy(padded + (h + padding) * pitch + padding, plane + h * width, (size_t)count * sizeof(float));
+        float *dst = padded + (h + padding) * pitch + padding;
+        const float *src = x + at + h * width;
+        if (relu_output) {
+          const float *y = relu_output + at + h * width;
+          for (int64_t p = 0; p < count; ++p) dst[p] = y[p] > 0.0f ? src[p] : 0.0f;
+        } else {
+          memcpy(dst, src, (size_t)count * sizeof(float));
+        }
       }
       float *out = v + c * tiles + n * th * tw;
       for (int64_t ty = 0; ty < th; ++ty) {
@@ -96,7 +103,7 @@ void advprune_winograd_input(const float *x, int64_t images, int64_t channels, i
 
 __attribute__((target_clones("avx512f", "arch=haswell", "default")))
 void advprune_winograd_output(const float *m, int64_t images, int64_t channels, int64_t height, int64_t width,
-                              const float *bias, float *y) {
+                              const float *bias, int relu, float *y) {
   const int64_t th = (height + 1) / 2, tw = (width + 1) / 2;
   const int64_t tiles = images * th * tw, xi_stride = channels * tiles;
   const int64_t chunks = (tw + LANES - 1) / LANES;
@@ -130,8 +137,15 @@ void advprune_winograd_output(const float *m, int64_t images, int64_t channels, 
             r0[j] = q[j] + q[4 + j] + q[8 + j];
             r1[j] = q[4 + j] - q[8 + j] - q[12 + j];
           }
-          const v16 even[2] = {b + r0[0] + r0[1] + r0[2], b + r1[0] + r1[1] + r1[2]};
-          const v16 odd[2] = {b + r0[1] - r0[2] - r0[3], b + r1[1] - r1[2] - r1[3]};
+          v16 even[2] = {b + r0[0] + r0[1] + r0[2], b + r1[0] + r1[1] + r1[2]};
+          v16 odd[2] = {b + r0[1] - r0[2] - r0[3], b + r1[1] - r1[2] - r1[3]};
+          if (relu) {
+            const v16 zero = {};
+            for (int a = 0; a < 2; ++a) {
+              even[a] = __builtin_elementwise_max(even[a], zero);
+              odd[a] = __builtin_elementwise_max(odd[a], zero);
+            }
+          }
           for (int a = 0; a < 2; ++a) {
             const int64_t oy = 2 * ty + a;
             if (oy >= height) break;

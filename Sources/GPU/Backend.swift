@@ -32,10 +32,12 @@ public protocol Backend: AnyObject {
   func linearBackwardWeight(dWeight: Tensor, dBias: Tensor?, dy: Tensor, x: Tensor) throws
 
   // MARK: Convolution (im2col + GEMM over the whole batch)
-  /// `y[n, o, p] = sum_{c, i, j} w[o, c, i, j] * x[n, c, p + (i, j)] + b[o]`.
-  func conv2dForward(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, geometry: ConvGeometry) throws
-  /// Gradient with respect to the input.
-  func conv2dBackwardData(dx: Tensor, dy: Tensor, weight: Tensor, geometry: ConvGeometry) throws
+  /// `y[n, o, p] = sum_{c, i, j} w[o, c, i, j] * x[n, c, p + (i, j)] + b[o]`, then `max(y, 0)`
+  /// when `relu` (a convolution followed by a ReLU, in one pass over the output).
+  func conv2dForward(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, geometry: ConvGeometry, relu: Bool) throws
+  /// Gradient with respect to the input; with `reluOutput` (the output of a ReLU that followed
+  /// the convolution, dy's shape), of the two together: dy is read as `dy * (reluOutput > 0)`.
+  func conv2dBackwardData(dx: Tensor, dy: Tensor, weight: Tensor, geometry: ConvGeometry, reluOutput: Tensor?) throws
   /// Gradients with respect to the weight and the bias.
   func conv2dBackwardWeight(dWeight: Tensor, dBias: Tensor?, dy: Tensor, x: Tensor, geometry: ConvGeometry) throws
 
@@ -165,6 +167,14 @@ public protocol Backend: AnyObject {
 }
 
 extension Backend {
+  public func conv2dForward(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, geometry: ConvGeometry) throws {
+    try conv2dForward(y: y, x: x, weight: weight, bias: bias, geometry: geometry, relu: false)
+  }
+
+  public func conv2dBackwardData(dx: Tensor, dy: Tensor, weight: Tensor, geometry: ConvGeometry) throws {
+    try conv2dBackwardData(dx: dx, dy: dy, weight: weight, geometry: geometry, reluOutput: nil)
+  }
+
   /// A zero tensor with the shape of `like`.
   public func zeros(like t: Tensor) throws -> Tensor { try zeros(t.shape) }
 }

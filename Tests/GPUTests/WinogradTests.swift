@@ -50,3 +50,34 @@ final class WinogradTests: XCTestCase {
     XCTAssertFalse(be.usesWinograd(ConvGeometry(batch: 1, inChannels: 2, height: 8, width: 8, outChannels: 2, kernel: 1)))
   }
 }
+
+/// A convolution with its ReLU fused is the two run one after the other, on every CPU path.
+final class FusedConvReLUTests: XCTestCase {
+  func testFusedEqualsConvThenReLU() throws {
+    let geometries = [
+      ConvGeometry(batch: 3, inChannels: 4, height: 7, width: 6, outChannels: 5, kernel: 3),
+      ConvGeometry(batch: 2, inChannels: 3, height: 8, width: 8, outChannels: 4, kernel: 3, padding: 1),
+      ConvGeometry(batch: 2, inChannels: 3, height: 8, width: 8, outChannels: 4, kernel: 3, stride: 2, padding: 1),
+    ]
+    for be in [CPUBackend.reference(), CPUBackend()] {
+      for (i, g) in geometries.enumerated() {
+        var rng = SeededRNG(seed: UInt64(60 + i))
+        let x = try be.upload(rng.uniformArray(g.inputShape.reduce(1, *)), shape: g.inputShape)
+        let w = try be.upload(rng.uniformArray(g.weightShape.reduce(1, *)), shape: g.weightShape)
+        let bias = try be.upload(rng.uniformArray(g.outChannels), shape: [g.outChannels])
+        let dy = try be.upload(rng.uniformArray(g.outputShape.reduce(1, *)), shape: g.outputShape)
+        let (z, y, dz, dx) = (try be.zeros(g.outputShape), try be.zeros(g.outputShape), try be.zeros(g.outputShape), try be.zeros(g.inputShape))
+        try be.conv2dForward(y: z, x: x, weight: w, bias: bias, geometry: g)
+        try be.reluForward(y: y, x: z)
+        try be.reluBackward(dx: dz, dy: dy, y: y)
+        try be.conv2dBackwardData(dx: dx, dy: dz, weight: w, geometry: g)
+        let (fy, fdx) = (try be.zeros(g.outputShape), try be.zeros(g.inputShape))
+        try be.conv2dForward(y: fy, x: x, weight: w, bias: bias, geometry: g, relu: true)
+        try be.conv2dBackwardData(dx: fdx, dy: dy, weight: w, geometry: g, reluOutput: fy)
+        XCTAssertEqual(try be.download(fy), try be.download(y), "forward \(g)")
+        XCTAssertEqual(try be.download(fdx), try be.download(dx), "input gradient \(g)")
+        XCTAssert(try be.download(y).contains(0) && be.download(y).contains { $0 > 0 }, "the ReLU cuts somewhere")
+      }
+    }
+  }
+}

@@ -22,13 +22,14 @@ void advprune_sparse_rows(int64_t row_begin, int64_t row_end, const int32_t *sta
 /// TW = ceil(OW / 2) over the output; T = images * TH * TW.
 ///
 /// Input: v[(xi * channels + c) * T + t] from x [images, channels, height, width], tile (ty, tx)
-/// reading rows 2 ty - padding + [0, 4) and columns 2 tx - padding + [0, 4), zero outside.
-void advprune_winograd_input(const float *x, int64_t images, int64_t channels, int64_t height, int64_t width,
-                             int64_t padding, int64_t th, int64_t tw, float *v);
-/// Output: y [images, channels, height, width] (the output's size; plus bias[k] when given) from
-/// m[(xi * channels + k) * T + t].
+/// reading rows 2 ty - padding + [0, 4) and columns 2 tx - padding + [0, 4), zero outside. With
+/// relu_output (x's shape), x is read as x * (relu_output > 0): the gradient through a ReLU.
+void advprune_winograd_input(const float *x, const float *relu_output, int64_t images, int64_t channels,
+                             int64_t height, int64_t width, int64_t padding, int64_t th, int64_t tw, float *v);
+/// Output: y [images, channels, height, width] (the output's size; plus bias[k] when given, then
+/// max(., 0) when relu) from m[(xi * channels + k) * T + t].
 void advprune_winograd_output(const float *m, int64_t images, int64_t channels, int64_t height, int64_t width,
-                              const float *bias, float *y);
+                              const float *bias, int relu, float *y);
 /// Weights w [out, in, 3, 3] to u[(xi * rows + r) * cols + col]: rows x cols = out x in for the
 /// forward, in x out (the kernel turned by 180 degrees) for the input gradient, which is a 3x3
 /// stride-1 convolution of the output gradient with padding 2 - padding.

@@ -95,9 +95,10 @@ extension CPUBackend {
   }
 
   /// Copies a slice's GEMM output tmp [OC, nb*P] into y[first..<first+nb] ([nb, OC, P]), adding
-  /// the bias when there is one.
+  /// the bias when there is one, then max(., 0) when `relu`.
   func scatterOutput(
-    _ tmp: UnsafePointer<Float>, _ g: ConvGeometry, first: Int, count nb: Int, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>
+    _ tmp: UnsafePointer<Float>, _ g: ConvGeometry, first: Int, count nb: Int, bias: UnsafePointer<Float>?, relu: Bool = false,
+    into y: UnsafeMutablePointer<Float>
   ) {
     let p = g.outPixels
     for n in 0..<nb {
@@ -105,44 +106,62 @@ extension CPUBackend {
         let src = tmp + o * nb * p + n * p
         let dst = y + ((first + n) * g.outChannels + o) * p
         let b = bias?[o] ?? 0
-        for i in 0..<p { dst[i] = src[i] + b }
+        if relu {
+          for i in 0..<p { dst[i] = max(src[i] + b, 0) }
+        } else {
+          for i in 0..<p { dst[i] = src[i] + b }
+        }
       }
     }
   }
 
-  /// Copies dy[first..<first+nb] from [nb, OC, P] into [OC, nb*P].
-  func gatherOutputGradient(_ dy: UnsafePointer<Float>, _ g: ConvGeometry, first: Int, count nb: Int, into out: UnsafeMutablePointer<Float>) {
+  /// Copies dy[first..<first+nb] from [nb, OC, P] into [OC, nb*P], as dy * (reluOutput > 0) when
+  /// given (the gradient through a ReLU after the convolution).
+  func gatherOutputGradient(
+    _ dy: UnsafePointer<Float>, _ g: ConvGeometry, first: Int, count nb: Int, reluOutput: UnsafePointer<Float>? = nil,
+    into out: UnsafeMutablePointer<Float>
+  ) {
     let p = g.outPixels
     for n in 0..<nb {
       for o in 0..<g.outChannels {
-        (out + o * nb * p + n * p).update(from: dy + ((first + n) * g.outChannels + o) * p, count: p)
+        let (src, dst) = (((first + n) * g.outChannels + o) * p, out + o * nb * p + n * p)
+        if let y = reluOutput {
+          for i in 0..<p { dst[i] = y[src + i] > 0 ? dy[src + i] : 0 }
+        } else {
+          dst.update(from: dy + src, count: p)
+        }
       }
     }
   }
 
-  public func conv2dForward(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry) throws {
+  public func conv2dForward(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, relu: Bool) throws {
     OpShapes.conv(x: x, weight: weight, y: y, bias: bias, geometry: g, op: "conv2dForward")
     let (xp, yp, wp, bp) = (ptr(x), ptr(y), ptr(weight), bias.map(ptr))
-    if usesWinograd(g) { return winogradConvolution(input: xp, weight: wp, bias: bp, output: yp, g, inputGradient: false) }
+    if usesWinograd(g) {
+      return winogradConvolution(input: xp, weight: wp, bias: bp, relu: relu, reluOutput: nil, output: yp, g, inputGradient: false)
+    }
     let (p, slice) = (g.outPixels, sliceSize(g))
     let scratch = workerScratch(columns: g.patchSize * slice * p, other: g.outChannels * slice * p)
     forEachSlice(g) { t, first, nb in
       let (cols, tmp) = scratch[t]
       im2col(xp, g, first: first, count: nb, into: cols)
       blasGemm(transposeA: false, transposeB: false, m: g.outChannels, n: nb * p, k: g.patchSize, alpha: 1, a: wp, b: cols, beta: 0, c: tmp)
-      scatterOutput(tmp, g, first: first, count: nb, bias: bp.map { UnsafePointer($0) }, into: yp)
+      scatterOutput(tmp, g, first: first, count: nb, bias: bp.map { UnsafePointer($0) }, relu: relu, into: yp)
     }
   }
 
-  public func conv2dBackwardData(dx: Tensor, dy: Tensor, weight: Tensor, geometry g: ConvGeometry) throws {
+  public func conv2dBackwardData(dx: Tensor, dy: Tensor, weight: Tensor, geometry g: ConvGeometry, reluOutput: Tensor?) throws {
     OpShapes.conv(x: dx, weight: weight, y: dy, bias: nil, geometry: g, op: "conv2dBackwardData")
-    let (dxp, dyp, wp) = (ptr(dx), ptr(dy), ptr(weight))
-    if usesWinograd(g) { return winogradConvolution(input: dyp, weight: wp, bias: nil, output: dxp, g, inputGradient: true) }
+    if let reluOutput { checkSameCount(reluOutput, dy, op: "conv2dBackwardData") }
+    let (dxp, dyp, wp, yp) = (ptr(dx), ptr(dy), ptr(weight), reluOutput.map { UnsafePointer(ptr($0)) })
+    if usesWinograd(g) {
+      return winogradConvolution(input: dyp, weight: wp, bias: nil, relu: false, reluOutput: yp, output: dxp, g, inputGradient: true)
+    }
     let (p, slice) = (g.outPixels, sliceSize(g))
     let scratch = workerScratch(columns: g.patchSize * slice * p, other: g.outChannels * slice * p)
     forEachSlice(g) { t, first, nb in
       let (cols, dyT) = scratch[t]
-      gatherOutputGradient(dyp, g, first: first, count: nb, into: dyT)
+      gatherOutputGradient(dyp, g, first: first, count: nb, reluOutput: yp, into: dyT)
       blasGemm(transposeA: true, transposeB: false, m: g.patchSize, n: nb * p, k: g.outChannels, alpha: 1, a: wp, b: dyT, beta: 0, c: cols)
       col2im(cols, g, first: first, count: nb, into: dxp)
     }

@@ -37,18 +37,23 @@ extension CPUBackend {
     return best
   }
 
+  // Pooling runs over whole planes (rows of windows), not over flat output indices: three
+  // integer divisions per output cost more than the window itself.
   public func maxPool2x2Forward(y: Tensor, x: Tensor) throws {
     let (planes, h, w) = OpShapes.pool(x: x, y: y, op: "maxPool2x2Forward")
     let (yp, xp) = (ptr(y), ptr(x))
     let (oh, ow) = (h / 2, w / 2)
-    parallelRanges(planes * oh * ow, minimumPerThread: 8192) { r in
-      for o in r {
-        let plane = o / (oh * ow)
-        let oy = (o / ow) % oh
-        let ox = o % ow
-        let base = plane * h * w + 2 * oy * w + 2 * ox
-        let a = argmax2x2(xp, width: w, base: base)
-        yp[o] = xp[base + (a >> 1) * w + (a & 1)]
+    parallelRanges(planes, minimumPerThread: max(1, 8192 / max(1, oh * ow))) { r in
+      for plane in r {
+        for oy in 0..<oh {
+          let top = plane * h * w + 2 * oy * w
+          let out = yp + (plane * oh + oy) * ow
+          for ox in 0..<ow {
+            let base = top + 2 * ox
+            let a = argmax2x2(xp, width: w, base: base)
+            out[ox] = xp[base + (a >> 1) * w + (a & 1)]
+          }
+        }
       }
     }
   }
@@ -58,18 +63,21 @@ extension CPUBackend {
     checkSameCount(dx, x, op: "maxPool2x2Backward")
     let (dxp, dyp, xp) = (ptr(dx), ptr(dy), ptr(x))
     let (oh, ow) = (h / 2, w / 2)
-    parallelRanges(planes * oh * ow, minimumPerThread: 8192) { r in
-      for o in r {
-        let plane = o / (oh * ow)
-        let oy = (o / ow) % oh
-        let ox = o % ow
-        let base = plane * h * w + 2 * oy * w + 2 * ox
-        let a = argmax2x2(xp, width: w, base: base)
-        dxp[base] = 0
-        dxp[base + 1] = 0
-        dxp[base + w] = 0
-        dxp[base + w + 1] = 0
-        dxp[base + (a >> 1) * w + (a & 1)] = dyp[o]
+    parallelRanges(planes, minimumPerThread: max(1, 8192 / max(1, oh * ow))) { r in
+      for plane in r {
+        for oy in 0..<oh {
+          let top = plane * h * w + 2 * oy * w
+          let grad = dyp + (plane * oh + oy) * ow
+          for ox in 0..<ow {
+            let base = top + 2 * ox
+            let a = argmax2x2(xp, width: w, base: base)
+            let g = grad[ox]
+            dxp[base] = a == 0 ? g : 0
+            dxp[base + 1] = a == 1 ? g : 0
+            dxp[base + w] = a == 2 ? g : 0
+            dxp[base + w + 1] = a == 3 ? g : 0
+          }
+        }
       }
     }
   }

@@ -11,11 +11,12 @@ extension CPUBackend {
     winograd && g.kernel == 3 && g.stride == 1 && g.padding <= 2
   }
 
-  /// The forward (`inputGradient` false: x -> y, channels in -> out, padding p) or the input
-  /// gradient (dy -> dx, channels out -> in, padding 2 - p) of the convolution `g`.
+  /// The forward (`inputGradient` false: x -> y, channels in -> out, padding p; ReLU on the
+  /// output when `relu`) or the input gradient (dy -> dx, channels out -> in, padding 2 - p; dy
+  /// masked by `reluOutput > 0` when given) of the convolution `g`.
   func winogradConvolution(
-    input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
-    _ g: ConvGeometry, inputGradient: Bool
+    input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, relu: Bool, reluOutput: UnsafePointer<Float>?,
+    output: UnsafeMutablePointer<Float>, _ g: ConvGeometry, inputGradient: Bool
   ) {
     let (from, to) = inputGradient ? (g.outChannels, g.inChannels) : (g.inChannels, g.outChannels)
     let (inH, inW, outH, outW) =
@@ -31,14 +32,15 @@ extension CPUBackend {
     forEachSlice(g, size: slice) { t, first, nb in
       let (v, m) = scratch[t]
       let tiles = nb * tilesPerImage
+      let offset = first * from * inH * inW
       advprune_winograd_input(
-        input + first * from * inH * inW, Int64(nb), Int64(from), Int64(inH), Int64(inW), Int64(padding), Int64(th), Int64(tw), v)
+        input + offset, reluOutput.map { $0 + offset }, Int64(nb), Int64(from), Int64(inH), Int64(inW), Int64(padding), Int64(th), Int64(tw), v)
       for xi in 0..<16 {
         blasGemm(
           transposeA: false, transposeB: false, m: to, n: tiles, k: from, alpha: 1,
           a: u + xi * to * from, b: v + xi * from * tiles, beta: 0, c: m + xi * to * tiles)
       }
-      advprune_winograd_output(m, Int64(nb), Int64(to), Int64(outH), Int64(outW), bias, output + first * to * outH * outW)
+      advprune_winograd_output(m, Int64(nb), Int64(to), Int64(outH), Int64(outW), bias, relu ? 1 : 0, output + first * to * outH * outW)
     }
   }
 }

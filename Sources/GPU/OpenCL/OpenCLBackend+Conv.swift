@@ -12,7 +12,7 @@ extension OpenCLBackend {
     ]
   }
 
-  public func conv2dForward(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry) throws {
+  public func conv2dForward(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, relu: Bool) throws {
     OpShapes.conv(x: x, weight: weight, y: y, bias: bias, geometry: g, op: "conv2dForward")
     let nbMax = sliceSize(g)
     let p = g.outPixels
@@ -25,19 +25,29 @@ extension OpenCLBackend {
         transposeA: false, transposeB: false, m: g.outChannels, n: nb * p, k: g.patchSize, alpha: 1, a: weight, b: cols, beta: 0, c: tmp)
       try launch(
         "scatter_bias", items: nb * g.outChannels * p,
-        [.buffer(y), .buffer(tmp), .buffer(bias ?? tmp), .int(bias == nil ? 0 : 1), .int(g.outChannels), .int(p), .int(first), .int(nb)])
+        [
+          .buffer(y), .buffer(tmp), .buffer(bias ?? tmp), .int(bias == nil ? 0 : 1), .int(g.outChannels), .int(p), .int(first), .int(nb),
+          .int(relu ? 1 : 0),
+        ])
     }
   }
 
-  public func conv2dBackwardData(dx: Tensor, dy: Tensor, weight: Tensor, geometry g: ConvGeometry) throws {
+  public func conv2dBackwardData(dx: Tensor, dy: Tensor, weight: Tensor, geometry g: ConvGeometry, reluOutput: Tensor?) throws {
     OpShapes.conv(x: dx, weight: weight, y: dy, bias: nil, geometry: g, op: "conv2dBackwardData")
+    if let reluOutput { checkSameCount(reluOutput, dy, op: "conv2dBackwardData") }
     let nbMax = sliceSize(g)
     let p = g.outPixels
     let cols = try columns.reserve(g.patchSize * nbMax * p, context: context, device: device)
     let dyT = try transposed.reserve(g.outChannels * nbMax * p, context: context, device: device)
     for first in stride(from: 0, to: g.batch, by: nbMax) {
       let nb = min(nbMax, g.batch - first)
-      try launch("gather_dy", items: nb * g.outChannels * p, [.buffer(dyT), .buffer(dy), .int(g.outChannels), .int(p), .int(first), .int(nb)])
+      if let reluOutput {
+        try launch(
+          "gather_dy_relu", items: nb * g.outChannels * p,
+          [.buffer(dyT), .buffer(dy), .buffer(reluOutput), .int(g.outChannels), .int(p), .int(first), .int(nb)])
+      } else {
+        try launch("gather_dy", items: nb * g.outChannels * p, [.buffer(dyT), .buffer(dy), .int(g.outChannels), .int(p), .int(first), .int(nb)])
+      }
       try clblastGemm(transposeA: true, transposeB: false, m: g.patchSize, n: nb * p, k: g.outChannels, alpha: 1, a: weight, b: dyT, beta: 0, c: cols)
       try launch("col2im", items: nb * g.inChannels * g.height * g.width, [.buffer(dx), .buffer(cols)] + geometryArgs(g, first: first, count: nb))
     }

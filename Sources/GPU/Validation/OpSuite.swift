@@ -39,7 +39,8 @@ public enum OpSuite {
   }
 
   public static func cases() -> [OpCase] {
-    gemmCases() + linearCases() + convCases() + elementwiseCases() + normCases() + trainingCases() + attackBlockCases() + pruningBlockCases()
+    gemmCases() + linearCases() + convCases() + convReLUCases() + elementwiseCases() + normCases() + trainingCases() + attackBlockCases()
+      + pruningBlockCases()
       + sparseCases()
   }
 
@@ -109,6 +110,30 @@ public enum OpSuite {
           try b.conv2dBackwardData(dx: dx, dy: dy, weight: w, geometry: g)
           try b.conv2dBackwardWeight(dWeight: dw, dBias: db, dy: dy, x: x, geometry: g)
           return try [y, dx, dw, db].map(b.download)
+        })
+    }
+  }
+
+  /// A convolution with the ReLU after it fused: forward `relu(conv(x))`, input gradient
+  /// `conv^T(dy * (y > 0))`, on a strided geometry (im2col) and a 3x3 stride-1 one (Winograd on
+  /// the CPU's fast path).
+  static func convReLUCases() -> [OpCase] {
+    [convGeometries[1], convGeometries[3]].map { g in
+      OpCase(
+        op: "conv2d_relu", shape: "\(g)", atol: 1e-4, rtol: 1e-4,
+        inputs: { rng in
+          [
+            rng.uniformArray(g.inputShape.reduce(1, *)), rng.uniformArray(g.weightShape.reduce(1, *)), rng.uniformArray(g.outChannels),
+            rng.uniformArray(g.outputShape.reduce(1, *)),
+          ]
+        },
+        run: { b, v in
+          let (x, w) = (try b.upload(v[0], shape: g.inputShape), try b.upload(v[1], shape: g.weightShape))
+          let (bias, dy) = (try b.upload(v[2], shape: [g.outChannels]), try b.upload(v[3], shape: g.outputShape))
+          let (y, dx) = (try b.zeros(g.outputShape), try b.zeros(g.inputShape))
+          try b.conv2dForward(y: y, x: x, weight: w, bias: bias, geometry: g, relu: true)
+          try b.conv2dBackwardData(dx: dx, dy: dy, weight: w, geometry: g, reluOutput: y)
+          return try [y, dx].map(b.download)
         })
     }
   }

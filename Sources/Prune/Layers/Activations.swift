@@ -20,9 +20,58 @@ public final class ReLU: Layer {
 
   public func backward(_ dy: Tensor, parameterGradients: Bool, inputGradient: Bool) throws -> Tensor? {
     guard inputGradient, let y = output else { return nil }
+    return try gradient(dy, output: y)
+  }
+
+  /// dL/dx = dy * (y > 0) for the output y of a forward (its own, or a fused convolution's).
+  func gradient(_ dy: Tensor, output y: Tensor) throws -> Tensor {
     let dx = try inputGrad.get(y.shape, backend)
     try backend.reluBackward(dx: dx, dy: dy, y: y)
     return dx
+  }
+}
+
+/// A Conv2d and the ReLU after it, run as one step: the forward writes `max(conv, 0)` in the
+/// convolution's own output pass, and an attack step's input gradient reads dy through the ReLU's
+/// mask while the convolution gathers it, so the ReLU makes no pass over memory of its own. A
+/// training step (parameter gradients) or a sparse convolution takes the ReLU's gradient first,
+/// as the two layers would. `Model` runs these in place of the pairs; the two layers stay in its
+/// `layers` (parameters, names, pruning).
+final class ConvReLU: Layer {
+  let conv: Conv2d
+  let relu: ReLU
+
+  init(_ conv: Conv2d, _ relu: ReLU) {
+    self.conv = conv
+    self.relu = relu
+  }
+
+  var parameters: [Parameter] { conv.parameters }
+  func outputShape(for input: [Int]) -> [Int] { conv.outputShape(for: input) }
+  func forward(_ x: Tensor) throws -> Tensor { try conv.forward(x, relu: true) }
+
+  func backward(_ dy: Tensor, parameterGradients: Bool, inputGradient: Bool) throws -> Tensor? {
+    if !parameterGradients && conv.sparse == nil {
+      return inputGradient ? try conv.inputGradientThroughReLU(dy) : nil
+    }
+    guard let y = conv.lastOutput else { preconditionFailure("\(conv.weight.name): backward before forward") }
+    return try conv.backward(try relu.gradient(dy, output: y), parameterGradients: parameterGradients, inputGradient: inputGradient)
+  }
+
+  /// The layers to run for `layers`: each Conv2d directly followed by a ReLU becomes one step.
+  static func fused(_ layers: [Layer]) -> [Layer] {
+    var steps: [Layer] = []
+    var i = 0
+    while i < layers.count {
+      if let conv = layers[i] as? Conv2d, i + 1 < layers.count, let relu = layers[i + 1] as? ReLU {
+        steps.append(ConvReLU(conv, relu))
+        i += 2
+      } else {
+        steps.append(layers[i])
+        i += 1
+      }
+    }
+    return steps
   }
 }
 

@@ -10,6 +10,8 @@ public final class Conv2d: SparseComputable {
   public let padding: Int
   private var input: Tensor?
   private var geometry: ConvGeometry?
+  /// The last forward's output (after the ReLU when one was fused in).
+  private(set) var lastOutput: Tensor?
   private let output = BufferSlot()
   private let inputGrad = BufferSlot()
   private let masked = BufferSlot()
@@ -55,17 +57,33 @@ public final class Conv2d: SparseComputable {
     return g.outChannels * g.outPixels * g.patchSize * g.batch
   }
 
-  public func forward(_ x: Tensor) throws -> Tensor {
+  public func forward(_ x: Tensor) throws -> Tensor { try forward(x, relu: false) }
+
+  /// The forward, with `relu`: `max(conv(x), 0)` (a ReLU after it, fused; see `ConvReLU`).
+  func forward(_ x: Tensor, relu: Bool) throws -> Tensor {
     let g = geometry(for: x.shape)
     let y = try output.get(g.outputShape, backend)
     if let sparse {
       try backend.sparseConv2dForward(y: y, x: x, weights: sparse, bias: bias?.value, geometry: g)
+      if relu { try backend.reluForward(y: y, x: y) }
     } else {
-      try backend.conv2dForward(y: y, x: x, weight: try useWeight(), bias: bias?.value, geometry: g)
+      try backend.conv2dForward(y: y, x: x, weight: try useWeight(), bias: bias?.value, geometry: g, relu: relu)
     }
     input = x
     geometry = g
+    lastOutput = y
     return y
+  }
+
+  /// dL/dx through a fused ReLU (the output of the last forward is its mask), without parameter
+  /// gradients: what every attack step needs, with no pass over dy of its own.
+  func inputGradientThroughReLU(_ dy: Tensor) throws -> Tensor {
+    guard let x = input, let g = geometry, let y = lastOutput, sparse == nil else {
+      preconditionFailure("\(weight.name): fused backward before a dense forward")
+    }
+    let dx = try inputGrad.get(x.shape, backend)
+    try backend.conv2dBackwardData(dx: dx, dy: dy, weight: usedWeight ?? weight.value, geometry: g, reluOutput: y)
+    return dx
   }
 
   public func backward(_ dy: Tensor, parameterGradients: Bool, inputGradient: Bool) throws -> Tensor? {

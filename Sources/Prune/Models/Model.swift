@@ -12,6 +12,8 @@ public final class Model {
   public let channels: [String: Int]
   public let backend: Backend
   public let layers: [Layer]
+  /// What forward and backward run: `layers` with each conv + ReLU pair fused (`ConvReLU`).
+  let steps: [Layer]
   public let parameters: [Parameter]
   /// What pruning decided (masks, scores, auxiliaries), by parameter name.
   public let pruning: PruningState
@@ -24,6 +26,7 @@ public final class Model {
     self.channels = channels
     self.backend = backend
     self.layers = layers
+    steps = ConvReLU.fused(layers)
     parameters = layers.flatMap(\.parameters)
     pruning = PruningState(backend: backend)
     for layer in layers { layer.attach(pruning) }
@@ -86,7 +89,7 @@ public final class Model {
   /// Logits [N, classes] for a batch of images [N, C, H, W] in [0, 1].
   public func forward(_ x: Tensor) throws -> Tensor {
     var h = x
-    for layer in layers { h = try layer.forward(h) }
+    for step in steps { h = try step.forward(h) }
     return h
   }
 
@@ -95,10 +98,10 @@ public final class Model {
   @discardableResult
   public func backward(_ dLogits: Tensor, parameterGradients: Bool, inputGradient: Bool) throws -> Tensor? {
     var g: Tensor? = dLogits
-    for (i, layer) in layers.enumerated().reversed() {
+    for (i, step) in steps.enumerated().reversed() {
       guard let dy = g else { break }
       let needInput = i > 0 || inputGradient
-      g = try layer.backward(dy, parameterGradients: parameterGradients, inputGradient: needInput)
+      g = try step.backward(dy, parameterGradients: parameterGradients, inputGradient: needInput)
     }
     return inputGradient ? g : nil
   }
