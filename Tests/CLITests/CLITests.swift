@@ -70,9 +70,9 @@ final class CLITests: XCTestCase {
     let rows = object?["rows"] as? [[String: Any]] ?? []
     XCTAssertEqual(rows.compactMap { $0["layer"] as? String }, ["conv1", "conv2", "conv3", "conv4", "fc1", "fc2", "fc3"])
     for row in rows { XCTAssertEqual((row["sparseMilliseconds"] as? [Double])?.count, 6, "\(row)") }
-    // conv2 reads a 26x26 plane for 24x24 outputs: 30 % scaled by 576 / 676.
-    XCTAssertEqual(rows[1]["crossover"] as? Double ?? 0, 0.3 * 576 / 676, accuracy: 1e-12)
-    XCTAssertEqual(object?["crossoverDensity"] as? Double, 0.3)
+    // conv2 reads a 26x26 plane for 24x24 outputs: 25 % scaled by 576 / 676.
+    XCTAssertEqual(rows[1]["crossover"] as? Double ?? 0, 0.25 * 576 / 676, accuracy: 1e-12)
+    XCTAssertEqual(object?["crossoverDensity"] as? Double, 0.25)
     assertUserError(try advprune(["profile", "--sparse-crossover", "--batch-size", "0", "--device", "cpu"]), mentions: ["--batch-size"])
   }
 

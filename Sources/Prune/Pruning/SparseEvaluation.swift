@@ -12,10 +12,11 @@ public enum SparseMode: String, Codable, Sendable, CaseIterable {
 }
 
 enum SparseEvaluation {
-  /// Density at or below which a large-plane layer's sparse kernels beat the dense im2col + GEMM
-  /// ones on the CPU, forward and input gradient together (`advprune profile --sparse-crossover`,
-  /// README *Measured*).
-  static let crossoverDensity = 0.3
+  /// Density at or below which a large-plane layer's sparse kernels beat the dense ones (Winograd
+  /// for 3x3 stride-1 convs) on the CPU, forward and input gradient together (`advprune profile
+  /// --sparse-crossover`, README *Measured*): 20-25 % on ResNet18's 32x32 and 16x16 stages, about
+  /// 33 % on SmallCNN's 24x24 (it was 30-50 % against im2col + GEMM).
+  static let crossoverDensity = 0.25
   /// The same for strided convs, which multiply the sparse weight into im2col columns.
   static let stridedCrossoverDensity = 0.2
 
