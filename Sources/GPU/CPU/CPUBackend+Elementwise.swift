@@ -37,24 +37,28 @@ extension CPUBackend {
     return best
   }
 
-  // Pooling runs over whole planes (rows of windows), not over flat output indices: three
-  // integer divisions per output cost more than the window itself.
-  public func maxPool2x2Forward(y: Tensor, x: Tensor) throws {
-    let (planes, h, w) = OpShapes.pool(x: x, y: y, op: "maxPool2x2Forward")
-    let (yp, xp) = (ptr(y), ptr(x))
+  /// Calls `body(base, o)` for every 2x2 window of `planes` planes of h x w: `base` is the window's
+  /// top-left input index, `o` its output index. Whole planes per core, rows of windows within:
+  /// three integer divisions per flat output index cost more than the window itself.
+  @inline(__always)
+  func forEachPoolWindow(planes: Int, height h: Int, width w: Int, _ body: (Int, Int) -> Void) {
     let (oh, ow) = (h / 2, w / 2)
     parallelRanges(planes, minimumPerThread: max(1, 8192 / max(1, oh * ow))) { r in
       for plane in r {
         for oy in 0..<oh {
-          let top = plane * h * w + 2 * oy * w
-          let out = yp + (plane * oh + oy) * ow
-          for ox in 0..<ow {
-            let base = top + 2 * ox
-            let a = argmax2x2(xp, width: w, base: base)
-            out[ox] = xp[base + (a >> 1) * w + (a & 1)]
-          }
+          let (top, out) = (plane * h * w + 2 * oy * w, (plane * oh + oy) * ow)
+          for ox in 0..<ow { body(top + 2 * ox, out + ox) }
         }
       }
+    }
+  }
+
+  public func maxPool2x2Forward(y: Tensor, x: Tensor) throws {
+    let (planes, h, w) = OpShapes.pool(x: x, y: y, op: "maxPool2x2Forward")
+    let (yp, xp) = (ptr(y), ptr(x))
+    forEachPoolWindow(planes: planes, height: h, width: w) { base, o in
+      let a = argmax2x2(xp, width: w, base: base)
+      yp[o] = xp[base + (a >> 1) * w + (a & 1)]
     }
   }
 
@@ -62,23 +66,13 @@ extension CPUBackend {
     let (planes, h, w) = OpShapes.pool(x: x, y: dy, op: "maxPool2x2Backward")
     checkSameCount(dx, x, op: "maxPool2x2Backward")
     let (dxp, dyp, xp) = (ptr(dx), ptr(dy), ptr(x))
-    let (oh, ow) = (h / 2, w / 2)
-    parallelRanges(planes, minimumPerThread: max(1, 8192 / max(1, oh * ow))) { r in
-      for plane in r {
-        for oy in 0..<oh {
-          let top = plane * h * w + 2 * oy * w
-          let grad = dyp + (plane * oh + oy) * ow
-          for ox in 0..<ow {
-            let base = top + 2 * ox
-            let a = argmax2x2(xp, width: w, base: base)
-            let g = grad[ox]
-            dxp[base] = a == 0 ? g : 0
-            dxp[base + 1] = a == 1 ? g : 0
-            dxp[base + w] = a == 2 ? g : 0
-            dxp[base + w + 1] = a == 3 ? g : 0
-          }
-        }
-      }
+    forEachPoolWindow(planes: planes, height: h, width: w) { base, o in
+      let a = argmax2x2(xp, width: w, base: base)
+      let g = dyp[o]
+      dxp[base] = a == 0 ? g : 0
+      dxp[base + 1] = a == 1 ? g : 0
+      dxp[base + w] = a == 2 ? g : 0
+      dxp[base + w + 1] = a == 3 ? g : 0
     }
   }
 

@@ -6,9 +6,12 @@ import Foundation
 // gradient, which is again a 3x3 stride-1 convolution, of dy with the kernel turned
 // (`CKernels/winograd.c`).
 extension CPUBackend {
-  /// Padding up to 2 keeps the input gradient's padding (2 - padding) non-negative.
+  /// Padding up to 2 keeps the input gradient's padding (2 - padding) non-negative. A conv with
+  /// one input channel (SmallCNN's conv1 on grey images) keeps im2col: its 16 GEMMs would run
+  /// over one channel, and PGD-10 AT went 176-204 -> 202-223 img/s with im2col there
+  /// (alternating runs).
   func usesWinograd(_ g: ConvGeometry) -> Bool {
-    winograd && g.kernel == 3 && g.stride == 1 && g.padding <= 2
+    winograd && g.kernel == 3 && g.stride == 1 && g.padding <= 2 && min(g.inChannels, g.outChannels) > 1
   }
 
   /// The forward (`inputGradient` false: x -> y, channels in -> out, padding p; ReLU on the
