@@ -31,7 +31,7 @@ public protocol Backend: AnyObject {
   /// `dw[O, I] = dy^T * x`, `db[O] = sum_n dy[n, O]`.
   func linearBackwardWeight(dWeight: Tensor, dBias: Tensor?, dy: Tensor, x: Tensor) throws
 
-  // MARK: Convolution (im2col + GEMM over the whole batch)
+  // MARK: Convolution (im2col + GEMM over slices of the batch; Winograd for 3x3 stride 1 on the CPU)
   /// `y[n, o, p] = sum_{c, i, j} w[o, c, i, j] * x[n, c, p + (i, j)] + b[o]`, then `max(y, 0)`
   /// when `relu` (a convolution followed by a ReLU, in one pass over the output).
   func conv2dForward(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, geometry: ConvGeometry, relu: Bool) throws

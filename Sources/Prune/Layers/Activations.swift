@@ -52,7 +52,7 @@ final class ConvReLU: Layer {
 
   func backward(_ dy: Tensor, parameterGradients: Bool, inputGradient: Bool) throws -> Tensor? {
     if !parameterGradients && conv.sparse == nil {
-      return inputGradient ? try conv.inputGradientThroughReLU(dy) : nil
+      return try conv.backward(dy, parameterGradients: false, inputGradient: inputGradient, throughReLU: true)
     }
     guard let y = conv.lastOutput else { preconditionFailure("\(conv.weight.name): backward before forward") }
     return try conv.backward(try relu.gradient(dy, output: y), parameterGradients: parameterGradients, inputGradient: inputGradient)

@@ -75,19 +75,17 @@ public final class Conv2d: SparseComputable {
     return y
   }
 
-  /// dL/dx through a fused ReLU (the output of the last forward is its mask), without parameter
-  /// gradients: what every attack step needs, with no pass over dy of its own.
-  func inputGradientThroughReLU(_ dy: Tensor) throws -> Tensor {
-    guard let x = input, let g = geometry, let y = lastOutput, sparse == nil else {
-      preconditionFailure("\(weight.name): fused backward before a dense forward")
-    }
-    let dx = try inputGrad.get(x.shape, backend)
-    try backend.conv2dBackwardData(dx: dx, dy: dy, weight: usedWeight ?? weight.value, geometry: g, reluOutput: y)
-    return dx
+  public func backward(_ dy: Tensor, parameterGradients: Bool, inputGradient: Bool) throws -> Tensor? {
+    try backward(dy, parameterGradients: parameterGradients, inputGradient: inputGradient, throughReLU: false)
   }
 
-  public func backward(_ dy: Tensor, parameterGradients: Bool, inputGradient: Bool) throws -> Tensor? {
+  /// The backward; with `throughReLU` (a fused ReLU after the convolution, see `ConvReLU`) the
+  /// input gradient reads dy through the ReLU's mask, the output of the last forward. Only the
+  /// dense input gradient fuses it: the weight gradient and the sparse kernels need dy masked
+  /// first.
+  func backward(_ dy: Tensor, parameterGradients: Bool, inputGradient: Bool, throughReLU: Bool) throws -> Tensor? {
     guard let x = input, let g = geometry else { preconditionFailure("\(weight.name): backward before forward") }
+    precondition(!throughReLU || (!parameterGradients && sparse == nil), "\(weight.name): only a dense input gradient fuses the ReLU")
     if parameterGradients {
       precondition(sparse == nil, "\(weight.name): a sparse layer evaluates; it has no weight gradient")
       try backend.conv2dBackwardWeight(dWeight: weight.grad, dBias: bias?.grad, dy: dy, x: x, geometry: g)
@@ -97,7 +95,8 @@ public final class Conv2d: SparseComputable {
     if let sparse {
       try backend.sparseConv2dBackwardData(dx: dx, dy: dy, weights: sparse, geometry: g)
     } else {
-      try backend.conv2dBackwardData(dx: dx, dy: dy, weight: usedWeight ?? weight.value, geometry: g)
+      try backend.conv2dBackwardData(
+        dx: dx, dy: dy, weight: usedWeight ?? weight.value, geometry: g, reluOutput: throughReLU ? lastOutput : nil)
     }
     return dx
   }
