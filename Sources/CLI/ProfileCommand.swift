@@ -62,10 +62,10 @@ struct Profile: ParsableCommand {
           format: "%@  %@  batch %d  PGD-%d AT: %.1f images/s (median of %d batches; best %.1f)  %.3f s/batch", result.backend, result.architecture,
           result.batchSize, result.attackSteps, result.imagesPerSecond, result.batches, result.peakImagesPerSecond, result.medianSecondsPerBatch))
       if !rows.isEmpty {
-        print("kernel                 calls   total ms   share")
+        print("kernel".padding(toLength: 44, withPad: " ", startingAt: 0) + " calls   total ms   share")
         for r in rows {
           print(
-            r.name.padding(toLength: 22, withPad: " ", startingAt: 0)
+            r.name.padding(toLength: 44, withPad: " ", startingAt: 0)
               + String(format: "%6d %10.2f  %5.1f%%", r.calls, r.totalMilliseconds, 100 * r.share))
         }
       }

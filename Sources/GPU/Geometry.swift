@@ -1,7 +1,7 @@
 /// The shape arithmetic of a 2-D convolution, shared by both backends and the layers.
 ///
 /// Output size: `OH = (H + 2*pad - K) / stride + 1` (and the same for width).
-public struct ConvGeometry: Equatable, CustomStringConvertible {
+public struct ConvGeometry: Equatable, Sendable, CustomStringConvertible {
   public let batch: Int
   public let inChannels: Int
   public let height: Int

@@ -29,6 +29,16 @@ extension OpenCLBackend {
     a: Tensor, b: Tensor, beta: Float, c: Tensor
   ) throws {
     precondition(a.count >= m * k && b.count >= k * n && c.count >= m * n, "gemm: operands too small")
-    try clblastGemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, b: b, beta: beta, c: c)
+    try engineGemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, b: b, beta: beta, c: c)
+  }
+
+  /// The GEMM of the selected engine.
+  func engineGemm(
+    transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: Tensor, b: Tensor, beta: Float, c: Tensor
+  ) throws {
+    switch engine {
+    case .native: try nativeGemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, b: b, beta: beta, c: c)
+    case .clblast: try clblastGemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, b: b, beta: beta, c: c)
+    }
   }
 }

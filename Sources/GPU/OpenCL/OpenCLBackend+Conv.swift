@@ -1,6 +1,32 @@
-// Convolution on OpenCL: our im2col/col2im kernels (kernels/conv.cl) around CLBlast GEMMs, over
-// slices of the batch so the column matrix stays under `maxColumnFloats`.
+// Convolution on OpenCL: our implicit-GEMM kernels (native engine, OpenCLBackend+ImplicitGemm), or
+// the CLBlast baseline here: im2col/col2im (kernels/conv.cl) around CLBlast GEMMs, over slices of
+// the batch so the column matrix stays under `maxColumnFloats`.
 extension OpenCLBackend {
+  public func conv2dForward(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, relu: Bool) throws {
+    OpShapes.conv(x: x, weight: weight, y: y, bias: bias, geometry: g, op: "conv2dForward")
+    switch engine {
+    case .native: try nativeConv2dForward(y: y, x: x, weight: weight, bias: bias, geometry: g, relu: relu)
+    case .clblast: try clblastConv2dForward(y: y, x: x, weight: weight, bias: bias, geometry: g, relu: relu)
+    }
+  }
+
+  public func conv2dBackwardData(dx: Tensor, dy: Tensor, weight: Tensor, geometry g: ConvGeometry, reluOutput: Tensor?) throws {
+    OpShapes.conv(x: dx, weight: weight, y: dy, bias: nil, geometry: g, op: "conv2dBackwardData")
+    if let reluOutput { checkSameCount(reluOutput, dy, op: "conv2dBackwardData") }
+    switch engine {
+    case .native: try nativeConv2dBackwardData(dx: dx, dy: dy, weight: weight, geometry: g, reluOutput: reluOutput)
+    case .clblast: try clblastConv2dBackwardData(dx: dx, dy: dy, weight: weight, geometry: g, reluOutput: reluOutput)
+    }
+  }
+
+  public func conv2dBackwardWeight(dWeight: Tensor, dBias: Tensor?, dy: Tensor, x: Tensor, geometry g: ConvGeometry) throws {
+    OpShapes.conv(x: x, weight: dWeight, y: dy, bias: dBias, geometry: g, op: "conv2dBackwardWeight")
+    switch engine {
+    case .native: try nativeConv2dBackwardWeight(dWeight: dWeight, dBias: dBias, dy: dy, x: x, geometry: g)
+    case .clblast: try clblastConv2dBackwardWeight(dWeight: dWeight, dBias: dBias, dy: dy, x: x, geometry: g)
+    }
+  }
+
   func sliceSize(_ g: ConvGeometry) -> Int {
     max(1, min(g.batch, maxColumnFloats / max(1, g.patchSize * g.outPixels)))
   }
@@ -12,8 +38,7 @@ extension OpenCLBackend {
     ]
   }
 
-  public func conv2dForward(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, relu: Bool) throws {
-    OpShapes.conv(x: x, weight: weight, y: y, bias: bias, geometry: g, op: "conv2dForward")
+  func clblastConv2dForward(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, relu: Bool) throws {
     let nbMax = sliceSize(g)
     let p = g.outPixels
     let cols = try columns.reserve(g.patchSize * nbMax * p, context: context, device: device)
@@ -32,9 +57,7 @@ extension OpenCLBackend {
     }
   }
 
-  public func conv2dBackwardData(dx: Tensor, dy: Tensor, weight: Tensor, geometry g: ConvGeometry, reluOutput: Tensor?) throws {
-    OpShapes.conv(x: dx, weight: weight, y: dy, bias: nil, geometry: g, op: "conv2dBackwardData")
-    if let reluOutput { checkSameCount(reluOutput, dy, op: "conv2dBackwardData") }
+  func clblastConv2dBackwardData(dx: Tensor, dy: Tensor, weight: Tensor, geometry g: ConvGeometry, reluOutput: Tensor?) throws {
     let nbMax = sliceSize(g)
     let p = g.outPixels
     let cols = try columns.reserve(g.patchSize * nbMax * p, context: context, device: device)
@@ -53,8 +76,7 @@ extension OpenCLBackend {
     }
   }
 
-  public func conv2dBackwardWeight(dWeight: Tensor, dBias: Tensor?, dy: Tensor, x: Tensor, geometry g: ConvGeometry) throws {
-    OpShapes.conv(x: x, weight: dWeight, y: dy, bias: dBias, geometry: g, op: "conv2dBackwardWeight")
+  func clblastConv2dBackwardWeight(dWeight: Tensor, dBias: Tensor?, dy: Tensor, x: Tensor, geometry g: ConvGeometry) throws {
     let nbMax = sliceSize(g)
     let p = g.outPixels
     let cols = try columns.reserve(g.patchSize * nbMax * p, context: context, device: device)

@@ -1,7 +1,8 @@
 import COpenCL
 import Foundation
 
-/// The fast backend: kernels from `kernels/*.cl` compiled at run time, CLBlast for dense GEMM.
+/// The fast backend: kernels from `kernels/*.cl` compiled at run time; convolutions and GEMMs on
+/// our own implicit-GEMM kernels (or, as the baseline, im2col around CLBlast: `engine`).
 ///
 /// One context and one in-order queue with profiling on; every op is queued without waiting,
 /// and only `download`/`synchronize` block. With `profiling` set, each kernel's device time is
@@ -15,10 +16,16 @@ public final class OpenCLBackend: Backend {
   private var programs: [cl_program] = []
   let columns = CLScratch()
   let transposed = CLScratch()
+  /// Zero-bordered copies of a convolution's source (native engine).
+  let padded = CLScratch()
   /// First-stage partial results of `reduce`.
   let partials = CLScratch()
-  /// Largest im2col matrix (floats) built at once.
+  /// Largest im2col matrix (floats) built at once (CLBlast engine).
   let maxColumnFloats: Int
+  /// The engine of convolutions, linear layers and `gemm`.
+  public var engine: OpenCLEngine
+  /// The sizes `kernels/igemm.cl` was compiled with.
+  public let tunables: CLTunables
   /// Fault injection for tests: kernel launches after this many fail as a lost device would
   /// (CL_OUT_OF_RESOURCES), to prove a run keeps its finished work when the device goes away.
   public var failLaunchesAfter: Int?
@@ -30,12 +37,18 @@ public final class OpenCLBackend: Backend {
   /// The kernel files, one per op family.
   public static let kernelFileNames = [
     "elementwise.cl", "conv.cl", "linear.cl", "pool.cl", "loss.cl", "optimizer.cl", "attack.cl", "attack_blocks.cl", "pruning_blocks.cl",
-    "norm.cl", "sparse.cl",
+    "norm.cl", "sparse.cl", "igemm.cl",
   ]
 
-  public init(device: CLDeviceInfo, kernelsDirectory: String? = nil, maxColumnFloats: Int = 64 << 20) throws {
+  public init(
+    device: CLDeviceInfo, kernelsDirectory: String? = nil, maxColumnFloats: Int = 64 << 20, engine: OpenCLEngine = .native,
+    tunables: CLTunables? = nil
+  ) throws {
     self.device = device
     self.maxColumnFloats = maxColumnFloats
+    self.engine = engine
+    let tunables = tunables ?? CLTunables.defaults(for: device)
+    self.tunables = tunables
     var status: cl_int = 0
     var dev: cl_device_id? = device.device
     guard let context = clCreateContext(nil, 1, &dev, nil, nil, &status) else {
@@ -52,7 +65,8 @@ public final class OpenCLBackend: Backend {
     let cache = CLProgramCache(context: context, device: device)
     for file in Self.kernelFileNames {
       let (_, text) = try KernelLocator.source(file, explicit: kernelsDirectory)
-      let program = try cache.build(file: file, source: text, options: "-cl-std=CL1.2")
+      let options = file == "igemm.cl" ? "-cl-std=CL1.2 \(tunables.defines)" : "-cl-std=CL1.2"
+      let program = try cache.build(file: file, source: text, options: options)
       programs.append(program)
       try registerKernels(of: program)
     }
@@ -107,6 +121,16 @@ public final class OpenCLBackend: Backend {
   /// Queues kernel `name` over `items` work-items (1-D).
   func launch(_ name: String, items: Int, _ args: [Arg]) throws {
     guard items > 0 else { return }
+    try launch(name, global: [(items + Self.groupSize - 1) / Self.groupSize * Self.groupSize], local: [Self.groupSize], args)
+  }
+
+  /// Queues kernel `name` over a 1-, 2- or 3-D range; each global size must be a multiple of its
+  /// local size (kernels bound-check their own indices).
+  /// `label` names the launch in `timings` (default: the kernel), so one kernel's calls can be
+  /// told apart by layer shape.
+  func launch(_ name: String, global: [Int], local: [Int], _ args: [Arg], label: String? = nil) throws {
+    precondition(global.count == local.count && (1...3).contains(global.count), "\(name): bad launch dimensions")
+    guard global.allSatisfy({ $0 > 0 }) else { return }
     guard let kernel = kernels[name] else { throw CLError.kernelNotFound(name) }
     launches += 1
     if let limit = failLaunchesAfter, launches > limit {
@@ -130,14 +154,15 @@ public final class OpenCLBackend: Backend {
         try check(clSetKernelArg(kernel, index, 4, &x), "clSetKernelArg(\(name), \(i))")
       }
     }
-    var global = (items + Self.groupSize - 1) / Self.groupSize * Self.groupSize
-    var local = Self.groupSize
+    var g = global
+    var l = local
+    let dims = cl_uint(global.count)
     if profiling {
       var event: cl_event?
-      try check(clEnqueueNDRangeKernel(queue, kernel, 1, nil, &global, &local, 0, nil, &event), "clEnqueueNDRangeKernel(\(name))")
-      try record(name, event)
+      try check(clEnqueueNDRangeKernel(queue, kernel, dims, nil, &g, &l, 0, nil, &event), "clEnqueueNDRangeKernel(\(name))")
+      try record(label ?? name, event)
     } else {
-      try check(clEnqueueNDRangeKernel(queue, kernel, 1, nil, &global, &local, 0, nil, nil), "clEnqueueNDRangeKernel(\(name))")
+      try check(clEnqueueNDRangeKernel(queue, kernel, dims, nil, &g, &l, 0, nil, nil), "clEnqueueNDRangeKernel(\(name))")
     }
   }
 
