@@ -4,6 +4,11 @@
 // are staged KC at a time in a private tile so each gathered input value feeds every output
 // channel of the work-item.
 //
+// Every convolution reads its source from a zero-bordered copy (pad_planes; for the input
+// gradient of a strided convolution also dilated), so no tap ever falls outside it: a row of
+// lanes is one vector load, other lanes a gather at precomputed offsets, and no lane needs a
+// bounds test.
+//
 // Tunables are -D defines (the host passes per-device values, see CLTunables.swift); the defaults
 // here suit a CPU device. PIX must be 2, 4, 8 or 16.
 #ifndef PIX
@@ -14,6 +19,9 @@
 #endif
 #ifndef KC
 #define KC 64
+#endif
+#ifndef WTAPS
+#define WTAPS 16
 #endif
 
 #define CAT_(a, b) a##b
@@ -30,16 +38,12 @@ typedef union {
 // Flags of conv_igemm.
 #define WITH_BIAS 1
 #define RELU_OUT 2
-#define GATE_SOURCE 4
-#define TRANSPOSED 8
-// The source is a zero-bordered copy (pad_planes) of a stride-1 convolution's input: no tap reads
-// outside it, so a row segment is one plain vector load. src_h/src_w are the copy's sizes.
-#define PADDED 16
+// The input gradient: the copy holds dy, and the kernel turned by 180 degrees runs over it.
+#define TRANSPOSED 4
 
 static inline floatv load_lanes(__global const float* p, const int count) {
   if (count == PIX) return vloadv(0, p);
   lanes_t u;
-  #pragma unroll
   for (int l = 0; l < PIX; ++l) u.s[l] = l < count ? p[l] : 0.0f;
   return u.v;
 }
@@ -54,61 +58,6 @@ static inline void store_lanes(__global float* p, const floatv v, const int coun
   for (int l = 0; l < count; ++l) p[l] = u.s[l];
 }
 
-// A work-item's PIX lanes: consecutive pixels of an output plane, starting at (oy0, ox0).
-typedef struct {
-  int oy0, ox0;
-  int count;    // live lanes
-  bool segment; // all lanes in one row
-} pixel_block;
-
-// The source values one tap (i, j) of source channel plane `plane` contributes to the lanes'
-// output pixels (py, px): from a padded copy, one vector load for a row segment or a gather at
-// the lanes' offsets; from the tensor itself (strided convolutions), lane by lane with zeros
-// outside it.
-static inline floatv gather_tap(__global const float* plane, __global const float* gplane, const bool gated,
-                                const bool transposed, const bool padded, const pixel_block blk, const int* py,
-                                const int* px, const int* lane_off, const int i, const int j, const int kernel_size,
-                                const int src_h, const int src_w, const int stride, const int pad) {
-  if (padded) {
-    // Output pixel (y, x) reads copy pixel (y + i, x + j); the transposed pass runs the kernel
-    // turned by 180 degrees.
-    const int ti = transposed ? kernel_size - 1 - i : i, tj = transposed ? kernel_size - 1 - j : j;
-    __global const float* at = plane + (blk.oy0 + ti) * src_w + blk.ox0 + tj;
-    if (blk.segment) return vloadv(0, at);
-    lanes_t u;
-#pragma unroll
-    for (int l = 0; l < PIX; ++l) u.s[l] = at[lane_off[l]];
-    return u.v;
-  }
-  lanes_t u;
-#pragma unroll
-  for (int l = 0; l < PIX; ++l) {
-    int sy, sx;
-    bool inside;
-    if (transposed) {
-      const int hy = py[l] + pad - i, wx = px[l] + pad - j;
-      if (stride == 1) {
-        sy = hy;
-        sx = wx;
-        inside = hy >= 0 && wx >= 0 && sy < src_h && sx < src_w;
-      } else {
-        sy = hy / stride;
-        sx = wx / stride;
-        inside = hy >= 0 && wx >= 0 && hy % stride == 0 && wx % stride == 0 && sy < src_h && sx < src_w;
-      }
-    } else {
-      sy = py[l] * stride - pad + i;
-      sx = px[l] * stride - pad + j;
-      inside = sy >= 0 && sy < src_h && sx >= 0 && sx < src_w;
-    }
-    const int at = inside ? sy * src_w + sx : 0;
-    float v = inside ? plane[at] : 0.0f;
-    if (gated && !(gplane[at] > 0.0f)) v = 0.0f;
-    u.s[l] = v;
-  }
-  return u.v;
-}
-
 // The epilogue after the last patch rows: bias, then ReLU.
 static inline floatv finish(floatv v, const bool last, const int flags, __global const float* bias, const int r) {
   if (!last) return v;
@@ -117,19 +66,18 @@ static inline floatv finish(floatv v, const bool last, const int flags, __global
   return v;
 }
 
-// out[n, r, p] = sum over (q, i, j) of A(r, q, i, j) * S(n, q, i, j, p)   (+ bias, ReLU)
+// out[n, r, p] = sum over (q, i, j) of A(r, q, i, j) * S(n, q, i, j, p)   (+ bias, ReLU), where src
+// is the bordered copy (src_h x src_w planes) and output pixel (y, x) reads copy pixel
+// (y * stride + i', x * stride + j').
 //
-// Forward (flags without TRANSPOSED): src = x [N, Q=C, SH, SW], out = y [N, R=OC, OH, OW],
-//   A = w[r, q, i, j], S = x[n, q, oy*s - pad + i, ox*s - pad + j].
-// Input gradient (TRANSPOSED): src = dy [N, Q=OC, SH=OH, SW=OW], out = dx [N, R=C, H, W],
-//   A = w[q, r, i, j], S = dy[n, q, (y + pad - i)/s, (x + pad - j)/s] where divisible and inside;
-//   with GATE_SOURCE, dy is read through a ReLU: dy * (gate > 0), gate shaped like dy.
-// Global size: (N * blocks_per_plane(OH, OW), ceil(R / rows_per_item)).
+// Forward: src = copy of x [N, Q=C], out = y [N, R=OC], A = w[r, q, i, j], (i', j') = (i, j).
+// Input gradient (TRANSPOSED): src = copy of dy [N, Q=OC] (masked by the ReLU, dilated by the
+//   forward stride), out = dx [N, R=C], A = w[q, r, i, j], (i', j') = (k-1-i, k-1-j), stride 1.
+// Global size: (N * ceil(P / PIX), ceil(R / rows_per_item)).
 __kernel void conv_igemm(__global float* out, __global const float* src, __global const float* w,
-                         __global const float* bias, __global const float* gate, const int flags, const int batch,
-                         const int src_channels, const int src_h, const int src_w, const int out_rows, const int out_h,
-                         const int out_w, const int kernel_size, const int stride, const int pad,
-                         const int rows_per_item) {
+                         __global const float* bias, const int flags, const int batch, const int src_channels,
+                         const int src_h, const int src_w, const int out_rows, const int out_h, const int out_w,
+                         const int kernel_size, const int stride, const int rows_per_item) {
   const int P = out_h * out_w;
   const int blocks = (P + PIX - 1) / PIX;
   const int n = get_global_id(0) / blocks;
@@ -141,30 +89,27 @@ __kernel void conv_igemm(__global float* out, __global const float* src, __globa
   const int r_end = min(out_rows, r_begin + rows_per_item);
   if (r_begin >= r_end) return;
   const bool transposed = (flags & TRANSPOSED) != 0;
-  const bool gated = (flags & GATE_SOURCE) != 0;
-  const bool padded = (flags & PADDED) != 0;
   const int kk = kernel_size * kernel_size;
   const int K = src_channels * kk;
   const int src_plane = src_h * src_w;
   const int row_stride = transposed ? kk : src_channels * kk;
   const int q_stride = transposed ? out_rows * kk : kk;
 
-  // lane_off: a lane's offset in the padded copy from the first lane's pixel.
-  int py[PIX], px[PIX], lane_off[PIX];
+  // lane_off: where a lane's pixel reads the copy, relative to the first lane's.
+  int py0 = 0, px0 = 0, lane_off[PIX];
+  bool row = true;
 #pragma unroll
   for (int l = 0; l < PIX; ++l) {
     const int p = p0 + min(l, count - 1);
-    py[l] = p / out_w;
-    px[l] = p % out_w;
-    lane_off[l] = (py[l] - py[0]) * src_w + px[l] - px[0];
+    const int py = p / out_w, px = p % out_w;
+    if (l == 0) {
+      py0 = py;
+      px0 = px;
+    }
+    lane_off[l] = ((py - py0) * src_w + px - px0) * stride;
+    row = row && lane_off[l] == l;
   }
-  pixel_block blk;
-  blk.oy0 = py[0];
-  blk.ox0 = px[0];
-  blk.count = count;
-  blk.segment = py[PIX - 1] == py[0] && px[PIX - 1] - px[0] == PIX - 1;
-  __global const float* src_n = src + n * src_channels * src_plane;
-  __global const float* gate_n = gate + n * src_channels * src_plane;
+  __global const float* src_n = src + n * src_channels * src_plane + (py0 * src_w + px0) * stride;
   __global float* out_n = out + n * out_rows * P + p0;
 
   floatv tile[KC];
@@ -175,8 +120,16 @@ __kernel void conv_igemm(__global float* out, __global const float* src, __globa
     int q = k0 / kk, i = (k0 % kk) / kernel_size, j = k0 % kernel_size;
     for (int t = 0; t < kc; ++t) {
       woff[t] = q * q_stride + i * kernel_size + j;
-      tile[t] = gather_tap(src_n + q * src_plane, gate_n + q * src_plane, gated, transposed, padded, blk, py, px,
-                           lane_off, i, j, kernel_size, src_h, src_w, stride, pad);
+      const int ti = transposed ? kernel_size - 1 - i : i, tj = transposed ? kernel_size - 1 - j : j;
+      __global const float* at = src_n + q * src_plane + ti * src_w + tj;
+      if (row) {
+        tile[t] = vloadv(0, at);
+      } else {
+        lanes_t u;
+#pragma unroll
+        for (int l = 0; l < PIX; ++l) u.s[l] = at[lane_off[l]];
+        tile[t] = u.v;
+      }
       if (++j == kernel_size) {
         j = 0;
         if (++i == kernel_size) {
@@ -222,148 +175,80 @@ __kernel void conv_igemm(__global float* out, __global const float* src, __globa
   }
 }
 
-#ifndef WROWS
-#define WROWS 4
-#endif
-#ifndef WTAPS
-#define WTAPS 4
-#endif
-
 // Weight gradient, split over the batch: partial[s, o, k] = sum over the images of split s and
-// their output pixels p of dy[n, o, p] * x[n, c, oy*s - pad + i, ox*s - pad + j], k = (c, i, j).
-// A work-item holds WROWS output channels x WTAPS patch rows, each a PIX-lane vector over blocks
-// of consecutive pixels, summed across lanes at the end. With PADDED, x is pad_planes' copy
-// (src_h x src_w planes) of a stride-1 convolution's input. Work-items of patch block 0 also sum
-// dy per channel into bias_partial[s, o]. Global size: (ceil(K / WTAPS), ceil(OC / WROWS), splits).
-__kernel void conv_igemm_dweight(__global float* partial, __global float* bias_partial, __global const float* dy,
-                                 __global const float* x, const int flags, const int batch, const int channels,
-                                 const int src_h, const int src_w, const int out_channels, const int out_h,
-                                 const int out_w, const int kernel_size, const int stride, const int pad,
-                                 const int images_per_split) {
+// their output pixels p of dy[n, o, p] * xc[n, c, oy*stride + i, ox*stride + j] for k = (c, i, j),
+// from dy channels-last (dyt[n, p, o]) and the bordered copy xc of x (src_h x src_w planes). A
+// work-item holds PIX output channels (one vector of dy per pixel) x WTAPS patch rows (one
+// broadcast x value each). Work-items of patch block 0 also sum dy into bias_partial[s, o].
+// Global size: (ceil(OC / PIX), ceil(K / WTAPS), splits).
+__kernel void conv_igemm_dweight(__global float* partial, __global float* bias_partial, __global const float* dyt,
+                                 __global const float* x, const int batch, const int channels, const int src_h,
+                                 const int src_w, const int out_channels, const int out_h, const int out_w,
+                                 const int kernel_size, const int stride, const int images_per_split) {
   const int kk = kernel_size * kernel_size;
   const int K = channels * kk;
-  const int k0 = get_global_id(0) * WTAPS, o0 = get_global_id(1) * WROWS, split = get_global_id(2);
-  if (k0 >= K || o0 >= out_channels) return;
-  const bool padded = (flags & PADDED) != 0;
+  const int o0 = get_global_id(0) * PIX, k0 = get_global_id(1) * WTAPS, split = get_global_id(2);
+  if (o0 >= out_channels || k0 >= K) return;
+  const int count = min(PIX, out_channels - o0);
   const int n_begin = split * images_per_split, n_end = min(batch, n_begin + images_per_split);
   const int P = out_h * out_w;
   const int plane = src_h * src_w;
-  int kc[WTAPS], ki[WTAPS], kj[WTAPS], orow[WROWS];
+  int tap[WTAPS];
 #pragma unroll
   for (int t = 0; t < WTAPS; ++t) {
     const int k = min(k0 + t, K - 1);
-    kc[t] = k / kk;
-    ki[t] = (k % kk) / kernel_size;
-    kj[t] = k % kernel_size;
+    const int ij = k % kk;
+    tap[t] = (k / kk) * plane + (ij / kernel_size) * src_w + ij % kernel_size;
   }
+  floatv acc[WTAPS];
+  floatv bsum = (floatv)(0.0f);
 #pragma unroll
-  for (int r = 0; r < WROWS; ++r) orow[r] = min(o0 + r, out_channels - 1) * P;
-  floatv acc[WROWS * WTAPS];
-  floatv bsum[WROWS];
-#pragma unroll
-  for (int r = 0; r < WROWS; ++r) {
-    bsum[r] = (floatv)(0.0f);
-#pragma unroll
-    for (int t = 0; t < WTAPS; ++t) acc[r * WTAPS + t] = (floatv)(0.0f);
-  }
-  int py[PIX], px[PIX], lane_off[PIX];
+  for (int t = 0; t < WTAPS; ++t) acc[t] = (floatv)(0.0f);
   for (int n = n_begin; n < n_end; ++n) {
     __global const float* xn = x + n * channels * plane;
-    __global const float* dyn = dy + n * out_channels * P;
+    __global const float* d_at = dyt + n * P * out_channels + o0;
+    for (int oy = 0; oy < out_h; ++oy) {
+      __global const float* x_row = xn + oy * stride * src_w;
+      for (int ox = 0; ox < out_w; ++ox) {
+        const floatv d = load_lanes(d_at, count);
+        d_at += out_channels;
+        bsum += d;
+        __global const float* x_at = x_row + ox * stride;
 #pragma unroll
-    for (int l = 0; l < PIX; ++l) {
-      py[l] = l / out_w;
-      px[l] = l % out_w;
-    }
-    for (int p0 = 0; p0 < P; p0 += PIX) {
-      pixel_block blk;
-      blk.count = min(PIX, P - p0);
-      if (blk.count < PIX) {
-        // The plane's last block: lanes past the end repeat its last pixel (their dy is 0).
-#pragma unroll
-        for (int l = 0; l < PIX; ++l) {
-          const int p = p0 + min(l, blk.count - 1);
-          py[l] = p / out_w;
-          px[l] = p % out_w;
-        }
-      }
-#pragma unroll
-      for (int l = 0; l < PIX; ++l) lane_off[l] = (py[l] - py[0]) * src_w + px[l] - px[0];
-      blk.oy0 = py[0];
-      blk.ox0 = px[0];
-      blk.segment = py[PIX - 1] == py[0] && px[PIX - 1] - px[0] == PIX - 1;
-      floatv d[WROWS];
-#pragma unroll
-      for (int r = 0; r < WROWS; ++r) {
-        d[r] = load_lanes(dyn + orow[r] + p0, blk.count);
-        bsum[r] += d[r];
-      }
-      floatv v[WTAPS];
-#pragma unroll
-      for (int t = 0; t < WTAPS; ++t)
-        v[t] = gather_tap(xn + kc[t] * plane, xn, false, false, padded, blk, py, px, lane_off, ki[t], kj[t],
-                          kernel_size, src_h, src_w, stride, pad);
-#pragma unroll
-      for (int r = 0; r < WROWS; ++r)
-#pragma unroll
-        for (int t = 0; t < WTAPS; ++t) acc[r * WTAPS + t] = fma(d[r], v[t], acc[r * WTAPS + t]);
-      // Next block: every lane moves PIX pixels on, wrapping rows without a division.
-#pragma unroll
-      for (int l = 0; l < PIX; ++l) {
-        px[l] += PIX;
-        while (px[l] >= out_w) {
-          px[l] -= out_w;
-          ++py[l];
-        }
+        for (int t = 0; t < WTAPS; ++t) acc[t] = fma((floatv)(x_at[tap[t]]), d, acc[t]);
       }
     }
   }
-  const int rows = min(WROWS, out_channels - o0), taps = min(WTAPS, K - k0);
-  for (int r = 0; r < rows; ++r) {
-    for (int t = 0; t < taps; ++t) {
-      lanes_t u;
-      u.v = acc[r * WTAPS + t];
-      float s = 0.0f;
-      for (int l = 0; l < PIX; ++l) s += u.s[l];
-      partial[(split * out_channels + o0 + r) * K + k0 + t] = s;
-    }
-    if (k0 == 0) {
-      lanes_t u;
-      u.v = bsum[r];
-      float s = 0.0f;
-      for (int l = 0; l < PIX; ++l) s += u.s[l];
-      bias_partial[split * out_channels + o0 + r] = s;
-    }
+  const int taps = min(WTAPS, K - k0);
+  for (int t = 0; t < taps; ++t) {
+    lanes_t u;
+    u.v = acc[t];
+    for (int l = 0; l < count; ++l) partial[(split * out_channels + o0 + l) * K + k0 + t] = u.s[l];
+  }
+  if (k0 == 0) {
+    lanes_t u;
+    u.v = bsum;
+    for (int l = 0; l < count; ++l) bias_partial[split * out_channels + o0 + l] = u.s[l];
   }
 }
 
-// out[plane, y, x] = in[plane, y - top, x - left] inside, else 0, for out planes of out_h x out_w;
-// with `gated`, in * (gate > 0) (the ReLU's mask on dy). One work-item per output row; the item
-// past the last row zeroes the `tail` floats after it (the slack of the last block's loads).
+// The bordered copy: out[plane, y, x] = in[plane, (y - top) / d, (x - left) / d] where y - top and
+// x - left are non-negative multiples of the dilation d inside the input, else 0; with `gated`,
+// in * (gate > 0) (the ReLU's mask on dy). One work-item per output row.
 __kernel void pad_planes(__global float* out, __global const float* in, __global const float* gate, const int gated,
-                         const int planes, const int h, const int w, const int top, const int left, const int out_h,
-                         const int out_w, const int tail) {
-  const int row = get_global_id(0);
-  if (row > planes * out_h) return;
-  __global float* o = out + row * out_w;
-  if (row == planes * out_h) {
-    for (int x = 0; x < tail; ++x) o[x] = 0.0f;
-    return;
-  }
-  const int plane = row / out_h, sy = row % out_h - top;
-  if (sy < 0 || sy >= h) {
-    for (int x = 0; x < out_w; ++x) o[x] = 0.0f;
-    return;
-  }
-  __global const float* r = in + (plane * h + sy) * w;
-  __global const float* gr = gate + (plane * h + sy) * w;
-  for (int x = 0; x < left; ++x) o[x] = 0.0f;
-  if (gated) {
-    for (int x = 0; x < w; ++x) o[left + x] = gr[x] > 0.0f ? r[x] : 0.0f;
-  } else {
-    for (int x = 0; x < w; ++x) o[left + x] = r[x];
-  }
-  for (int x = left + w; x < out_w; ++x) o[x] = 0.0f;
+                         const int planes, const int h, const int w, const int top, const int left, const int dilation,
+                         const int out_h, const int out_w) {
+  const int r = get_global_id(0);
+  if (r >= planes * out_h) return;
+  __global float* o = out + r * out_w;
+  for (int x = 0; x < out_w; ++x) o[x] = 0.0f;
+  const int plane = r / out_h, dy = r % out_h - top;
+  if (dy < 0 || dy % dilation != 0 || dy / dilation >= h) return;
+  const int sy = dy / dilation;
+  __global const float* row = in + (plane * h + sy) * w;
+  __global const float* grow = gate + (plane * h + sy) * w;
+  const int last = min(w, (out_w - left + dilation - 1) / dilation);
+  for (int sx = 0; sx < last; ++sx) o[left + sx * dilation] = gated && !(grow[sx] > 0.0f) ? 0.0f : row[sx];
 }
 
 // out[e] = (accumulate ? out[e] : 0) + sum over s of partial[s * count + e], splits in order.
@@ -407,16 +292,17 @@ __kernel void gemm_rows(__global float* c, __global const float* a, __global con
   }
 }
 
-// out[j, i] = in[i, j] for in [rows, cols]; one work-item per element.
-__kernel void transpose(__global float* out, __global const float* in, const int rows, const int cols) {
+// out[m, j, i] = in[m, i, j] for `count` matrices in [rows, cols]; one work-item per element.
+__kernel void transpose(__global float* out, __global const float* in, const int rows, const int cols, const int count) {
   const int e = get_global_id(0);
-  if (e >= rows * cols) return;
-  const int i = e / cols, j = e % cols;
-  out[j * rows + i] = in[e];
+  if (e >= count * rows * cols) return;
+  const int m = e / (rows * cols), i = (e / cols) % rows, j = e % cols;
+  out[(m * cols + j) * rows + i] = in[e];
 }
 
 // The device's FMA throughput at this vector width, for the workbench's "share of peak": eight
-// independent chains per work-item, `iterations` steps each (2 * 8 * PIX * iterations flops).
+// independent chains per work-item (sixteen measured slower on PoCL: the chains spill), `iterations`
+// steps each (2 * 8 * PIX * iterations flops).
 __kernel void peak_fma(__global float* out, const int iterations, const float seed) {
   const float id = (float)get_global_id(0);
   floatv a[8];
@@ -428,7 +314,9 @@ __kernel void peak_fma(__global float* out, const int iterations, const float se
     for (int c = 0; c < 8; ++c) a[c] = fma(a[c], m, k);
   }
   lanes_t u;
-  u.v = a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7];
+  u.v = (floatv)(0.0f);
+#pragma unroll
+  for (int c = 0; c < 8; ++c) u.v += a[c];
   float s = 0.0f;
   for (int l = 0; l < PIX; ++l) s += u.s[l];
   out[get_global_id(0)] = s;

@@ -12,7 +12,8 @@ struct AdvPrune: ParsableCommand {
       """,
     version: "0.1.0",
     subcommands: [
-      Devices.self, Validate.self, Train.self, PruneCommand.self, Attack.self, Curve.self, Demo.self, Profile.self, Predict.self, Export.self,
+      Devices.self, Validate.self, BenchKernel.self, Train.self, PruneCommand.self, Attack.self, Curve.self, Demo.self, Profile.self, Predict.self,
+      Export.self,
       Models.self, Taxonomy.self, Bench.self, Report.self,
     ]
   )

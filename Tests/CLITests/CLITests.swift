@@ -58,7 +58,10 @@ final class CLITests: XCTestCase {
   func testHelpListsEverySubcommand() throws {
     let run = try advprune(["--help"])
     XCTAssertEqual(run.status, 0)
-    for sub in ["devices", "validate", "train", "prune", "attack", "demo", "profile", "predict", "export", "models", "taxonomy", "bench", "report"] {
+    for sub in [
+      "devices", "validate", "bench-kernel", "train", "prune", "attack", "demo", "profile", "predict", "export", "models", "taxonomy", "bench",
+      "report",
+    ] {
       XCTAssert(run.stdout.contains(sub), sub)
     }
   }
@@ -102,6 +105,27 @@ final class CLITests: XCTestCase {
     XCTAssertEqual(object?["device"] as? String, "cpu")
     XCTAssertEqual(object?["passed"] as? Bool, true)
     XCTAssertGreaterThan((object?["ops"] as? [Any])?.count ?? 0, 10)
+  }
+
+  /// The workbench validates both engines against the CPU reference and reports rates as JSON.
+  func testBenchKernelValidatesAndTimesBothEngines() throws {
+    let run = try advprune([
+      "bench-kernel", "conv-backward-data", "--models", "smallcnn", "--batch", "2", "--repeats", "1", "--device", "opencl", "--json",
+    ])
+    XCTAssertEqual(run.status, 0, run.stdout + run.stderr)
+    let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+    let results = object?["results"] as? [[String: Any]] ?? []
+    XCTAssertEqual(results.count, 8, "4 SmallCNN convs x 2 engines")
+    XCTAssertEqual(Set(results.compactMap { $0["variant"] as? String }), ["native", "clblast"])
+    for r in results {
+      XCTAssertEqual(r["passed"] as? Bool, true, "\(r)")
+      XCTAssertGreaterThan(r["gflops"] as? Double ?? 0, 0)
+    }
+    XCTAssertGreaterThan(object?["peakGflops"] as? Double ?? 0, 0)
+    assertUserError(try advprune(["bench-kernel", "conv", "--device", "opencl"]), mentions: ["conv"])
+    assertUserError(try advprune(["bench-kernel", "--variant", "fast", "--device", "opencl"]), mentions: ["fast"])
+    assertUserError(try advprune(["bench-kernel", "--set", "pix=3", "--device", "opencl"]), mentions: ["pix=3"])
+    assertUserError(try advprune(["bench-kernel", "--device", "cpu"]), mentions: ["--device"])
   }
 
   func testBadInputsGiveOneLineAndExitTwo() throws {

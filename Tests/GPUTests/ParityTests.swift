@@ -23,13 +23,13 @@ final class ParityTests: XCTestCase {
       ("clblast", .clblast, cl.tunables),
       (
         "pix4 rows4 kc16 rows_per_item3 witems1", .native,
-        CLTunables(pix: 4, rows: 4, kc: 16, weightRows: 3, weightTaps: 2, rowsPerItem: 3, weightItems: 1, groupSize: 1)
+        CLTunables(pix: 4, rows: 4, kc: 16, weightTaps: 2, rowsPerItem: 3, weightItems: 1, groupSize: 1)
       ),
       (
         "pix16 group4 witems4096", .native,
-        CLTunables(pix: 16, rows: 8, kc: 128, weightRows: 4, weightTaps: 4, rowsPerItem: 0, weightItems: 4096, groupSize: 4)
+        CLTunables(pix: 16, rows: 8, kc: 128, weightTaps: 4, rowsPerItem: 0, weightItems: 4096, groupSize: 4)
       ),
-      ("pix2 rows16", .native, CLTunables(pix: 2, rows: 16, kc: 7, weightRows: 5, weightTaps: 3, rowsPerItem: 0, weightItems: 64, groupSize: 2)),
+      ("pix2 rows16", .native, CLTunables(pix: 2, rows: 16, kc: 7, weightTaps: 3, rowsPerItem: 0, weightItems: 64, groupSize: 2)),
     ]
     let cases = OpSuite.cases().filter { ["gemm", "linear", "conv2d", "conv2d_relu"].contains($0.op) }
     for (name, engine, tunables) in variants {

@@ -8,8 +8,7 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
   public var rows: Int
   /// Patch rows staged per pass in a work-item's private tile.
   public var kc: Int
-  /// Weight gradient: output channels x patch rows per work-item.
-  public var weightRows: Int
+  /// Weight gradient: patch rows per work-item (times `pix` output channels).
   public var weightTaps: Int
   /// Output channels one conv work-item walks (0: all, so a gathered tile feeds every channel;
   /// a GPU wants fewer, for more work-items).
@@ -20,27 +19,27 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
   /// where a work-group is a task and work-items are loop iterations).
   public var groupSize: Int
 
-  public init(pix: Int, rows: Int, kc: Int, weightRows: Int, weightTaps: Int, rowsPerItem: Int, weightItems: Int, groupSize: Int) {
+  public init(pix: Int, rows: Int, kc: Int, weightTaps: Int, rowsPerItem: Int, weightItems: Int, groupSize: Int) {
     precondition(
-      [2, 4, 8, 16].contains(pix) && [rows, kc, weightRows, weightTaps, weightItems, groupSize].allSatisfy { $0 >= 1 } && rowsPerItem >= 0)
-    (self.pix, self.rows, self.kc, self.weightRows, self.weightTaps) = (pix, rows, kc, weightRows, weightTaps)
+      [2, 4, 8, 16].contains(pix) && [rows, kc, weightTaps, weightItems, groupSize].allSatisfy { $0 >= 1 } && rowsPerItem >= 0)
+    (self.pix, self.rows, self.kc, self.weightTaps) = (pix, rows, kc, weightTaps)
     (self.rowsPerItem, self.weightItems, self.groupSize) = (rowsPerItem, weightItems, groupSize)
   }
 
   /// PoCL on a CPU: 16-lane vectors (AVX-512 registers; two AVX2 ones) and the whole channel range per item.
   /// Measured with the workbench on SmallCNN and ResNet18 shapes (README).
-  public static let cpu = CLTunables(pix: 16, rows: 16, kc: 64, weightRows: 8, weightTaps: 4, rowsPerItem: 0, weightItems: 256, groupSize: 1)
+  public static let cpu = CLTunables(pix: 16, rows: 16, kc: 64, weightTaps: 16, rowsPerItem: 0, weightItems: 256, groupSize: 1)
   /// A GPU: narrow vectors, many work-items, groups of 64. Not tuned on hardware yet.
-  public static let gpu = CLTunables(pix: 4, rows: 8, kc: 32, weightRows: 4, weightTaps: 4, rowsPerItem: 8, weightItems: 65536, groupSize: 64)
+  public static let gpu = CLTunables(pix: 4, rows: 8, kc: 32, weightTaps: 4, rowsPerItem: 8, weightItems: 65536, groupSize: 64)
 
   public static func defaults(for device: CLDeviceInfo) -> CLTunables { device.isGPU ? gpu : cpu }
 
   var defines: String {
-    "-DPIX=\(pix) -DROWS=\(rows) -DKC=\(kc) -DWROWS=\(weightRows) -DWTAPS=\(weightTaps)"
+    "-DPIX=\(pix) -DROWS=\(rows) -DKC=\(kc) -DWTAPS=\(weightTaps)"
   }
 
   public var description: String {
-    "pix=\(pix) rows=\(rows) kc=\(kc) wrows=\(weightRows) wtaps=\(weightTaps) rows_per_item=\(rowsPerItem) witems=\(weightItems) group=\(groupSize)"
+    "pix=\(pix) rows=\(rows) kc=\(kc) wtaps=\(weightTaps) rows_per_item=\(rowsPerItem) witems=\(weightItems) group=\(groupSize)"
   }
 
   /// Sets one value by its name in `description` ("pix=16"); nil for an unknown name or a bad value.
@@ -54,14 +53,13 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
       t.pix = v
     case "rows": t.rows = v
     case "kc": t.kc = v
-    case "wrows": t.weightRows = v
     case "wtaps": t.weightTaps = v
     case "rows_per_item": t.rowsPerItem = v
     case "witems": t.weightItems = v
     case "group": t.groupSize = v
     default: return nil
     }
-    let positive = [t.rows, t.kc, t.weightRows, t.weightTaps, t.weightItems, t.groupSize].allSatisfy { $0 >= 1 }
+    let positive = [t.rows, t.kc, t.weightTaps, t.weightItems, t.groupSize].allSatisfy { $0 >= 1 }
     return positive ? t : nil
   }
 }

@@ -16,8 +16,9 @@ public final class OpenCLBackend: Backend {
   private var programs: [cl_program] = []
   let columns = CLScratch()
   let transposed = CLScratch()
-  /// Zero-bordered copies of a convolution's source (native engine).
+  /// Zero-bordered copies of a convolution's source, and dy channels-last (native engine).
   let padded = CLScratch()
+  let channelsLast = CLScratch()
   /// First-stage partial results of `reduce`.
   let partials = CLScratch()
   /// Largest im2col matrix (floats) built at once (CLBlast engine).
