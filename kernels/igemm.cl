@@ -292,6 +292,49 @@ __kernel void gemm_rows(__global float* c, __global const float* a, __global con
   }
 }
 
+// C[m, n] = alpha * sum_k A[m, k] * B[n, k] + beta * C[m, n], all row-major (a linear layer's
+// forward: x times the weight transposed). A work-item computes a 4 x 4 block of C as dot
+// products over PIX-lane vectors of k, summed across lanes at the end.
+// Global size: (ceil(cols / 4), ceil(rows / 4)).
+__kernel void gemm_nt(__global float* c, __global const float* a, __global const float* b, const int rows,
+                      const int cols, const int depth, const float alpha, const float beta) {
+  const int n0 = get_global_id(0) * 4, m0 = get_global_id(1) * 4;
+  if (n0 >= cols || m0 >= rows) return;
+  __global const float* ar[4];
+  __global const float* br[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    ar[i] = a + min(m0 + i, rows - 1) * depth;
+    br[i] = b + min(n0 + i, cols - 1) * depth;
+  }
+  floatv acc[16];
+#pragma unroll
+  for (int e = 0; e < 16; ++e) acc[e] = (floatv)(0.0f);
+  for (int k = 0; k < depth; k += PIX) {
+    const int count = min(PIX, depth - k);
+    floatv va[4], vb[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      va[i] = load_lanes(ar[i] + k, count);
+      vb[i] = load_lanes(br[i] + k, count);
+    }
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) acc[i * 4 + j] = fma(va[i], vb[j], acc[i * 4 + j]);
+  }
+  for (int i = 0; i < min(4, rows - m0); ++i) {
+    for (int j = 0; j < min(4, cols - n0); ++j) {
+      lanes_t u;
+      u.v = acc[i * 4 + j];
+      float s = 0.0f;
+      for (int l = 0; l < PIX; ++l) s += u.s[l];
+      __global float* cij = c + (m0 + i) * cols + n0 + j;
+      *cij = beta != 0.0f ? alpha * s + beta * *cij : alpha * s;
+    }
+  }
+}
+
 // out[m, j, i] = in[m, i, j] for `count` matrices in [rows, cols]; one work-item per element.
 __kernel void transpose(__global float* out, __global const float* in, const int rows, const int cols, const int count) {
   const int e = get_global_id(0);

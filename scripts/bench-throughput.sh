@@ -2,6 +2,7 @@
 # PGD-10 adversarial-training throughput (batch 128) on both backends and, when python3 has torch,
 # of the same step in PyTorch on this CPU — all in one run, so the numbers are comparable.
 # Usage: scripts/bench-throughput.sh [--arch smallcnn|resnet18] [--batches N] [--warmup N]
+# KERNELS=1 adds OpenCL's per-kernel table (a separate run: its events serialise the queue).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=.build/release/advprune
@@ -9,7 +10,8 @@ bin=.build/release/advprune
 echo "== advprune, cpu backend"
 "$bin" profile --device cpu --quiet "$@"
 echo "== advprune, opencl backend"
-"$bin" profile --device opencl --quiet --kernels "$@" || echo "(no OpenCL device)"
+"$bin" profile --device opencl --quiet "$@" || echo "(no OpenCL device)"
+if [ "${KERNELS:-0}" = 1 ]; then "$bin" profile --device opencl --quiet --kernels "$@" || true; fi
 echo "== pytorch peer, same CPU"
 if python3 -c "import torch" 2>/dev/null; then
   python3 scripts/bench_pytorch.py "$@"

@@ -4,7 +4,8 @@ Same work per batch as advprune's benchmark: random start in the L-inf ball, `st
 (forward + input gradient each, eval-mode batch norm as in our attacks), then one training
 forward/backward and an SGD step (momentum 0.9, weight decay 5e-4). Synthetic data, warm-up
 batches first, median of the measured batches. Usage:
-    python3 scripts/bench_pytorch.py [--arch smallcnn|resnet18] [--batch-size 128] [--batches 5]
+    python3 scripts/bench_pytorch.py [--arch smallcnn|resnet18] [--batch-size 128] [--batches 5] [--device cuda]
+On a GPU (--device cuda) the time of a batch includes a synchronisation at its end.
 """
 import argparse, json, statistics, time
 import torch, torch.nn.functional as F
@@ -18,13 +19,17 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--batches", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     args = ap.parse_args()
     torch.manual_seed(0)
+    device = torch.device(args.device)
     model, shape, eps = (SmallCNN(), (1, 28, 28), 0.1) if args.arch == "smallcnn" else (ResNet18(), (3, 32, 32), 8 / 255)
+    model = model.to(device)
     alpha = eps / 4
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    x = torch.rand(args.batch_size, *shape)
-    y = torch.randint(0, 10, (args.batch_size,))
+    x = torch.rand(args.batch_size, *shape, device=device)
+    y = torch.randint(0, 10, (args.batch_size,), device=device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def step():
         model.eval()
@@ -41,13 +46,15 @@ def main():
 
     for _ in range(args.warmup):
         step()
+    sync()
     times = []
     for _ in range(args.batches):
         start = time.perf_counter()
         step()
+        sync()
         times.append(time.perf_counter() - start)
     median = statistics.median(times)
-    print(json.dumps({"framework": f"pytorch {torch.__version__}", "threads": torch.get_num_threads(), "arch": args.arch,
+    print(json.dumps({"framework": f"pytorch {torch.__version__}", "device": str(device), "threads": torch.get_num_threads(), "arch": args.arch,
                       "batchSize": args.batch_size, "imagesPerSecond": args.batch_size / median, "secondsPerBatch": median}))
 
 

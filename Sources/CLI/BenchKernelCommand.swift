@@ -88,13 +88,13 @@ struct BenchKernel: ParsableCommand {
   }
 
   private var header: String {
-    "op".padding(toLength: 21, withPad: " ", startingAt: 0) + "shape".padding(toLength: 46, withPad: " ", startingAt: 0)
+    "op".padding(toLength: 21, withPad: " ", startingAt: 0) + "shape".padding(toLength: 52, withPad: " ", startingAt: 0)
       + "variant        ms   GFLOP/s    GB/s  peak  vs clblast  check"
   }
 
   private func line(_ r: KernelBench.Result, baseline: KernelBench.Result?) -> String {
     let speedup = baseline.map { String(format: "%8.2fx", $0.milliseconds / r.milliseconds) } ?? "        -"
-    return r.op.padding(toLength: 21, withPad: " ", startingAt: 0) + r.shape.padding(toLength: 46, withPad: " ", startingAt: 0)
+    return r.op.padding(toLength: 21, withPad: " ", startingAt: 0) + r.shape.padding(toLength: 52, withPad: " ", startingAt: 0)
       + r.variant.padding(toLength: 8, withPad: " ", startingAt: 0)
       + String(
         format: "%8.2f %9.1f %7.1f %4.0f%%  %@  %@", r.milliseconds, r.gflops, r.gigabytesPerSecond, 100 * r.peakShare, speedup,

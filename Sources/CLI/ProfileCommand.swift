@@ -61,6 +61,9 @@ struct Profile: ParsableCommand {
         String(
           format: "%@  %@  batch %d  PGD-%d AT: %.1f images/s (median of %d batches; best %.1f)  %.3f s/batch", result.backend, result.architecture,
           result.batchSize, result.attackSteps, result.imagesPerSecond, result.batches, result.peakImagesPerSecond, result.medianSecondsPerBatch))
+      if let allocations = result.allocationsAfterWarmup, let peak = result.peakDeviceBytes {
+        print(String(format: "device memory: peak %.1f MiB; buffers allocated after warm-up: %d", Double(peak) / 1_048_576, allocations))
+      }
       if !rows.isEmpty {
         print("kernel".padding(toLength: 44, withPad: " ", startingAt: 0) + " calls   total ms   share")
         for r in rows {

@@ -7,6 +7,8 @@
 public protocol Backend: AnyObject {
   /// "cpu" or "opencl:<index> (<device name>)".
   var name: String { get }
+  /// The device memory ledger, where the backend keeps one (OpenCL); nil for host memory.
+  var deviceMemory: DeviceMemory? { get }
 
   // MARK: Memory
   func zeros(_ shape: [Int]) throws -> Tensor

@@ -4,8 +4,9 @@ import COpenCL
 final class CLStorage: TensorStorage {
   let mem: cl_mem
   let count: Int
+  private let memory: DeviceMemory
 
-  init(context: cl_context, count: Int, device: CLDeviceInfo) throws {
+  init(context: cl_context, count: Int, device: CLDeviceInfo, memory: DeviceMemory) throws {
     var status: cl_int = 0
     let bytes = max(count, 1).multipliedReportingOverflow(by: MemoryLayout<Float>.size)
     let call = "clCreateBuffer(\(bytes.overflow ? "\(count) floats" : byteCount(bytes.partialValue)))"
@@ -21,19 +22,24 @@ final class CLStorage: TensorStorage {
     }
     self.mem = mem
     self.count = count
+    self.memory = memory
+    memory.allocated(bytes.partialValue)
   }
 
-  deinit { clReleaseMemObject(mem) }
+  deinit {
+    clReleaseMemObject(mem)
+    memory.released(max(count, 1) * MemoryLayout<Float>.size)
+  }
 }
 
 /// A growable device scratch buffer reused across ops; safe because the queue runs in order.
 final class CLScratch {
   private var storage: CLStorage?
 
-  func reserve(_ count: Int, context: cl_context, device: CLDeviceInfo) throws -> Tensor {
+  func reserve(_ count: Int, context: cl_context, device: CLDeviceInfo, memory: DeviceMemory) throws -> Tensor {
     if let storage, storage.count >= count { return Tensor(storage: storage, shape: [count]) }
     storage = nil  // release the old buffer before allocating the larger one
-    let fresh = try CLStorage(context: context, count: count, device: device)
+    let fresh = try CLStorage(context: context, count: count, device: device, memory: memory)
     storage = fresh
     return Tensor(storage: fresh, shape: [count])
   }

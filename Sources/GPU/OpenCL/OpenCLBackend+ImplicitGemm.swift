@@ -16,7 +16,7 @@ extension OpenCLBackend {
   private func borderedCopy(
     of source: Tensor, gate: Tensor?, planes: Int, h: Int, w: Int, border: Int, dilation: Int = 1, copyH: Int, copyW: Int
   ) throws -> Tensor {
-    let copy = try padded.reserve(planes * copyH * copyW, context: context, device: device)
+    let copy = try padded.reserve(planes * copyH * copyW, context: context, device: device, memory: memory)
     try launch(
       "pad_planes", items: planes * copyH,
       [
@@ -80,9 +80,9 @@ extension OpenCLBackend {
     let perSplit = (g.batch + splits - 1) / splits
     let usedSplits = (g.batch + perSplit - 1) / perSplit
     let weightCount = g.outChannels * g.patchSize
-    let partial = try columns.reserve(usedSplits * weightCount, context: context, device: device)
-    let biasPartial = try transposed.reserve(usedSplits * g.outChannels, context: context, device: device)
-    let dyt = try channelsLast.reserve(dy.count, context: context, device: device)
+    let partial = try columns.reserve(usedSplits * weightCount, context: context, device: device, memory: memory)
+    let biasPartial = try transposed.reserve(usedSplits * g.outChannels, context: context, device: device, memory: memory)
+    let dyt = try channelsLast.reserve(dy.count, context: context, device: device, memory: memory)
     try launch("transpose", items: dy.count, [.buffer(dyt), .buffer(dy), .int(g.outChannels), .int(g.outPixels), .int(g.batch)])
     let (copyH, copyW) = (g.height + 2 * g.padding, g.width + 2 * g.padding)
     let copy = try borderedCopy(
@@ -100,20 +100,26 @@ extension OpenCLBackend {
     }
   }
 
-  /// `C = alpha * op(A) * op(B) + beta * C`, row-major. `gemm_rows` reads B by rows, so a
-  /// transposed B is first copied transposed into scratch (it is the smaller operand in every
-  /// layer that asks for it: a weight).
+  /// `C = alpha * op(A) * op(B) + beta * C`, row-major. A times B transposed (a linear layer's
+  /// forward) runs as dot products (`gemm_nt`); the rest on `gemm_rows`, which reads B by rows, a
+  /// transposed B (with A transposed too: only the op suite asks) first copied transposed.
   func nativeGemm(
     transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: Tensor, b: Tensor, beta: Float, c: Tensor
   ) throws {
     guard m > 0, n > 0 else { return }
+    let group = tunables.groupSize
+    if transposeB && !transposeA {
+      try launch(
+        "gemm_nt", global: [roundUp((n + 3) / 4, group), (m + 3) / 4], local: [group, 1],
+        [.buffer(c), .buffer(a), .buffer(b), .int(m), .int(n), .int(k), .float(alpha), .float(beta)])
+      return
+    }
     var rowB = b
     if transposeB {
-      rowB = try transposed.reserve(k * n, context: context, device: device)
+      rowB = try transposed.reserve(k * n, context: context, device: device, memory: memory)
       try launch("transpose", items: k * n, [.buffer(rowB), .buffer(b), .int(n), .int(k), .int(1)])
     }
     let (aRow, aCol) = transposeA ? (1, m) : (k, 1)
-    let group = tunables.groupSize
     try launch(
       "gemm_rows", global: [roundUp((n + tunables.pix - 1) / tunables.pix, group), (m + tunables.rows - 1) / tunables.rows],
       local: [group, 1],

@@ -31,6 +31,9 @@ public final class OpenCLBackend: Backend {
   /// (CL_OUT_OF_RESOURCES), to prove a run keeps its finished work when the device goes away.
   public var failLaunchesAfter: Int?
   public private(set) var launches = 0
+  /// Every device buffer this backend allocates, counted.
+  public let memory = DeviceMemory()
+  public var deviceMemory: DeviceMemory? { memory }
   /// When true, `timings` collects per-kernel device time.
   public var profiling = false
   public private(set) var timings: [String: KernelTiming] = [:]
@@ -184,13 +187,13 @@ public final class OpenCLBackend: Backend {
   // MARK: Memory
 
   public func zeros(_ shape: [Int]) throws -> Tensor {
-    let t = Tensor(storage: try CLStorage(context: context, count: shape.reduce(1, *), device: device), shape: shape)
+    let t = Tensor(storage: try CLStorage(context: context, count: shape.reduce(1, *), device: device, memory: memory), shape: shape)
     try fill(t, value: 0)
     return t
   }
 
   public func upload(_ values: [Float], shape: [Int]) throws -> Tensor {
-    let t = Tensor(storage: try CLStorage(context: context, count: shape.reduce(1, *), device: device), shape: shape)
+    let t = Tensor(storage: try CLStorage(context: context, count: shape.reduce(1, *), device: device, memory: memory), shape: shape)
     try write(values, to: t)
     return t
   }

@@ -27,6 +27,10 @@ public struct ThroughputBenchmark {
     public let batches: Int
     public let minSecondsPerBatch: Double
     public let medianSecondsPerBatch: Double
+    /// Device buffers allocated after the warm-up batches (OpenCL; nil on the CPU backend).
+    public let allocationsAfterWarmup: Int?
+    /// Most device memory alive at once during the run (OpenCL; nil on the CPU backend).
+    public let peakDeviceBytes: Int?
     public var imagesPerSecond: Double { Double(batchSize) / medianSecondsPerBatch }
     public var peakImagesPerSecond: Double { Double(batchSize) / minSecondsPerBatch }
   }
@@ -47,7 +51,9 @@ public struct ThroughputBenchmark {
     let attack = PGDAttack(config: config.attack!, backend: backend)
     let trainer = Trainer(model: model, config: config)
     var times: [Double] = []
+    var allocationsBefore = backend.deviceMemory?.allocations
     for i in 0..<(warmup + batches) {
+      if i == warmup { allocationsBefore = backend.deviceMemory?.allocations }
       try backend.synchronize()
       let start = Date()
       let xAdv = try attack.perturb(model: model, x: x, labels: y, seed: UInt64(i))
@@ -62,6 +68,8 @@ public struct ThroughputBenchmark {
     times.sort()
     return Result(
       backend: backend.name, architecture: architecture.rawValue, width: width, batchSize: batchSize, attackSteps: attackSteps, batches: batches,
-      minSecondsPerBatch: times[0], medianSecondsPerBatch: times[times.count / 2])
+      minSecondsPerBatch: times[0], medianSecondsPerBatch: times[times.count / 2],
+      allocationsAfterWarmup: backend.deviceMemory.map { $0.allocations - (allocationsBefore ?? 0) }, peakDeviceBytes: backend.deviceMemory?.peakBytes
+    )
   }
 }
