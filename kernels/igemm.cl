@@ -68,7 +68,8 @@ static inline floatv finish(floatv v, const bool last, const int flags, __global
 
 // out[n, r, p] = sum over (q, i, j) of A(r, q, i, j) * S(n, q, i, j, p)   (+ bias, ReLU), where src
 // is the bordered copy (src_h x src_w planes) and output pixel (y, x) reads copy pixel
-// (y * stride + i', x * stride + j').
+// (y * stride + i', x * stride + j'). The copy is the source's real_h rows dilated by `dilation`
+// after `border` zero rows (what pad_planes wrote), so whole zero rows can be skipped.
 //
 // Forward: src = copy of x [N, Q=C], out = y [N, R=OC], A = w[r, q, i, j], (i', j') = (i, j).
 // Input gradient (TRANSPOSED): src = copy of dy [N, Q=OC] (masked by the ReLU, dilated by the
@@ -77,7 +78,8 @@ static inline floatv finish(floatv v, const bool last, const int flags, __global
 __kernel void conv_igemm(__global float* out, __global const float* src, __global const float* w,
                          __global const float* bias, const int flags, const int batch, const int src_channels,
                          const int src_h, const int src_w, const int out_rows, const int out_h, const int out_w,
-                         const int kernel_size, const int stride, const int rows_per_item) {
+                         const int kernel_size, const int stride, const int rows_per_item, const int border,
+                         const int dilation, const int real_h) {
   const int P = out_h * out_w;
   const int blocks = (P + PIX - 1) / PIX;
   const int n = get_global_id(0) / blocks;
@@ -97,7 +99,7 @@ __kernel void conv_igemm(__global float* out, __global const float* src, __globa
 
   // lane_off: where a lane's pixel reads the copy, relative to the first lane's.
   int py0 = 0, px0 = 0, lane_off[PIX];
-  bool row = true;
+  bool row = true, one_row = true;
 #pragma unroll
   for (int l = 0; l < PIX; ++l) {
     const int p = p0 + min(l, count - 1);
@@ -108,6 +110,7 @@ __kernel void conv_igemm(__global float* out, __global const float* src, __globa
     }
     lane_off[l] = ((py - py0) * src_w + px - px0) * stride;
     row = row && lane_off[l] == l;
+    one_row = one_row && py == py0;
   }
   __global const float* src_n = src + n * src_channels * src_plane + (py0 * src_w + px0) * stride;
   __global float* out_n = out + n * out_rows * P + p0;
@@ -115,20 +118,27 @@ __kernel void conv_igemm(__global float* out, __global const float* src, __globa
   floatv tile[KC];
   int woff[KC];
   for (int k0 = 0; k0 < K; k0 += KC) {
-    const int kc = min(KC, K - k0);
-    // Patch row k0 + t is tap (i, j) of source channel q, advanced without divisions.
+    // Patch row k0 + t is tap (i, j) of source channel q, advanced without divisions. When all
+    // lanes share an output row, a tap whose copy row is border or dilation zeros is left out of
+    // the tile: `kc` counts the taps kept.
     int q = k0 / kk, i = (k0 % kk) / kernel_size, j = k0 % kernel_size;
-    for (int t = 0; t < kc; ++t) {
-      woff[t] = q * q_stride + i * kernel_size + j;
+    int kc = 0;
+    for (int t = 0; t < min(KC, K - k0); ++t) {
       const int ti = transposed ? kernel_size - 1 - i : i, tj = transposed ? kernel_size - 1 - j : j;
-      __global const float* at = src_n + q * src_plane + ti * src_w + tj;
-      if (row) {
-        tile[t] = vloadv(0, at);
-      } else {
-        lanes_t u;
+      const int dr = py0 * stride + ti - border;
+      const bool zeros = one_row && (dr < 0 || dr >= real_h * dilation || (dilation > 1 && dr % dilation != 0));
+      if (!zeros) {
+        woff[kc] = q * q_stride + i * kernel_size + j;
+        __global const float* at = src_n + q * src_plane + ti * src_w + tj;
+        if (row) {
+          tile[kc] = vloadv(0, at);
+        } else {
+          lanes_t u;
 #pragma unroll
-        for (int l = 0; l < PIX; ++l) u.s[l] = at[lane_off[l]];
-        tile[t] = u.v;
+          for (int l = 0; l < PIX; ++l) u.s[l] = at[lane_off[l]];
+          tile[kc] = u.v;
+        }
+        ++kc;
       }
       if (++j == kernel_size) {
         j = 0;

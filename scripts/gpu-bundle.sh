@@ -14,6 +14,7 @@ bin=$(swift build -c release --static-swift-stdlib --scratch-path .build-static 
 rm -rf "$dir"
 mkdir -p "$dir/bin" "$dir/lib" "$dir/scripts"
 cp "$bin" "$dir/bin/"
+strip "$dir/bin/advprune" 2>/dev/null || true
 cp -r kernels "$dir/"
 cp scripts/bench_pytorch.py scripts/torch_models.py "$dir/scripts/"
 # The C runtime comes from the target machine; everything else travels.

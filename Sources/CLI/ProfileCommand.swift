@@ -14,11 +14,15 @@ struct Profile: ParsableCommand {
   @Option(help: "PGD steps per batch.") var steps: Int = 10
   @Option(help: "Measured batches.") var batches: Int = 5
   @Option(help: "Unmeasured warm-up batches first (kernel compilation, allocation).") var warmup: Int = 1
-  @Flag(help: "On OpenCL, also time every kernel from its profiling events (serialises the queue).") var kernels = false
+  @Flag(
+    help:
+      "On OpenCL, also time every kernel and transfer from its profiling event (read after each batch), per convolution shape and pass, with GFLOP/s."
+  ) var kernels = false
   @Flag(
     help:
       "Instead: time each conv and linear layer with the dense masked kernels and with the sparse ones (forward + input gradient) at densities 50 % to 1 %, the crossover behind --sparse auto."
   ) var sparseCrossover = false
+  @Option(help: "On OpenCL: native (our kernels) or clblast (im2col + CLBlast, the baseline).") var engine: String = "native"
   @OptionGroup var common: CommonOptions
 
   struct Report: Encodable {
@@ -32,11 +36,17 @@ struct Profile: ParsableCommand {
     let calls: Int
     let totalMilliseconds: Double
     let share: Double
+    /// For convolutions and GEMMs.
+    let gflops: Double?
   }
 
   func run() throws {
     try reportingErrors {
+      guard let chosen = OpenCLEngine(rawValue: engine) else {
+        throw UserError.badValue(name: "--engine", value: engine, problem: "expected native or clblast")
+      }
       let backend = try common.backend()
+      (backend as? OpenCLBackend)?.engine = chosen
       if sparseCrossover { return try runSparseCrossover(backend) }
       var bench = ThroughputBenchmark(batchSize: batchSize, attackSteps: steps, warmup: warmup, batches: batches)
       bench.architecture = try Architecture(parsing: arch)
@@ -53,7 +63,9 @@ struct Profile: ParsableCommand {
         cl.profiling = false
         let total = cl.timings.values.reduce(0) { $0 + $1.totalNanoseconds }
         rows = cl.timings.values.sorted { $0.totalNanoseconds > $1.totalNanoseconds }.map {
-          KernelRow(name: $0.name, calls: $0.calls, totalMilliseconds: $0.totalNanoseconds / 1e6, share: total > 0 ? $0.totalNanoseconds / total : 0)
+          KernelRow(
+            name: $0.name, calls: $0.calls, totalMilliseconds: $0.totalNanoseconds / 1e6, share: total > 0 ? $0.totalNanoseconds / total : 0,
+            gflops: $0.gflops)
         }
       }
       if common.json { return try printJSON(Report(throughput: result, imagesPerSecond: result.imagesPerSecond, kernels: rows)) }
@@ -65,11 +77,12 @@ struct Profile: ParsableCommand {
         print(String(format: "device memory: peak %.1f MiB; buffers allocated after warm-up: %d", Double(peak) / 1_048_576, allocations))
       }
       if !rows.isEmpty {
-        print("kernel".padding(toLength: 44, withPad: " ", startingAt: 0) + " calls   total ms   share")
+        print("kernel".padding(toLength: 44, withPad: " ", startingAt: 0) + " calls   total ms   share  GFLOP/s")
         for r in rows {
           print(
             r.name.padding(toLength: 44, withPad: " ", startingAt: 0)
-              + String(format: "%6d %10.2f  %5.1f%%", r.calls, r.totalMilliseconds, 100 * r.share))
+              + String(format: "%6d %10.2f  %5.1f%%", r.calls, r.totalMilliseconds, 100 * r.share)
+              + (r.gflops.map { String(format: "  %7.1f", $0) } ?? ""))
         }
       }
     }

@@ -128,6 +128,25 @@ final class CLITests: XCTestCase {
     assertUserError(try advprune(["bench-kernel", "--device", "cpu"]), mentions: ["--device"])
   }
 
+  /// `profile --kernels` times every kernel and transfer from events read after the batch, names
+  /// each convolution by shape and pass with its GFLOP/s, and covers CLBlast's calls whole.
+  func testProfileKernelsSeesConvolutionsTransfersAndCLBlast() throws {
+    for engine in ["native", "clblast"] {
+      let run = try advprune([
+        "profile", "--device", "opencl", "--batch-size", "2", "--steps", "1", "--batches", "1", "--warmup", "0", "--kernels", "--engine", engine,
+        "--json",
+      ])
+      XCTAssertEqual(run.status, 0, run.stderr)
+      let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+      let rows = object?["kernels"] as? [[String: Any]] ?? []
+      let names = rows.compactMap { $0["name"] as? String }
+      XCTAssert(names.contains("transfer: host -> device"), "\(names)")
+      let gemmLike = rows.filter { ($0["name"] as? String ?? "").hasPrefix(engine == "native" ? "conv_igemm fwd C32 26x26->32" : "clblast_sgemm") }
+      XCTAssertFalse(gemmLike.isEmpty, "\(engine): \(names)")
+      XCTAssertGreaterThan(gemmLike.first?["gflops"] as? Double ?? 0, 0)
+    }
+  }
+
   func testBadInputsGiveOneLineAndExitTwo() throws {
     let dir = try scratch()
     assertUserError(try advprune(["attack", dir + "/missing.safetensors", "--device", "cpu"]), mentions: ["missing.safetensors"])

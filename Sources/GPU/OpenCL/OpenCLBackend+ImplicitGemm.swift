@@ -36,7 +36,7 @@ extension OpenCLBackend {
   /// `copyH x copyW`), each output pixel reading the copy at `stride`.
   private func convImplicitGemm(
     out: Tensor, copy: Tensor, weight: Tensor, bias: Tensor?, flags: Int, g: ConvGeometry, sourceChannels: Int, copyH: Int, copyW: Int,
-    rows: Int, outH: Int, outW: Int, stride: Int, label: String
+    rows: Int, outH: Int, outW: Int, stride: Int, border: Int, dilation: Int, sourceH: Int, label: String
   ) throws {
     let perItem = tunables.rowsPerItem == 0 ? rows : tunables.rowsPerItem
     let items = g.batch * ((outH * outW + tunables.pix - 1) / tunables.pix)
@@ -45,8 +45,9 @@ extension OpenCLBackend {
       "conv_igemm", global: [roundUp(items, group), (rows + perItem - 1) / perItem], local: [group, 1],
       [
         .buffer(out), .buffer(copy), .buffer(weight), .buffer(bias ?? weight), .int(flags), .int(g.batch), .int(sourceChannels),
-        .int(copyH), .int(copyW), .int(rows), .int(outH), .int(outW), .int(g.kernel), .int(stride), .int(perItem),
-      ], label: label)
+        .int(copyH), .int(copyW), .int(rows), .int(outH), .int(outW), .int(g.kernel), .int(stride), .int(perItem), .int(border),
+        .int(dilation), .int(sourceH),
+      ], label: label, flops: g.forwardFlops)
   }
 
   func nativeConv2dForward(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, relu: Bool) throws {
@@ -56,7 +57,7 @@ extension OpenCLBackend {
     try convImplicitGemm(
       out: y, copy: copy, weight: weight, bias: bias, flags: (bias == nil ? 0 : ConvFlag.bias) | (relu ? ConvFlag.relu : 0), g: g,
       sourceChannels: g.inChannels, copyH: copyH, copyW: copyW, rows: g.outChannels, outH: g.outHeight, outW: g.outWidth, stride: g.stride,
-      label: "conv_igemm fwd \(shapeLabel(g))")
+      border: g.padding, dilation: 1, sourceH: g.height, label: "conv_igemm fwd \(shapeLabel(g))")
   }
 
   /// The input gradient is a stride-1 convolution, with the kernel turned by 180 degrees, of dy
@@ -68,7 +69,8 @@ extension OpenCLBackend {
       dilation: g.stride, copyH: copyH, copyW: copyW)
     try convImplicitGemm(
       out: dx, copy: copy, weight: weight, bias: nil, flags: ConvFlag.transposed, g: g, sourceChannels: g.outChannels, copyH: copyH,
-      copyW: copyW, rows: g.inChannels, outH: g.height, outW: g.width, stride: 1, label: "conv_igemm dx  \(shapeLabel(g))")
+      copyW: copyW, rows: g.inChannels, outH: g.height, outW: g.width, stride: 1, border: g.kernel - 1 - g.padding, dilation: g.stride,
+      sourceH: g.outHeight, label: "conv_igemm dx  \(shapeLabel(g))")
   }
 
   /// From dy channels-last and the bordered copy of x, split over the batch so the work-items
@@ -93,7 +95,7 @@ extension OpenCLBackend {
       [
         .buffer(partial), .buffer(biasPartial), .buffer(dyt), .buffer(copy), .int(g.batch), .int(g.inChannels), .int(copyH), .int(copyW),
         .int(g.outChannels), .int(g.outHeight), .int(g.outWidth), .int(g.kernel), .int(g.stride), .int(perSplit),
-      ], label: "conv_igemm dw  \(shapeLabel(g))")
+      ], label: "conv_igemm dw  \(shapeLabel(g))", flops: g.forwardFlops)
     try launch("sum_splits", items: weightCount, [.buffer(dWeight), .buffer(partial), .int(weightCount), .int(usedSplits), .int(0)])
     if let dBias {
       try launch("sum_splits", items: g.outChannels, [.buffer(dBias), .buffer(biasPartial), .int(g.outChannels), .int(usedSplits), .int(0)])
@@ -111,7 +113,7 @@ extension OpenCLBackend {
     if transposeB && !transposeA {
       try launch(
         "gemm_nt", global: [roundUp((n + 3) / 4, group), (m + 3) / 4], local: [group, 1],
-        [.buffer(c), .buffer(a), .buffer(b), .int(m), .int(n), .int(k), .float(alpha), .float(beta)])
+        [.buffer(c), .buffer(a), .buffer(b), .int(m), .int(n), .int(k), .float(alpha), .float(beta)], flops: 2 * Double(m * n * k))
       return
     }
     var rowB = b
@@ -123,7 +125,8 @@ extension OpenCLBackend {
     try launch(
       "gemm_rows", global: [roundUp((n + tunables.pix - 1) / tunables.pix, group), (m + tunables.rows - 1) / tunables.rows],
       local: [group, 1],
-      [.buffer(c), .buffer(a), .buffer(rowB), .int(m), .int(n), .int(k), .int(aRow), .int(aCol), .float(alpha), .float(beta)])
+      [.buffer(c), .buffer(a), .buffer(rowB), .int(m), .int(n), .int(k), .int(aRow), .int(aCol), .float(alpha), .float(beta)],
+      flops: 2 * Double(m * n * k))
   }
 
   /// The device's FMA throughput (GFLOP/s) at the kernels' vector width, measured by `peak_fma`.

@@ -5,8 +5,8 @@ import Foundation
 /// our own implicit-GEMM kernels (or, as the baseline, im2col around CLBlast: `engine`).
 ///
 /// One context and one in-order queue with profiling on; every op is queued without waiting,
-/// and only `download`/`synchronize` block. With `profiling` set, each kernel's device time is
-/// recorded from its event (that waits per kernel, so leave it off for real runs).
+/// and only `download`/`synchronize` block. With `profiling` set, each kernel's and transfer's
+/// device time is read from its event when the queue is next drained (`synchronize`).
 public final class OpenCLBackend: Backend {
   public let device: CLDeviceInfo
   public var name: String { "opencl:\(device.index) (\(device.name))" }
@@ -37,6 +37,7 @@ public final class OpenCLBackend: Backend {
   /// When true, `timings` collects per-kernel device time.
   public var profiling = false
   public private(set) var timings: [String: KernelTiming] = [:]
+  private var pendingEvents: [(name: String, event: cl_event, flops: Double)] = []
 
   /// The kernel files, one per op family.
   public static let kernelFileNames = [
@@ -132,7 +133,7 @@ public final class OpenCLBackend: Backend {
   /// local size (kernels bound-check their own indices).
   /// `label` names the launch in `timings` (default: the kernel), so one kernel's calls can be
   /// told apart by layer shape.
-  func launch(_ name: String, global: [Int], local: [Int], _ args: [Arg], label: String? = nil) throws {
+  func launch(_ name: String, global: [Int], local: [Int], _ args: [Arg], label: String? = nil, flops: Double = 0) throws {
     precondition(global.count == local.count && (1...3).contains(global.count), "\(name): bad launch dimensions")
     guard global.allSatisfy({ $0 > 0 }) else { return }
     guard let kernel = kernels[name] else { throw CLError.kernelNotFound(name) }
@@ -164,25 +165,52 @@ public final class OpenCLBackend: Backend {
     if profiling {
       var event: cl_event?
       try check(clEnqueueNDRangeKernel(queue, kernel, dims, nil, &g, &l, 0, nil, &event), "clEnqueueNDRangeKernel(\(name))")
-      try record(label ?? name, event)
+      try record(label ?? name, event, flops: flops)
     } else {
       try check(clEnqueueNDRangeKernel(queue, kernel, dims, nil, &g, &l, 0, nil, nil), "clEnqueueNDRangeKernel(\(name))")
     }
   }
 
-  func record(_ name: String, _ event: cl_event?) throws {
+  /// Keeps a profiled command's event to be read after the queue drains (`synchronize`), so
+  /// profiling does not stall the host on every launch.
+  func record(_ name: String, _ event: cl_event?, flops: Double = 0) throws {
     guard let event else { return }
-    defer { clReleaseEvent(event) }
-    var e: cl_event? = event
-    try check(clWaitForEvents(1, &e), "clWaitForEvents(\(name))")
-    var start: cl_ulong = 0
-    var end: cl_ulong = 0
-    try check(clGetEventProfilingInfo(event, cl_profiling_info(CL_PROFILING_COMMAND_START), 8, &start, nil), "clGetEventProfilingInfo")
-    try check(clGetEventProfilingInfo(event, cl_profiling_info(CL_PROFILING_COMMAND_END), 8, &end, nil), "clGetEventProfilingInfo")
-    timings[name, default: KernelTiming(name: name)].add(nanoseconds: Double(end &- start))
+    pendingEvents.append((name, event, flops))
   }
 
-  public func resetTimings() { timings = [:] }
+  /// Runs `enqueue` with an event to fill when profiling (nil otherwise) and records that event.
+  private func profiled(_ name: String, _ enqueue: (UnsafeMutablePointer<cl_event?>?) throws -> Void) throws {
+    guard profiling else { return try enqueue(nil) }
+    var event: cl_event?
+    try withUnsafeMutablePointer(to: &event) { try enqueue($0) }
+    try record(name, event)
+  }
+
+  /// Reads the device times of every recorded event into `timings`; the queue must be drained.
+  private func collectTimings() throws {
+    let events = pendingEvents
+    pendingEvents = []
+    defer { for e in events { clReleaseEvent(e.event) } }
+    for (name, event, flops) in events {
+      var start: cl_ulong = 0
+      var end: cl_ulong = 0
+      try check(clGetEventProfilingInfo(event, cl_profiling_info(CL_PROFILING_COMMAND_START), 8, &start, nil), "clGetEventProfilingInfo")
+      try check(clGetEventProfilingInfo(event, cl_profiling_info(CL_PROFILING_COMMAND_END), 8, &end, nil), "clGetEventProfilingInfo")
+      timings[name, default: KernelTiming(name: name)].add(nanoseconds: Double(end &- start), flops: flops)
+    }
+  }
+
+  /// Adds host wall time to `timings` (CLBlast: its calls may run several kernels and return the
+  /// event of the last only, so they are timed around a drained queue).
+  func recordWallTime(_ name: String, nanoseconds: Double, flops: Double) {
+    timings[name, default: KernelTiming(name: name)].add(nanoseconds: nanoseconds, flops: flops)
+  }
+
+  public func resetTimings() {
+    for e in pendingEvents { clReleaseEvent(e.event) }
+    pendingEvents = []
+    timings = [:]
+  }
 
   // MARK: Memory
 
@@ -202,7 +230,9 @@ public final class OpenCLBackend: Backend {
     precondition(values.count == tensor.count, "write: \(values.count) values into a tensor of \(tensor.count)")
     guard !values.isEmpty else { return }
     try values.withUnsafeBytes { raw in
-      try check(clEnqueueWriteBuffer(queue, mem(tensor), cl_bool(CL_TRUE), 0, raw.count, raw.baseAddress, 0, nil, nil), "clEnqueueWriteBuffer")
+      try profiled("transfer: host -> device") { event in
+        try check(clEnqueueWriteBuffer(queue, mem(tensor), cl_bool(CL_TRUE), 0, raw.count, raw.baseAddress, 0, nil, event), "clEnqueueWriteBuffer")
+      }
     }
   }
 
@@ -210,7 +240,9 @@ public final class OpenCLBackend: Backend {
     var values = [Float](repeating: 0, count: tensor.count)
     guard !values.isEmpty else { return values }
     try values.withUnsafeMutableBytes { raw in
-      try check(clEnqueueReadBuffer(queue, mem(tensor), cl_bool(CL_TRUE), 0, raw.count, raw.baseAddress, 0, nil, nil), "clEnqueueReadBuffer")
+      try profiled("transfer: device -> host") { event in
+        try check(clEnqueueReadBuffer(queue, mem(tensor), cl_bool(CL_TRUE), 0, raw.count, raw.baseAddress, 0, nil, event), "clEnqueueReadBuffer")
+      }
     }
     return values
   }
@@ -218,17 +250,22 @@ public final class OpenCLBackend: Backend {
   public func copy(from source: Tensor, to destination: Tensor) throws {
     checkSameCount(source, destination, op: "copy")
     guard source.count > 0 else { return }
-    try check(clEnqueueCopyBuffer(queue, mem(source), mem(destination), 0, 0, source.count * 4, 0, nil, nil), "clEnqueueCopyBuffer")
+    try profiled("transfer: device copy") { event in
+      try check(clEnqueueCopyBuffer(queue, mem(source), mem(destination), 0, 0, source.count * 4, 0, nil, event), "clEnqueueCopyBuffer")
+    }
   }
 
   public func fill(_ tensor: Tensor, value: Float) throws {
     guard tensor.count > 0 else { return }
     var pattern = value
-    try check(clEnqueueFillBuffer(queue, mem(tensor), &pattern, 4, 0, tensor.count * 4, 0, nil, nil), "clEnqueueFillBuffer")
+    try profiled("fill") { event in
+      try check(clEnqueueFillBuffer(queue, mem(tensor), &pattern, 4, 0, tensor.count * 4, 0, nil, event), "clEnqueueFillBuffer")
+    }
   }
 
   public func synchronize() throws {
     try check(clFinish(queue), "clFinish")
+    if !pendingEvents.isEmpty { try collectTimings() }
   }
 }
 
@@ -238,12 +275,18 @@ public struct KernelTiming {
   public private(set) var calls = 0
   public private(set) var totalNanoseconds: Double = 0
   public private(set) var minNanoseconds = Double.infinity
+  /// Floating-point operations of the calls, where the launch says (convolutions, GEMMs).
+  public private(set) var flops: Double = 0
 
   init(name: String) { self.name = name }
 
-  mutating func add(nanoseconds: Double) {
+  /// GFLOP/s over the calls, or nil for kernels that do not count flops.
+  public var gflops: Double? { flops > 0 && totalNanoseconds > 0 ? flops / totalNanoseconds : nil }
+
+  mutating func add(nanoseconds: Double, flops: Double = 0) {
     calls += 1
     totalNanoseconds += nanoseconds
     minNanoseconds = min(minNanoseconds, nanoseconds)
+    self.flops += flops
   }
 }
