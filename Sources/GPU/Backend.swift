@@ -78,9 +78,10 @@ public protocol Backend: AnyObject {
     runningMean: Tensor, runningVar: Tensor, training: Bool, momentum: Float, eps: Float) throws
   /// `dGamma = sum dy * xhat`, `dBeta = sum dy`, and `dx`: in training mode
   /// `gamma * invStd / M * (M dy - dBeta - xhat dGamma)` (the batch statistics depend on x),
-  /// in inference mode `gamma * invStd * dy`.
+  /// in inference mode `gamma * invStd * dy`. With `dGamma`/`dBeta` nil (an attack step needs
+  /// only `dx`) the sums are kept internal in training mode and not computed in inference mode.
   func batchNormBackward(
-    dx: Tensor?, dGamma: Tensor, dBeta: Tensor, dy: Tensor, x: Tensor, gamma: Tensor, mean: Tensor, invStd: Tensor,
+    dx: Tensor?, dGamma: Tensor?, dBeta: Tensor?, dy: Tensor, x: Tensor, gamma: Tensor, mean: Tensor, invStd: Tensor,
     training: Bool) throws
 
   // MARK: Loss

@@ -178,10 +178,12 @@ final class NormGradientCheckTests: XCTestCase {
         runningMean: try cpu.upload([0.1, -0.2], shape: [2]), runningVar: try cpu.upload([1.5, 0.7], shape: [2]), training: training, momentum: 0.1,
         eps: 1e-5)
       let (dx, dg, db) = (try cpu.zeros(shape), try cpu.zeros([2]), try cpu.zeros([2]))
-      try cpu.batchNormBackward(
-        dx: dx, dGamma: dg, dBeta: db, dy: try cpu.upload(r, shape: shape), x: xt, gamma: try cpu.upload(gamma, shape: [2]), mean: mean, invStd: inv,
-        training: training)
+      let (dy, g) = (try cpu.upload(r, shape: shape), try cpu.upload(gamma, shape: [2]))
+      try cpu.batchNormBackward(dx: dx, dGamma: dg, dBeta: db, dy: dy, x: xt, gamma: g, mean: mean, invStd: inv, training: training)
       let mode = training ? "train" : "eval"
+      let dxOnly = try cpu.zeros(shape)
+      try cpu.batchNormBackward(dx: dxOnly, dGamma: nil, dBeta: nil, dy: dy, x: xt, gamma: g, mean: mean, invStd: inv, training: training)
+      XCTAssertEqual(try cpu.download(dxOnly), try cpu.download(dx), "bn dx without parameter gradients \(mode)")
       assertClose(try cpu.download(dx), try numericGradient(x, h: 1e-2) { try loss($0, gamma, beta) }, atol: 2e-3, rtol: 2e-2, "bn dx \(mode)")
       assertClose(try cpu.download(dg), try numericGradient(gamma, h: 1e-2) { try loss(x, $0, beta) }, atol: 2e-3, rtol: 2e-2, "bn dgamma \(mode)")
       assertClose(try cpu.download(db), try numericGradient(beta, h: 1e-2) { try loss(x, gamma, $0) }, atol: 2e-3, rtol: 2e-2, "bn dbeta \(mode)")

@@ -82,27 +82,32 @@ extension CPUBackend {
   }
 
   public func batchNormBackward(
-    dx: Tensor?, dGamma: Tensor, dBeta: Tensor, dy: Tensor, x: Tensor, gamma: Tensor, mean: Tensor, invStd: Tensor,
+    dx: Tensor?, dGamma: Tensor?, dBeta: Tensor?, dy: Tensor, x: Tensor, gamma: Tensor, mean: Tensor, invStd: Tensor,
     training: Bool
   ) throws {
-    let (n, c, hw) = OpShapes.batchNorm(x: x, channelTensors: [dGamma, dBeta, gamma, mean, invStd], op: "batchNormBackward")
+    precondition((dGamma == nil) == (dBeta == nil), "batchNormBackward: dGamma and dBeta come together")
+    let (n, c, hw) = OpShapes.batchNorm(x: x, channelTensors: [gamma, mean, invStd] + [dGamma, dBeta].compactMap { $0 }, op: "batchNormBackward")
     checkSameCount(dy, x, op: "batchNormBackward")
-    let (xp, dyp, dgp, dbp, gp, mp, sp) = (ptr(x), ptr(dy), ptr(dGamma), ptr(dBeta), ptr(gamma), ptr(mean), ptr(invStd))
+    let (xp, dyp, gp, mp, sp) = (ptr(x), ptr(dy), ptr(gamma), ptr(mean), ptr(invStd))
+    let (dgp, dbp) = (dGamma.map(ptr), dBeta.map(ptr))
     let dxp = dx.map(ptr)
+    let needSums = dgp != nil || (training && dxp != nil)
     let m = Float(n * hw)
     DispatchQueue.concurrentPerform(iterations: c) { ch in
       let (mu, inv) = (mp[ch], sp[ch])
       var (sumDy, sumDyX): (Double, Double) = (0, 0)
-      for b in 0..<n {
-        for i in 0..<hw {
-          let k = (b * c + ch) * hw + i
-          sumDy += Double(dyp[k])
-          sumDyX += Double(dyp[k] * ((xp[k] - mu) * inv))
+      if needSums {
+        for b in 0..<n {
+          for i in 0..<hw {
+            let k = (b * c + ch) * hw + i
+            sumDy += Double(dyp[k])
+            sumDyX += Double(dyp[k] * ((xp[k] - mu) * inv))
+          }
         }
       }
       let (sdy, sdyx) = (Float(sumDy), Float(sumDyX))
-      dgp[ch] = sdyx
-      dbp[ch] = sdy
+      dgp?[ch] = sdyx
+      dbp?[ch] = sdy
       guard let dxp else { return }
       let scale = gp[ch] * inv
       for b in 0..<n {

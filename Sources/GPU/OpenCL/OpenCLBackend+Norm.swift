@@ -35,15 +35,28 @@ extension OpenCLBackend {
   }
 
   public func batchNormBackward(
-    dx: Tensor?, dGamma: Tensor, dBeta: Tensor, dy: Tensor, x: Tensor, gamma: Tensor, mean: Tensor, invStd: Tensor,
+    dx: Tensor?, dGamma: Tensor?, dBeta: Tensor?, dy: Tensor, x: Tensor, gamma: Tensor, mean: Tensor, invStd: Tensor,
     training: Bool
   ) throws {
-    let (n, c, hw) = OpShapes.batchNorm(x: x, channelTensors: [dGamma, dBeta, gamma, mean, invStd], op: "batchNormBackward")
+    precondition((dGamma == nil) == (dBeta == nil), "batchNormBackward: dGamma and dBeta come together")
+    let (n, c, hw) = OpShapes.batchNorm(x: x, channelTensors: [gamma, mean, invStd] + [dGamma, dBeta].compactMap { $0 }, op: "batchNormBackward")
     checkSameCount(dy, x, op: "batchNormBackward")
-    try launch(
-      "bn_backward_reduce", items: c * Self.groupSize,
-      [.buffer(dGamma), .buffer(dBeta), .buffer(dy), .buffer(x), .buffer(mean), .buffer(invStd), .int(n), .int(c), .int(hw)])
+    // The sums: the parameter gradients when asked, else scratch when the training-mode input
+    // gradient needs them; an inference-mode input gradient needs none.
+    var sums = dGamma.flatMap { g in dBeta.map { (g, $0) } }
+    if sums == nil && training && dx != nil {
+      sums = (
+        try bnSums.reserve(c, context: context, device: device, memory: memory),
+        try bnSums2.reserve(c, context: context, device: device, memory: memory)
+      )
+    }
+    if let (dg, db) = sums {
+      try launch(
+        "bn_backward_reduce", items: c * Self.groupSize,
+        [.buffer(dg), .buffer(db), .buffer(dy), .buffer(x), .buffer(mean), .buffer(invStd), .int(n), .int(c), .int(hw)])
+    }
     guard let dx else { return }
+    let (dGamma, dBeta) = sums ?? (dy, dy)  // inference mode reads neither
     try launch(
       "bn_backward_data", items: x.count,
       [

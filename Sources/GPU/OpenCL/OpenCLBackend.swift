@@ -19,6 +19,9 @@ public final class OpenCLBackend: Backend {
   /// Zero-bordered copies of a convolution's source, and dy channels-last (native engine).
   let padded = CLScratch()
   let channelsLast = CLScratch()
+  /// Batch norm's per-channel sums when the caller wants no parameter gradients.
+  let bnSums = CLScratch()
+  let bnSums2 = CLScratch()
   /// First-stage partial results of `reduce`.
   let partials = CLScratch()
   /// Largest im2col matrix (floats) built at once (CLBlast engine).

@@ -233,9 +233,12 @@ public enum OpSuite {
               y: y, x: x, gamma: gamma, beta: beta, mean: mean, invStd: inv, runningMean: rm, runningVar: rv, training: training, momentum: 0.1,
               eps: 1e-5)
             let (dx, dg, db) = (try b.zeros(shape), try b.zeros([c]), try b.zeros([c]))
-            try b.batchNormBackward(
-              dx: dx, dGamma: dg, dBeta: db, dy: try b.upload(v[5], shape: shape), x: x, gamma: gamma, mean: mean, invStd: inv, training: training)
-            return try [y, mean, inv, rm, rv, dx, dg, db].map(b.download)
+            let dy = try b.upload(v[5], shape: shape)
+            try b.batchNormBackward(dx: dx, dGamma: dg, dBeta: db, dy: dy, x: x, gamma: gamma, mean: mean, invStd: inv, training: training)
+            // An attack step's backward: the input gradient alone, no parameter gradients.
+            let dxOnly = try b.zeros(shape)
+            try b.batchNormBackward(dx: dxOnly, dGamma: nil, dBeta: nil, dy: dy, x: x, gamma: gamma, mean: mean, invStd: inv, training: training)
+            return try [y, mean, inv, rm, rv, dx, dg, db, dxOnly].map(b.download)
           }))
     }
     return cases

@@ -59,8 +59,8 @@ public final class BatchNorm2d: Layer {
     guard let x = input else { preconditionFailure("\(weight.name): backward before forward") }
     let dx = inputGradient ? try inputGrad.get(x.shape, backend) : nil
     try backend.batchNormBackward(
-      dx: dx, dGamma: weight.grad, dBeta: bias.grad, dy: dy, x: x, gamma: weight.value, mean: try mean.get([channels], backend),
-      invStd: try invStd.get([channels], backend), training: inputWasTraining)
+      dx: dx, dGamma: parameterGradients ? weight.grad : nil, dBeta: parameterGradients ? bias.grad : nil, dy: dy, x: x, gamma: weight.value,
+      mean: try mean.get([channels], backend), invStd: try invStd.get([channels], backend), training: inputWasTraining)
     return dx
   }
 }
