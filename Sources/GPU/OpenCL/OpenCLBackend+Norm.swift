@@ -30,8 +30,8 @@ extension OpenCLBackend {
         .int(training ? 1 : 0), .float(momentum), .float(eps),
       ])
     try launch(
-      "bn_apply", items: x.count,
-      [.buffer(y), .buffer(x), .buffer(gamma), .buffer(beta), .buffer(mean), .buffer(invStd), .int(c), .int(hw), .int(x.count)])
+      "bn_apply", items: n * c * Self.chunks(hw),
+      [.buffer(y), .buffer(x), .buffer(gamma), .buffer(beta), .buffer(mean), .buffer(invStd), .int(c), .int(hw), .int(n * c)])
   }
 
   public func batchNormBackward(
@@ -58,10 +58,13 @@ extension OpenCLBackend {
     guard let dx else { return }
     let (dGamma, dBeta) = sums ?? (dy, dy)  // inference mode reads neither
     try launch(
-      "bn_backward_data", items: x.count,
+      "bn_backward_data", items: n * c * Self.chunks(hw),
       [
         .buffer(dx), .buffer(dy), .buffer(x), .buffer(gamma), .buffer(mean), .buffer(invStd), .buffer(dGamma), .buffer(dBeta),
-        .int(c), .int(hw), .int(n * hw), .int(training ? 1 : 0), .int(x.count),
+        .int(c), .int(hw), .int(n * hw), .int(training ? 1 : 0), .int(n * c),
       ])
   }
+
+  /// Runs of `BN_CHUNK` (norm.cl) values per plane of `hw`.
+  private static func chunks(_ hw: Int) -> Int { (hw + 63) / 64 }
 }
