@@ -81,6 +81,7 @@ public final class OpenCLBackend: Backend {
   }
 
   deinit {
+    for e in pendingEvents { clReleaseEvent(e.event) }
     for kernel in kernels.values { clReleaseKernel(kernel) }
     for program in programs { clReleaseProgram(program) }
     clReleaseCommandQueue(queue)
@@ -133,9 +134,9 @@ public final class OpenCLBackend: Backend {
   }
 
   /// Queues kernel `name` over a 1-, 2- or 3-D range; each global size must be a multiple of its
-  /// local size (kernels bound-check their own indices).
-  /// `label` names the launch in `timings` (default: the kernel), so one kernel's calls can be
-  /// told apart by layer shape.
+  /// local size (kernels bound-check their own indices). `label` names the launch in `timings`
+  /// (default: the kernel), so one kernel's calls can be told apart by layer shape; `flops` gives
+  /// the profile its GFLOP/s.
   func launch(_ name: String, global: [Int], local: [Int], _ args: [Arg], label: String? = nil, flops: Double = 0) throws {
     precondition(global.count == local.count && (1...3).contains(global.count), "\(name): bad launch dimensions")
     guard global.allSatisfy({ $0 > 0 }) else { return }
@@ -168,7 +169,7 @@ public final class OpenCLBackend: Backend {
     if profiling {
       var event: cl_event?
       try check(clEnqueueNDRangeKernel(queue, kernel, dims, nil, &g, &l, 0, nil, &event), "clEnqueueNDRangeKernel(\(name))")
-      try record(label ?? name, event, flops: flops)
+      record(label ?? name, event, flops: flops)
     } else {
       try check(clEnqueueNDRangeKernel(queue, kernel, dims, nil, &g, &l, 0, nil, nil), "clEnqueueNDRangeKernel(\(name))")
     }
@@ -176,7 +177,7 @@ public final class OpenCLBackend: Backend {
 
   /// Keeps a profiled command's event to be read after the queue drains (`synchronize`), so
   /// profiling does not stall the host on every launch.
-  func record(_ name: String, _ event: cl_event?, flops: Double = 0) throws {
+  func record(_ name: String, _ event: cl_event?, flops: Double = 0) {
     guard let event else { return }
     pendingEvents.append((name, event, flops))
   }
@@ -186,7 +187,7 @@ public final class OpenCLBackend: Backend {
     guard profiling else { return try enqueue(nil) }
     var event: cl_event?
     try withUnsafeMutablePointer(to: &event) { try enqueue($0) }
-    try record(name, event)
+    record(name, event)
   }
 
   /// Reads the device times of every recorded event into `timings`; the queue must be drained.
