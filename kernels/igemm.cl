@@ -5,7 +5,8 @@
 // channel of the work-item.
 //
 // Every convolution reads its source from a zero-bordered copy (pad_planes; for the input
-// gradient of a strided convolution also dilated), so no tap ever falls outside it: a row of
+// gradient of a strided convolution also dilated; an unpadded source is read as it is), so no tap
+// ever falls outside it: a row of
 // lanes is one vector load, other lanes a gather at precomputed offsets, and no lane needs a
 // bounds test.
 //
@@ -261,12 +262,11 @@ __kernel void pad_planes(__global float* out, __global const float* in, __global
   for (int sx = 0; sx < last; ++sx) o[left + sx * dilation] = gated && !(grow[sx] > 0.0f) ? 0.0f : row[sx];
 }
 
-// out[e] = (accumulate ? out[e] : 0) + sum over s of partial[s * count + e], splits in order.
-__kernel void sum_splits(__global float* out, __global const float* partial, const int count, const int splits,
-                         const int accumulate) {
+// out[e] = sum over s of partial[s * count + e], splits in order.
+__kernel void sum_splits(__global float* out, __global const float* partial, const int count, const int splits) {
   const int e = get_global_id(0);
   if (e >= count) return;
-  float s = accumulate ? out[e] : 0.0f;
+  float s = 0.0f;
   for (int k = 0; k < splits; ++k) s += partial[k * count + e];
   out[e] = s;
 }

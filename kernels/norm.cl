@@ -82,19 +82,16 @@ __kernel void bn_stats(__global const float* x, __global float* mean, __global f
   }
 }
 
-// bn_apply and bn_backward_data: one work-item per run of BN_CHUNK values of one plane, so the
+// bn_apply and bn_backward_data: one work-item per run of `chunk` values of one plane, so the
 // channel is found once per run rather than with two divisions per value.
-#ifndef BN_CHUNK
-#define BN_CHUNK 64
-#endif
 
 __kernel void bn_apply(__global float* y, __global const float* x, __global const float* gamma, __global const float* beta,
                        __global const float* mean, __global const float* inv_std, const int channels, const int hw,
-                       const int planes) {
-  const int chunks = (hw + BN_CHUNK - 1) / BN_CHUNK, item = get_global_id(0);
+                       const int planes, const int chunk) {
+  const int chunks = (hw + chunk - 1) / chunk, item = get_global_id(0);
   if (item >= planes * chunks) return;
   const int plane = item / chunks, ch = plane % channels;
-  const int begin = plane * hw + (item % chunks) * BN_CHUNK, end = min(plane * hw + hw, begin + BN_CHUNK);
+  const int begin = plane * hw + (item % chunks) * chunk, end = min(plane * hw + hw, begin + chunk);
   const float g = gamma[ch], b = beta[ch], mu = mean[ch], inv = inv_std[ch];
   for (int k = begin; k < end; ++k) y[k] = g * ((x[k] - mu) * inv) + b;
 }
@@ -126,11 +123,11 @@ __kernel void bn_backward_data(__global float* dx, __global const float* dy, __g
                                __global const float* gamma, __global const float* mean, __global const float* inv_std,
                                __global const float* dgamma, __global const float* dbeta,
                                const int channels, const int hw, const int n_per_channel, const int training,
-                               const int planes) {
-  const int chunks = (hw + BN_CHUNK - 1) / BN_CHUNK, item = get_global_id(0);
+                               const int planes, const int chunk) {
+  const int chunks = (hw + chunk - 1) / chunk, item = get_global_id(0);
   if (item >= planes * chunks) return;
   const int plane = item / chunks, ch = plane % channels;
-  const int begin = plane * hw + (item % chunks) * BN_CHUNK, end = min(plane * hw + hw, begin + BN_CHUNK);
+  const int begin = plane * hw + (item % chunks) * chunk, end = min(plane * hw + hw, begin + chunk);
   const float inv = inv_std[ch], scale = gamma[ch] * inv;
   if (training) {
     const float m = (float)n_per_channel, mu = mean[ch], db = dbeta[ch], dg = dgamma[ch];

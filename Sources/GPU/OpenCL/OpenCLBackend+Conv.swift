@@ -41,8 +41,8 @@ extension OpenCLBackend {
   func clblastConv2dForward(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, relu: Bool) throws {
     let nbMax = sliceSize(g)
     let p = g.outPixels
-    let cols = try columns.reserve(g.patchSize * nbMax * p, context: context, device: device, memory: memory)
-    let tmp = try transposed.reserve(g.outChannels * nbMax * p, context: context, device: device, memory: memory)
+    let cols = try reserve(columns, g.patchSize * nbMax * p)
+    let tmp = try reserve(transposed, g.outChannels * nbMax * p)
     for first in stride(from: 0, to: g.batch, by: nbMax) {
       let nb = min(nbMax, g.batch - first)
       try launch("im2col", items: g.patchSize * nb * p, [.buffer(cols), .buffer(x)] + geometryArgs(g, first: first, count: nb))
@@ -60,8 +60,8 @@ extension OpenCLBackend {
   func clblastConv2dBackwardData(dx: Tensor, dy: Tensor, weight: Tensor, geometry g: ConvGeometry, reluOutput: Tensor?) throws {
     let nbMax = sliceSize(g)
     let p = g.outPixels
-    let cols = try columns.reserve(g.patchSize * nbMax * p, context: context, device: device, memory: memory)
-    let dyT = try transposed.reserve(g.outChannels * nbMax * p, context: context, device: device, memory: memory)
+    let cols = try reserve(columns, g.patchSize * nbMax * p)
+    let dyT = try reserve(transposed, g.outChannels * nbMax * p)
     for first in stride(from: 0, to: g.batch, by: nbMax) {
       let nb = min(nbMax, g.batch - first)
       if let reluOutput {
@@ -79,8 +79,8 @@ extension OpenCLBackend {
   func clblastConv2dBackwardWeight(dWeight: Tensor, dBias: Tensor?, dy: Tensor, x: Tensor, geometry g: ConvGeometry) throws {
     let nbMax = sliceSize(g)
     let p = g.outPixels
-    let cols = try columns.reserve(g.patchSize * nbMax * p, context: context, device: device, memory: memory)
-    let dyT = try transposed.reserve(g.outChannels * nbMax * p, context: context, device: device, memory: memory)
+    let cols = try reserve(columns, g.patchSize * nbMax * p)
+    let dyT = try reserve(transposed, g.outChannels * nbMax * p)
     for first in stride(from: 0, to: g.batch, by: nbMax) {
       let nb = min(nbMax, g.batch - first)
       try launch("im2col", items: g.patchSize * nb * p, [.buffer(cols), .buffer(x)] + geometryArgs(g, first: first, count: nb))

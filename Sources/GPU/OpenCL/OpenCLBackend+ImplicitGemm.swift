@@ -10,20 +10,42 @@ extension OpenCLBackend {
     static let transposed = 4
   }
 
-  /// The zero-bordered copy of `planes` planes of `h x w` every conv kernel reads: `border` zeros
-  /// on the top and left, the plane dilated by `dilation` (zeros between its pixels), `copyH x
-  /// copyW` in all, the ReLU mask applied when `gate` is given.
+  /// What a conv kernel reads: `planes` planes of `height x width`, each the source's `sourceH`
+  /// rows dilated by `dilation` after `border` zero rows and columns (pad_planes), so no tap
+  /// falls outside it.
+  private struct BorderedCopy {
+    let tensor: Tensor
+    let height: Int
+    let width: Int
+    let border: Int
+    let dilation: Int
+    let sourceH: Int
+  }
+
+  /// The bordered copy of `planes` planes of `h x w`, `height x width` in all, the ReLU mask
+  /// applied when `gate` is given; the source itself when there is nothing to add (no border, no
+  /// dilation, no mask: SmallCNN's unpadded convs).
   private func borderedCopy(
-    of source: Tensor, gate: Tensor?, planes: Int, h: Int, w: Int, border: Int, dilation: Int = 1, copyH: Int, copyW: Int
-  ) throws -> Tensor {
-    let copy = try padded.reserve(planes * copyH * copyW, context: context, device: device, memory: memory)
+    of source: Tensor, gate: Tensor?, planes: Int, h: Int, w: Int, border: Int, dilation: Int = 1, height: Int, width: Int
+  ) throws -> BorderedCopy {
+    if border == 0 && dilation == 1 && gate == nil && (height, width) == (h, w) {
+      return BorderedCopy(tensor: source, height: h, width: w, border: 0, dilation: 1, sourceH: h)
+    }
+    let copy = try reserve(padded, planes * height * width)
     try launch(
-      "pad_planes", items: planes * copyH,
+      "pad_planes", items: planes * height,
       [
         .buffer(copy), .buffer(source), .buffer(gate ?? source), .int(gate == nil ? 0 : 1), .int(planes), .int(h), .int(w), .int(border),
-        .int(border), .int(dilation), .int(copyH), .int(copyW),
+        .int(border), .int(dilation), .int(height), .int(width),
       ])
-    return copy
+    return BorderedCopy(tensor: copy, height: height, width: width, border: border, dilation: dilation, sourceH: h)
+  }
+
+  /// x bordered by the padding: what the forward and the weight gradient read.
+  private func paddedInput(_ x: Tensor, _ g: ConvGeometry) throws -> BorderedCopy {
+    try borderedCopy(
+      of: x, gate: nil, planes: g.batch * g.inChannels, h: g.height, w: g.width, border: g.padding, height: g.height + 2 * g.padding,
+      width: g.width + 2 * g.padding)
   }
 
   private func roundUp(_ n: Int, _ m: Int) -> Int { (n + m - 1) / m * m }
@@ -32,11 +54,11 @@ extension OpenCLBackend {
     "C\(g.inChannels) \(g.height)x\(g.width)->\(g.outChannels) k\(g.kernel)s\(g.stride)"
   }
 
-  /// `out[n, r, outH x outW]` from the bordered copy `source` (`sourceChannels` planes of
-  /// `copyH x copyW`), each output pixel reading the copy at `stride`.
+  /// `out[n, r, outH x outW]` from `copy` (`sourceChannels` planes per image), each output pixel
+  /// reading it at `stride`.
   private func convImplicitGemm(
-    out: Tensor, copy: Tensor, weight: Tensor, bias: Tensor?, flags: Int, g: ConvGeometry, sourceChannels: Int, copyH: Int, copyW: Int,
-    rows: Int, outH: Int, outW: Int, stride: Int, border: Int, dilation: Int, sourceH: Int, label: String
+    out: Tensor, copy: BorderedCopy, weight: Tensor, bias: Tensor?, flags: Int, g: ConvGeometry, sourceChannels: Int, rows: Int, outH: Int,
+    outW: Int, stride: Int, label: String
   ) throws {
     let perItem = tunables.rowsPerItem == 0 ? rows : tunables.rowsPerItem
     let items = g.batch * ((outH * outW + tunables.pix - 1) / tunables.pix)
@@ -44,33 +66,28 @@ extension OpenCLBackend {
     try launch(
       "conv_igemm", global: [roundUp(items, group), (rows + perItem - 1) / perItem], local: [group, 1],
       [
-        .buffer(out), .buffer(copy), .buffer(weight), .buffer(bias ?? weight), .int(flags), .int(g.batch), .int(sourceChannels),
-        .int(copyH), .int(copyW), .int(rows), .int(outH), .int(outW), .int(g.kernel), .int(stride), .int(perItem), .int(border),
-        .int(dilation), .int(sourceH),
+        .buffer(out), .buffer(copy.tensor), .buffer(weight), .buffer(bias ?? weight), .int(flags), .int(g.batch), .int(sourceChannels),
+        .int(copy.height), .int(copy.width), .int(rows), .int(outH), .int(outW), .int(g.kernel), .int(stride), .int(perItem),
+        .int(copy.border), .int(copy.dilation), .int(copy.sourceH),
       ], label: label, flops: g.forwardFlops)
   }
 
   func nativeConv2dForward(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, relu: Bool) throws {
-    let (copyH, copyW) = (g.height + 2 * g.padding, g.width + 2 * g.padding)
-    let copy = try borderedCopy(
-      of: x, gate: nil, planes: g.batch * g.inChannels, h: g.height, w: g.width, border: g.padding, copyH: copyH, copyW: copyW)
     try convImplicitGemm(
-      out: y, copy: copy, weight: weight, bias: bias, flags: (bias == nil ? 0 : ConvFlag.bias) | (relu ? ConvFlag.relu : 0), g: g,
-      sourceChannels: g.inChannels, copyH: copyH, copyW: copyW, rows: g.outChannels, outH: g.outHeight, outW: g.outWidth, stride: g.stride,
-      border: g.padding, dilation: 1, sourceH: g.height, label: "conv_igemm fwd \(shapeLabel(g))")
+      out: y, copy: try paddedInput(x, g), weight: weight, bias: bias, flags: (bias == nil ? 0 : ConvFlag.bias) | (relu ? ConvFlag.relu : 0),
+      g: g, sourceChannels: g.inChannels, rows: g.outChannels, outH: g.outHeight, outW: g.outWidth, stride: g.stride,
+      label: "conv_igemm fwd \(shapeLabel(g))")
   }
 
   /// The input gradient is a stride-1 convolution, with the kernel turned by 180 degrees, of dy
   /// dilated by the stride and bordered by `kernel - 1 - padding` zeros.
   func nativeConv2dBackwardData(dx: Tensor, dy: Tensor, weight: Tensor, geometry g: ConvGeometry, reluOutput: Tensor?) throws {
-    let (copyH, copyW) = (g.height + g.kernel - 1, g.width + g.kernel - 1)
     let copy = try borderedCopy(
       of: dy, gate: reluOutput, planes: g.batch * g.outChannels, h: g.outHeight, w: g.outWidth, border: g.kernel - 1 - g.padding,
-      dilation: g.stride, copyH: copyH, copyW: copyW)
+      dilation: g.stride, height: g.height + g.kernel - 1, width: g.width + g.kernel - 1)
     try convImplicitGemm(
-      out: dx, copy: copy, weight: weight, bias: nil, flags: ConvFlag.transposed, g: g, sourceChannels: g.outChannels, copyH: copyH,
-      copyW: copyW, rows: g.inChannels, outH: g.height, outW: g.width, stride: 1, border: g.kernel - 1 - g.padding, dilation: g.stride,
-      sourceH: g.outHeight, label: "conv_igemm dx  \(shapeLabel(g))")
+      out: dx, copy: copy, weight: weight, bias: nil, flags: ConvFlag.transposed, g: g, sourceChannels: g.outChannels, rows: g.inChannels,
+      outH: g.height, outW: g.width, stride: 1, label: "conv_igemm dx  \(shapeLabel(g))")
   }
 
   /// From dy channels-last and the bordered copy of x, split over the batch so the work-items
@@ -82,23 +99,22 @@ extension OpenCLBackend {
     let perSplit = (g.batch + splits - 1) / splits
     let usedSplits = (g.batch + perSplit - 1) / perSplit
     let weightCount = g.outChannels * g.patchSize
-    let partial = try columns.reserve(usedSplits * weightCount, context: context, device: device, memory: memory)
-    let biasPartial = try transposed.reserve(usedSplits * g.outChannels, context: context, device: device, memory: memory)
-    let dyt = try channelsLast.reserve(dy.count, context: context, device: device, memory: memory)
+    let partial = try reserve(columns, usedSplits * weightCount)
+    let biasPartial = try reserve(transposed, usedSplits * g.outChannels)
+    let dyt = try reserve(channelsLast, dy.count)
     try launch("transpose", items: dy.count, [.buffer(dyt), .buffer(dy), .int(g.outChannels), .int(g.outPixels), .int(g.batch)])
-    let (copyH, copyW) = (g.height + 2 * g.padding, g.width + 2 * g.padding)
-    let copy = try borderedCopy(
-      of: x, gate: nil, planes: g.batch * g.inChannels, h: g.height, w: g.width, border: g.padding, copyH: copyH, copyW: copyW)
+    let copy = try paddedInput(x, g)
     let group = t.groupSize
     try launch(
       "conv_igemm_dweight", global: [roundUp(channelBlocks, group), tapBlocks, usedSplits], local: [group, 1, 1],
       [
-        .buffer(partial), .buffer(biasPartial), .buffer(dyt), .buffer(copy), .int(g.batch), .int(g.inChannels), .int(copyH), .int(copyW),
+        .buffer(partial), .buffer(biasPartial), .buffer(dyt), .buffer(copy.tensor), .int(g.batch), .int(g.inChannels), .int(copy.height),
+        .int(copy.width),
         .int(g.outChannels), .int(g.outHeight), .int(g.outWidth), .int(g.kernel), .int(g.stride), .int(perSplit),
       ], label: "conv_igemm dw  \(shapeLabel(g))", flops: g.forwardFlops)
-    try launch("sum_splits", items: weightCount, [.buffer(dWeight), .buffer(partial), .int(weightCount), .int(usedSplits), .int(0)])
+    try launch("sum_splits", items: weightCount, [.buffer(dWeight), .buffer(partial), .int(weightCount), .int(usedSplits)])
     if let dBias {
-      try launch("sum_splits", items: g.outChannels, [.buffer(dBias), .buffer(biasPartial), .int(g.outChannels), .int(usedSplits), .int(0)])
+      try launch("sum_splits", items: g.outChannels, [.buffer(dBias), .buffer(biasPartial), .int(g.outChannels), .int(usedSplits)])
     }
   }
 
@@ -118,7 +134,7 @@ extension OpenCLBackend {
     }
     var rowB = b
     if transposeB {
-      rowB = try transposed.reserve(k * n, context: context, device: device, memory: memory)
+      rowB = try reserve(transposed, k * n)
       try launch("transpose", items: k * n, [.buffer(rowB), .buffer(b), .int(n), .int(k), .int(1)])
     }
     let (aRow, aCol) = transposeA ? (1, m) : (k, 1)

@@ -31,7 +31,7 @@ extension OpenCLBackend {
       ])
     try launch(
       "bn_apply", items: n * c * Self.chunks(hw),
-      [.buffer(y), .buffer(x), .buffer(gamma), .buffer(beta), .buffer(mean), .buffer(invStd), .int(c), .int(hw), .int(n * c)])
+      [.buffer(y), .buffer(x), .buffer(gamma), .buffer(beta), .buffer(mean), .buffer(invStd), .int(c), .int(hw), .int(n * c), .int(Self.bnChunk)])
   }
 
   public func batchNormBackward(
@@ -46,8 +46,8 @@ extension OpenCLBackend {
     var sums = dGamma.flatMap { g in dBeta.map { (g, $0) } }
     if sums == nil && training && dx != nil {
       sums = (
-        try bnSums.reserve(c, context: context, device: device, memory: memory),
-        try bnSums2.reserve(c, context: context, device: device, memory: memory)
+        try reserve(bnSums, c),
+        try reserve(bnSums2, c)
       )
     }
     if let (dg, db) = sums {
@@ -61,10 +61,11 @@ extension OpenCLBackend {
       "bn_backward_data", items: n * c * Self.chunks(hw),
       [
         .buffer(dx), .buffer(dy), .buffer(x), .buffer(gamma), .buffer(mean), .buffer(invStd), .buffer(dGamma), .buffer(dBeta),
-        .int(c), .int(hw), .int(n * hw), .int(training ? 1 : 0), .int(n * c),
+        .int(c), .int(hw), .int(n * hw), .int(training ? 1 : 0), .int(n * c), .int(Self.bnChunk),
       ])
   }
 
-  /// Runs of `BN_CHUNK` (norm.cl) values per plane of `hw`.
-  private static func chunks(_ hw: Int) -> Int { (hw + 63) / 64 }
+  /// Values of one plane per work-item of bn_apply / bn_backward_data.
+  private static let bnChunk = 64
+  private static func chunks(_ hw: Int) -> Int { (hw + bnChunk - 1) / bnChunk }
 }

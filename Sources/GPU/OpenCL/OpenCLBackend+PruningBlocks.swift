@@ -12,7 +12,7 @@ extension OpenCLBackend {
     precondition(result.count >= 1, "reduce: the result needs one entry")
     guard x.count > 0 else { return try fill(result, value: 0) }
     let groups = min(Self.reduceGroups, (x.count + Self.groupSize - 1) / Self.groupSize)
-    let partial = try partials.reserve(groups, context: context, device: device, memory: memory)
+    let partial = try reserve(partials, groups)
     try launch(
       "reduce_partial", items: groups * Self.groupSize, [.buffer(partial), .buffer(x), .int(reduction.rawValue), .int(groups), .int(x.count)])
     try launch("reduce_final", items: Self.groupSize, [.buffer(result), .buffer(partial), .int(reduction.rawValue), .int(groups)])

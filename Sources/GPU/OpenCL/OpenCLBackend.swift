@@ -218,6 +218,11 @@ public final class OpenCLBackend: Backend {
 
   // MARK: Memory
 
+  /// `scratch` grown to at least `count` floats (counted in `memory`).
+  func reserve(_ scratch: CLScratch, _ count: Int) throws -> Tensor {
+    try scratch.reserve(count, context: context, device: device, memory: memory)
+  }
+
   public func zeros(_ shape: [Int]) throws -> Tensor {
     let t = Tensor(storage: try CLStorage(context: context, count: shape.reduce(1, *), device: device, memory: memory), shape: shape)
     try fill(t, value: 0)
