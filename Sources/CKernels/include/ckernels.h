@@ -36,4 +36,13 @@ void advprune_winograd_output(const float *m, int64_t images, int64_t channels, 
 void advprune_winograd_weights(const float *w, int64_t out_channels, int64_t in_channels, int for_input_gradient,
                                float *u);
 
+/// 2x2 max pooling, stride 2, of x [planes * 2 * row_pairs_per_plane, width] seen as row pairs:
+/// output row r (of row_pairs in all; this call does [first, last)) has width / 2 values, the
+/// first largest of each window by `>` (NaN never wins over an earlier value). The backward
+/// writes dx over the same row pairs: dy at the window's winner, 0 at its other three places.
+void advprune_maxpool2x2_forward(const float *x, int64_t row_pairs, int64_t width, int64_t first, int64_t last,
+                                 float *y);
+void advprune_maxpool2x2_backward(const float *x, const float *dy, int64_t row_pairs, int64_t width, int64_t first,
+                                  int64_t last, float *dx);
+
 #endif

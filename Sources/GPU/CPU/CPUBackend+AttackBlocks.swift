@@ -199,18 +199,20 @@ extension CPUBackend {
   public func squareProposal(xNew: Tensor, xBest: Tensor, x: Tensor, ids: Tensor, eps: Float, side: Int, seed: UInt64) throws {
     let (c, h, w) = OpShapes.square(xNew: xNew, xBest: xBest, x: x, ids: ids, side: side)
     let (np, bp, xp, ip) = (ptr(xNew), ptr(xBest), ptr(x), ptr(ids))
-    parallelRanges(x.count) { r in
-      for i in r {
-        let (sample, channel) = (i / (c * h * w), (i / (h * w)) % c)
-        let (row, column) = ((i / w) % h, i % w)
-        let base = UInt32(truncatingIfNeeded: Int(ip[sample]) * (2 + c))
-        let top = squareOffset(CounterRandom.unit(index: base, seed: seed), h, side)
-        let left = squareOffset(CounterRandom.unit(index: base &+ 1, seed: seed), w, side)
-        if row >= top && row < top + side && column >= left && column < left + side {
-          let sign: Float = CounterRandom.unit(index: base &+ 2 &+ UInt32(channel), seed: seed) < 0.5 ? -1 : 1
-          np[i] = min(max(xp[i] + eps * sign, 0), 1)
-        } else {
-          np[i] = bp[i]
+    let features = c * h * w
+    // The square's place and signs are drawn once per point (the OpenCL kernel draws them per
+    // value, from the same counters).
+    parallelRows(x.shape[0], features) { n in
+      let o = n * features
+      let base = UInt32(truncatingIfNeeded: Int(ip[n]) * (2 + c))
+      let top = squareOffset(CounterRandom.unit(index: base, seed: seed), h, side)
+      let left = squareOffset(CounterRandom.unit(index: base &+ 1, seed: seed), w, side)
+      (np + o).update(from: bp + o, count: features)
+      for channel in 0..<c {
+        let sign: Float = CounterRandom.unit(index: base &+ 2 &+ UInt32(channel), seed: seed) < 0.5 ? -1 : 1
+        for row in top..<(top + side) {
+          let at = o + (channel * h + row) * w + left
+          for i in at..<(at + side) { np[i] = min(max(xp[i] + eps * sign, 0), 1) }
         }
       }
     }

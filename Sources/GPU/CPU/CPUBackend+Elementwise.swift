@@ -1,3 +1,5 @@
+import CKernels
+
 // ReLU, max pooling and masks on the CPU reference backend.
 extension CPUBackend {
   public func reluForward(y: Tensor, x: Tensor) throws {
@@ -56,6 +58,12 @@ extension CPUBackend {
   public func maxPool2x2Forward(y: Tensor, x: Tensor) throws {
     let (planes, h, w) = OpShapes.pool(x: x, y: y, op: "maxPool2x2Forward")
     let (yp, xp) = (ptr(y), ptr(x))
+    if vectorPooling {
+      let pairs = planes * h / 2
+      return parallelRanges(pairs, minimumPerThread: max(1, 4096 / w)) { r in
+        advprune_maxpool2x2_forward(xp, Int64(pairs), Int64(w), Int64(r.lowerBound), Int64(r.upperBound), yp)
+      }
+    }
     forEachPoolWindow(planes: planes, height: h, width: w) { base, o in
       let a = argmax2x2(xp, width: w, base: base)
       yp[o] = xp[base + (a >> 1) * w + (a & 1)]
@@ -66,6 +74,12 @@ extension CPUBackend {
     let (planes, h, w) = OpShapes.pool(x: x, y: dy, op: "maxPool2x2Backward")
     checkSameCount(dx, x, op: "maxPool2x2Backward")
     let (dxp, dyp, xp) = (ptr(dx), ptr(dy), ptr(x))
+    if vectorPooling {
+      let pairs = planes * h / 2
+      return parallelRanges(pairs, minimumPerThread: max(1, 4096 / w)) { r in
+        advprune_maxpool2x2_backward(xp, dyp, Int64(pairs), Int64(w), Int64(r.lowerBound), Int64(r.upperBound), dxp)
+      }
+    }
     forEachPoolWindow(planes: planes, height: h, width: w) { base, o in
       let a = argmax2x2(xp, width: w, base: base)
       let g = dyp[o]

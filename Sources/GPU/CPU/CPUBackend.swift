@@ -16,19 +16,26 @@ public final class CPUBackend: Backend {
   /// Whether 3x3 stride-1 padding-1 convolutions run as Winograd F(2x2, 3x3) (forward and input
   /// gradient); off, they take the im2col path like every other shape, which tests compare with.
   let winograd: Bool
+  /// Whether 2x2 max pooling runs as whole-row vector loops (`CKernels/maxpool.c`) instead of the
+  /// reference's loop over windows.
+  let vectorPooling: Bool
   private let columns: [CPUScratch]
   private let others: [CPUScratch]
   /// Transformed weights of the current Winograd convolution, shared by the workers.
   let transformedWeights = CPUScratch()
 
-  /// The plain reference every fast path is checked against: no Winograd (the parity suite, the
-  /// cross-backend tests, `advprune validate`).
-  public static func reference() -> CPUBackend { CPUBackend(winograd: false) }
+  /// The plain reference every fast path is checked against: no Winograd, no vector pooling (the
+  /// parity suite, the cross-backend tests, `advprune validate`).
+  public static func reference() -> CPUBackend { CPUBackend(winograd: false, vectorPooling: false) }
 
-  public init(maxColumnFloats: Int = 256 << 10, workers: Int = ProcessInfo.processInfo.activeProcessorCount, winograd: Bool = true) {
+  public init(
+    maxColumnFloats: Int = 256 << 10, workers: Int = ProcessInfo.processInfo.activeProcessorCount, winograd: Bool = true,
+    vectorPooling: Bool = true
+  ) {
     self.maxColumnFloats = maxColumnFloats
     workerCount = max(1, workers)
     self.winograd = winograd
+    self.vectorPooling = vectorPooling
     columns = (0..<workerCount).map { _ in CPUScratch() }
     others = (0..<workerCount).map { _ in CPUScratch() }
   }
