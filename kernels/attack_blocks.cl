@@ -366,11 +366,40 @@ __kernel void square_l2_proposal(__global float* xnew, __global const float* xbe
 }
 
 __kernel void square_accept(__global float* xbest, __global float* best_margins, __global const float* xnew,
-                            __global const float* margins, const int width, const int batch) {
+                            __global const float* margins, __global float* accepted, const int has_accepted,
+                            const int width, const int batch) {
   const int n = get_global_id(0);
-  if (n >= batch || !(best_margins[n] > 0.0f && margins[n] < best_margins[n])) return;
+  if (n >= batch) return;
+  const int better = best_margins[n] > 0.0f && margins[n] < best_margins[n];
+  if (has_accepted) accepted[n] = better ? 1.0f : 0.0f;
+  if (!better) return;
   best_margins[n] = margins[n];
   for (int i = n * width; i < (n + 1) * width; ++i) xbest[i] = xnew[i];
+}
+
+// Square's incremental evaluation: windows cut from planes (0 outside), and written back.
+__kernel void crop_windows(__global float* out, __global const float* x, __global const float* corners, const int c,
+                           const int h, const int w, const int oh, const int ow, const int n) {
+  const int i = get_global_id(0);
+  if (i >= n) return;
+  const int plane = i / (oh * ow), sample = plane / c;
+  const int y = (int)corners[2 * sample] + (i / ow) % oh, x0 = (int)corners[2 * sample + 1] + i % ow;
+  out[i] = y >= 0 && y < h && x0 >= 0 && x0 < w ? x[(plane * h + y) * w + x0] : 0.0f;
+}
+
+__kernel void paste_windows(__global float* into, __global const float* into_corners, __global const float* window,
+                            __global const float* window_corners, __global const float* rows, const int has_into_corners,
+                            const int has_rows, const int c, const int ih, const int iw, const int wh, const int ww,
+                            const int ph, const int pw, const int n) {
+  const int i = get_global_id(0);
+  if (i >= n) return;
+  const int plane = i / (wh * ww), sample = plane / c;
+  if (has_rows && rows[sample] == 0.0f) return;
+  const int y = (int)window_corners[2 * sample] + (i / ww) % wh, x = (int)window_corners[2 * sample + 1] + i % ww;
+  const int ty = y - (has_into_corners ? (int)into_corners[2 * sample] : 0);
+  const int tx = x - (has_into_corners ? (int)into_corners[2 * sample + 1] : 0);
+  if (y < 0 || y >= ph || x < 0 || x >= pw || ty < 0 || ty >= ih || tx < 0 || tx >= iw) return;
+  into[(plane * ih + ty) * iw + tx] = window[i];
 }
 
 // Projects the row d onto the ball of radius r (see projectOntoBall in Swift).

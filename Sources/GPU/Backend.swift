@@ -160,8 +160,17 @@ public protocol Backend: AnyObject {
   /// with `seed` and `ids[n]`. At most 4 channels.
   func squareL2Proposal(xNew: Tensor, xBest: Tensor, x: Tensor, ids: Tensor, eps: Float, side: Int, seed: UInt64) throws
   /// Square's acceptance: where `bestMargins[n] > 0` (not yet fooled) and `margins[n] < bestMargins[n]`,
-  /// the proposal's row and margin become the best.
-  func squareAccept(xBest: Tensor, bestMargins: Tensor, xNew: Tensor, margins: Tensor) throws
+  /// the proposal's row and margin become the best; `accepted[n]` (when given) says 1 there, else 0.
+  func squareAccept(xBest: Tensor, bestMargins: Tensor, xNew: Tensor, margins: Tensor, accepted: Tensor?) throws
+  /// Windows of a batch of planes (Square's incremental evaluation): `out[n, c, i, j] =
+  /// x[n, c, top + i, left + j]` with (top, left) = (corners[2n], corners[2n + 1]), 0 outside x's plane.
+  func cropWindows(out: Tensor, x: Tensor, corners: Tensor) throws
+  /// The inverse: `window[n, c, i, j]`, the value of a plane of size `plane` at (windowCorners[2n] + i,
+  /// windowCorners[2n + 1] + j), is written to `into` at that position less (intoCorners[2n],
+  /// intoCorners[2n + 1]) (nil: `into` is the whole plane), where the position is inside both the
+  /// plane and `into`; only for rows with `rows[n] != 0` when given.
+  func pasteWindows(
+    into: Tensor, intoCorners: Tensor?, window: Tensor, windowCorners: Tensor, plane: (height: Int, width: Int), rows: Tensor?) throws
   /// One FMN step (Pintor et al. 2021) from `xAdv = x + delta`, given the gradient of the loss to
   /// minimise and its value: keeps the smallest adversarial delta (`flags`), adapts the radius
   /// `epsilons`, moves `delta -= alpha * v` with `v = momentum * v + g / |g|_2`, projects onto the
@@ -170,6 +179,10 @@ public protocol Backend: AnyObject {
 }
 
 extension Backend {
+  public func squareAccept(xBest: Tensor, bestMargins: Tensor, xNew: Tensor, margins: Tensor) throws {
+    try squareAccept(xBest: xBest, bestMargins: bestMargins, xNew: xNew, margins: margins, accepted: nil)
+  }
+
   public func conv2dForward(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, geometry: ConvGeometry) throws {
     try conv2dForward(y: y, x: x, weight: weight, bias: bias, geometry: geometry, relu: false)
   }

@@ -95,6 +95,15 @@ extension OpShapes {
   }
 
   /// (C, H, W) of a Square proposal.
+  /// (planes per sample, window height, width) of a window op; `other` is the tensor of planes.
+  static func windows(window: Tensor, other: Tensor, corners: [Tensor?], rows: Tensor?, op: String) -> (c: Int, h: Int, w: Int) {
+    precondition(window.rank == 4 && other.rank == 4, "\(op): NCHW tensors, got \(window.shape) and \(other.shape)")
+    precondition(window.shape[0] == other.shape[0] && window.shape[1] == other.shape[1], "\(op): \(window.shape) and \(other.shape) differ in N or C")
+    for c in corners.compactMap({ $0 }) { precondition(c.count == 2 * window.shape[0], "\(op): corners must be [N, 2], got \(c.shape)") }
+    if let rows { precondition(rows.count == window.shape[0], "\(op): one row flag per sample") }
+    return (window.shape[1], window.shape[2], window.shape[3])
+  }
+
   static func square(xNew: Tensor, xBest: Tensor, x: Tensor, ids: Tensor, side: Int) -> (c: Int, h: Int, w: Int) {
     precondition(x.rank == 4, "squareProposal: inputs must be NCHW, got \(x.shape)")
     precondition(ids.count == x.shape[0], "squareProposal: one id per sample")

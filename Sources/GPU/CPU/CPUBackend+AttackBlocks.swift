@@ -205,8 +205,7 @@ extension CPUBackend {
     parallelRows(x.shape[0], features) { n in
       let o = n * features
       let base = UInt32(truncatingIfNeeded: Int(ip[n]) * (2 + c))
-      let top = squareOffset(CounterRandom.unit(index: base, seed: seed), h, side)
-      let left = squareOffset(CounterRandom.unit(index: base &+ 1, seed: seed), w, side)
+      let (top, left) = SquareDraws.corner(id: Int(ip[n]), channels: c, height: h, width: w, side: side, seed: seed)
       (np + o).update(from: bp + o, count: features)
       for channel in 0..<c {
         let sign: Float = CounterRandom.unit(index: base &+ 2 &+ UInt32(channel), seed: seed) < 0.5 ? -1 : 1
@@ -273,13 +272,63 @@ extension CPUBackend {
     }
   }
 
-  public func squareAccept(xBest: Tensor, bestMargins: Tensor, xNew: Tensor, margins: Tensor) throws {
+  public func squareAccept(xBest: Tensor, bestMargins: Tensor, xNew: Tensor, margins: Tensor, accepted: Tensor?) throws {
     let width = OpShapes.selectRows(destination: xBest, source: xNew, flags: bestMargins)
     checkSameCount(margins, bestMargins, op: "squareAccept")
+    if let accepted { checkSameCount(accepted, margins, op: "squareAccept") }
     let (bp, mp, np, cp) = (ptr(xBest), ptr(bestMargins), ptr(xNew), ptr(margins))
-    for n in 0..<margins.count where mp[n] > 0 && cp[n] < mp[n] {
+    let ap = accepted.map(ptr)
+    for n in 0..<margins.count {
+      let better = mp[n] > 0 && cp[n] < mp[n]
+      ap?[n] = better ? 1 : 0
+      guard better else { continue }
       mp[n] = cp[n]
       (bp + n * width).update(from: np + n * width, count: width)
+    }
+  }
+
+  public func cropWindows(out: Tensor, x: Tensor, corners: Tensor) throws {
+    let (c, oh, ow) = OpShapes.windows(window: out, other: x, corners: [corners], rows: nil, op: "cropWindows")
+    let (h, w) = (x.shape[2], x.shape[3])
+    let (op, xp, cp) = (ptr(out), ptr(x), ptr(corners))
+    parallelRows(out.shape[0] * c, oh * ow) { plane in
+      let (top, left) = (Int(cp[2 * (plane / c)]), Int(cp[2 * (plane / c) + 1]))
+      // Columns j in `inside` read the plane; the rest are zero.
+      let inside = max(0, -left)..<max(max(0, -left), min(ow, w - left))
+      for i in 0..<oh {
+        let (y, row) = (top + i, op + (plane * oh + i) * ow)
+        guard y >= 0 && y < h && !inside.isEmpty else {
+          row.update(repeating: 0, count: ow)
+          continue
+        }
+        row.update(repeating: 0, count: inside.lowerBound)
+        (row + inside.lowerBound).update(from: xp + (plane * h + y) * w + left + inside.lowerBound, count: inside.count)
+        (row + inside.upperBound).update(repeating: 0, count: ow - inside.upperBound)
+      }
+    }
+  }
+
+  public func pasteWindows(
+    into: Tensor, intoCorners: Tensor?, window: Tensor, windowCorners: Tensor, plane: (height: Int, width: Int), rows: Tensor?
+  ) throws {
+    let (c, wh, ww) = OpShapes.windows(window: window, other: into, corners: [intoCorners, windowCorners], rows: rows, op: "pasteWindows")
+    let (ih, iw) = (into.shape[2], into.shape[3])
+    let (ip, wp, wc) = (ptr(into), ptr(window), ptr(windowCorners))
+    let (ic, rp) = (intoCorners.map(ptr), rows.map(ptr))
+    parallelRows(window.shape[0] * c, wh * ww) { p in
+      let n = p / c
+      if let rp, rp[n] == 0 { return }
+      let (top, left) = (Int(wc[2 * n]), Int(wc[2 * n + 1]))
+      let (intoTop, intoLeft) = ic.map { (Int($0[2 * n]), Int($0[2 * n + 1])) } ?? (0, 0)
+      // Window columns j land inside the plane and inside `into`.
+      let first = max(0, -left, intoLeft - left)
+      let end = min(ww, plane.width - left, iw + intoLeft - left)
+      guard first < end else { return }
+      for i in 0..<wh {
+        let (y, ty) = (top + i, top + i - intoTop)
+        guard y >= 0 && y < plane.height && ty >= 0 && ty < ih else { continue }
+        (ip + (p * ih + ty) * iw + left - intoLeft + first).update(from: wp + (p * wh + i) * ww + first, count: end - first)
+      }
     }
   }
 
@@ -367,6 +416,19 @@ func distance(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int
 @inline(__always)
 func squareOffset(_ u: Float, _ size: Int, _ side: Int) -> Int {
   min(Int(u * Float(size - side + 1)), size - side)
+}
+
+/// The draws of `squareProposal`, for the host: where a point's square goes.
+public enum SquareDraws {
+  /// Top-left corner of the square of side `side` that the L-inf proposal with `seed` puts on
+  /// the point with data-set index `id` (images of `channels` x `height` x `width`).
+  public static func corner(id: Int, channels: Int, height: Int, width: Int, side: Int, seed: UInt64) -> (top: Int, left: Int) {
+    let base = UInt32(truncatingIfNeeded: id * (2 + channels))
+    return (
+      squareOffset(CounterRandom.unit(index: base, seed: seed), height, side),
+      squareOffset(CounterRandom.unit(index: base &+ 1, seed: seed), width, side)
+    )
+  }
 }
 
 /// The point `p + t dir(w)` clipped to [0, 1], dir = sign(w) (L-inf) or w (L2): the minimal-norm

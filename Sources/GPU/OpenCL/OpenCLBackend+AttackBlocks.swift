@@ -90,12 +90,37 @@ extension OpenCLBackend {
       ])
   }
 
-  public func squareAccept(xBest: Tensor, bestMargins: Tensor, xNew: Tensor, margins: Tensor) throws {
+  public func squareAccept(xBest: Tensor, bestMargins: Tensor, xNew: Tensor, margins: Tensor, accepted: Tensor?) throws {
     let width = OpShapes.selectRows(destination: xBest, source: xNew, flags: bestMargins)
     checkSameCount(margins, bestMargins, op: "squareAccept")
+    if let accepted { checkSameCount(accepted, margins, op: "squareAccept") }
     try launch(
       "square_accept", items: margins.count,
-      [.buffer(xBest), .buffer(bestMargins), .buffer(xNew), .buffer(margins), .int(width), .int(margins.count)])
+      [
+        .buffer(xBest), .buffer(bestMargins), .buffer(xNew), .buffer(margins), .buffer(accepted ?? margins), .int(accepted == nil ? 0 : 1),
+        .int(width), .int(margins.count),
+      ])
+  }
+
+  public func cropWindows(out: Tensor, x: Tensor, corners: Tensor) throws {
+    let (c, oh, ow) = OpShapes.windows(window: out, other: x, corners: [corners], rows: nil, op: "cropWindows")
+    try launch(
+      "crop_windows", items: out.count,
+      [.buffer(out), .buffer(x), .buffer(corners), .int(c), .int(x.shape[2]), .int(x.shape[3]), .int(oh), .int(ow), .int(out.count)])
+  }
+
+  public func pasteWindows(
+    into: Tensor, intoCorners: Tensor?, window: Tensor, windowCorners: Tensor, plane: (height: Int, width: Int), rows: Tensor?
+  ) throws {
+    let (c, wh, ww) = OpShapes.windows(window: window, other: into, corners: [intoCorners, windowCorners], rows: rows, op: "pasteWindows")
+    // Absent optional buffers are stood in for by windowCorners, with a flag saying so.
+    try launch(
+      "paste_windows", items: window.count,
+      [
+        .buffer(into), .buffer(intoCorners ?? windowCorners), .buffer(window), .buffer(windowCorners), .buffer(rows ?? windowCorners),
+        .int(intoCorners == nil ? 0 : 1), .int(rows == nil ? 0 : 1), .int(c), .int(into.shape[2]), .int(into.shape[3]), .int(wh), .int(ww),
+        .int(plane.height), .int(plane.width), .int(window.count),
+      ])
   }
 
   public func fmnStep(

@@ -88,12 +88,35 @@ extension OpSuite {
           try b.copy(from: x, to: best)
           let margins = try b.upload([Float](repeating: 1, count: n), shape: [n])
           let ids = try b.upload((0..<n).map { Float(3 * $0 + 1) }, shape: [n])
+          let accepted = try b.zeros([n])
           for k in 0..<3 {
             try b.squareProposal(xNew: proposal, xBest: best, x: x, ids: ids, eps: 0.1, side: 2, seed: UInt64(k) * 977)
             try b.squareAccept(
-              xBest: best, bestMargins: margins, xNew: proposal, margins: try b.upload(Array(v[1][(k * n)..<((k + 1) * n)]), shape: [n]))
+              xBest: best, bestMargins: margins, xNew: proposal, margins: try b.upload(Array(v[1][(k * n)..<((k + 1) * n)]), shape: [n]),
+              accepted: accepted)
           }
-          return try [best, margins].map(b.download)
+          return try [best, margins, accepted].map(b.download)
+        }))
+    cases.append(
+      OpCase(
+        op: "crop_paste_windows", shape: "[\(n), 2, 6, 5] windows 4x3 and 3x2", atol: 0, rtol: 0,
+        inputs: { rng in
+          // Corners from off the plane's top-left to past its bottom-right.
+          [rng.uniformArray(n * 60), (0..<(2 * n)).map { _ in Float(Int(rng.uniform(-4, 7))) }, rng.uniformArray(n * 12)]
+        },
+        run: { b, v in
+          let x = try b.upload(v[0], shape: [n, 2, 6, 5])
+          let corners = try b.upload(v[1], shape: [n, 2])
+          let crop = try b.zeros([n, 2, 4, 3])
+          try b.cropWindows(out: crop, x: x, corners: corners)
+          // A 3x2 window placed one row and column into the crop, pasted into the crop and,
+          // for every other row, into the plane.
+          let inner = try b.upload(v[1].enumerated().map { $0.element + 1 }, shape: [n, 2])
+          let window = try b.upload(v[2], shape: [n, 2, 3, 2])
+          try b.pasteWindows(into: crop, intoCorners: corners, window: window, windowCorners: inner, plane: (6, 5), rows: nil)
+          let rows = try b.upload((0..<n).map { Float($0 % 2) }, shape: [n])
+          try b.pasteWindows(into: x, intoCorners: nil, window: window, windowCorners: inner, plane: (6, 5), rows: rows)
+          return try [crop, x].map(b.download)
         }))
     cases.append(
       OpCase(

@@ -8,7 +8,8 @@ import GPU
 /// random squares into a fresh pseudo-Gaussian pattern in the first (`squareL2Proposal`). Either
 /// keeps a proposal if the margin `z_y - max_{i != y} z_i` goes down. The square's area is
 /// `p * H * W`, p halved at 10, 50, 200, 500, 1000, 2000, 4000, 6000 and 8000 of 10,000 (rescaled
-/// to the query budget). Points stop once misclassified; the batch is compacted as they do.
+/// to the query budget). Points stop once misclassified; the batch is compacted as they do. L-inf
+/// proposals are evaluated on the windows they change (`WindowedForward`).
 public final class SquareAttack: BoundedAttack {
   public let eps: Float
   public let norm: PerturbationNorm
@@ -16,6 +17,9 @@ public final class SquareAttack: BoundedAttack {
   public let pInit: Float
   public let name = "square"
   public var onProgress: ((Double) -> Void)?
+  /// L-inf proposals are evaluated on the windows they change (`WindowedForward`) where the model
+  /// starts with convolutions; off, every proposal runs the whole model (what tests compare with).
+  public var windowed = true
 
   public init(eps: Float, norm: PerturbationNorm, queries: Int = 5000, pInit: Float = 0.8) {
     precondition(norm != .l1, "Square: L-inf and L2")
@@ -40,23 +44,37 @@ public final class SquareAttack: BoundedAttack {
     var current = batch
     var start = norm == .linf ? stripes(batch, seed: seed) : tiles(batch, seed: seed)
     var query = 0
+    let windows = norm == .linf && windowed ? WindowedForward(model: model) : nil
     while !rows.isEmpty && query < queries {
       let n = current.count
       let (x, labels, ids) = try current.upload(b)
       let (best, proposal) = (try b.upload(start, shape: current.shape), try b.zeros(current.shape))
-      let (bestMargins, margins) = (try b.zeros([n]), try b.zeros([n]))
-      try b.attackLoss(.margin, losses: bestMargins, dLogits: nil, logits: try model.forward(best), labels: labels, targets: nil, scale: 1)
+      let (bestMargins, margins, accepted) = (try b.zeros([n]), try b.zeros([n]), try b.zeros([n]))
+      let bestLogits = try windows?.reset(best) ?? model.forward(best)
+      try b.attackLoss(.margin, losses: bestMargins, dLogits: nil, logits: bestLogits, labels: labels, targets: nil, scale: 1)
       var left = n
       // Runs until a quarter of the batch is fooled, then compacts the batch to the rest.
       while query < queries && left * 4 > n * 3 {
         let side = sideLength(query, h, w)
+        let draws = deriveSeed(seed, UInt64(query))
+        let logits: Tensor
         if norm == .linf {
-          try b.squareProposal(xNew: proposal, xBest: best, x: x, ids: ids, eps: eps, side: side, seed: deriveSeed(seed, UInt64(query)))
+          try b.squareProposal(xNew: proposal, xBest: best, x: x, ids: ids, eps: eps, side: side, seed: draws)
+          if let windows {
+            let corners = current.ids.map {
+              SquareDraws.corner(id: $0, channels: batch.pointShape[0], height: h, width: w, side: side, seed: draws)
+            }
+            logits = try windows.proposal(proposal, corners: corners, side: side)
+          } else {
+            logits = try model.forward(proposal)
+          }
         } else {
-          try b.squareL2Proposal(xNew: proposal, xBest: best, x: x, ids: ids, eps: eps, side: side, seed: deriveSeed(seed, UInt64(query)))
+          try b.squareL2Proposal(xNew: proposal, xBest: best, x: x, ids: ids, eps: eps, side: side, seed: draws)
+          logits = try model.forward(proposal)
         }
-        try b.attackLoss(.margin, losses: margins, dLogits: nil, logits: try model.forward(proposal), labels: labels, targets: nil, scale: 1)
-        try b.squareAccept(xBest: best, bestMargins: bestMargins, xNew: proposal, margins: margins)
+        try b.attackLoss(.margin, losses: margins, dLogits: nil, logits: logits, labels: labels, targets: nil, scale: 1)
+        try b.squareAccept(xBest: best, bestMargins: bestMargins, xNew: proposal, margins: margins, accepted: windows == nil ? nil : accepted)
+        try windows?.accept(rows: accepted)
         query += 1
         if query % 20 == 0 {
           left = try b.download(bestMargins).filter { $0 > 0 }.count

@@ -105,6 +105,21 @@ public final class Conv2d: SparseComputable {
 
   public var lastConvolution: ConvGeometry? { geometry }
 
+  /// The convolution without its padding, into `slot`: what Square's windowed evaluation runs on a
+  /// window cut from the input with its zero border. Keeps nothing for a backward, and computes
+  /// with the dense effective weight also when the layer computes sparse (whose compressed
+  /// offsets are laid out for the whole plane).
+  func forwardUnpadded(_ x: Tensor, relu: Bool, into slot: BufferSlot) throws -> Tensor {
+    let full = geometry(for: x.shape)
+    let g = ConvGeometry(
+      batch: full.batch, inChannels: full.inChannels, height: full.height, width: full.width, outChannels: full.outChannels,
+      kernel: full.kernel, stride: stride, padding: 0)
+    let y = try slot.get(g.outputShape, backend)
+    let w = try (pruning?.source(for: weight) ?? .dense).effective(weight, backend, masked)
+    try backend.conv2dForward(y: y, x: x, weight: w, bias: bias?.value, geometry: g, relu: relu)
+    return y
+  }
+
   public func computeSparse(_ on: Bool) throws {
     sparse = on ? try SparseConvWeights(dense: try backend.download(try useWeight()), shape: weight.shape, backend: backend) : nil
   }
