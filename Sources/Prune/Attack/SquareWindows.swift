@@ -69,6 +69,7 @@ final class WindowedForward {
     for step in rest { h = try step.forward(h) }
     windows = []
     whole = []
+    overwritten = nil
     return h
   }
 
