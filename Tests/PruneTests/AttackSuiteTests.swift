@@ -166,6 +166,39 @@ final class AttackSuiteTests: XCTestCase {
     }
   }
 
+  /// Several target ranks in one batch break the same points as one rank at a time (every row is
+  /// attacked on its own).
+  func testTargetedAttacksGiveTheSameOutcomeWithRanksBatchedTogether() throws {
+    let cpu = CPUBackend()
+    let model = try responsiveSmallCNN(backend: cpu, seed: 13)
+    model.setTraining(false)
+    // Points labelled with the model's own prediction: all correctly classified.
+    var rng = SeededRNG(seed: 14)
+    let n = 12
+    let x = rng.uniformArray(n * 784, 0, 1)
+    let logits = try cpu.download(try model.forward(try cpu.upload(x, shape: [n, 1, 28, 28])))
+    let labels = (0..<n).map { k in (0..<10).max { logits[k * 10 + $0] < logits[k * 10 + $1] }! }
+    let points = AttackBatch(ids: Array(0..<n), x: x, labels: labels, cleanLogits: logits, pointShape: [1, 28, 28], classes: 10)
+    for attack in plans([.apgdT, .fabT], eps: 0.004, steps: 10, queries: 0, targets: 4).flatMap({ $0.attacks(backend: cpu) }) {
+      let batching = try XCTUnwrap(attack as? TargetBatching)
+      batching.rowBudget = 0
+      let one = try attack.run(model: model, batch: points, seed: 9)
+      batching.rowBudget = 1000
+      let together = try attack.run(model: model, batch: points, seed: 9)
+      XCTAssertEqual(together.fooled, one.fooled, attack.name)
+      XCTAssert(one.fooled.contains(true) && one.fooled.contains(false), "\(attack.name) breaks some points: \(one.fooled)")
+      // Which adversarial input is reported may differ (APGD keeps iterating while other rows of
+      // its batch are unbroken), but each is inside the ball and misclassified.
+      let z = try cpu.download(try model.forward(try cpu.upload(together.adversarial, shape: [n, 1, 28, 28])))
+      for k in 0..<n where together.fooled[k] {
+        let (adversarial, clean) = (together.adversarial[(k * 784)..<((k + 1) * 784)], x[(k * 784)..<((k + 1) * 784)])
+        let distance = distanceOf(zip(adversarial, clean).map { $0 - $1 }, attack.norm)
+        XCTAssert(RobustnessEvaluation.withinBall(distance, eps: attack.eps), "\(attack.name) row \(k): distance \(distance)")
+        XCTAssertNotEqual((0..<10).max { z[k * 10 + $0] < z[k * 10 + $1] }, labels[k], "\(attack.name) row \(k) is misclassified")
+      }
+    }
+  }
+
   func testOpenCLRunsTheAttacksLikeTheCPU() throws {
     let cl = try OpenCLFixture.backend()
     let cpu = CPUBackend()

@@ -6,7 +6,7 @@ import GPU
 ///
 /// `loss` `.crossEntropy` is APGD-CE, `.dlr` APGD-DLR, `.targetedDLR` APGD-T (run once per target:
 /// the 2nd..(targets + 1)-th largest clean logits). Every iterate that misclassifies is kept.
-public final class APGDAttack: BoundedAttack {
+public final class APGDAttack: BoundedAttack, TargetBatching {
   public let eps: Float
   public let norm: PerturbationNorm
   public let loss: AttackLoss
@@ -17,6 +17,7 @@ public final class APGDAttack: BoundedAttack {
   public let oscillationThreshold: Float = 0.75
   public let momentum: Float = 0.75
   public var onProgress: ((Double) -> Void)?
+  public var rowBudget = 0
 
   public init(eps: Float, norm: PerturbationNorm, loss: AttackLoss, iterations: Int = 100, restarts: Int = 1, targets: Int = 9) {
     precondition(norm != .l1, "APGD: L-inf and L2 only")
@@ -60,24 +61,27 @@ public final class APGDAttack: BoundedAttack {
       let restartSeed = deriveSeed(seed, UInt64(restart))
       let found: AttackOutcome
       if loss.isTargeted {
-        found = try overTargets(targets, batch: sub) { b, t, rank in
-          try self.once(model: model, batch: b, targets: t, seed: deriveSeed(restartSeed, UInt64(rank)))
+        found = try overTargets(targets, batch: sub, rowBudget: rowBudget) { b, t, ranks in
+          // Each rank's rows start where that rank alone would (its own seed).
+          let one = b.subset(Array(0..<(b.count / ranks.count)))
+          let start = ranks.flatMap { randomStart(one, eps: eps, norm: norm, seed: deriveSeed(restartSeed, UInt64($0))) }
+          return try self.once(model: model, batch: b, targets: t, start: start)
         }
       } else {
-        found = try once(model: model, batch: sub, targets: nil, seed: restartSeed)
+        found = try once(model: model, batch: sub, targets: nil, start: randomStart(sub, eps: eps, norm: norm, seed: restartSeed))
       }
       outcome.merge(found, rows: left, features: batch.features)
     }
     return outcome
   }
 
-  /// One run of `iterations` steps from a random start.
-  func once(model: Model, batch: AttackBatch, targets: [Int]?, seed: UInt64) throws -> AttackOutcome {
+  /// One run of `iterations` steps from `start` (a random point of the ball per row).
+  func once(model: Model, batch: AttackBatch, targets: [Int]?, start: [Float]) throws -> AttackOutcome {
     let b = model.backend
     let n = batch.count
     let (x, labels, _) = try batch.upload(b)
     let targetTensor = try targets.map { try b.upload($0.map(Float.init), shape: [n]) }
-    let xAdv = try b.upload(randomStart(batch, eps: eps, norm: norm, seed: seed), shape: batch.shape)
+    let xAdv = try b.upload(start, shape: batch.shape)
     let (previous, xBest, gradBest, xFound) = (try b.zeros(batch.shape), try b.zeros(batch.shape), try b.zeros(batch.shape), try b.zeros(batch.shape))
     let (losses, bestLosses, previousLosses) = (try b.zeros([n]), try b.zeros([n]), try b.zeros([n]))
     let (increases, improved, flags, found, halve) = (try b.zeros([n]), try b.zeros([n]), try b.zeros([n]), try b.zeros([n]), try b.zeros([n]))

@@ -37,6 +37,15 @@ public struct AttackBatch {
       pointShape: pointShape, classes: classes)
   }
 
+  /// This batch `times` times over, one copy after the other (targeted attacks run several
+  /// target ranks in one batch).
+  func repeated(_ times: Int) -> AttackBatch {
+    AttackBatch(
+      ids: Array([[Int]](repeating: ids, count: times).joined()), x: Array([[Float]](repeating: x, count: times).joined()),
+      labels: Array([[Int]](repeating: labels, count: times).joined()),
+      cleanLogits: Array([[Float]](repeating: cleanLogits, count: times).joined()), pointShape: pointShape, classes: classes)
+  }
+
   /// The class of the `rank`-th largest clean logit of each point (rank 2: the runner-up), the
   /// targets of APGD-T and FAB-T; ties go to the lower class index.
   public func targets(rank: Int) -> [Int] {
@@ -95,20 +104,41 @@ public protocol BoundedAttack: AnyObject {
   var onProgress: ((Double) -> Void)? { get set }
 }
 
+/// A targeted attack that can run several target ranks in one batch.
+public protocol TargetBatching: AnyObject {
+  /// Most rows of one batch (the evaluation's batch size); when fewer points are left, several
+  /// target ranks fill it. 0: one rank at a time.
+  var rowBudget: Int { get set }
+}
+
 extension BoundedAttack {
   /// Runs a targeted attack once per target rank 2...(targets + 1) on the points the earlier
-  /// targets left unbroken, as AutoAttack's APGD-T and FAB-T do.
+  /// targets left unbroken, as AutoAttack's APGD-T and FAB-T do, `rowBudget / points` ranks at a
+  /// time in one batch (rank after rank), a point taking the first rank that broke it. Every row
+  /// is attacked on its own, so the points broken and their adversarial inputs are those of one
+  /// rank at a time; a point broken by an earlier rank of the same batch is attacked by the later
+  /// ones too (wasted work, but few points break late), and larger batches run faster.
   func overTargets(
-    _ targets: Int, batch: AttackBatch, _ once: (_ batch: AttackBatch, _ targets: [Int], _ rank: Int) throws -> AttackOutcome
+    _ targets: Int, batch: AttackBatch, rowBudget: Int = 0,
+    _ once: (_ batch: AttackBatch, _ targets: [Int], _ ranks: [Int]) throws -> AttackOutcome
   ) throws -> AttackOutcome {
     var outcome = AttackOutcome(unbroken: batch)
-    let count = min(targets, batch.classes - 1)
-    for rank in 2..<(2 + count) {
-      onProgress?(Double(rank - 2) / Double(count))
+    let all = Array(2..<(2 + min(targets, batch.classes - 1)))
+    var done = 0
+    while done < all.count {
+      onProgress?(Double(done) / Double(all.count))
       let left = outcome.fooled.indices.filter { !outcome.fooled[$0] }
       if left.isEmpty { break }
       let sub = batch.subset(left)
-      outcome.merge(try once(sub, sub.targets(rank: rank), rank), rows: left, features: batch.features)
+      let ranks = Array(all[done..<min(all.count, done + max(1, rowBudget / sub.count))])
+      let found = try once(sub.repeated(ranks.count), ranks.flatMap { sub.targets(rank: $0) }, ranks)
+      let (n, f) = (sub.count, batch.features)
+      for g in ranks.indices {
+        let part = AttackOutcome(
+          fooled: Array(found.fooled[(g * n)..<((g + 1) * n)]), adversarial: Array(found.adversarial[(g * n * f)..<((g + 1) * n * f)]))
+        outcome.merge(part, rows: left, features: f)
+      }
+      done += ranks.count
     }
     return outcome
   }

@@ -146,6 +146,7 @@ public final class RobustnessEvaluation {
         let points = batch(indices)
         attack.onProgress = { share in report(Double(first) + share * Double(indices.count)) }
         defer { attack.onProgress = nil }
+        (attack as? TargetBatching)?.rowBudget = batchSize
         let outcome = try attack.run(model: model, batch: points, seed: deriveSeed(seed, UInt64(k)))
         let verified = try verify(outcome, batch: points, eps: eps, norm: norm)
         for (row, index) in indices.enumerated() where outcome.fooled[row] {

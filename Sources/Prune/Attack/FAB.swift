@@ -6,7 +6,7 @@ import GPU
 /// with a bias toward the original (alpha_max 0.1, overshoot eta 1.05), and once misclassified move
 /// back toward x (beta 0.9) to shrink the perturbation. A point is fooled only if the smallest
 /// misclassified iterate is within eps.
-public final class FABAttack: BoundedAttack {
+public final class FABAttack: BoundedAttack, TargetBatching {
   public let eps: Float
   public let norm: PerturbationNorm
   public let iterations: Int
@@ -16,6 +16,7 @@ public final class FABAttack: BoundedAttack {
   public let beta: Float = 0.9
   public let name = "fab-t"
   public var onProgress: ((Double) -> Void)?
+  public var rowBudget = 0
 
   public init(eps: Float, norm: PerturbationNorm, iterations: Int = 100, targets: Int = 9) {
     precondition(norm != .l1, "FAB: L-inf and L2 only")
@@ -34,7 +35,7 @@ public final class FABAttack: BoundedAttack {
   public func minimalPerturbations(model: Model, batch: AttackBatch) throws -> (AttackOutcome, [Float]) {
     var distances = [Float](repeating: .infinity, count: batch.count)
     let rowOf = Dictionary(uniqueKeysWithValues: batch.ids.enumerated().map { ($1, $0) })
-    let outcome = try overTargets(targets, batch: batch) { sub, t, _ in
+    let outcome = try overTargets(targets, batch: batch, rowBudget: rowBudget) { sub, t, _ in
       let (found, norms) = try self.once(model: model, batch: sub, targets: t)
       for (k, id) in sub.ids.enumerated() { distances[rowOf[id]!] = min(distances[rowOf[id]!], norms[k]) }
       return found
