@@ -115,9 +115,10 @@ extension BoundedAttack {
   /// Runs a targeted attack once per target rank 2...(targets + 1) on the points the earlier
   /// targets left unbroken, as AutoAttack's APGD-T and FAB-T do, `rowBudget / points` ranks at a
   /// time in one batch (rank after rank), a point taking the first rank that broke it. Every row
-  /// is attacked on its own, so the points broken and their adversarial inputs are those of one
-  /// rank at a time; a point broken by an earlier rank of the same batch is attacked by the later
-  /// ones too (wasted work, but few points break late), and larger batches run faster.
+  /// is attacked on its own, so the points broken are those of one rank at a time (the input
+  /// reported may be a later iterate: APGD keeps iterating while other rows of its batch are
+  /// unbroken); a point broken by an earlier rank of the same batch is attacked by the later ones
+  /// too (wasted work, but few points break late), and larger batches run faster.
   func overTargets(
     _ targets: Int, batch: AttackBatch, rowBudget: Int = 0,
     _ once: (_ batch: AttackBatch, _ targets: [Int], _ ranks: [Int]) throws -> AttackOutcome
