@@ -172,13 +172,9 @@ final class AttackSuiteTests: XCTestCase {
     let cpu = CPUBackend()
     let model = try responsiveSmallCNN(backend: cpu, seed: 13)
     model.setTraining(false)
-    // Points labelled with the model's own prediction: all correctly classified.
-    var rng = SeededRNG(seed: 14)
     let n = 12
-    let x = rng.uniformArray(n * 784, 0, 1)
-    let logits = try cpu.download(try model.forward(try cpu.upload(x, shape: [n, 1, 28, 28])))
-    let labels = (0..<n).map { k in (0..<10).max { logits[k * 10 + $0] < logits[k * 10 + $1] }! }
-    let points = AttackBatch(ids: Array(0..<n), x: x, labels: labels, cleanLogits: logits, pointShape: [1, 28, 28], classes: 10)
+    let points = try selfLabelledBatch(model, count: n, seed: 14)
+    let (x, labels) = (points.x, points.labels)
     for attack in plans([.apgdT, .fabT], eps: 0.004, steps: 10, queries: 0, targets: 4).flatMap({ $0.attacks(backend: cpu) }) {
       let batching = try XCTUnwrap(attack as? TargetBatching)
       batching.rowBudget = 0

@@ -51,12 +51,7 @@ final class SquareWindowsTests: XCTestCase {
     let backend = CPUBackend()
     let model = try responsiveSmallCNN(backend: backend, seed: 3)
     model.setTraining(false)
-    var rng = SeededRNG(seed: 8)
-    let n = 8
-    let x = rng.uniformArray(n * 784, 0, 1)
-    let logits = try backend.download(try model.forward(try backend.upload(x, shape: [n, 1, 28, 28])))
-    let labels = (0..<n).map { k in (0..<10).max { logits[k * 10 + $0] < logits[k * 10 + $1] }! }
-    let batch = AttackBatch(ids: Array(0..<n), x: x, labels: labels, cleanLogits: logits, pointShape: [1, 28, 28], classes: 10)
+    let batch = try selfLabelledBatch(model, count: 8, seed: 8)
     var outcomes: [AttackOutcome] = []
     for windowed in [true, false] {
       let square = SquareAttack(eps: 0.08, norm: .linf, queries: 150)

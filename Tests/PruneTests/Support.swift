@@ -64,6 +64,17 @@ func responsiveSmallCNN(backend: Backend, seed: UInt64) throws -> Model {
   return model
 }
 
+/// `n` random 28x28 grey points labelled with `model`'s own prediction (all correctly classified),
+/// with their clean logits: a batch an attack can break some of.
+func selfLabelledBatch(_ model: Model, count n: Int, seed: UInt64) throws -> AttackBatch {
+  let backend = model.backend
+  var rng = SeededRNG(seed: seed)
+  let x = rng.uniformArray(n * 784, 0, 1)
+  let logits = try backend.download(try model.forward(try backend.upload(x, shape: [n, 1, 28, 28])))
+  let labels = (0..<n).map { k in (0..<10).max { logits[k * 10 + $0] < logits[k * 10 + $1] }! }
+  return AttackBatch(ids: Array(0..<n), x: x, labels: labels, cleanLogits: logits, pointShape: [1, 28, 28], classes: 10)
+}
+
 /// Central differences `(loss(x + h e_i) - loss(x - h e_i)) / 2h` for every coordinate i.
 func centralDifferences(_ x: [Float], h: Float = 1e-3, _ loss: ([Float]) throws -> Double) rethrows -> [Float] {
   var probe = x
