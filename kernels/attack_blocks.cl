@@ -161,32 +161,38 @@ inline float projected(const float p, const float w, const float t, const int no
   return clamp01(p + t * direction);
 }
 
-inline float boundary_residual(__global const float* p, __global const float* w, const int count, const float c,
-                               const float t, const int norm) {
+// How much w.z changes, in absolute value, when z leaves p by t >= 0 along the step direction and
+// is held in [0, 1] (moved() in CKernels/boundary.c): coordinate i moves min(t q_i, room_i).
+inline float boundary_moved(__global const float* p, __global const float* w, const int count, const float t,
+                            const float sign, const int norm) {
   float total = 0.0f;
-  for (int i = 0; i < count; ++i) total += w[i] * (projected(p[i], w[i], t, norm) - p[i]);
-  return total + c;
+  for (int i = 0; i < count; ++i) {
+    const float a = fabs(w[i]);
+    const float room = w[i] * sign > 0.0f ? 1.0f - p[i] : p[i];
+    const float step = norm == 1 ? a * t : t;
+    total += a * (step < room ? step : room);
+  }
+  return total;
 }
 
-// The signed step t with w.projected(p, t) = w.p - c, by bisection (see boundaryStep in Swift).
+// The signed step t with w.projected(p, t) = w.p - c, by bisection (advprune_boundary_step in C).
 inline float boundary_step(__global const float* p, __global const float* w, const int count, const float c,
                            const int norm) {
   if (c == 0.0f) return 0.0f;
-  const float sign = c > 0.0f ? -1.0f : 1.0f;
+  const float sign = c > 0.0f ? -1.0f : 1.0f, goal = fabs(c);
   float ww = 0.0f;
   for (int i = 0; i < count; ++i) ww += w[i] * w[i];
   if (ww == 0.0f) return 0.0f;
-  float high = norm == 0 ? 1.0f : fabs(c) / ww;
-  int doublings = 0;
-  while (norm == 1 && boundary_residual(p, w, count, c, sign * high, norm) * c > 0.0f && doublings < 60) {
+  float high = norm == 1 ? goal / ww : 1.0f;
+  for (int doublings = 0; norm == 1 && boundary_moved(p, w, count, high, sign, norm) < goal && doublings < 60;
+       ++doublings)
     high *= 2.0f;
-    doublings += 1;
-  }
-  if (boundary_residual(p, w, count, c, sign * high, norm) * c > 0.0f) return sign * high;
+  if (boundary_moved(p, w, count, high, sign, norm) < goal) return sign * high;
   float low = 0.0f;
   for (int k = 0; k < 40; ++k) {
     const float mid = (low + high) * 0.5f;
-    if (boundary_residual(p, w, count, c, sign * mid, norm) * c > 0.0f) low = mid; else high = mid;
+    if (mid == low || mid == high) break;
+    if (boundary_moved(p, w, count, mid, sign, norm) < goal) low = mid; else high = mid;
   }
   return sign * high;
 }

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 // The attack building blocks on the CPU reference backend: per-sample losses, flags and row
@@ -441,31 +442,10 @@ func projected(_ p: Float, _ w: Float, _ t: Float, _ norm: PerturbationNorm) -> 
 
 /// The signed step t with `w.projected(p, t) = w.p - c` (the hyperplane through the target), by
 /// bisection: `w.projected` is monotone in t. When the box cannot reach the hyperplane, the step
-/// that gets closest (every coordinate at its bound).
+/// that gets closest (every coordinate at its bound). In C (`CKernels/boundary.c`) for its vectors.
+@inline(__always)
 func boundaryStep(_ p: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ count: Int, _ c: Float, _ norm: PerturbationNorm) -> Float {
-  if c == 0 { return 0 }
-  let sign: Float = c > 0 ? -1 : 1
-  func residual(_ t: Float) -> Float {
-    var total: Float = 0
-    for i in 0..<count { total += w[i] * (projected(p[i], w[i], sign * t, norm) - p[i]) }
-    return total + c
-  }
-  var ww: Float = 0
-  for i in 0..<count { ww += w[i] * w[i] }
-  if ww == 0 { return 0 }
-  var high: Float = norm == .linf ? 1 : abs(c) / ww
-  var doublings = 0
-  while norm == .l2 && residual(high) * c > 0 && doublings < 60 {
-    high *= 2
-    doublings += 1
-  }
-  if residual(high) * c > 0 { return sign * high }
-  var low: Float = 0
-  for _ in 0..<40 {
-    let mid = (low + high) * 0.5
-    if residual(mid) * c > 0 { low = mid } else { high = mid }
-  }
-  return sign * high
+  advprune_boundary_step(p, w, Int64(count), c, norm == .l2 ? 1 : 0)
 }
 
 /// Projects `d` onto the ball of radius `r` in place: L-inf clamps, L2 rescales, L1 soft-thresholds
