@@ -13,16 +13,19 @@ typedef int32_t i16 __attribute__((vector_size(64)));
 #define LANES 16
 #define SELECT(mask, a, b) ((v16)(((i16)(a) & (mask)) | ((i16)(b) & ~(mask))))
 
-static inline v16 load(const float *p, int64_t n) {
-  v16 v;
-  if (n == LANES) memcpy(&v, p, sizeof v);
-  else {
-    float b[LANES] = {0};
-    memcpy(b, p, (size_t)n * sizeof(float));
-    memcpy(&v, b, sizeof v);
-  }
-  return v;
-}
+// n <= 16 floats at p as a vector, zero past n (a macro: a v16 return would change the ABI of
+// the baseline clone).
+#define LOAD(p, n)                                  \
+  ({                                                \
+    v16 v_;                                         \
+    if ((n) == LANES) memcpy(&v_, (p), sizeof v_);  \
+    else {                                          \
+      float b_[LANES] = {0};                        \
+      memcpy(b_, (p), (size_t)(n) * sizeof(float)); \
+      memcpy(&v_, b_, sizeof v_);                   \
+    }                                               \
+    v_;                                             \
+  })
 
 // How much w.z changes, in absolute value, when z leaves p by t >= 0 along the step direction
 // (sign * sign(w) for L-inf, sign * w for L2) and is held in [0, 1]: coordinate i moves
@@ -31,7 +34,7 @@ static inline float moved(const float *p, const float *w, int64_t count, float t
   v16 total = {0};
   for (int64_t i = 0; i < count; i += LANES) {
     const int64_t n = count - i < LANES ? count - i : LANES;
-    const v16 pv = load(p + i, n), wv = load(w + i, n);
+    const v16 pv = LOAD(p + i, n), wv = LOAD(w + i, n);
     const v16 a = (v16)((i16)wv & 0x7fffffff);
     const v16 room = SELECT(wv * sign > 0, 1.0f - pv, pv);
     const v16 step = l2 ? a * t : (v16){0} + t;
