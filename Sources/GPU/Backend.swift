@@ -20,6 +20,9 @@ public protocol Backend: AnyObject {
   func fill(_ tensor: Tensor, value: Float) throws
   /// Waits until every queued op has finished.
   func synchronize() throws
+  /// Promises that `tensor`'s values never change again (an evaluation's folded weights), so the
+  /// backend may keep what it derives from them; writing it afterwards is a programmer mistake.
+  func freeze(_ tensor: Tensor)
 
   // MARK: Dense algebra
   /// Row-major `C = alpha * op(A) * op(B) + beta * C`, `op(A)` is M x K, `op(B)` is K x N.
@@ -193,4 +196,7 @@ extension Backend {
 
   /// A zero tensor with the shape of `like`.
   public func zeros(like t: Tensor) throws -> Tensor { try zeros(t.shape) }
+
+  /// Keeps nothing: a backend that derives nothing from weights it could keep.
+  public func freeze(_ tensor: Tensor) {}
 }

@@ -90,8 +90,7 @@ func centralDifferences(_ x: [Float], h: Float = 1e-3, _ loss: ([Float]) throws 
 
 /// A model with random (not freshly initialised) weights, biases and batch-norm statistics, so a
 /// removed channel would show in the logits if compaction got anything wrong.
-func randomized(_ arch: Architecture, width: Double, seed: UInt64) throws -> Model {
-  let cpu = CPUBackend()
+func randomized(_ arch: Architecture, width: Double, seed: UInt64, backend cpu: Backend = CPUBackend()) throws -> Model {
   let model = try arch.build(backend: cpu, seed: seed, width: width)
   var rng = SeededRNG(seed: seed ^ 0xAB)
   for p in model.parameters where p.count > 1 {

@@ -138,7 +138,7 @@ extension CPUBackend {
     OpShapes.conv(x: x, weight: weight, y: y, bias: bias, geometry: g, op: "conv2dForward")
     let (xp, yp, wp, bp) = (ptr(x), ptr(y), ptr(weight), bias.map(ptr))
     if usesWinograd(g) {
-      return winogradConvolution(input: xp, weight: wp, bias: bp, relu: relu, reluOutput: nil, output: yp, g, inputGradient: false)
+      return winogradConvolution(input: xp, weight: weight, bias: bp, relu: relu, reluOutput: nil, output: yp, g, inputGradient: false)
     }
     let (p, slice) = (g.outPixels, sliceSize(g))
     let scratch = workerScratch(columns: g.patchSize * slice * p, other: g.outChannels * slice * p)
@@ -155,7 +155,7 @@ extension CPUBackend {
     if let reluOutput { checkSameCount(reluOutput, dy, op: "conv2dBackwardData") }
     let (dxp, dyp, wp, yp) = (ptr(dx), ptr(dy), ptr(weight), reluOutput.map { UnsafePointer(ptr($0)) })
     if usesWinograd(g) {
-      return winogradConvolution(input: dyp, weight: wp, bias: nil, relu: false, reluOutput: yp, output: dxp, g, inputGradient: true)
+      return winogradConvolution(input: dyp, weight: weight, bias: nil, relu: false, reluOutput: yp, output: dxp, g, inputGradient: true)
     }
     let (p, slice) = (g.outPixels, sliceSize(g))
     let scratch = workerScratch(columns: g.patchSize * slice * p, other: g.outChannels * slice * p)

@@ -12,6 +12,24 @@ final class CPUStorage: TensorStorage {
   }
 
   deinit { pointer.deallocate() }
+
+  /// Set by `CPUBackend.freeze`: the values never change again, so what an op derives from them
+  /// may be kept (`derived`).
+  var isFrozen = false
+  private var kept: [String: CPUScratch] = [:]
+  private let lock = NSLock()
+
+  /// The array `key` derived from these values, computed by `compute` the first time.
+  func derived(_ key: String, count: Int, compute: (UnsafeMutablePointer<Float>) -> Void) -> UnsafePointer<Float> {
+    precondition(isFrozen, "derived values of storage that may still change")
+    lock.lock()
+    defer { lock.unlock() }
+    if let values = kept[key] { return UnsafePointer(values.pointer) }
+    let values = CPUScratch()
+    compute(values.reserve(count))
+    kept[key] = values
+    return UnsafePointer(values.pointer)
+  }
 }
 
 /// A growable scratch array reused across ops (im2col columns, transposed gradients).

@@ -44,6 +44,14 @@ public final class BasicBlock: Layer {
   }
 
   var mainPath: [Layer] { [conv1, bn1, relu1, conv2, bn2] }
+  /// conv1 and its ReLU as one step, for when batch norm is folded into the convolutions.
+  private lazy var head = ConvReLU(conv1, relu1)
+  /// What forward and backward run: the layers, or with the norms folded (eval mode) conv1 +
+  /// ReLU fused and conv2, and the shortcut's conv alone.
+  private var mainSteps: [Layer] { bn1.isFolded ? [head, conv2] : mainPath }
+  private var shortcutSteps: [Layer]? { shortcut.map { bn1.isFolded ? [$0.conv] : [$0.conv, $0.bn] } }
+  /// The convolutions with the batch norm right after each (`Model.foldBatchNorm`).
+  var convBatchNormPairs: [(Conv2d, BatchNorm2d)] { [(conv1, bn1), (conv2, bn2)] + (shortcut.map { [($0.conv, $0.bn)] } ?? []) }
   public var children: [Layer] { mainPath + (shortcut.map { [$0.conv, $0.bn] } ?? []) + [relu2] }
   public var parameters: [Parameter] { children.flatMap(\.parameters) }
   public func setTraining(_ training: Bool) { for c in children { c.setTraining(training) } }
@@ -57,8 +65,8 @@ public final class BasicBlock: Layer {
   public func forward(_ x: Tensor) throws -> Tensor {
     inputShape = x.shape
     var h = x
-    for layer in mainPath { h = try layer.forward(h) }
-    let skip = try shortcut.map { try $0.bn.forward(try $0.conv.forward(x)) } ?? x
+    for layer in mainSteps { h = try layer.forward(h) }
+    let skip = try shortcutSteps.map { try $0.reduce(x) { try $1.forward($0) } } ?? x
     let s = try sum.get(h.shape, backend)
     try backend.add(out: s, a: h, b: skip)
     return try relu2.forward(s)
@@ -66,15 +74,16 @@ public final class BasicBlock: Layer {
 
   public func backward(_ dy: Tensor, parameterGradients: Bool, inputGradient: Bool) throws -> Tensor? {
     guard let d = try relu2.backward(dy, parameterGradients: parameterGradients, inputGradient: true) else { return nil }
-    var g: Tensor? = d
-    for (i, layer) in mainPath.enumerated().reversed() {
-      guard let dy = g else { break }
-      g = try layer.backward(dy, parameterGradients: parameterGradients, inputGradient: i > 0 || inputGradient)
+    func back(_ steps: [Layer]) throws -> Tensor? {
+      var g: Tensor? = d
+      for (i, layer) in steps.enumerated().reversed() {
+        guard let dy = g else { break }
+        g = try layer.backward(dy, parameterGradients: parameterGradients, inputGradient: i > 0 || inputGradient)
+      }
+      return g
     }
-    var skip: Tensor? = inputGradient ? d : nil
-    if let (conv, bn) = shortcut, let ds = try bn.backward(d, parameterGradients: parameterGradients, inputGradient: true) {
-      skip = try conv.backward(ds, parameterGradients: parameterGradients, inputGradient: inputGradient)
-    }
+    let g = try back(mainSteps)
+    let skip = try shortcutSteps.map(back) ?? (inputGradient ? d : nil)
     guard inputGradient, let main = g, let skip else { return nil }
     let dx = try inputGrad.get(inputShape, backend)
     try backend.add(out: dx, a: main, b: skip)

@@ -43,8 +43,33 @@ public final class BatchNorm2d: Layer {
   public func outputShape(for input: [Int]) -> [Int] { input }
   public func setTraining(_ training: Bool) { self.training = training }
 
+  /// Folded into the convolution before it (`Model.foldBatchNorm`): forward and backward pass
+  /// the values through, the convolution computes the norm.
+  public internal(set) var isFolded = false
+
+  /// The eval-mode norm of `x` (channels on axis 1) into `y`: a folded convolution's bias.
+  func normalize(_ x: Tensor, into y: Tensor) throws {
+    try evaluate(x, into: y, shift: true)
+  }
+
+  /// `x * weight / sqrt(running_var + eps)` per channel (axis 1) into `y`: the norm without its
+  /// shift, what a folded convolution's weight is multiplied by.
+  func scale(_ x: Tensor, into y: Tensor) throws {
+    try evaluate(x, into: y, shift: false)
+  }
+
+  private func evaluate(_ x: Tensor, into y: Tensor, shift: Bool) throws {
+    precondition(!training, "\(weight.name): folding uses the running statistics (eval mode)")
+    let zeros = shift ? nil : try backend.zeros([channels])
+    try backend.batchNormForward(
+      y: y, x: x, gamma: weight.value, beta: zeros ?? bias.value, mean: try mean.get([channels], backend),
+      invStd: try invStd.get([channels], backend), runningMean: zeros ?? runningMean.value, runningVar: runningVar.value, training: false,
+      momentum: momentum, eps: eps)
+  }
+
   public func forward(_ x: Tensor) throws -> Tensor {
     precondition(x.rank >= 2 && x.shape[1] == channels, "\(weight.name): input \(x.shape) does not have \(channels) channels")
+    if isFolded { return x }
     let y = try output.get(x.shape, backend)
     try backend.batchNormForward(
       y: y, x: x, gamma: weight.value, beta: bias.value, mean: try mean.get([channels], backend), invStd: try invStd.get([channels], backend),
@@ -56,6 +81,10 @@ public final class BatchNorm2d: Layer {
   }
 
   public func backward(_ dy: Tensor, parameterGradients: Bool, inputGradient: Bool) throws -> Tensor? {
+    if isFolded {
+      precondition(!parameterGradients, "\(weight.name): a folded norm evaluates; it has no parameter gradient")
+      return inputGradient ? dy : nil
+    }
     guard let x = input else { preconditionFailure("\(weight.name): backward before forward") }
     let dx = inputGradient ? try inputGrad.get(x.shape, backend) : nil
     try backend.batchNormBackward(

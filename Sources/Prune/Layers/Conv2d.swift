@@ -20,6 +20,13 @@ public final class Conv2d: SparseComputable {
   /// The model's pruning state, which says where the effective weight comes from.
   private var pruning: PruningState?
   public private(set) var sparse: SparseConvWeights?
+  /// The eval-mode batch norm after it folded in (`fold`): the effective weight scaled per output
+  /// channel, and the bias the norm's shift makes of its own.
+  private var folded: (weight: Tensor, bias: Tensor)?
+  /// The compressed weight is of the weight before a fold or unfold: the next forward compresses again.
+  private var sparseIsStale = false
+  /// The bias the layer computes with.
+  private var activeBias: Tensor? { folded?.bias ?? bias?.value }
 
   public init(
     name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
@@ -63,11 +70,12 @@ public final class Conv2d: SparseComputable {
   func forward(_ x: Tensor, relu: Bool) throws -> Tensor {
     let g = geometry(for: x.shape)
     let y = try output.get(g.outputShape, backend)
+    if sparseIsStale { try computeSparse(true) }
     if let sparse {
-      try backend.sparseConv2dForward(y: y, x: x, weights: sparse, bias: bias?.value, geometry: g)
+      try backend.sparseConv2dForward(y: y, x: x, weights: sparse, bias: activeBias, geometry: g)
       if relu { try backend.reluForward(y: y, x: y) }
     } else {
-      try backend.conv2dForward(y: y, x: x, weight: try useWeight(), bias: bias?.value, geometry: g, relu: relu)
+      try backend.conv2dForward(y: y, x: x, weight: try useWeight(), bias: activeBias, geometry: g, relu: relu)
     }
     input = x
     geometry = g
@@ -87,7 +95,7 @@ public final class Conv2d: SparseComputable {
     guard let x = input, let g = geometry else { preconditionFailure("\(weight.name): backward before forward") }
     precondition(!throughReLU || (!parameterGradients && sparse == nil), "\(weight.name): only a dense input gradient fuses the ReLU")
     if parameterGradients {
-      precondition(sparse == nil, "\(weight.name): a sparse layer evaluates; it has no weight gradient")
+      precondition(sparse == nil && folded == nil, "\(weight.name): a sparse or folded layer evaluates; it has no weight gradient")
       try backend.conv2dBackwardWeight(dWeight: weight.grad, dBias: bias?.grad, dy: dy, x: x, geometry: g)
     }
     guard inputGradient else { return nil }
@@ -115,17 +123,41 @@ public final class Conv2d: SparseComputable {
       batch: full.batch, inChannels: full.inChannels, height: full.height, width: full.width, outChannels: full.outChannels,
       kernel: full.kernel, stride: stride, padding: 0)
     let y = try slot.get(g.outputShape, backend)
-    let w = try (pruning?.source(for: weight) ?? .dense).effective(weight, backend, masked)
-    try backend.conv2dForward(y: y, x: x, weight: w, bias: bias?.value, geometry: g, relu: relu)
+    let w = try folded?.weight ?? (pruning?.source(for: weight) ?? .dense).effective(weight, backend, masked)
+    try backend.conv2dForward(y: y, x: x, weight: w, bias: activeBias, geometry: g, relu: relu)
     return y
+  }
+
+  /// Folds `norm` (eval mode, right after this layer) in: `norm(conv(x, w) + b) =
+  /// conv(x, w * s) + norm(b)` with `s = gamma / sqrt(running_var + eps)` per output channel, so
+  /// evaluation runs one pass where it ran two and attacks differentiate through one. A sparse
+  /// layer compresses the folded weight again.
+  func fold(_ norm: BatchNorm2d) throws {
+    folded = nil
+    let w = try (pruning?.source(for: weight) ?? .dense).effective(weight, backend, masked)
+    let (o, perChannel) = (weight.shape[0], weight.count / weight.shape[0])
+    let (scaled, shifted) = (try backend.zeros(weight.shape), try backend.zeros([o]))
+    try norm.scale(w.reshaped([1, o, perChannel, 1]), into: scaled.reshaped([1, o, perChannel, 1]))
+    try norm.normalize(try (bias?.value ?? backend.zeros([o])).reshaped([1, o]), into: shifted.reshaped([1, o]))
+    backend.freeze(scaled)
+    folded = (scaled, shifted)
+    sparseIsStale = sparse != nil
+  }
+
+  /// Computes with its own weight and bias again.
+  func unfold() {
+    guard folded != nil else { return }
+    folded = nil
+    sparseIsStale = sparse != nil
   }
 
   public func computeSparse(_ on: Bool) throws {
     sparse = on ? try SparseConvWeights(dense: try backend.download(try useWeight()), shape: weight.shape, backend: backend) : nil
+    sparseIsStale = false
   }
 
   private func useWeight() throws -> Tensor {
-    let w = try (pruning?.source(for: weight) ?? .dense).effective(weight, backend, masked)
+    let w = try folded?.weight ?? (pruning?.source(for: weight) ?? .dense).effective(weight, backend, masked)
     usedWeight = w
     return w
   }

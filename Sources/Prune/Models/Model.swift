@@ -12,8 +12,9 @@ public final class Model {
   public let channels: [String: Int]
   public let backend: Backend
   public let layers: [Layer]
-  /// What forward and backward run: `layers` with each conv + ReLU pair fused (`ConvReLU`).
-  let steps: [Layer]
+  /// What forward and backward run: `layers` with each conv + ReLU pair fused (`ConvReLU`), and
+  /// the batch norms left out while folded into their convolutions.
+  private(set) var steps: [Layer]
   public let parameters: [Parameter]
   /// What pruning decided (masks, scores, auxiliaries), by parameter name.
   public let pruning: PruningState
@@ -51,6 +52,8 @@ public final class Model {
 
   public func setTraining(_ training: Bool) {
     guard training != isTraining else { return }
+    // A folded norm is a snapshot of the parameters, which training changes.
+    if training { unfoldBatchNorm() }
     isTraining = training
     for layer in layers { layer.setTraining(training) }
   }
@@ -137,5 +140,44 @@ extension Model {
   /// Values of `p` its mask keeps (all of them when it has none).
   func keptCount(_ p: Parameter) throws -> Int {
     try mask(of: p).map { try backend.download($0).reduce(0) { $0 + ($1 != 0 ? 1 : 0) } } ?? p.count
+  }
+}
+
+extension Model {
+  /// Each convolution directly followed by a batch norm, in `layers` and inside residual blocks.
+  var convBatchNormPairs: [(Conv2d, BatchNorm2d)] {
+    var pairs: [(Conv2d, BatchNorm2d)] = []
+    for (i, layer) in layers.enumerated() {
+      if let conv = layer as? Conv2d, i + 1 < layers.count, let norm = layers[i + 1] as? BatchNorm2d { pairs.append((conv, norm)) }
+      if let block = layer as? BasicBlock { pairs += block.convBatchNormPairs }
+    }
+    return pairs
+  }
+
+  /// Whether the batch norms are folded into their convolutions (`foldBatchNorm`).
+  public var isBatchNormFolded: Bool { convBatchNormPairs.first?.1.isFolded ?? false }
+
+  /// Folds every eval-mode batch norm into the convolution before it (`Conv2d.fold`): the same
+  /// function in one pass per pair instead of two, and a convolution + ReLU where a norm stood
+  /// between them. A snapshot of the parameters and masks: `EvaluationModel` folds the model it
+  /// evaluates, and switching to training unfolds.
+  public func foldBatchNorm() throws {
+    precondition(!isTraining, "foldBatchNorm: batch norm folds in eval mode only")
+    let pairs = convBatchNormPairs
+    for (conv, norm) in pairs {
+      try conv.fold(norm)
+      norm.isFolded = true
+    }
+    if !pairs.isEmpty { steps = ConvReLU.fused(layers.filter { !(($0 as? BatchNorm2d)?.isFolded ?? false) }) }
+  }
+
+  /// Every convolution and batch norm computing on its own again.
+  public func unfoldBatchNorm() {
+    guard isBatchNormFolded else { return }
+    for (conv, norm) in convBatchNormPairs {
+      conv.unfold()
+      norm.isFolded = false
+    }
+    steps = ConvReLU.fused(layers)
   }
 }

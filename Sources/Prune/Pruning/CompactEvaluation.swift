@@ -22,6 +22,8 @@ public struct EvaluationModel {
   public let parametersRun: Int
   /// The stored model's sparsity over prunable weights.
   public let sparsity: Double
+  /// Batch norms folded into the convolution before them (`Model.foldBatchNorm`).
+  public let foldedBatchNorms: Int
 
   public var summary: String {
     var parts: [String] = []
@@ -36,16 +38,21 @@ public struct EvaluationModel {
     if !sparseLayers.isEmpty {
       parts.append("sparse kernels in \(sparseLayers.joined(separator: ", ")) (--sparse off runs them dense)")
     }
+    if foldedBatchNorms > 0 { parts.append("batch norm folded into \(foldedBatchNorms) convolutions") }
     return parts.joined(separator: "; ")
   }
 
-  /// `model` as it should run under `compact` and `sparse`: compaction first, then the layers
+  /// `model` as it should run under `compact` and `sparse`, in eval mode: compaction first, then
+  /// batch norm folded into the convolutions (unless `foldBatchNorm` is false), then the layers
   /// left sparse enough compute with their nonzeros only.
-  public init(_ model: Model, mode: CompactMode, sparse: SparseMode = .off) throws {
+  public init(_ model: Model, mode: CompactMode, sparse: SparseMode = .off, foldBatchNorm: Bool = true) throws {
     let stored = try model.nonzeroParameterCount()
     let sparsity = try model.sparsity()
     let compact = mode == .auto ? try Self.compacted(model) : nil
     let run = compact ?? model
+    run.setTraining(false)
+    if foldBatchNorm { try run.foldBatchNorm() }
+    self.foldedBatchNorms = run.isBatchNormFolded ? run.convBatchNormPairs.count : 0
     let sparseLayers = try SparseEvaluation.apply(run, mode: sparse)
     self.model = run
     let parts = [compact == nil ? nil : "compact", sparseLayers.isEmpty ? nil : "sparse"].compactMap { $0 }

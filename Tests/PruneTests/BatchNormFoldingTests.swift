@@ -1,0 +1,87 @@
+import GPU
+import XCTest
+
+@testable import Prune
+
+/// Eval-mode batch norm folded into the convolution before it computes the same function, with
+/// the same input gradient, on both backends, masked or sparse; unfolding restores the layers.
+final class BatchNormFoldingTests: XCTestCase {
+  /// Logits and the input gradient of a fixed random loss at fixed random points, in eval mode.
+  func outputs(_ model: Model, seed: UInt64) throws -> (logits: [Float], inputGradient: [Float]) {
+    model.setTraining(false)
+    var rng = SeededRNG(seed: seed)
+    let shape = [3] + model.architecture.inputShape
+    let x = try model.backend.upload(rng.uniformArray(shape.reduce(1, *), 0, 1), shape: shape)
+    let logits = try model.forward(x)
+    let dLogits = try model.backend.upload(rng.uniformArray(logits.count, -1, 1), shape: logits.shape)
+    let values = try model.backend.download(logits)
+    return (values, try model.backend.download(try model.inputGradient(dLogits)))
+  }
+
+  func assertFoldingKeepsTheFunction(_ model: Model, _ what: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    let before = try outputs(model, seed: 11)
+    try model.foldBatchNorm()
+    XCTAssert(model.isBatchNormFolded, what, file: file, line: line)
+    XCTAssertFalse(model.steps.contains { $0 is BatchNorm2d }, "\(what): folded norms still run", file: file, line: line)
+    let folded = try outputs(model, seed: 11)
+    // The second pass runs on the Winograd transforms the CPU backend kept of the frozen weights.
+    let again = try outputs(model, seed: 11)
+    XCTAssertEqual(again.logits, folded.logits, "\(what): kept transforms compute as the first pass", file: file, line: line)
+    XCTAssertEqual(again.inputGradient, folded.inputGradient, "\(what): kept transforms differentiate as the first pass", file: file, line: line)
+    assertClose(folded.logits, before.logits, atol: 1e-4, rtol: 1e-4, "\(what) logits", file: file, line: line)
+    assertClose(folded.inputGradient, before.inputGradient, atol: 1e-5, rtol: 1e-3, "\(what) input gradient", file: file, line: line)
+    model.unfoldBatchNorm()
+    let after = try outputs(model, seed: 11)
+    XCTAssertEqual(after.logits, before.logits, "\(what): unfolding computes as before", file: file, line: line)
+    XCTAssertEqual(after.inputGradient, before.inputGradient, "\(what): unfolding differentiates as before", file: file, line: line)
+  }
+
+  func testResNet18AndVGG16FoldOnTheCPU() throws {
+    try assertFoldingKeepsTheFunction(try randomized(.resnet18, width: 0.125, seed: 21), "ResNet18")
+    try assertFoldingKeepsTheFunction(try randomized(.vgg16, width: 0.0625, seed: 22), "VGG16")
+  }
+
+  func testAMaskedResNet18FoldsItsEffectiveWeight() throws {
+    let model = try randomized(.resnet18, width: 0.125, seed: 23)
+    try Pruner.prune(model: model, criterion: .magnitude, locality: .local, sparsity: 0.7, seed: 1)
+    try assertFoldingKeepsTheFunction(model, "70 % ResNet18")
+  }
+
+  func testResNet18FoldsOnOpenCL() throws {
+    try assertFoldingKeepsTheFunction(try randomized(.resnet18, width: 0.125, seed: 24, backend: try OpenCLFixture.backend()), "OpenCL ResNet18")
+  }
+
+  func testEvaluationModelsFoldAndTrainingUnfolds() throws {
+    let resnet = try EvaluationModel(try randomized(.resnet18, width: 0.125, seed: 25), mode: .off)
+    // conv1 + bn1, two per block in eight blocks, three shortcuts.
+    XCTAssertEqual(resnet.foldedBatchNorms, 20)
+    XCTAssert(resnet.summary.contains("batch norm folded into 20 convolutions"), resnet.summary)
+    XCTAssertEqual(try EvaluationModel(try randomized(.vgg16, width: 0.0625, seed: 26), mode: .off).foldedBatchNorms, 13)
+    XCTAssertEqual(try EvaluationModel(try responsiveSmallCNN(backend: CPUBackend(), seed: 27), mode: .off).foldedBatchNorms, 0)
+    let unfolded = try EvaluationModel(try randomized(.resnet18, width: 0.125, seed: 25), mode: .off, foldBatchNorm: false)
+    XCTAssertEqual(unfolded.foldedBatchNorms, 0)
+    let (got, want) = (try outputs(resnet.model, seed: 12), try outputs(unfolded.model, seed: 12))
+    assertClose(got.logits, want.logits, atol: 1e-4, rtol: 1e-4, "evaluation model logits")
+    // Training changes the parameters a fold took a snapshot of.
+    resnet.model.setTraining(true)
+    XCTAssertFalse(resnet.model.isBatchNormFolded)
+  }
+
+  func testSparseLayersCompressTheFoldedWeightAndAgainAfterUnfolding() throws {
+    func pruned() throws -> Model {
+      let model = try randomized(.resnet18, width: 0.125, seed: 28)
+      try Pruner.prune(model: model, criterion: .magnitude, locality: .local, sparsity: 0.9, seed: 1)
+      return model
+    }
+    let run = try EvaluationModel(try pruned(), mode: .off, sparse: .on)
+    XCTAssertEqual(run.foldedBatchNorms, 20)
+    let reference = try EvaluationModel(try pruned(), mode: .off, foldBatchNorm: false).model
+    let want = try outputs(reference, seed: 13)
+    let got = try outputs(run.model, seed: 13)
+    assertClose(got.logits, want.logits, atol: 1e-4, rtol: 1e-4, "sparse folded logits")
+    assertClose(got.inputGradient, want.inputGradient, atol: 1e-5, rtol: 1e-3, "sparse folded input gradient")
+    run.model.unfoldBatchNorm()
+    let unfolded = try outputs(run.model, seed: 13)
+    assertClose(unfolded.logits, want.logits, atol: 1e-4, rtol: 1e-4, "sparse unfolded logits")
+  }
+}
