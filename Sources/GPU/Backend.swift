@@ -20,8 +20,9 @@ public protocol Backend: AnyObject {
   func fill(_ tensor: Tensor, value: Float) throws
   /// Waits until every queued op has finished.
   func synchronize() throws
-  /// Promises that `tensor`'s values never change again (an evaluation's folded weights), so the
-  /// backend may keep what it derives from them; writing it afterwards is a programmer mistake.
+  /// Promises that `tensor`'s values do not change until the next `freeze` of it (folded weights:
+  /// an evaluation's, or a training batch's attack's), so the backend may keep what it derives
+  /// from them meanwhile; who writes it again freezes it again.
   func freeze(_ tensor: Tensor)
 
   // MARK: Dense algebra

@@ -6,32 +6,20 @@ import XCTest
 /// Eval-mode batch norm folded into the convolution before it computes the same function, with
 /// the same input gradient, on both backends, masked or sparse; unfolding restores the layers.
 final class BatchNormFoldingTests: XCTestCase {
-  /// Logits and the input gradient of a fixed random loss at fixed random points, in eval mode.
-  func outputs(_ model: Model, seed: UInt64) throws -> (logits: [Float], inputGradient: [Float]) {
-    model.setTraining(false)
-    var rng = SeededRNG(seed: seed)
-    let shape = [3] + model.architecture.inputShape
-    let x = try model.backend.upload(rng.uniformArray(shape.reduce(1, *), 0, 1), shape: shape)
-    let logits = try model.forward(x)
-    let dLogits = try model.backend.upload(rng.uniformArray(logits.count, -1, 1), shape: logits.shape)
-    let values = try model.backend.download(logits)
-    return (values, try model.backend.download(try model.inputGradient(dLogits)))
-  }
-
   func assertFoldingKeepsTheFunction(_ model: Model, _ what: String, file: StaticString = #filePath, line: UInt = #line) throws {
-    let before = try outputs(model, seed: 11)
+    let before = try evalOutputs(model, seed: 11)
     try model.foldBatchNorm()
     XCTAssert(model.isBatchNormFolded, what, file: file, line: line)
     XCTAssertFalse(model.steps.contains { $0 is BatchNorm2d }, "\(what): folded norms still run", file: file, line: line)
-    let folded = try outputs(model, seed: 11)
+    let folded = try evalOutputs(model, seed: 11)
     // The second pass runs on the Winograd transforms the CPU backend kept of the frozen weights.
-    let again = try outputs(model, seed: 11)
+    let again = try evalOutputs(model, seed: 11)
     XCTAssertEqual(again.logits, folded.logits, "\(what): kept transforms compute as the first pass", file: file, line: line)
     XCTAssertEqual(again.inputGradient, folded.inputGradient, "\(what): kept transforms differentiate as the first pass", file: file, line: line)
     assertClose(folded.logits, before.logits, atol: 1e-4, rtol: 1e-4, "\(what) logits", file: file, line: line)
     assertClose(folded.inputGradient, before.inputGradient, atol: 1e-5, rtol: 1e-3, "\(what) input gradient", file: file, line: line)
     model.unfoldBatchNorm()
-    let after = try outputs(model, seed: 11)
+    let after = try evalOutputs(model, seed: 11)
     XCTAssertEqual(after.logits, before.logits, "\(what): unfolding computes as before", file: file, line: line)
     XCTAssertEqual(after.inputGradient, before.inputGradient, "\(what): unfolding differentiates as before", file: file, line: line)
   }
@@ -60,7 +48,7 @@ final class BatchNormFoldingTests: XCTestCase {
     XCTAssertEqual(try EvaluationModel(try responsiveSmallCNN(backend: CPUBackend(), seed: 27), mode: .off).foldedBatchNorms, 0)
     let unfolded = try EvaluationModel(try randomized(.resnet18, width: 0.125, seed: 25), mode: .off, foldBatchNorm: false)
     XCTAssertEqual(unfolded.foldedBatchNorms, 0)
-    let (got, want) = (try outputs(resnet.model, seed: 12), try outputs(unfolded.model, seed: 12))
+    let (got, want) = (try evalOutputs(resnet.model, seed: 12), try evalOutputs(unfolded.model, seed: 12))
     assertClose(got.logits, want.logits, atol: 1e-4, rtol: 1e-4, "evaluation model logits")
     // Training changes the parameters a fold took a snapshot of.
     resnet.model.setTraining(true)
@@ -76,12 +64,34 @@ final class BatchNormFoldingTests: XCTestCase {
     let run = try EvaluationModel(try pruned(), mode: .off, sparse: .on)
     XCTAssertEqual(run.foldedBatchNorms, 20)
     let reference = try EvaluationModel(try pruned(), mode: .off, foldBatchNorm: false).model
-    let want = try outputs(reference, seed: 13)
-    let got = try outputs(run.model, seed: 13)
+    let want = try evalOutputs(reference, seed: 13)
+    let got = try evalOutputs(run.model, seed: 13)
     assertClose(got.logits, want.logits, atol: 1e-4, rtol: 1e-4, "sparse folded logits")
     assertClose(got.inputGradient, want.inputGradient, atol: 1e-5, rtol: 1e-3, "sparse folded input gradient")
     run.model.unfoldBatchNorm()
-    let unfolded = try outputs(run.model, seed: 13)
+    let unfolded = try evalOutputs(run.model, seed: 13)
     assertClose(unfolded.logits, want.logits, atol: 1e-4, rtol: 1e-4, "sparse unfolded logits")
+  }
+
+  /// A training loop's PGD runs on the folded model and leaves it training and unfolded; its
+  /// adversarial batch is the one the unfolded eval-mode model gives (up to steps that a
+  /// rounding-level gradient difference turns the other way).
+  func testATrainingLoopsAttackFoldsForItsStepsOnly() throws {
+    let (training, evaluating) = (try randomized(.resnet18, width: 0.125, seed: 29), try randomized(.resnet18, width: 0.125, seed: 29))
+    evaluating.setTraining(false)
+    var rng = SeededRNG(seed: 30)
+    let shape = [4] + training.architecture.inputShape
+    let values = rng.uniformArray(shape.reduce(1, *), 0, 1)
+    let labels = try training.backend.upload([0, 3, 5, 9], shape: [4])
+    let attack = PGDAttack(config: PGDConfig(eps: 8 / 255, alpha: 2 / 255, steps: 3), backend: training.backend)
+    let folded = try training.backend.download(
+      try attack.perturb(model: training, x: try training.backend.upload(values, shape: shape), labels: labels, seed: 1))
+    XCTAssert(training.isTraining && !training.isBatchNormFolded, "the attack restores training mode, unfolded")
+    let other = PGDAttack(config: PGDConfig(eps: 8 / 255, alpha: 2 / 255, steps: 3), backend: evaluating.backend)
+    let plain = try evaluating.backend.download(
+      try other.perturb(model: evaluating, x: try evaluating.backend.upload(values, shape: shape), labels: labels, seed: 1))
+    XCTAssertFalse(evaluating.isBatchNormFolded, "a model already in eval mode runs as its owner set it up")
+    let agreeing = zip(folded, plain).filter { abs($0 - $1) <= 1e-5 }.count
+    XCTAssertGreaterThan(Double(agreeing) / Double(plain.count), 0.99, "\(plain.count - agreeing) of \(plain.count) values differ")
   }
 }

@@ -7,20 +7,8 @@ import XCTest
 /// Evaluations compute pruned layers with their nonzeros only: the same logits and input
 /// gradients as the masked model, on both backends, with the dense path on request.
 final class SparseEvaluationTests: XCTestCase {
-  /// Logits and the input gradient of a fixed random loss, in eval mode.
-  func outputs(_ model: Model, seed: UInt64) throws -> (logits: [Float], inputGradient: [Float]) {
-    model.setTraining(false)
-    var rng = SeededRNG(seed: seed)
-    let shape = [3] + model.architecture.inputShape
-    let x = try model.backend.upload(rng.uniformArray(shape.reduce(1, *), 0, 1), shape: shape)
-    let logits = try model.forward(x)
-    let dLogits = try model.backend.upload(rng.uniformArray(logits.count), shape: logits.shape)
-    let values = try model.backend.download(logits)
-    return (values, try model.backend.download(try model.inputGradient(dLogits)))
-  }
-
   func assertSameFunction(_ run: Model, _ reference: Model, seed: UInt64, _ what: String, file: StaticString = #filePath, line: UInt = #line) throws {
-    let (got, want) = (try outputs(run, seed: seed), try outputs(reference, seed: seed))
+    let (got, want) = (try evalOutputs(run, seed: seed), try evalOutputs(reference, seed: seed))
     assertClose(got.logits, want.logits, atol: 1e-4, rtol: 1e-4, "\(what) logits", file: file, line: line)
     assertClose(got.inputGradient, want.inputGradient, atol: 1e-5, rtol: 1e-3, "\(what) input gradient", file: file, line: line)
   }

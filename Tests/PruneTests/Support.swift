@@ -107,3 +107,16 @@ func evalLogits(_ model: Model, seed: UInt64) throws -> [Float] {
   let shape = [4] + model.architecture.inputShape
   return try model.backend.download(try model.forward(try model.backend.upload(rng.uniformArray(shape.reduce(1, *), 0, 1), shape: shape)))
 }
+
+/// Eval-mode logits at three seeded random points and the input gradient of a seeded random loss
+/// there: what two models computing the same function must agree on.
+func evalOutputs(_ model: Model, seed: UInt64) throws -> (logits: [Float], inputGradient: [Float]) {
+  model.setTraining(false)
+  var rng = SeededRNG(seed: seed)
+  let shape = [3] + model.architecture.inputShape
+  let x = try model.backend.upload(rng.uniformArray(shape.reduce(1, *), 0, 1), shape: shape)
+  let logits = try model.forward(x)
+  let dLogits = try model.backend.upload(rng.uniformArray(logits.count), shape: logits.shape)
+  let values = try model.backend.download(logits)
+  return (values, try model.backend.download(try model.inputGradient(dLogits)))
+}

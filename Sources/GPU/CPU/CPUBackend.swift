@@ -83,7 +83,7 @@ public final class CPUBackend: Backend {
   public func synchronize() throws {}
 
   /// Winograd convolutions keep the transforms of a frozen weight with it (`CPUStorage.derived`).
-  public func freeze(_ tensor: Tensor) { (tensor.storage as? CPUStorage)?.isFrozen = true }
+  public func freeze(_ tensor: Tensor) { (tensor.storage as? CPUStorage)?.freeze() }
 
   public func gemm(
     transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,

@@ -13,11 +13,19 @@ final class CPUStorage: TensorStorage {
 
   deinit { pointer.deallocate() }
 
-  /// Set by `CPUBackend.freeze`: the values never change again, so what an op derives from them
-  /// may be kept (`derived`).
-  var isFrozen = false
+  /// Set by `CPUBackend.freeze`: the values do not change until the next freeze, so what an op
+  /// derives from them may be kept meanwhile (`derived`).
+  private(set) var isFrozen = false
   private var kept: [String: CPUScratch] = [:]
   private let lock = NSLock()
+
+  /// The values are final until the next call: what was derived from earlier ones goes.
+  func freeze() {
+    lock.lock()
+    defer { lock.unlock() }
+    isFrozen = true
+    kept.removeAll()
+  }
 
   /// The array `key` derived from these values, computed by `compute` the first time.
   func derived(_ key: String, count: Int, compute: (UnsafeMutablePointer<Float>) -> Void) -> UnsafePointer<Float> {

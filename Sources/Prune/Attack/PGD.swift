@@ -98,38 +98,38 @@ public final class PGDAttack: BoundedAttack {
     model: Model, x: Tensor, labels: Tensor, seed: UInt64, record: (found: Tensor, points: Tensor, flags: Tensor)?, start: [Float]? = nil
   ) throws -> Tensor {
     let c = config
-    let wasTraining = model.isTraining
-    model.setTraining(false)
-    defer { model.setTraining(wasTraining) }
-    let xAdv = try adversarial.get(x.shape, backend)
-    if c.randomStart && c.eps > 0 {
-      let d = try delta.get(x.shape, backend)
-      if let start {
-        try backend.write(start, to: d)
+    // A training loop's attack folds batch norm for its steps (`Model.evaluating`).
+    return try model.evaluating {
+      let xAdv = try adversarial.get(x.shape, backend)
+      if c.randomStart && c.eps > 0 {
+        let d = try delta.get(x.shape, backend)
+        if let start {
+          try backend.write(start, to: d)
+        } else {
+          try backend.randomUniform(d, low: -c.eps, high: c.eps, seed: seed)
+        }
+        try backend.pgdProject(xAdv: xAdv, x: x, delta: d, eps: c.eps, norm: c.norm)
       } else {
-        try backend.randomUniform(d, low: -c.eps, high: c.eps, seed: seed)
+        try backend.copy(from: x, to: xAdv)
       }
-      try backend.pgdProject(xAdv: xAdv, x: x, delta: d, eps: c.eps, norm: c.norm)
-    } else {
-      try backend.copy(from: x, to: xAdv)
+      let n = x.shape[0]
+      func track(_ logits: Tensor) throws {
+        guard let record else { return }
+        try backend.misclassified(flags: record.flags, logits: logits, labels: labels)
+        try backend.selectRows(destination: record.found, source: record.flags, where: record.flags)
+        try backend.selectRows(destination: record.points, source: xAdv, where: record.flags)
+      }
+      for _ in 0..<c.steps {
+        let logits = try model.forward(xAdv)
+        try track(logits)
+        let l = try losses.get([n], backend)
+        let d = try dLogits.get(logits.shape, backend)
+        try backend.attackLoss(c.loss, losses: l, dLogits: d, logits: logits, labels: labels, targets: nil, scale: c.loss.ascentSign)
+        try backend.pgdStep(xAdv: xAdv, x: x, grad: try model.inputGradient(d), alpha: c.alpha, eps: c.eps, norm: c.norm)
+      }
+      if record != nil { try track(try model.forward(xAdv)) }
+      return xAdv
     }
-    let n = x.shape[0]
-    func track(_ logits: Tensor) throws {
-      guard let record else { return }
-      try backend.misclassified(flags: record.flags, logits: logits, labels: labels)
-      try backend.selectRows(destination: record.found, source: record.flags, where: record.flags)
-      try backend.selectRows(destination: record.points, source: xAdv, where: record.flags)
-    }
-    for _ in 0..<c.steps {
-      let logits = try model.forward(xAdv)
-      try track(logits)
-      let l = try losses.get([n], backend)
-      let d = try dLogits.get(logits.shape, backend)
-      try backend.attackLoss(c.loss, losses: l, dLogits: d, logits: logits, labels: labels, targets: nil, scale: c.loss.ascentSign)
-      try backend.pgdStep(xAdv: xAdv, x: x, grad: try model.inputGradient(d), alpha: c.alpha, eps: c.eps, norm: c.norm)
-    }
-    if record != nil { try track(try model.forward(xAdv)) }
-    return xAdv
   }
 }
 

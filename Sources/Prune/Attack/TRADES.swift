@@ -18,21 +18,21 @@ public final class TRADESAttack {
 
   /// The adversarial batch for `x`, whose eval-mode logits are `cleanLogits` (kept fixed).
   public func perturb(model: Model, x: Tensor, cleanLogits: Tensor, seed: UInt64) throws -> Tensor {
-    let wasTraining = model.isTraining
-    model.setTraining(false)
-    defer { model.setTraining(wasTraining) }
-    let xAdv = try adversarial.get(x.shape, backend)
-    let start = try noise.get(x.shape, backend)
-    let spread = Float(0.001 * 3.0.squareRoot())
-    try backend.randomUniform(start, low: -spread, high: spread, seed: seed)
-    try backend.pgdProject(xAdv: xAdv, x: x, delta: start, eps: config.eps, norm: config.norm)
-    for _ in 0..<config.steps {
-      let logits = try model.forward(xAdv)
-      let d = try dLogits.get(logits.shape, backend)
-      try backend.softmaxKL(losses: try losses.get([x.shape[0]], backend), dP: nil, dQ: d, p: cleanLogits, q: logits, scale: 1)
-      guard let g = try model.backward(d, parameterGradients: false, inputGradient: true) else { break }
-      try backend.pgdStep(xAdv: xAdv, x: x, grad: g, alpha: config.alpha, eps: config.eps, norm: config.norm)
+    // A training loop's attack folds batch norm for its steps (`Model.evaluating`).
+    try model.evaluating {
+      let xAdv = try adversarial.get(x.shape, backend)
+      let start = try noise.get(x.shape, backend)
+      let spread = Float(0.001 * 3.0.squareRoot())
+      try backend.randomUniform(start, low: -spread, high: spread, seed: seed)
+      try backend.pgdProject(xAdv: xAdv, x: x, delta: start, eps: config.eps, norm: config.norm)
+      for _ in 0..<config.steps {
+        let logits = try model.forward(xAdv)
+        let d = try dLogits.get(logits.shape, backend)
+        try backend.softmaxKL(losses: try losses.get([x.shape[0]], backend), dP: nil, dQ: d, p: cleanLogits, q: logits, scale: 1)
+        guard let g = try model.backward(d, parameterGradients: false, inputGradient: true) else { break }
+        try backend.pgdStep(xAdv: xAdv, x: x, grad: g, alpha: config.alpha, eps: config.eps, norm: config.norm)
+      }
+      return xAdv
     }
-    return xAdv
   }
 }

@@ -20,6 +20,8 @@ public final class BatchNorm2d: Layer {
   private let mean = BufferSlot()
   private let invStd = BufferSlot()
   private let one: Tensor
+  /// Zero mean and shift for `scale`.
+  private let zeros = BufferSlot()
 
   public init(name: String, channels: Int, momentum: Float = 0.1, eps: Float = 1e-5, backend: Backend) throws {
     self.backend = backend
@@ -60,10 +62,10 @@ public final class BatchNorm2d: Layer {
 
   private func evaluate(_ x: Tensor, into y: Tensor, shift: Bool) throws {
     precondition(!training, "\(weight.name): folding uses the running statistics (eval mode)")
-    let zeros = shift ? nil : try backend.zeros([channels])
+    let zero = shift ? nil : try zeros.get([channels], backend)
     try backend.batchNormForward(
-      y: y, x: x, gamma: weight.value, beta: zeros ?? bias.value, mean: try mean.get([channels], backend),
-      invStd: try invStd.get([channels], backend), runningMean: zeros ?? runningMean.value, runningVar: runningVar.value, training: false,
+      y: y, x: x, gamma: weight.value, beta: zero ?? bias.value, mean: try mean.get([channels], backend),
+      invStd: try invStd.get([channels], backend), runningMean: zero ?? runningMean.value, runningVar: runningVar.value, training: false,
       momentum: momentum, eps: eps)
   }
 

@@ -25,6 +25,10 @@ public final class Conv2d: SparseComputable {
   private var folded: (weight: Tensor, bias: Tensor)?
   /// The compressed weight is of the weight before a fold or unfold: the next forward compresses again.
   private var sparseIsStale = false
+  /// Where folds write (reused: a training loop folds before every batch's attack).
+  private let foldedWeight = BufferSlot()
+  private let foldedBias = BufferSlot()
+  private let noBias = BufferSlot()
   /// The bias the layer computes with.
   private var activeBias: Tensor? { folded?.bias ?? bias?.value }
 
@@ -136,9 +140,9 @@ public final class Conv2d: SparseComputable {
     folded = nil
     let w = try (pruning?.source(for: weight) ?? .dense).effective(weight, backend, masked)
     let (o, perChannel) = (weight.shape[0], weight.count / weight.shape[0])
-    let (scaled, shifted) = (try backend.zeros(weight.shape), try backend.zeros([o]))
+    let (scaled, shifted) = (try foldedWeight.get(weight.shape, backend), try foldedBias.get([o], backend))
     try norm.scale(w.reshaped([1, o, perChannel, 1]), into: scaled.reshaped([1, o, perChannel, 1]))
-    try norm.normalize(try (bias?.value ?? backend.zeros([o])).reshaped([1, o]), into: shifted.reshaped([1, o]))
+    try norm.normalize(try (bias?.value ?? noBias.get([o], backend)).reshaped([1, o]), into: shifted.reshaped([1, o]))
     backend.freeze(scaled)
     folded = (scaled, shifted)
     sparseIsStale = sparse != nil

@@ -171,6 +171,17 @@ extension Model {
     if !pairs.isEmpty { steps = ConvReLU.fused(layers.filter { !(($0 as? BatchNorm2d)?.isFolded ?? false) }) }
   }
 
+  /// Runs `body` in eval mode, then restores the mode. A model switched from training (a training
+  /// loop's attack on its current weights) has its batch norm folded meanwhile; one already in
+  /// eval mode runs as its owner set it up (`EvaluationModel` folds, or was asked not to).
+  public func evaluating<T>(_ body: () throws -> T) throws -> T {
+    let wasTraining = isTraining
+    setTraining(false)
+    defer { setTraining(wasTraining) }
+    if wasTraining { try foldBatchNorm() }
+    return try body()
+  }
+
   /// Every convolution and batch norm computing on its own again.
   public func unfoldBatchNorm() {
     guard isBatchNormFolded else { return }
