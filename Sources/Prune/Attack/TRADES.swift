@@ -18,7 +18,7 @@ public final class TRADESAttack {
 
   /// The adversarial batch for `x`, whose eval-mode logits are `cleanLogits` (kept fixed).
   public func perturb(model: Model, x: Tensor, cleanLogits: Tensor, seed: UInt64) throws -> Tensor {
-    // A training loop's attack folds batch norm for its steps (`Model.evaluating`).
+    // Eval mode for its steps (`Model.evaluating`; the TRADES trainer folds batch norm before).
     try model.evaluating {
       let xAdv = try adversarial.get(x.shape, backend)
       let start = try noise.get(x.shape, backend)

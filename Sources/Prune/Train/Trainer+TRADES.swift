@@ -13,13 +13,15 @@ final class TRADESBuffers {
 }
 
 extension Trainer {
-  /// TRADES' adversarial batch for `x`: the inner maximisation from the model's eval-mode logits.
+  /// TRADES' adversarial batch for `x`: the inner maximisation from the model's eval-mode logits,
+  /// with batch norm folded for its passes (`Model.evaluating`).
   func tradesAdversarial(x: Tensor, attack: TRADESAttack, seed: UInt64) throws -> Tensor {
-    model.setTraining(false)
-    let evalLogits = try model.forward(x)
-    let clean = try trades.clean.get(evalLogits.shape, backend)
-    try backend.copy(from: evalLogits, to: clean)
-    return try attack.perturb(model: model, x: x, cleanLogits: clean, seed: seed)
+    try model.evaluating {
+      let evalLogits = try model.forward(x)
+      let clean = try trades.clean.get(evalLogits.shape, backend)
+      try backend.copy(from: evalLogits, to: clean)
+      return try attack.perturb(model: model, x: x, cleanLogits: clean, seed: seed)
+    }
   }
 
   /// One TRADES step on `x` and its adversarial batch `xAdv`:
