@@ -30,8 +30,9 @@ extension CPUBackend {
     func transform(_ u: UnsafeMutablePointer<Float>) {
       advprune_winograd_weights(ptr(weight), Int64(g.outChannels), Int64(g.inChannels), inputGradient ? 1 : 0, u)
     }
-    // Frozen weights (an evaluation's) are transformed once, not at every call: for ResNet18 at
-    // small batches the transform was a fifth of an attack step.
+    // Frozen weights (folded for an evaluation or a training batch's attack) are transformed once
+    // per freeze, not at every call: for ResNet18 at small batches the transform was a fifth of
+    // an attack step.
     let u: UnsafePointer<Float>
     if let frozen = weight.storage as? CPUStorage, frozen.isFrozen {
       u = frozen.derived(inputGradient ? "winograd input gradient" : "winograd forward", count: 16 * from * to, compute: transform)

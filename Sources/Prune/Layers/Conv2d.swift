@@ -127,7 +127,7 @@ public final class Conv2d: SparseComputable {
       batch: full.batch, inChannels: full.inChannels, height: full.height, width: full.width, outChannels: full.outChannels,
       kernel: full.kernel, stride: stride, padding: 0)
     let y = try slot.get(g.outputShape, backend)
-    let w = try folded?.weight ?? (pruning?.source(for: weight) ?? .dense).effective(weight, backend, masked)
+    let w = try folded?.weight ?? effectiveWeight()
     try backend.conv2dForward(y: y, x: x, weight: w, bias: activeBias, geometry: g, relu: relu)
     return y
   }
@@ -138,7 +138,7 @@ public final class Conv2d: SparseComputable {
   /// layer compresses the folded weight again.
   func fold(_ norm: BatchNorm2d) throws {
     folded = nil
-    let w = try (pruning?.source(for: weight) ?? .dense).effective(weight, backend, masked)
+    let w = try effectiveWeight()
     let (o, perChannel) = (weight.shape[0], weight.count / weight.shape[0])
     let (scaled, shifted) = (try foldedWeight.get(weight.shape, backend), try foldedBias.get([o], backend))
     try norm.scale(w.reshaped([1, o, perChannel, 1]), into: scaled.reshaped([1, o, perChannel, 1]))
@@ -160,8 +160,13 @@ public final class Conv2d: SparseComputable {
     sparseIsStale = false
   }
 
+  /// The weight as pruning says it computes (`w`, `w * m`, ...), without a fold.
+  private func effectiveWeight() throws -> Tensor {
+    try (pruning?.source(for: weight) ?? .dense).effective(weight, backend, masked)
+  }
+
   private func useWeight() throws -> Tensor {
-    let w = try folded?.weight ?? (pruning?.source(for: weight) ?? .dense).effective(weight, backend, masked)
+    let w = try folded?.weight ?? effectiveWeight()
     usedWeight = w
     return w
   }

@@ -27,7 +27,7 @@ public final class Model {
     self.channels = channels
     self.backend = backend
     self.layers = layers
-    steps = ConvReLU.fused(layers)
+    steps = Self.steps(layers)
     parameters = layers.flatMap(\.parameters)
     pruning = PruningState(backend: backend)
     for layer in layers { layer.attach(pruning) }
@@ -168,7 +168,7 @@ extension Model {
       try conv.fold(norm)
       norm.isFolded = true
     }
-    if !pairs.isEmpty { steps = ConvReLU.fused(layers.filter { !(($0 as? BatchNorm2d)?.isFolded ?? false) }) }
+    if !pairs.isEmpty { steps = Self.steps(layers) }
   }
 
   /// Runs `body` in eval mode, then restores the mode. A model switched from training (a training
@@ -182,6 +182,11 @@ extension Model {
     return try body()
   }
 
+  /// What forward and backward run for `layers`: conv + ReLU pairs fused, folded norms left out.
+  static func steps(_ layers: [Layer]) -> [Layer] {
+    ConvReLU.fused(layers.filter { !(($0 as? BatchNorm2d)?.isFolded ?? false) })
+  }
+
   /// Every convolution and batch norm computing on its own again.
   public func unfoldBatchNorm() {
     guard isBatchNormFolded else { return }
@@ -189,6 +194,6 @@ extension Model {
       conv.unfold()
       norm.isFolded = false
     }
-    steps = ConvReLU.fused(layers)
+    steps = Self.steps(layers)
   }
 }
