@@ -186,6 +186,112 @@ __kernel void conv_igemm(__global float* out, __global const float* src, __globa
   }
 }
 
+// The same convolution as conv_igemm, tiled for a GPU: one GEMM over the columns (n, p) of the
+// whole batch, a work-group of TG x TG items computing a TM x TN block of out from TK-deep slices
+// of A (the weights) and of the gathered source staged in local memory, each item a
+// (TM / TG) x (TN / TG) block of accumulators in registers. An item's rows and columns are TG
+// apart, so neighbouring items read neighbouring local words and write neighbouring pixels.
+// TN must divide TG * TG, so each item gathers the same column of every source slice.
+// Global size: (ceil(N * P / TN) * TG, ceil(R / TM) * TG), local size (TG, TG).
+#ifndef TM
+#define TM 64
+#endif
+#ifndef TN
+#define TN 64
+#endif
+#ifndef TK
+#define TK 16
+#endif
+#define TG 16
+#define WM (TM / TG)
+#define WN (TN / TG)
+
+__kernel __attribute__((reqd_work_group_size(TG, TG, 1))) void conv_tiled(
+    __global float* out, __global const float* src, __global const float* w, __global const float* bias, const int flags,
+    const int batch, const int src_channels, const int src_h, const int src_w, const int out_rows, const int out_h,
+    const int out_w, const int kernel_size, const int stride) {
+  __local float a_tile[TK][TM + 1];
+  __local float b_tile[TK][TN];
+  const int tx = get_local_id(0), ty = get_local_id(1), lid = ty * TG + tx;
+  const int P = out_h * out_w, cols = batch * P;
+  const int col0 = get_group_id(0) * TN, row0 = get_group_id(1) * TM;
+  const bool transposed = (flags & TRANSPOSED) != 0;
+  const int kk = kernel_size * kernel_size, K = src_channels * kk, src_plane = src_h * src_w;
+  const int row_stride = transposed ? kk : src_channels * kk;
+  const int q_stride = transposed ? out_rows * kk : kk;
+
+  // The one column this item gathers: where its pixel's window starts in the copy.
+  const int my_col = col0 + lid % TN;
+  const bool col_ok = my_col < cols;
+  int col_base = 0;
+  if (col_ok) {
+    const int n = my_col / P, p = my_col % P;
+    col_base = n * src_channels * src_plane + (p / out_w * src_w + p % out_w) * stride;
+  }
+
+  float acc[WM][WN];
+#pragma unroll
+  for (int m = 0; m < WM; ++m)
+#pragma unroll
+    for (int c = 0; c < WN; ++c) acc[m][c] = 0.0f;
+
+  for (int k0 = 0; k0 < K; k0 += TK) {
+    for (int e = lid; e < TK * TM; e += TG * TG) {
+      const int k = e % TK, r = e / TK, kg = k0 + k, row = row0 + r;
+      float v = 0.0f;
+      if (kg < K && row < out_rows) {
+        const int q = kg / kk, t = kg % kk;
+        v = w[row * row_stride + q * q_stride + t];
+      }
+      a_tile[k][r] = v;
+    }
+    for (int e = lid; e < TK * TN; e += TG * TG) {
+      const int k = e / TN, kg = k0 + k;
+      float v = 0.0f;
+      if (kg < K && col_ok) {
+        const int q = kg / kk, t = kg % kk;
+        int i = t / kernel_size, j = t % kernel_size;
+        if (transposed) {
+          i = kernel_size - 1 - i;
+          j = kernel_size - 1 - j;
+        }
+        v = src[col_base + q * src_plane + i * src_w + j];
+      }
+      b_tile[k][e % TN] = v;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+#pragma unroll
+    for (int k = 0; k < TK; ++k) {
+      float a[WM], b[WN];
+#pragma unroll
+      for (int m = 0; m < WM; ++m) a[m] = a_tile[k][ty + TG * m];
+#pragma unroll
+      for (int c = 0; c < WN; ++c) b[c] = b_tile[k][tx + TG * c];
+#pragma unroll
+      for (int m = 0; m < WM; ++m)
+#pragma unroll
+        for (int c = 0; c < WN; ++c) acc[m][c] = fma(a[m], b[c], acc[m][c]);
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+
+#pragma unroll
+  for (int c = 0; c < WN; ++c) {
+    const int col = col0 + tx + TG * c;
+    if (col >= cols) continue;
+    const int n = col / P, p = col % P;
+#pragma unroll
+    for (int m = 0; m < WM; ++m) {
+      const int row = row0 + ty + TG * m;
+      if (row >= out_rows) continue;
+      float v = acc[m][c];
+      if (flags & WITH_BIAS) v += bias[row];
+      if (flags & RELU_OUT) v = fmax(v, 0.0f);
+      out[(n * out_rows + row) * P + p] = v;
+    }
+  }
+}
+
 // Weight gradient, split over the batch: partial[s, o, k] = sum over the images of split s and
 // their output pixels p of dy[n, o, p] * xc[n, c, oy*stride + i, ox*stride + j] for k = (c, i, j),
 // from dy channels-last (dyt[n, p, o]) and the bordered copy xc of x (src_h x src_w planes). A
@@ -260,6 +366,22 @@ __kernel void pad_planes(__global float* out, __global const float* in, __global
   __global const float* grow = gate + (plane * h + sy) * w;
   const int last = min(w, (out_w - left + dilation - 1) / dilation);
   for (int sx = 0; sx < last; ++sx) o[left + sx * dilation] = gated && !(grow[sx] > 0.0f) ? 0.0f : row[sx];
+}
+
+// pad_planes with one work-item per value of the copy, so neighbouring items write neighbouring
+// words (what a GPU wants; pad_planes' rows suit a CPU device, where an item is a loop iteration).
+__kernel void pad_elements(__global float* out, __global const float* in, __global const float* gate, const int gated,
+                           const int planes, const int h, const int w, const int top, const int left, const int dilation,
+                           const int out_h, const int out_w) {
+  const int e = get_global_id(0);
+  if (e >= planes * out_h * out_w) return;
+  const int r = e / out_w, dy = r % out_h - top, dx = e % out_w - left;
+  float v = 0.0f;
+  if (dy >= 0 && dx >= 0 && dy % dilation == 0 && dx % dilation == 0 && dy / dilation < h && dx / dilation < w) {
+    const int at = ((r / out_h) * h + dy / dilation) * w + dx / dilation;
+    v = gated && !(gate[at] > 0.0f) ? 0.0f : in[at];
+  }
+  out[e] = v;
 }
 
 // out[e] = sum over s of partial[s * count + e], splits in order.

@@ -5,7 +5,9 @@ Same work per batch as advprune's benchmark: random start in the L-inf ball, `st
 forward/backward and an SGD step (momentum 0.9, weight decay 5e-4). Synthetic data, warm-up
 batches first, median of the measured batches. Usage:
     python3 scripts/bench_pytorch.py [--arch smallcnn|resnet18] [--batch-size 128] [--batches 5] [--device cuda]
-On a GPU (--device cuda) the time of a batch includes a synchronisation at its end.
+On a GPU (--device cuda) the time of a batch includes a synchronisation at its end, and cuDNN
+may use TF32 tensor cores for convolutions (PyTorch's default); --strict-fp32 forbids that, for
+the same arithmetic as advprune's float32 kernels.
 """
 import argparse, json, statistics, time
 import torch, torch.nn.functional as F
@@ -20,7 +22,11 @@ def main():
     ap.add_argument("--batches", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    ap.add_argument("--strict-fp32", action="store_true", help="on CUDA: no TF32 in convolutions or matrix products")
     args = ap.parse_args()
+    if args.strict_fp32:
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
     torch.manual_seed(0)
     device = torch.device(args.device)
     model, shape, eps = (SmallCNN(), (1, 28, 28), 0.1) if args.arch == "smallcnn" else (ResNet18(), (3, 32, 32), 8 / 255)
@@ -55,7 +61,7 @@ def main():
         times.append(time.perf_counter() - start)
     median = statistics.median(times)
     print(json.dumps({"framework": f"pytorch {torch.__version__}", "device": str(device), "threads": torch.get_num_threads(), "arch": args.arch,
-                      "batchSize": args.batch_size, "imagesPerSecond": args.batch_size / median, "secondsPerBatch": median}))
+                      "batchSize": args.batch_size, "strictFp32": args.strict_fp32, "imagesPerSecond": args.batch_size / median, "secondsPerBatch": median}))
 
 
 if __name__ == "__main__":

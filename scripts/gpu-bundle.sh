@@ -26,27 +26,53 @@ ldd "$bin" | awk '/=> \//{print $3}' | while read -r lib; do
 done
 cat > "$dir/run.sh" <<'RUN'
 #!/usr/bin/env bash
-# Runs on the GPU machine: validation, the kernel workbench and the PGD-AT race; results in out/.
-# QUICK=1: tiny sizes, to check the bundle itself works (not for numbers).
+# Runs on the GPU machine: validation, the kernel workbench, the PGD-AT race (our kernels, the
+# CLBlast baseline, PyTorch on CUDA), the sparse crossover and a sweep of GPU tunables; out/.
+# QUICK=1: tiny sizes, to check the bundle itself works (not for numbers). STEP_TIMEOUT: seconds
+# per step (default 240), so one hung step cannot cost the rest. SWEEP: tunable sets to race
+# ("pix=8,rows=4 group=128 ..."), default a small grid around the GPU defaults.
 set -uo pipefail
 cd "$(dirname "$0")"
 export LD_LIBRARY_PATH="$PWD/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ADVPRUNE_KERNELS="$PWD/kernels" ADVPRUNE_CACHE_DIR="$PWD/out/cache"
 mkdir -p out
+# Containers often mount the driver's libraries without an ICD registry entry: register NVIDIA's
+# OpenCL library for the bundled loader (beside whatever is registered) when none names it.
+if [ -z "${OCL_ICD_VENDORS:-}" ] && ! grep -qs nvidia /etc/OpenCL/vendors/*.icd; then
+  icd=$(ldconfig -p 2>/dev/null | awk '/libnvidia-opencl\.so\.1/{print $NF; exit}')
+  [ -n "$icd" ] || icd=$(find /usr/lib /usr/lib64 /usr/local/nvidia -maxdepth 3 -name 'libnvidia-opencl.so.1' 2>/dev/null | head -1)
+  if [ -n "$icd" ]; then
+    mkdir -p out/icd && cp /etc/OpenCL/vendors/*.icd out/icd/ 2>/dev/null
+    echo "$icd" > out/icd/nvidia.icd
+    export OCL_ICD_VENDORS="$PWD/out/icd" LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$(dirname "$icd")"
+    echo "registered the OpenCL driver $icd"
+  fi
+fi
 a=bin/advprune
 dev=${ADVPRUNE_DEVICE:-opencl}
-if [ "${QUICK:-0}" = 1 ]; then size=(--batch 2 --repeats 1); race=(--batch-size 4 --batches 1); else size=(--batch 128 --repeats 5); race=(--batches 5); fi
-$a devices | tee out/devices.txt
-$a validate --device "$dev" | tee out/validate.txt
-$a bench-kernel --device "$dev" "${size[@]}" | tee out/bench-kernel.txt
-$a bench-kernel --device "$dev" "${size[@]}" --json > out/bench-kernel.json
+t=${STEP_TIMEOUT:-240}
+step() { local name=$1; shift; echo "== $name: $*"; local s=$SECONDS; timeout "$t" "$@" > "out/$name" 2>&1; local rc=$?; tail -n 40 "out/$name"; echo "== $name: rc=$rc, $((SECONDS - s)) s"; }
+if [ "${QUICK:-0}" = 1 ]; then size=(--batch 2 --repeats 1); race=(--batch-size 4 --batches 1); sweep_size=(--batch 2 --repeats 1); crossover=smallcnn
+else size=(--batch 32 --repeats 5); race=(--batches 5); sweep_size=(--batch 64 --repeats 3); crossover=resnet18; fi
+command -v nvidia-smi >/dev/null && nvidia-smi -L
+step devices.txt $a devices
+step validate.txt $a validate --device "$dev"
 for arch in smallcnn resnet18; do
-  $a profile --device "$dev" --arch "$arch" "${race[@]}" | tee "out/profile-$arch.txt"
-  $a profile --device "$dev" --arch "$arch" "${race[@]}" --kernels > "out/kernels-$arch.txt"
+  step "profile-$arch.txt" $a profile --device "$dev" --arch "$arch" "${race[@]}" --kernels
+  step "profile-clblast-$arch.txt" $a profile --device "$dev" --arch "$arch" "${race[@]}" --engine clblast
   if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
-    python3 scripts/bench_pytorch.py --arch "$arch" --device cuda "${race[@]}" | tee "out/pytorch-cuda-$arch.json"
+    step "pytorch-cuda-$arch.json" python3 scripts/bench_pytorch.py --arch "$arch" --device cuda "${race[@]}"
+    step "pytorch-cuda-fp32-$arch.json" python3 scripts/bench_pytorch.py --arch "$arch" --device cuda --strict-fp32 "${race[@]}"
   else
     echo "(no CUDA PyTorch here: the PyTorch side was not measured)" | tee "out/pytorch-cuda-$arch.json"
   fi
+done
+step bench-kernel.txt $a bench-kernel --device "$dev" "${size[@]}"
+step sparse-crossover.txt $a profile --device "$dev" --arch "$crossover" --sparse-crossover "${race[@]}"
+i=0
+for set in ${SWEEP:-tm=64,tn=128 tm=128,tn=64 tm=128,tn=128 tm=64,tn=64,tk=8 tm=128,tn=128,tk=8 tm=64,tn=256,tk=8 tm=0 wtaps=4 wtaps=16}; do
+  args=(); IFS=, read -ra kv <<< "$set"; for x in "${kv[@]}"; do args+=(--set "$x"); done
+  step "sweep-$i-$set.json" $a bench-kernel --device "$dev" --variant native --models resnet18 "${sweep_size[@]}" "${args[@]}" --json
+  i=$((i + 1))
 done
 RUN
 chmod +x "$dir/run.sh"

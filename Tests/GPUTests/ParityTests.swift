@@ -16,7 +16,7 @@ final class ParityTests: XCTestCase {
 
   /// The CLBlast baseline, and our kernels compiled with other tunables than the device's
   /// (narrow and wide vectors, small tiles, a few channels per work-item, work-groups of several
-  /// items, one batch split or many), agree with the reference on every GEMM and convolution case.
+  /// items, one batch split or many, the GPU's local-memory tiles), agree with the reference on every GEMM and convolution case.
   func testEveryEngineAndTunableSetMatchesTheReference() throws {
     let cl = try OpenCLFixture.backend()
     let variants: [(String, OpenCLEngine, CLTunables)] = [
@@ -30,6 +30,10 @@ final class ParityTests: XCTestCase {
         CLTunables(pix: 16, rows: 8, kc: 128, weightTaps: 4, rowsPerItem: 0, weightItems: 4096, groupSize: 4)
       ),
       ("pix2 rows16", .native, CLTunables(pix: 2, rows: 16, kc: 7, weightTaps: 3, rowsPerItem: 0, weightItems: 64, groupSize: 2)),
+      // The GPU's tiled convolution: tiles larger than most cases' rows and columns, and a depth
+      // that leaves a partial last slice.
+      ("tiled tm32 tn16 tk5", .native, CLTunables.gpu.with(tileRows: 32, tileColumns: 16, tileDepth: 5)),
+      ("tiled tm16 tn64 tk16", .native, CLTunables.gpu.with(tileRows: 16, tileColumns: 64, tileDepth: 16)),
     ]
     let cases = OpSuite.cases().filter { ["gemm", "linear", "conv2d", "conv2d_relu"].contains($0.op) }
     for (name, engine, tunables) in variants {

@@ -18,28 +18,59 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
   /// Work-group size of the 2-D/3-D launches along the first dimension (1 on a CPU device,
   /// where a work-group is a task and work-items are loop iterations).
   public var groupSize: Int
+  /// The forward and input-gradient convolutions on `conv_tiled` (local-memory tiles, what a GPU
+  /// wants) when nonzero: output channels per work-group tile, a multiple of 16. 0: `conv_igemm`.
+  public var tileRows: Int
+  /// `conv_tiled`'s columns (image pixels over the batch) per tile: 16, 32, 64, 128 or 256.
+  public var tileColumns: Int
+  /// `conv_tiled`'s patch rows staged in local memory per step.
+  public var tileDepth: Int
 
-  public init(pix: Int, rows: Int, kc: Int, weightTaps: Int, rowsPerItem: Int, weightItems: Int, groupSize: Int) {
+  public init(
+    pix: Int, rows: Int, kc: Int, weightTaps: Int, rowsPerItem: Int, weightItems: Int, groupSize: Int, tileRows: Int = 0,
+    tileColumns: Int = 64, tileDepth: Int = 16
+  ) {
     precondition(
       [2, 4, 8, 16].contains(pix) && [rows, kc, weightTaps, weightItems, groupSize].allSatisfy { $0 >= 1 } && rowsPerItem >= 0)
     (self.pix, self.rows, self.kc, self.weightTaps) = (pix, rows, kc, weightTaps)
     (self.rowsPerItem, self.weightItems, self.groupSize) = (rowsPerItem, weightItems, groupSize)
+    (self.tileRows, self.tileColumns, self.tileDepth) = (tileRows, tileColumns, tileDepth)
+    precondition(tilesAreValid)
+  }
+
+  /// Tile shapes `conv_tiled` can take, its two tiles within the 32 KiB of local memory every
+  /// OpenCL 1.2 device has.
+  var tilesAreValid: Bool {
+    guard tileRows > 0 else { return true }
+    let localBytes = 4 * tileDepth * (tileRows + 1 + tileColumns)
+    return tileRows % 16 == 0 && tileRows <= 256 && [16, 32, 64, 128, 256].contains(tileColumns) && tileDepth >= 1 && localBytes <= 32768
   }
 
   /// PoCL on a CPU: 16-lane vectors (AVX-512 registers; two AVX2 ones) and the whole channel range per item.
   /// Measured with the workbench on SmallCNN and ResNet18 shapes (README).
   public static let cpu = CLTunables(pix: 16, rows: 16, kc: 64, weightTaps: 16, rowsPerItem: 0, weightItems: 256, groupSize: 1)
-  /// A GPU: narrow vectors, many work-items, groups of 64. Not tuned on hardware yet.
-  public static let gpu = CLTunables(pix: 4, rows: 8, kc: 32, weightTaps: 4, rowsPerItem: 8, weightItems: 65536, groupSize: 64)
+  /// A GPU: the tiled convolution; for the rest narrow vectors, many work-items, groups of 64
+  /// (tiles and weight-gradient taps measured on an H200 with the workbench, README).
+  public static let gpu = CLTunables(
+    pix: 4, rows: 8, kc: 32, weightTaps: 8, rowsPerItem: 8, weightItems: 65536, groupSize: 64, tileRows: 64, tileColumns: 64, tileDepth: 8)
+
+  /// These tunables with other `conv_tiled` tiles.
+  public func with(tileRows: Int, tileColumns: Int, tileDepth: Int) -> CLTunables {
+    var t = self
+    (t.tileRows, t.tileColumns, t.tileDepth) = (tileRows, tileColumns, tileDepth)
+    precondition(t.tilesAreValid)
+    return t
+  }
 
   public static func defaults(for device: CLDeviceInfo) -> CLTunables { device.isGPU ? gpu : cpu }
 
   var defines: String {
-    "-DPIX=\(pix) -DROWS=\(rows) -DKC=\(kc) -DWTAPS=\(weightTaps)"
+    "-DPIX=\(pix) -DROWS=\(rows) -DKC=\(kc) -DWTAPS=\(weightTaps)" + (tileRows > 0 ? " -DTM=\(tileRows) -DTN=\(tileColumns) -DTK=\(tileDepth)" : "")
   }
 
   public var description: String {
     "pix=\(pix) rows=\(rows) kc=\(kc) wtaps=\(weightTaps) rows_per_item=\(rowsPerItem) witems=\(weightItems) group=\(groupSize)"
+      + " tm=\(tileRows) tn=\(tileColumns) tk=\(tileDepth)"
   }
 
   /// Sets one value by its name in `description` ("pix=16"); nil for an unknown name or a bad value.
@@ -57,10 +88,13 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
     case "rows_per_item": t.rowsPerItem = v
     case "witems": t.weightItems = v
     case "group": t.groupSize = v
+    case "tm": t.tileRows = v
+    case "tn": t.tileColumns = v
+    case "tk": t.tileDepth = v
     default: return nil
     }
     let positive = [t.rows, t.kc, t.weightTaps, t.weightItems, t.groupSize].allSatisfy { $0 >= 1 }
-    return positive ? t : nil
+    return positive && t.tilesAreValid ? t : nil
   }
 }
 

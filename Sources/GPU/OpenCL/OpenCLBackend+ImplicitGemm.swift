@@ -32,8 +32,10 @@ extension OpenCLBackend {
       return BorderedCopy(tensor: source, height: h, width: w, border: 0, dilation: 1, sourceH: h)
     }
     let copy = try reserve(padded, planes * height * width)
+    // The tiled (GPU) tunables write the copy one value per work-item, the others a row.
+    let perValue = tunables.tileRows > 0
     try launch(
-      "pad_planes", items: planes * height,
+      perValue ? "pad_elements" : "pad_planes", items: planes * height * (perValue ? width : 1),
       [
         .buffer(copy), .buffer(source), .buffer(gate ?? source), .int(gate == nil ? 0 : 1), .int(planes), .int(h), .int(w), .int(border),
         .int(border), .int(dilation), .int(height), .int(width),
@@ -55,11 +57,21 @@ extension OpenCLBackend {
   }
 
   /// `out[n, r, outH x outW]` from `copy` (`sourceChannels` planes per image), each output pixel
-  /// reading it at `stride`.
+  /// reading it at `stride`: on `conv_tiled` where the tunables give tiles (GPUs), else `conv_igemm`.
   private func convImplicitGemm(
     out: Tensor, copy: BorderedCopy, weight: Tensor, bias: Tensor?, flags: Int, g: ConvGeometry, sourceChannels: Int, rows: Int, outH: Int,
     outW: Int, stride: Int, label: String
   ) throws {
+    if tunables.tileRows > 0 {
+      let (tm, tn, side) = (tunables.tileRows, tunables.tileColumns, 16)
+      try launch(
+        "conv_tiled", global: [(g.batch * outH * outW + tn - 1) / tn * side, (rows + tm - 1) / tm * side], local: [side, side],
+        [
+          .buffer(out), .buffer(copy.tensor), .buffer(weight), .buffer(bias ?? weight), .int(flags), .int(g.batch), .int(sourceChannels),
+          .int(copy.height), .int(copy.width), .int(rows), .int(outH), .int(outW), .int(g.kernel), .int(stride),
+        ], label: "conv_tiled \(label)", flops: g.forwardFlops)
+      return
+    }
     let perItem = tunables.rowsPerItem == 0 ? rows : tunables.rowsPerItem
     let items = g.batch * ((outH * outW + tunables.pix - 1) / tunables.pix)
     let group = tunables.groupSize
@@ -69,14 +81,14 @@ extension OpenCLBackend {
         .buffer(out), .buffer(copy.tensor), .buffer(weight), .buffer(bias ?? weight), .int(flags), .int(g.batch), .int(sourceChannels),
         .int(copy.height), .int(copy.width), .int(rows), .int(outH), .int(outW), .int(g.kernel), .int(stride), .int(perItem),
         .int(copy.border), .int(copy.dilation), .int(copy.sourceH),
-      ], label: label, flops: g.forwardFlops)
+      ], label: "conv_igemm \(label)", flops: g.forwardFlops)
   }
 
   func nativeConv2dForward(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, relu: Bool) throws {
     try convImplicitGemm(
       out: y, copy: try paddedInput(x, g), weight: weight, bias: bias, flags: (bias == nil ? 0 : ConvFlag.bias) | (relu ? ConvFlag.relu : 0),
       g: g, sourceChannels: g.inChannels, rows: g.outChannels, outH: g.outHeight, outW: g.outWidth, stride: g.stride,
-      label: "conv_igemm fwd \(shapeLabel(g))")
+      label: "fwd \(shapeLabel(g))")
   }
 
   /// The input gradient is a stride-1 convolution, with the kernel turned by 180 degrees, of dy
@@ -87,7 +99,7 @@ extension OpenCLBackend {
       dilation: g.stride, height: g.height + g.kernel - 1, width: g.width + g.kernel - 1)
     try convImplicitGemm(
       out: dx, copy: copy, weight: weight, bias: nil, flags: ConvFlag.transposed, g: g, sourceChannels: g.outChannels, rows: g.inChannels,
-      outH: g.height, outW: g.width, stride: 1, label: "conv_igemm dx  \(shapeLabel(g))")
+      outH: g.height, outW: g.width, stride: 1, label: "dx  \(shapeLabel(g))")
   }
 
   /// From dy channels-last and the bordered copy of x, split over the batch so the work-items

@@ -29,7 +29,7 @@ public struct SparseCrossover {
     public let architecture: String
     public let batchSize: Int
     public let densities: [Double]
-    /// The large-plane crossover; each row has its layer's own.
+    /// The large-plane crossover on this backend; each row has its layer's own.
     public let crossoverDensity: Double
     public let rows: [Row]
   }
@@ -66,11 +66,11 @@ public struct SparseCrossover {
       rows.append(
         Row(
           layer: String(layer.weight.name.dropLast(".weight".count)), geometry: "\(g)", denseMilliseconds: denseTime, sparseMilliseconds: sparseTimes,
-          crossover: SparseEvaluation.crossover(g)))
+          crossover: SparseEvaluation.crossover(g, on: backend)))
     }
     return Result(
       backend: backend.name, architecture: architecture.rawValue, batchSize: batchSize, densities: densities,
-      crossoverDensity: SparseEvaluation.crossoverDensity, rows: rows)
+      crossoverDensity: SparseEvaluation.largePlaneCrossover(on: backend), rows: rows)
   }
 
   /// A random weight keeping each entry with probability `density` (unstructured pruning's pattern).
