@@ -41,6 +41,8 @@ typedef union {
 #define RELU_OUT 2
 // The input gradient: the copy holds dy, and the kernel turned by 180 degrees runs over it.
 #define TRANSPOSED 4
+// conv_tiled: this launch is split over K; store raw partial sums (sum_tiled_splits finishes).
+#define SPLIT_K 8
 
 static inline floatv load_lanes(__global const float* p, const int count) {
   if (count == PIX) return vloadv(0, p);
@@ -192,7 +194,17 @@ __kernel void conv_igemm(__global float* out, __global const float* src, __globa
 // (TM / TG) x (TN / TG) block of accumulators in registers. An item's rows and columns are TG
 // apart, so neighbouring items read neighbouring local words and write neighbouring pixels.
 // TN must divide TG * TG, so each item gathers the same column of every source slice.
-// Global size: (ceil(N * P / TN) * TG, ceil(R / TM) * TG), local size (TG, TG).
+//
+// Phases: the input gradient of a stride-s convolution reads dy dilated by s, where for output
+// pixel (y, x) only taps with (y + ti - border) % s == 0 (and the same across) meet a dy value.
+// With phase_stride = s the launch covers the pixels y = phase_y + s * yy, x = phase_x + s * xx
+// only, and K holds just the taps that meet dy there (about k*k / s^2 of them), so no multiply
+// lands on a dilation zero. phase_stride = 1, phase 0: every pixel, every tap.
+//
+// Split K: where the tiles are too few to fill the device (deep layers: few pixels, long K), the
+// third dimension splits K into runs of k_per_split; with SPLIT_K each split stores its raw sums
+// at out[(split * R + row) * cols + col] and sum_tiled_splits adds them in order.
+// Global size: (ceil(N * PH * PW / TN) * TG, ceil(R / TM) * TG, splits), local size (TG, TG, 1).
 #ifndef TM
 #define TM 64
 #endif
@@ -209,14 +221,21 @@ __kernel void conv_igemm(__global float* out, __global const float* src, __globa
 __kernel __attribute__((reqd_work_group_size(TG, TG, 1))) void conv_tiled(
     __global float* out, __global const float* src, __global const float* w, __global const float* bias, const int flags,
     const int batch, const int src_channels, const int src_h, const int src_w, const int out_rows, const int out_h,
-    const int out_w, const int kernel_size, const int stride) {
+    const int out_w, const int kernel_size, const int stride, const int phase_stride, const int phase_y, const int phase_x,
+    const int border, const int k_per_split) {
   __local float a_tile[TK][TM + 1];
   __local float b_tile[TK][TN];
   const int tx = get_local_id(0), ty = get_local_id(1), lid = ty * TG + tx;
-  const int P = out_h * out_w, cols = batch * P;
+  const int ps = phase_stride;
+  const int phase_h = (out_h - phase_y + ps - 1) / ps, phase_w = (out_w - phase_x + ps - 1) / ps;
+  const int P = out_h * out_w, phase_p = phase_h * phase_w, cols = batch * phase_p;
   const int col0 = get_group_id(0) * TN, row0 = get_group_id(1) * TM;
   const bool transposed = (flags & TRANSPOSED) != 0;
-  const int kk = kernel_size * kernel_size, K = src_channels * kk, src_plane = src_h * src_w;
+  // This phase's taps: ti = ti0 + ps * a for a < taps_h, tj likewise.
+  const int ti0 = ((border - phase_y) % ps + ps) % ps, tj0 = ((border - phase_x) % ps + ps) % ps;
+  const int taps_h = (kernel_size - ti0 + ps - 1) / ps, taps_w = (kernel_size - tj0 + ps - 1) / ps;
+  const int taps = taps_h * taps_w, K = src_channels * taps, src_plane = src_h * src_w;
+  const int kk = kernel_size * kernel_size;
   const int row_stride = transposed ? kk : src_channels * kk;
   const int q_stride = transposed ? out_rows * kk : kk;
 
@@ -225,8 +244,9 @@ __kernel __attribute__((reqd_work_group_size(TG, TG, 1))) void conv_tiled(
   const bool col_ok = my_col < cols;
   int col_base = 0;
   if (col_ok) {
-    const int n = my_col / P, p = my_col % P;
-    col_base = n * src_channels * src_plane + (p / out_w * src_w + p % out_w) * stride;
+    const int n = my_col / phase_p, pp = my_col % phase_p;
+    const int y = phase_y + ps * (pp / phase_w), x = phase_x + ps * (pp % phase_w);
+    col_base = n * src_channels * src_plane + (y * src_w + x) * stride;
   }
 
   float acc[WM][WN];
@@ -235,27 +255,33 @@ __kernel __attribute__((reqd_work_group_size(TG, TG, 1))) void conv_tiled(
 #pragma unroll
     for (int c = 0; c < WN; ++c) acc[m][c] = 0.0f;
 
-  for (int k0 = 0; k0 < K; k0 += TK) {
+  const int k_begin = get_group_id(2) * k_per_split, k_end = min(K, k_begin + k_per_split);
+  for (int k0 = k_begin; k0 < k_end; k0 += TK) {
     for (int e = lid; e < TK * TM; e += TG * TG) {
       const int k = e % TK, r = e / TK, kg = k0 + k, row = row0 + r;
       float v = 0.0f;
-      if (kg < K && row < out_rows) {
-        const int q = kg / kk, t = kg % kk;
-        v = w[row * row_stride + q * q_stride + t];
+      if (kg < k_end && row < out_rows) {
+        const int q = kg / taps, t = kg % taps;
+        int tap;
+        if (ps == 1) {
+          // Every tap in order (turned by 180 degrees for the input gradient): no divisions, which
+          // cost a GPU more than this slice's multiplies.
+          tap = transposed ? kk - 1 - t : t;
+        } else {
+          const int ti = ti0 + ps * (t / taps_w), tj = tj0 + ps * (t % taps_w);
+          tap = (transposed ? kernel_size - 1 - ti : ti) * kernel_size + (transposed ? kernel_size - 1 - tj : tj);
+        }
+        v = w[row * row_stride + q * q_stride + tap];
       }
       a_tile[k][r] = v;
     }
     for (int e = lid; e < TK * TN; e += TG * TG) {
       const int k = e / TN, kg = k0 + k;
       float v = 0.0f;
-      if (kg < K && col_ok) {
-        const int q = kg / kk, t = kg % kk;
-        int i = t / kernel_size, j = t % kernel_size;
-        if (transposed) {
-          i = kernel_size - 1 - i;
-          j = kernel_size - 1 - j;
-        }
-        v = src[col_base + q * src_plane + i * src_w + j];
+      if (kg < k_end && col_ok) {
+        const int q = kg / taps, t = kg % taps;
+        const int ti = ti0 + ps * (t / taps_w), tj = tj0 + ps * (t % taps_w);
+        v = src[col_base + q * src_plane + ti * src_w + tj];
       }
       b_tile[k][e % TN] = v;
     }
@@ -279,7 +305,16 @@ __kernel __attribute__((reqd_work_group_size(TG, TG, 1))) void conv_tiled(
   for (int c = 0; c < WN; ++c) {
     const int col = col0 + tx + TG * c;
     if (col >= cols) continue;
-    const int n = col / P, p = col % P;
+    if (flags & SPLIT_K) {
+#pragma unroll
+      for (int m = 0; m < WM; ++m) {
+        const int row = row0 + ty + TG * m;
+        if (row < out_rows) out[(get_group_id(2) * out_rows + row) * cols + col] = acc[m][c];
+      }
+      continue;
+    }
+    const int n = col / phase_p, pp = col % phase_p;
+    const int p = (phase_y + ps * (pp / phase_w)) * out_w + phase_x + ps * (pp % phase_w);
 #pragma unroll
     for (int m = 0; m < WM; ++m) {
       const int row = row0 + ty + TG * m;
@@ -290,6 +325,26 @@ __kernel __attribute__((reqd_work_group_size(TG, TG, 1))) void conv_tiled(
       out[(n * out_rows + row) * P + p] = v;
     }
   }
+}
+
+// Finishes a split conv_tiled: out (NCHW, this phase's pixels) = the splits' partial sums added in
+// order, then bias and ReLU as flags say. One work-item per (row, column).
+__kernel void sum_tiled_splits(__global float* out, __global const float* partial, __global const float* bias,
+                               const int flags, const int splits, const int out_rows, const int batch, const int out_h,
+                               const int out_w, const int phase_stride, const int phase_y, const int phase_x) {
+  const int ps = phase_stride;
+  const int phase_h = (out_h - phase_y + ps - 1) / ps, phase_w = (out_w - phase_x + ps - 1) / ps;
+  const int phase_p = phase_h * phase_w, cols = batch * phase_p;
+  const int e = get_global_id(0);
+  if (e >= out_rows * cols) return;
+  const int row = e / cols, col = e % cols;
+  float v = 0.0f;
+  for (int s = 0; s < splits; ++s) v += partial[(s * out_rows + row) * cols + col];
+  if (flags & WITH_BIAS) v += bias[row];
+  if (flags & RELU_OUT) v = fmax(v, 0.0f);
+  const int n = col / phase_p, pp = col % phase_p;
+  const int p = (phase_y + ps * (pp / phase_w)) * out_w + phase_x + ps * (pp % phase_w);
+  out[(n * out_rows + row) * out_h * out_w + p] = v;
 }
 
 // Weight gradient, split over the batch: partial[s, o, k] = sum over the images of split s and

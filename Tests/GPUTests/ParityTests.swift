@@ -30,10 +30,11 @@ final class ParityTests: XCTestCase {
         CLTunables(pix: 16, rows: 8, kc: 128, weightTaps: 4, rowsPerItem: 0, weightItems: 4096, groupSize: 4)
       ),
       ("pix2 rows16", .native, CLTunables(pix: 2, rows: 16, kc: 7, weightTaps: 3, rowsPerItem: 0, weightItems: 64, groupSize: 2)),
-      // The GPU's tiled convolution: tiles larger than most cases' rows and columns, and a depth
-      // that leaves a partial last slice.
-      ("tiled tm32 tn16 tk5", .native, CLTunables.gpu.with(tileRows: 32, tileColumns: 16, tileDepth: 5)),
-      ("tiled tm16 tn64 tk16", .native, CLTunables.gpu.with(tileRows: 16, tileColumns: 64, tileDepth: 16)),
+      // The GPU's tiled convolution: tiles larger than most cases' rows and columns, a depth that
+      // leaves a partial last slice, K split over several launches' groups (split 64: as many as
+      // the shape allows) and not.
+      ("tiled tm32 tn16 tk5 split64", .native, CLTunables.gpu.with(tileRows: 32, tileColumns: 16, tileDepth: 5, splitGroups: 64)),
+      ("tiled tm16 tn64 tk16 no split", .native, CLTunables.gpu.with(tileRows: 16, tileColumns: 64, tileDepth: 16, splitGroups: 0)),
     ]
     let cases = OpSuite.cases().filter { ["gemm", "linear", "conv2d", "conv2d_relu"].contains($0.op) }
     for (name, engine, tunables) in variants {

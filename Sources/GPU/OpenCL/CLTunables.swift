@@ -25,16 +25,18 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
   public var tileColumns: Int
   /// `conv_tiled`'s patch rows staged in local memory per step.
   public var tileDepth: Int
+  /// `conv_tiled` splits K when its tiles make fewer work-groups than this per compute unit (0: never).
+  public var splitGroups: Int
 
   public init(
     pix: Int, rows: Int, kc: Int, weightTaps: Int, rowsPerItem: Int, weightItems: Int, groupSize: Int, tileRows: Int = 0,
-    tileColumns: Int = 64, tileDepth: Int = 16
+    tileColumns: Int = 64, tileDepth: Int = 16, splitGroups: Int = 0
   ) {
     precondition(
       [2, 4, 8, 16].contains(pix) && [rows, kc, weightTaps, weightItems, groupSize].allSatisfy { $0 >= 1 } && rowsPerItem >= 0)
     (self.pix, self.rows, self.kc, self.weightTaps) = (pix, rows, kc, weightTaps)
     (self.rowsPerItem, self.weightItems, self.groupSize) = (rowsPerItem, weightItems, groupSize)
-    (self.tileRows, self.tileColumns, self.tileDepth) = (tileRows, tileColumns, tileDepth)
+    (self.tileRows, self.tileColumns, self.tileDepth, self.splitGroups) = (tileRows, tileColumns, tileDepth, splitGroups)
     precondition(tilesAreValid)
   }
 
@@ -43,7 +45,8 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
   var tilesAreValid: Bool {
     guard tileRows > 0 else { return true }
     let localBytes = 4 * tileDepth * (tileRows + 1 + tileColumns)
-    return tileRows % 16 == 0 && tileRows <= 256 && [16, 32, 64, 128, 256].contains(tileColumns) && tileDepth >= 1 && localBytes <= 32768
+    return splitGroups >= 0 && tileRows % 16 == 0 && tileRows <= 256 && [16, 32, 64, 128, 256].contains(tileColumns) && tileDepth >= 1
+      && localBytes <= 32768
   }
 
   /// PoCL on a CPU: 16-lane vectors (AVX-512 registers; two AVX2 ones) and the whole channel range per item.
@@ -52,12 +55,14 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
   /// A GPU: the tiled convolution; for the rest narrow vectors, many work-items, groups of 64
   /// (tiles and weight-gradient taps measured on an H200 with the workbench, README).
   public static let gpu = CLTunables(
-    pix: 4, rows: 8, kc: 32, weightTaps: 8, rowsPerItem: 8, weightItems: 65536, groupSize: 64, tileRows: 64, tileColumns: 64, tileDepth: 8)
+    pix: 4, rows: 8, kc: 32, weightTaps: 8, rowsPerItem: 8, weightItems: 65536, groupSize: 64, tileRows: 64, tileColumns: 64, tileDepth: 8,
+    splitGroups: 4)
 
   /// These tunables with other `conv_tiled` tiles.
-  public func with(tileRows: Int, tileColumns: Int, tileDepth: Int) -> CLTunables {
+  public func with(tileRows: Int, tileColumns: Int, tileDepth: Int, splitGroups: Int? = nil) -> CLTunables {
     var t = self
     (t.tileRows, t.tileColumns, t.tileDepth) = (tileRows, tileColumns, tileDepth)
+    t.splitGroups = splitGroups ?? t.splitGroups
     precondition(t.tilesAreValid)
     return t
   }
@@ -70,7 +75,7 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
 
   public var description: String {
     "pix=\(pix) rows=\(rows) kc=\(kc) wtaps=\(weightTaps) rows_per_item=\(rowsPerItem) witems=\(weightItems) group=\(groupSize)"
-      + " tm=\(tileRows) tn=\(tileColumns) tk=\(tileDepth)"
+      + " tm=\(tileRows) tn=\(tileColumns) tk=\(tileDepth) split=\(splitGroups)"
   }
 
   /// Sets one value by its name in `description` ("pix=16"); nil for an unknown name or a bad value.
@@ -91,6 +96,7 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
     case "tm": t.tileRows = v
     case "tn": t.tileColumns = v
     case "tk": t.tileDepth = v
+    case "split": t.splitGroups = v
     default: return nil
     }
     let positive = [t.rows, t.kc, t.weightTaps, t.weightItems, t.groupSize].allSatisfy { $0 >= 1 }

@@ -8,6 +8,7 @@ extension OpenCLBackend {
     static let bias = 1
     static let relu = 2
     static let transposed = 4
+    static let splitK = 8
   }
 
   /// What a conv kernel reads: `planes` planes of `height x width`, each the source's `sourceH`
@@ -58,18 +59,20 @@ extension OpenCLBackend {
 
   /// `out[n, r, outH x outW]` from `copy` (`sourceChannels` planes per image), each output pixel
   /// reading it at `stride`: on `conv_tiled` where the tunables give tiles (GPUs), else `conv_igemm`.
+  /// `phases`: the stride of the dilation in `copy` (an input gradient's), which the tiled kernel
+  /// splits into that many phases per axis, each with only the taps that meet a dy value.
   private func convImplicitGemm(
     out: Tensor, copy: BorderedCopy, weight: Tensor, bias: Tensor?, flags: Int, g: ConvGeometry, sourceChannels: Int, rows: Int, outH: Int,
-    outW: Int, stride: Int, label: String
+    outW: Int, stride: Int, phases: Int = 1, label: String
   ) throws {
     if tunables.tileRows > 0 {
-      let (tm, tn, side) = (tunables.tileRows, tunables.tileColumns, 16)
-      try launch(
-        "conv_tiled", global: [(g.batch * outH * outW + tn - 1) / tn * side, (rows + tm - 1) / tm * side], local: [side, side],
-        [
-          .buffer(out), .buffer(copy.tensor), .buffer(weight), .buffer(bias ?? weight), .int(flags), .int(g.batch), .int(sourceChannels),
-          .int(copy.height), .int(copy.width), .int(rows), .int(outH), .int(outW), .int(g.kernel), .int(stride),
-        ], label: "conv_tiled \(label)", flops: g.forwardFlops)
+      for py in 0..<phases {
+        for px in 0..<phases {
+          try convTiled(
+            out: out, copy: copy, weight: weight, bias: bias, flags: flags, g: g, sourceChannels: sourceChannels, rows: rows, outH: outH,
+            outW: outW, stride: stride, phases: phases, phase: (py, px), label: label)
+        }
+      }
       return
     }
     let perItem = tunables.rowsPerItem == 0 ? rows : tunables.rowsPerItem
@@ -82,6 +85,40 @@ extension OpenCLBackend {
         .int(copy.height), .int(copy.width), .int(rows), .int(outH), .int(outW), .int(g.kernel), .int(stride), .int(perItem),
         .int(copy.border), .int(copy.dilation), .int(copy.sourceH),
       ], label: "conv_igemm \(label)", flops: g.forwardFlops)
+  }
+
+  /// One phase of `convImplicitGemm` on `conv_tiled`, split over K when its tiles alone would
+  /// leave the device mostly idle (fewer than `splitGroups` work-groups per compute unit).
+  private func convTiled(
+    out: Tensor, copy: BorderedCopy, weight: Tensor, bias: Tensor?, flags: Int, g: ConvGeometry, sourceChannels: Int, rows: Int, outH: Int,
+    outW: Int, stride: Int, phases: Int, phase: (y: Int, x: Int), label: String
+  ) throws {
+    let (tm, tn, tk, side) = (tunables.tileRows, tunables.tileColumns, tunables.tileDepth, 16)
+    let columns = g.batch * ((outH - phase.y + phases - 1) / phases) * ((outW - phase.x + phases - 1) / phases)
+    guard columns > 0 else { return }
+    // The taps of this phase that meet a value of the dilated copy (conv_tiled computes the same).
+    func taps(_ p: Int) -> Int { (g.kernel - ((copy.border - p) % phases + phases) % phases + phases - 1) / phases }
+    let k = sourceChannels * taps(phase.y) * taps(phase.x)
+    let tiles = (columns + tn - 1) / tn * ((rows + tm - 1) / tm)
+    // Splits enough for splitGroups work-groups per compute unit, each at least four slices of K long.
+    let wanted = max(1, min((tunables.splitGroups * device.computeUnits + tiles - 1) / tiles, k / (4 * tk)))
+    let perSplit = max(tk, roundUp((k + wanted - 1) / wanted, tk))
+    let splits = max(1, (k + perSplit - 1) / perSplit)
+    let target = splits > 1 ? try reserve(self.columns, splits * rows * columns) : out
+    try launch(
+      "conv_tiled", global: [(columns + tn - 1) / tn * side, (rows + tm - 1) / tm * side, splits], local: [side, side, 1],
+      [
+        .buffer(target), .buffer(copy.tensor), .buffer(weight), .buffer(bias ?? weight), .int(splits > 1 ? flags | ConvFlag.splitK : flags),
+        .int(g.batch), .int(sourceChannels), .int(copy.height), .int(copy.width), .int(rows), .int(outH), .int(outW), .int(g.kernel),
+        .int(stride), .int(phases), .int(phase.y), .int(phase.x), .int(copy.border), .int(perSplit),
+      ], label: "conv_tiled \(label)", flops: g.forwardFlops / Double(phases * phases))
+    guard splits > 1 else { return }
+    try launch(
+      "sum_tiled_splits", items: rows * columns,
+      [
+        .buffer(out), .buffer(target), .buffer(bias ?? weight), .int(flags), .int(splits), .int(rows), .int(g.batch), .int(outH), .int(outW),
+        .int(phases), .int(phase.y), .int(phase.x),
+      ])
   }
 
   func nativeConv2dForward(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, relu: Bool) throws {
@@ -99,7 +136,7 @@ extension OpenCLBackend {
       dilation: g.stride, height: g.height + g.kernel - 1, width: g.width + g.kernel - 1)
     try convImplicitGemm(
       out: dx, copy: copy, weight: weight, bias: nil, flags: ConvFlag.transposed, g: g, sourceChannels: g.outChannels, rows: g.inChannels,
-      outH: g.height, outW: g.width, stride: 1, label: "dx  \(shapeLabel(g))")
+      outH: g.height, outW: g.width, stride: 1, phases: g.stride, label: "dx  \(shapeLabel(g))")
   }
 
   /// From dy channels-last and the bordered copy of x, split over the batch so the work-items
