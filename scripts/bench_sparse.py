@@ -13,6 +13,7 @@ weights in dense modules: what PyTorch gives a pruned model). Runs alternate; me
 
 Usage: scripts/bench_sparse.py [--arch smallcnn resnet18] [--n 200] [--attack-n 200]
                                [--repeats 3] [--workdir DIR] [--bin .build/release/advprune]
+                               [--device cpu|opencl]
 Needs torch, numpy and safetensors; without them it installs them from PyPI into .venv-bench
 and runs there.
 """
@@ -52,8 +53,8 @@ VARIANTS = [("dense", None), ("90 %", ("unstructured", 0.9)), ("95 %", ("unstruc
 SPEC = {"smallcnn": ("fashion-mnist", (1, 28, 28), 0.1), "resnet18": ("cifar10", (3, 32, 32), 8 / 255)}
 
 
-def advprune(binary, args):
-    out = subprocess.run([binary, *args, "--json", "--quiet", "--device", "cpu"], check=True, capture_output=True, text=True).stdout
+def advprune(binary, args, device="cpu"):
+    out = subprocess.run([binary, *args, "--json", "--quiet", "--device", device], check=True, capture_output=True, text=True).stdout
     return json.loads(out)
 
 
@@ -100,11 +101,12 @@ def main():
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workdir", help="keep the models and data sets here (default: a temporary directory)")
+    parser.add_argument("--device", default="cpu", help="advprune's backend for the timed runs (cpu, opencl[:N]); PyTorch runs on the CPU")
     parser.add_argument("--bin", default=os.path.join(os.path.dirname(__file__), "..", ".build", "release", "advprune"))
     a = parser.parse_args()
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; advprune {a.bin}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; advprune {a.bin} on {a.device}")
     print("| model | path | clean: masked s | fast s | speedup | PyTorch s | PGD-40: masked s | fast s | speedup | PyTorch s "
           "| fast / PyTorch (clean, PGD) | accuracy masked / fast |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
@@ -140,10 +142,10 @@ def main():
                 accuracy, run_path = {}, ""
                 for _ in range(a.repeats):
                     for mode, flags in (("masked", ["--sparse", "off", "--compact", "off"]), ("fast", [])):
-                        p = advprune(a.bin, ["predict", path, "--data-dir", test_dir, "--n", str(a.n), *flags])
+                        p = advprune(a.bin, ["predict", path, "--data-dir", test_dir, "--n", str(a.n), *flags], a.device)
                         times[f"{mode}-clean"].append(p["seconds"])
                         r = advprune(a.bin, ["attack", path, "--data-dir", test_dir, "--n", str(a.attack_n), "--attack", "pgd",
-                                             "--steps", str(a.steps), "--batch-size", "200", *flags])
+                                             "--steps", str(a.steps), "--batch-size", "200", *flags], a.device)
                         times[f"{mode}-pgd"].append(r["evaluation"]["seconds"])
                         accuracy[mode] = (r["evaluation"]["cleanAccuracy"], r["evaluation"]["robustAccuracy"])
                         if mode == "fast":

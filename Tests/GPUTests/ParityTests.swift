@@ -16,7 +16,8 @@ final class ParityTests: XCTestCase {
 
   /// The CLBlast baseline, and our kernels compiled with other tunables than the device's
   /// (narrow and wide vectors, small tiles, a few channels per work-item, work-groups of several
-  /// items, one batch split or many, the GPU's local-memory tiles), agree with the reference on every GEMM and convolution case.
+  /// items, one batch split or many, the GPU's local-memory tiles and element-wise sparse
+  /// kernels), agree with the reference on every GEMM, convolution and sparse convolution case.
   func testEveryEngineAndTunableSetMatchesTheReference() throws {
     let cl = try OpenCLFixture.backend()
     let variants: [(String, OpenCLEngine, CLTunables)] = [
@@ -36,7 +37,7 @@ final class ParityTests: XCTestCase {
       ("tiled tm32 tn16 tk5 split64", .native, CLTunables.gpu.with(tileRows: 32, tileColumns: 16, tileDepth: 5, splitGroups: 64)),
       ("tiled tm16 tn64 tk16 no split", .native, CLTunables.gpu.with(tileRows: 16, tileColumns: 64, tileDepth: 16, splitGroups: 0)),
     ]
-    let cases = OpSuite.cases().filter { ["gemm", "linear", "conv2d", "conv2d_relu"].contains($0.op) }
+    let cases = OpSuite.cases().filter { ["gemm", "linear", "conv2d", "conv2d_relu", "sparse_conv2d"].contains($0.op) }
     for (name, engine, tunables) in variants {
       let backend = try OpenCLBackend(device: cl.device, engine: engine, tunables: tunables)
       for c in cases {

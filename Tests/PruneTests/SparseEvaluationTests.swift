@@ -58,9 +58,14 @@ final class SparseEvaluationTests: XCTestCase {
     try assertSameFunction(run.model, try pruned(), seed: 9, "compact + sparse")
   }
 
-  func testOpenCLRunsSparseOnlyWhenAsked() throws {
+  /// On OpenCL (PoCL here) `auto` takes the layers below the device's crossover: at 99 % all of
+  /// SmallCNN's, at 20 % none; `on` takes every layer.
+  func testOpenCLRunsSparseBelowItsCrossover() throws {
     let cl = try OpenCLFixture.backend()
-    XCTAssertEqual(try EvaluationModel(try unstructured(cl, sparsity: 0.95, seed: 3), mode: .off, sparse: .auto).path, "masked")
+    XCTAssertEqual(try EvaluationModel(try unstructured(cl, sparsity: 0.2, seed: 3), mode: .off, sparse: .auto).path, "masked")
+    let auto = try EvaluationModel(try unstructured(cl, sparsity: 0.99, seed: 3), mode: .off, sparse: .auto)
+    XCTAssertEqual(auto.sparseLayers, ["conv1", "conv2", "conv3", "conv4", "fc1", "fc2", "fc3"])
+    try assertSameFunction(auto.model, try unstructured(CPUBackend(), sparsity: 0.99, seed: 3), seed: 12, "OpenCL auto sparse against CPU masked")
     let run = try EvaluationModel(try unstructured(cl, sparsity: 0.95, seed: 3), mode: .off, sparse: .on)
     XCTAssertEqual(run.path, "sparse")
     try assertSameFunction(run.model, try unstructured(CPUBackend(), sparsity: 0.95, seed: 3), seed: 10, "OpenCL sparse against CPU masked")

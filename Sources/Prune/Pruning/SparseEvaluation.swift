@@ -4,7 +4,7 @@ import GPU
 /// convolution, `SparseConvWeights`), so unstructured pruning is faster too.
 public enum SparseMode: String, Codable, Sendable, CaseIterable {
   /// Every conv and linear layer at or below the crossover density measured for its backend (the
-  /// CPU's, a GPU's through OpenCL; never on an OpenCL CPU device, where sparse never won).
+  /// CPU's, a GPU's through OpenCL, an OpenCL CPU device's).
   case auto
   /// Every conv and linear layer, on either backend (for comparing the two paths).
   case on
@@ -26,12 +26,21 @@ enum SparseEvaluation {
   /// at 1 % against 1.7-2.3 ms dense, and lost from 5 % (README, *On a GPU*).
   static let gpuCrossoverDensity = 0.04
 
+  /// On an OpenCL CPU device (PoCL) the row kernels' work per nonzero is a run of an output row,
+  /// so short rows pay loop overhead: ResNet18 crossed over at about 14 % on 32-wide rows, 4.5 %
+  /// at 16, 3.8 % at 8 and 2 % at 4, SmallCNN at 20 % (24), 10 % (10) and 6 % (8), linear layers
+  /// at 10-20 % (README, *Measured*). Per output column, kept below every one of those:
+  static let openCLCPUCrossoverPerColumn = 0.004
+  static let openCLCPULinearCrossover = 0.1
+
   /// The crossover of one layer on `backend`. The CPU's direct kernel computes on the whole padded
   /// grid, of which only OH*OW points are outputs, so small padded planes (ResNet18's 8x8 and 4x4
-  /// stages) pay for the rest and cross over lower in proportion. On an OpenCL CPU device (PoCL)
-  /// the sparse kernels never won, so nothing crosses over.
+  /// stages) pay for the rest and cross over lower in proportion.
   public static func crossover(_ g: ConvGeometry, on backend: Backend) -> Double {
-    if backend is OpenCLBackend { return largePlaneCrossover(on: backend) }
+    if let cl = backend as? OpenCLBackend {
+      if cl.device.isGPU { return gpuCrossoverDensity }
+      return g.outPixels == 1 ? openCLCPULinearCrossover : min(openCLCPULinearCrossover, openCLCPUCrossoverPerColumn * Double(g.outWidth))
+    }
     guard g.stride == 1 else { return stridedCrossoverDensity }
     let grid = (g.height + 2 * g.padding) * (g.width + 2 * g.padding)
     return crossoverDensity * Double(g.outPixels) / Double(max(1, grid))
@@ -40,7 +49,7 @@ enum SparseEvaluation {
   /// The crossover of a large-plane layer on `backend`.
   public static func largePlaneCrossover(on backend: Backend) -> Double {
     guard let cl = backend as? OpenCLBackend else { return crossoverDensity }
-    return cl.device.isGPU ? gpuCrossoverDensity : 0
+    return cl.device.isGPU ? gpuCrossoverDensity : openCLCPULinearCrossover
   }
 
   /// Switches `model`'s layers to sparse kernels as `mode` says; the names of those that switched.
