@@ -29,7 +29,7 @@ enum SparseEvaluation {
   /// On an OpenCL CPU device (PoCL) the row kernels' work per nonzero is a run of an output row,
   /// so short rows pay loop overhead: ResNet18 crossed over at about 14 % on 32-wide rows, 4.5 %
   /// at 16, 3.8 % at 8 and 2 % at 4, SmallCNN at 20 % (24), 10 % (10) and 6 % (8), linear layers
-  /// at 10-20 % (README, *Measured*). Per output column, kept below every one of those:
+  /// at 10-20 % (README, *The OpenCL engine on PoCL*). Per output column, below all of those:
   static let openCLCPUCrossoverPerColumn = 0.004
   static let openCLCPULinearCrossover = 0.1
 
