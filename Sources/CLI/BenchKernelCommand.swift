@@ -12,7 +12,8 @@ struct BenchKernel: ParsableCommand {
       (native) and with im2col + CLBlast (clblast), checks each against the CPU reference on the same \
       inputs, then times it: one warm-up, the median of --repeats runs. Prints ms, GFLOP/s, GB/s (operands \
       and result moved once) and the share of the device's FMA peak measured first. --set NAME=V compiles \
-      the native kernels with other tunables (pix, rows, kc, wtaps, rows_per_item, witems, group).
+      the native kernels with other tunables (pix, rows, kc, wtaps, rows_per_item, witems, group; tm, tn, \
+      tk, split for the local-memory tiles GPUs run, tm=0 for the per-item kernel).
       """)
 
   @Argument(help: "conv-forward, conv-backward-data, conv-backward-weight, gemm or all.") var op: String = "all"
@@ -48,7 +49,11 @@ struct BenchKernel: ParsableCommand {
       var tunables = cl.tunables
       for assignment in sets {
         guard let t = tunables.setting(assignment) else {
-          throw UserError.badValue(name: "--set", value: assignment, problem: "expected NAME=V with NAME one of \(cl.tunables)")
+          throw UserError.badValue(
+            name: "--set", value: assignment,
+            problem:
+              "expected NAME=V with NAME one of \(cl.tunables) and V valid for it (pix 2, 4, 8 or 16; tm 0 or a multiple of 16 up to 256; tn 16, 32, 64, 128 or 256; tiles within 32 KiB of local memory)"
+          )
         }
         tunables = t
       }

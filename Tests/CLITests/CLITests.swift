@@ -125,6 +125,7 @@ final class CLITests: XCTestCase {
     assertUserError(try advprune(["bench-kernel", "conv", "--device", "opencl"]), mentions: ["conv"])
     assertUserError(try advprune(["bench-kernel", "--variant", "fast", "--device", "opencl"]), mentions: ["fast"])
     assertUserError(try advprune(["bench-kernel", "--set", "pix=3", "--device", "opencl"]), mentions: ["pix=3"])
+    assertUserError(try advprune(["bench-kernel", "--set", "tm=17", "--device", "opencl"]), mentions: ["tm=17", "multiple of 16"])
     assertUserError(try advprune(["bench-kernel", "--device", "cpu"]), mentions: ["--device"])
   }
 
