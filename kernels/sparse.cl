@@ -53,13 +53,13 @@ __kernel void sparse_conv_backward_data(__global float* dx, __global const float
   dx[idx] = sum;
 }
 
-// The row forms, for CPU devices (where a work-group is a task and work-items are loop
-// iterations): one work-item per output (or input-gradient) row, walking its channel's nonzeros
-// and, for each, a run of the row, so the index arithmetic is paid per nonzero instead of per
-// output and the inner loop is a saxpy the compiler vectorises. Each output still sums its terms
-// in index order, as the element forms do.
+// The plane forms, for CPU devices (where a work-group is a task and work-items are loop
+// iterations): one work-item per output (or input-gradient) plane, walking its channel's nonzeros
+// and, for each, the runs of the rows it reaches, so the index arithmetic is paid per nonzero
+// instead of per output and the inner loop is a saxpy the compiler vectorises. Each output still
+// sums its terms in index order, as the element forms do.
 
-// First and last+1 output column o with 0 <= o * stride + offset < size.
+// First and last+1 output index o with 0 <= o * stride + offset < size.
 static inline int run_begin(const int offset, const int stride) { return offset < 0 ? (-offset + stride - 1) / stride : 0; }
 static inline int run_end(const int offset, const int stride, const int size, const int count) {
   const int t = size - 1 - offset;
@@ -77,50 +77,54 @@ static inline void add_run(__global float* dst, const int dst_step, __global con
   }
 }
 
-__kernel void sparse_conv_forward_rows(__global float* y, __global const float* x,
-                                       __global const int* row_start, __global const int* row_index,
-                                       __global const float* row_value, __global const float* bias, const int with_bias,
-                                       const int channels, const int height, const int width, const int kernel_size,
-                                       const int stride, const int pad, const int out_channels, const int out_h,
-                                       const int out_w, const int batch) {
+// Output pixel (oy, ox) reads x at (oy * stride + i - pad, ox * stride + j - pad).
+__kernel void sparse_conv_forward_planes(__global float* y, __global const float* x,
+                                         __global const int* row_start, __global const int* row_index,
+                                         __global const float* row_value, __global const float* bias, const int with_bias,
+                                         const int channels, const int height, const int width, const int kernel_size,
+                                         const int stride, const int pad, const int out_channels, const int out_h,
+                                         const int out_w, const int batch) {
   const int idx = get_global_id(0);
-  if (idx >= batch * out_channels * out_h) return;
-  const int oy = idx % out_h, o = (idx / out_h) % out_channels, n = idx / (out_h * out_channels);
+  if (idx >= batch * out_channels) return;
+  const int o = idx % out_channels, n = idx / out_channels;
   const int kk = kernel_size * kernel_size;
-  __global float* out = y + idx * out_w;
+  __global float* out = y + idx * out_h * out_w;
   const float b = with_bias ? bias[o] : 0.0f;
-  for (int ox = 0; ox < out_w; ++ox) out[ox] = b;
+  for (int p = 0; p < out_h * out_w; ++p) out[p] = b;
   __global const float* image = x + n * channels * height * width;
   for (int e = row_start[o]; e < row_start[o + 1]; ++e) {
     const int r = row_index[e];
     const int c = r / kk, i = (r / kernel_size) % kernel_size, j = r % kernel_size;
-    const int h = oy * stride - pad + i;
-    if (h < 0 || h >= height) continue;
-    add_run(out, 1, image + (c * height + h) * width + j - pad, stride, row_value[e], run_begin(j - pad, stride),
-            run_end(j - pad, stride, width, out_w));
+    const int y_lo = run_begin(i - pad, stride), y_hi = run_end(i - pad, stride, height, out_h);
+    const int x_lo = run_begin(j - pad, stride), x_hi = run_end(j - pad, stride, width, out_w);
+    const float v = row_value[e];
+    __global const float* src = image + (c * height + i - pad) * width + j - pad;
+    for (int oy = y_lo; oy < y_hi; ++oy) add_run(out + oy * out_w, 1, src + oy * stride * width, stride, v, x_lo, x_hi);
   }
 }
 
-__kernel void sparse_conv_backward_data_rows(__global float* dx, __global const float* dy,
-                                             __global const int* col_start, __global const int* col_index,
-                                             __global const float* col_value,
-                                             const int channels, const int height, const int width, const int kernel_size,
-                                             const int stride, const int pad, const int out_channels, const int out_h,
-                                             const int out_w, const int batch) {
+// dx pixel (yo * stride + i - pad, xo * stride + j - pad) takes w * dy[o, yo, xo].
+__kernel void sparse_conv_backward_data_planes(__global float* dx, __global const float* dy,
+                                               __global const int* col_start, __global const int* col_index,
+                                               __global const float* col_value,
+                                               const int channels, const int height, const int width, const int kernel_size,
+                                               const int stride, const int pad, const int out_channels, const int out_h,
+                                               const int out_w, const int batch) {
   const int idx = get_global_id(0);
-  if (idx >= batch * channels * height) return;
-  const int h = idx % height, c = (idx / height) % channels, n = idx / (height * channels);
+  if (idx >= batch * channels) return;
+  const int c = idx % channels, n = idx / channels;
   const int kk = kernel_size * kernel_size;
-  __global float* out = dx + idx * width;
-  for (int w = 0; w < width; ++w) out[w] = 0.0f;
+  __global float* out = dx + idx * height * width;
+  for (int p = 0; p < height * width; ++p) out[p] = 0.0f;
   __global const float* grad = dy + n * out_channels * out_h * out_w;
   for (int e = col_start[c * kk]; e < col_start[(c + 1) * kk]; ++e) {
     const int r = col_index[e];
     const int o = r / kk, i = (r / kernel_size) % kernel_size, j = r % kernel_size;
-    const int hy = h + pad - i;
-    if (hy < 0 || hy % stride != 0 || hy / stride >= out_h) continue;
-    // dx column w = xo * stride + j - pad for the dy columns xo that land inside the row.
-    add_run(out + j - pad, stride, grad + (o * out_h + hy / stride) * out_w, 1, col_value[e], run_begin(j - pad, stride),
-            run_end(j - pad, stride, width, out_w));
+    const int y_lo = run_begin(i - pad, stride), y_hi = run_end(i - pad, stride, height, out_h);
+    const int x_lo = run_begin(j - pad, stride), x_hi = run_end(j - pad, stride, width, out_w);
+    const float v = col_value[e];
+    __global float* dst = out + (i - pad) * width + j - pad;
+    __global const float* g = grad + o * out_h * out_w;
+    for (int yo = y_lo; yo < y_hi; ++yo) add_run(dst + yo * stride * width, stride, g + yo * out_w, 1, v, x_lo, x_hi);
   }
 }

@@ -26,11 +26,13 @@ enum SparseEvaluation {
   /// at 1 % against 1.7-2.3 ms dense, and lost from 5 % (README, *On a GPU*).
   static let gpuCrossoverDensity = 0.04
 
-  /// On an OpenCL CPU device (PoCL) the row kernels' work per nonzero is a run of an output row,
-  /// so short rows pay loop overhead: ResNet18 crossed over at about 14 % on 32-wide rows, 4.5 %
-  /// at 16, 3.8 % at 8 and 2 % at 4, SmallCNN at 20 % (24), 10 % (10) and 6 % (8), linear layers
-  /// at 10-20 % (README, *The OpenCL engine on PoCL*). Per output column, below all of those:
-  static let openCLCPUCrossoverPerColumn = 0.004
+  /// On an OpenCL CPU device (PoCL) the plane kernels' work per nonzero is a run in each row it
+  /// reaches, so short rows pay loop overhead: ResNet18 crossed over at about 20-25 % on 32-wide
+  /// rows, 12 % at 16, 7-9 % at 8 and 4-5 % at 4, SmallCNN at about 35 % (24), 13 % (10) and
+  /// 17 % (8), linear layers at 10-15 % (README, *The OpenCL engine on PoCL*). Per output column,
+  /// at most 20 %, at or below all of those:
+  static let openCLCPUCrossoverPerColumn = 0.0075
+  static let openCLCPUCrossoverCap = 0.2
   static let openCLCPULinearCrossover = 0.1
 
   /// The crossover of one layer on `backend`. The CPU's direct kernel computes on the whole padded
@@ -39,7 +41,7 @@ enum SparseEvaluation {
   public static func crossover(_ g: ConvGeometry, on backend: Backend) -> Double {
     if let cl = backend as? OpenCLBackend {
       if cl.device.isGPU { return gpuCrossoverDensity }
-      return g.outPixels == 1 ? openCLCPULinearCrossover : min(openCLCPULinearCrossover, openCLCPUCrossoverPerColumn * Double(g.outWidth))
+      return g.outPixels == 1 ? openCLCPULinearCrossover : min(openCLCPUCrossoverCap, openCLCPUCrossoverPerColumn * Double(g.outWidth))
     }
     guard g.stride == 1 else { return stridedCrossoverDensity }
     let grid = (g.height + 2 * g.padding) * (g.width + 2 * g.padding)
@@ -49,7 +51,7 @@ enum SparseEvaluation {
   /// The crossover of a large-plane layer on `backend`.
   public static func largePlaneCrossover(on backend: Backend) -> Double {
     guard let cl = backend as? OpenCLBackend else { return crossoverDensity }
-    return cl.device.isGPU ? gpuCrossoverDensity : openCLCPULinearCrossover
+    return cl.device.isGPU ? gpuCrossoverDensity : openCLCPUCrossoverCap
   }
 
   /// Switches `model`'s layers to sparse kernels as `mode` says; the names of those that switched.
