@@ -218,6 +218,14 @@ __kernel void conv_igemm(__global float* out, __global const float* src, __globa
 #define WM (TM / TG)
 #define WN (TN / TG)
 
+// A phase's pixels as columns: a phase of stride ps starting at (phase_y, phase_x) holds
+// phase_h x phase_w pixels of an out_h x out_w plane; column pp of an image is the pixel
+// phase_pixel(pp) of its plane.
+static inline int phase_extent(const int size, const int phase, const int ps) { return (size - phase + ps - 1) / ps; }
+static inline int phase_pixel(const int pp, const int phase_w, const int phase_y, const int phase_x, const int ps, const int out_w) {
+  return (phase_y + ps * (pp / phase_w)) * out_w + phase_x + ps * (pp % phase_w);
+}
+
 __kernel __attribute__((reqd_work_group_size(TG, TG, 1))) void conv_tiled(
     __global float* out, __global const float* src, __global const float* w, __global const float* bias, const int flags,
     const int batch, const int src_channels, const int src_h, const int src_w, const int out_rows, const int out_h,
@@ -227,8 +235,8 @@ __kernel __attribute__((reqd_work_group_size(TG, TG, 1))) void conv_tiled(
   __local float b_tile[TK][TN];
   const int tx = get_local_id(0), ty = get_local_id(1), lid = ty * TG + tx;
   const int ps = phase_stride;
-  const int phase_h = (out_h - phase_y + ps - 1) / ps, phase_w = (out_w - phase_x + ps - 1) / ps;
-  const int P = out_h * out_w, phase_p = phase_h * phase_w, cols = batch * phase_p;
+  const int phase_w = phase_extent(out_w, phase_x, ps);
+  const int P = out_h * out_w, phase_p = phase_extent(out_h, phase_y, ps) * phase_w, cols = batch * phase_p;
   const int col0 = get_group_id(0) * TN, row0 = get_group_id(1) * TM;
   const bool transposed = (flags & TRANSPOSED) != 0;
   // This phase's taps: ti = ti0 + ps * a for a < taps_h, tj likewise.
@@ -244,9 +252,8 @@ __kernel __attribute__((reqd_work_group_size(TG, TG, 1))) void conv_tiled(
   const bool col_ok = my_col < cols;
   int col_base = 0;
   if (col_ok) {
-    const int n = my_col / phase_p, pp = my_col % phase_p;
-    const int y = phase_y + ps * (pp / phase_w), x = phase_x + ps * (pp % phase_w);
-    col_base = n * src_channels * src_plane + (y * src_w + x) * stride;
+    const int p = phase_pixel(my_col % phase_p, phase_w, phase_y, phase_x, ps, out_w);
+    col_base = (my_col / phase_p) * src_channels * src_plane + (p / out_w * src_w + p % out_w) * stride;
   }
 
   float acc[WM][WN];
@@ -313,8 +320,7 @@ __kernel __attribute__((reqd_work_group_size(TG, TG, 1))) void conv_tiled(
       }
       continue;
     }
-    const int n = col / phase_p, pp = col % phase_p;
-    const int p = (phase_y + ps * (pp / phase_w)) * out_w + phase_x + ps * (pp % phase_w);
+    const int n = col / phase_p, p = phase_pixel(col % phase_p, phase_w, phase_y, phase_x, ps, out_w);
 #pragma unroll
     for (int m = 0; m < WM; ++m) {
       const int row = row0 + ty + TG * m;
@@ -333,8 +339,8 @@ __kernel void sum_tiled_splits(__global float* out, __global const float* partia
                                const int flags, const int splits, const int out_rows, const int batch, const int out_h,
                                const int out_w, const int phase_stride, const int phase_y, const int phase_x) {
   const int ps = phase_stride;
-  const int phase_h = (out_h - phase_y + ps - 1) / ps, phase_w = (out_w - phase_x + ps - 1) / ps;
-  const int phase_p = phase_h * phase_w, cols = batch * phase_p;
+  const int phase_w = phase_extent(out_w, phase_x, ps), phase_p = phase_extent(out_h, phase_y, ps) * phase_w;
+  const int cols = batch * phase_p;
   const int e = get_global_id(0);
   if (e >= out_rows * cols) return;
   const int row = e / cols, col = e % cols;
@@ -342,8 +348,7 @@ __kernel void sum_tiled_splits(__global float* out, __global const float* partia
   for (int s = 0; s < splits; ++s) v += partial[(s * out_rows + row) * cols + col];
   if (flags & WITH_BIAS) v += bias[row];
   if (flags & RELU_OUT) v = fmax(v, 0.0f);
-  const int n = col / phase_p, pp = col % phase_p;
-  const int p = (phase_y + ps * (pp / phase_w)) * out_w + phase_x + ps * (pp % phase_w);
+  const int n = col / phase_p, p = phase_pixel(col % phase_p, phase_w, phase_y, phase_x, ps, out_w);
   out[(n * out_rows + row) * out_h * out_w + p] = v;
 }
 

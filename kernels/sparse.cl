@@ -4,6 +4,13 @@
 // nonzeros, in index order: no atomics, and work proportional to the nonzeros. All work-items of
 // a channel walk the same list, so control flow stays uniform within a group.
 
+// Patch row r = (c * k + i) * k + j of a k x k kernel: its channel c (or output channel, in the
+// input gradient's lists) and tap (i, j).
+static inline int3 patch_row(const int r, const int kernel_size) {
+  const int kk = kernel_size * kernel_size;
+  return (int3)(r / kk, (r / kernel_size) % kernel_size, r % kernel_size);
+}
+
 // y[n, o, oy, ox] = b[o] + sum over o's nonzeros (c, i, j) of w * x[n, c, oy*s - pad + i, ox*s - pad + j].
 __kernel void sparse_conv_forward(__global float* y, __global const float* x,
                                   __global const int* row_start, __global const int* row_index,
@@ -15,12 +22,11 @@ __kernel void sparse_conv_forward(__global float* y, __global const float* x,
   if (idx >= batch * out_channels * out_h * out_w) return;
   const int ox = idx % out_w, oy = (idx / out_w) % out_h;
   const int o = (idx / (out_w * out_h)) % out_channels, n = idx / (out_w * out_h * out_channels);
-  const int kk = kernel_size * kernel_size;
   __global const float* image = x + n * channels * height * width;
   float sum = with_bias ? bias[o] : 0.0f;
   for (int e = row_start[o]; e < row_start[o + 1]; ++e) {
-    const int r = row_index[e];
-    const int c = r / kk, i = (r / kernel_size) % kernel_size, j = r % kernel_size;
+    const int3 t = patch_row(row_index[e], kernel_size);
+    const int c = t.x, i = t.y, j = t.z;
     const int h = oy * stride - pad + i, w = ox * stride - pad + j;
     if (h >= 0 && h < height && w >= 0 && w < width) sum += row_value[e] * image[(c * height + h) * width + w];
   }
@@ -43,8 +49,8 @@ __kernel void sparse_conv_backward_data(__global float* dx, __global const float
   __global const float* grad = dy + n * out_channels * out_h * out_w;
   float sum = 0.0f;
   for (int e = col_start[c * kk]; e < col_start[(c + 1) * kk]; ++e) {
-    const int r = col_index[e];
-    const int o = r / kk, i = (r / kernel_size) % kernel_size, j = r % kernel_size;
+    const int3 t = patch_row(col_index[e], kernel_size);
+    const int o = t.x, i = t.y, j = t.z;
     const int hy = h + pad - i, wx = w + pad - j;
     if (hy < 0 || wx < 0 || hy % stride != 0 || wx % stride != 0) continue;
     const int yo = hy / stride, xo = wx / stride;
@@ -87,14 +93,13 @@ __kernel void sparse_conv_forward_planes(__global float* y, __global const float
   const int idx = get_global_id(0);
   if (idx >= batch * out_channels) return;
   const int o = idx % out_channels, n = idx / out_channels;
-  const int kk = kernel_size * kernel_size;
   __global float* out = y + idx * out_h * out_w;
   const float b = with_bias ? bias[o] : 0.0f;
   for (int p = 0; p < out_h * out_w; ++p) out[p] = b;
   __global const float* image = x + n * channels * height * width;
   for (int e = row_start[o]; e < row_start[o + 1]; ++e) {
-    const int r = row_index[e];
-    const int c = r / kk, i = (r / kernel_size) % kernel_size, j = r % kernel_size;
+    const int3 t = patch_row(row_index[e], kernel_size);
+    const int c = t.x, i = t.y, j = t.z;
     const int y_lo = run_begin(i - pad, stride), y_hi = run_end(i - pad, stride, height, out_h);
     const int x_lo = run_begin(j - pad, stride), x_hi = run_end(j - pad, stride, width, out_w);
     const float v = row_value[e];
@@ -118,8 +123,8 @@ __kernel void sparse_conv_backward_data_planes(__global float* dx, __global cons
   for (int p = 0; p < height * width; ++p) out[p] = 0.0f;
   __global const float* grad = dy + n * out_channels * out_h * out_w;
   for (int e = col_start[c * kk]; e < col_start[(c + 1) * kk]; ++e) {
-    const int r = col_index[e];
-    const int o = r / kk, i = (r / kernel_size) % kernel_size, j = r % kernel_size;
+    const int3 t = patch_row(col_index[e], kernel_size);
+    const int o = t.x, i = t.y, j = t.z;
     const int y_lo = run_begin(i - pad, stride), y_hi = run_end(i - pad, stride, height, out_h);
     const int x_lo = run_begin(j - pad, stride), x_hi = run_end(j - pad, stride, width, out_w);
     const float v = col_value[e];

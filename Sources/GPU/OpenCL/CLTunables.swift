@@ -40,10 +40,15 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
     precondition(tilesAreValid)
   }
 
+  /// GPU-style launches: convolutions on `conv_tiled`, and the bordered copies and sparse kernels
+  /// one work-item per value (CPU devices, where a work-item is a loop iteration, take rows and
+  /// planes instead).
+  public var isTiled: Bool { tileRows > 0 }
+
   /// Tile shapes `conv_tiled` can take, its two tiles within the 32 KiB of local memory every
   /// OpenCL 1.2 device has.
   var tilesAreValid: Bool {
-    guard tileRows > 0 else { return true }
+    guard isTiled else { return true }
     let localBytes = 4 * tileDepth * (tileRows + 1 + tileColumns)
     return splitGroups >= 0 && tileRows % 16 == 0 && tileRows <= 256 && [16, 32, 64, 128, 256].contains(tileColumns) && tileDepth >= 1
       && localBytes <= 32768
@@ -70,7 +75,7 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
   public static func defaults(for device: CLDeviceInfo) -> CLTunables { device.isGPU ? gpu : cpu }
 
   var defines: String {
-    "-DPIX=\(pix) -DROWS=\(rows) -DKC=\(kc) -DWTAPS=\(weightTaps)" + (tileRows > 0 ? " -DTM=\(tileRows) -DTN=\(tileColumns) -DTK=\(tileDepth)" : "")
+    "-DPIX=\(pix) -DROWS=\(rows) -DKC=\(kc) -DWTAPS=\(weightTaps)" + (isTiled ? " -DTM=\(tileRows) -DTN=\(tileColumns) -DTK=\(tileDepth)" : "")
   }
 
   public var description: String {

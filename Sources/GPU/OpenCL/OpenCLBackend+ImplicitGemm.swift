@@ -33,10 +33,8 @@ extension OpenCLBackend {
       return BorderedCopy(tensor: source, height: h, width: w, border: 0, dilation: 1, sourceH: h)
     }
     let copy = try reserve(padded, planes * height * width)
-    // The tiled (GPU) tunables write the copy one value per work-item, the others a row.
-    let perValue = tunables.tileRows > 0
     try launch(
-      perValue ? "pad_elements" : "pad_planes", items: planes * height * (perValue ? width : 1),
+      tunables.isTiled ? "pad_elements" : "pad_planes", items: planes * height * (tunables.isTiled ? width : 1),
       [
         .buffer(copy), .buffer(source), .buffer(gate ?? source), .int(gate == nil ? 0 : 1), .int(planes), .int(h), .int(w), .int(border),
         .int(border), .int(dilation), .int(height), .int(width),
@@ -65,7 +63,7 @@ extension OpenCLBackend {
     out: Tensor, copy: BorderedCopy, weight: Tensor, bias: Tensor?, flags: Int, g: ConvGeometry, sourceChannels: Int, rows: Int, outH: Int,
     outW: Int, stride: Int, phases: Int = 1, label: String
   ) throws {
-    if tunables.tileRows > 0 {
+    if tunables.isTiled {
       for py in 0..<phases {
         for px in 0..<phases {
           try convTiled(
