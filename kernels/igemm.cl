@@ -4,11 +4,10 @@
 // are staged KC at a time in a private tile so each gathered input value feeds every output
 // channel of the work-item.
 //
-// Every convolution reads its source from a zero-bordered copy (pad_planes; for the input
-// gradient of a strided convolution also dilated; an unpadded source is read as it is), so no tap
-// ever falls outside it: a row of
-// lanes is one vector load, other lanes a gather at precomputed offsets, and no lane needs a
-// bounds test.
+// Every convolution reads its source from a zero-bordered copy (pad_planes; an unpadded source is
+// read as it is; conv_tiled reads a strided convolution's dy dilated by the stride, conv_igemm its
+// phases from the undilated copy), so no tap ever falls outside it: a row of lanes is one vector
+// load, other lanes a gather at precomputed offsets, and no lane needs a bounds test.
 //
 // Tunables are -D defines (the host passes per-device values, see CLTunables.swift); the defaults
 // here suit a CPU device. PIX must be 2, 4, 8 or 16.
@@ -36,6 +35,16 @@ typedef union {
   float s[PIX];
 } lanes_t;
 
+typedef union {
+  CAT(int, PIX) v;
+  int s[PIX];
+} lanes_i;
+
+// conv_igemm blends a vector of pixels spread over at most this many rows from row loads.
+#define MAX_BLEND 4
+// conv_igemm: an item with at most this many rows skips the tile (see `few`).
+#define FEW_ROWS 4
+
 // Flags of conv_igemm.
 #define WITH_BIAS 1
 #define RELU_OUT 2
@@ -61,6 +70,32 @@ static inline void store_lanes(__global float* p, const floatv v, const int coun
   for (int l = 0; l < count; ++l) p[l] = u.s[l];
 }
 
+// A phase's pixels as columns: a phase of stride ps starting at (phase_y, phase_x) holds
+// phase_h x phase_w pixels of an out_h x out_w plane; column pp of an image is the pixel
+// phase_pixel(pp) of its plane.
+static inline int phase_extent(const int size, const int phase, const int ps) { return (size - phase + ps - 1) / ps; }
+static inline int phase_pixel(const int pp, const int phase_w, const int phase_y, const int phase_x, const int ps, const int out_w) {
+  return (phase_y + ps * (pp / phase_w)) * out_w + phase_x + ps * (pp % phase_w);
+}
+
+// A vector of pixels of one plane: consecutive from p, or (spread) at p + off[l].
+static inline floatv load_pixels(__global const float* p, const int* off, const bool spread, const int count) {
+  if (!spread) return load_lanes(p, count);
+  lanes_t u;
+  for (int l = 0; l < PIX; ++l) u.s[l] = l < count ? p[off[l]] : 0.0f;
+  return u.v;
+}
+
+static inline void store_pixels(__global float* p, const int* off, const bool spread, const floatv v, const int count) {
+  if (!spread) {
+    store_lanes(p, v, count);
+    return;
+  }
+  lanes_t u;
+  u.v = v;
+  for (int l = 0; l < count; ++l) p[off[l]] = u.s[l];
+}
+
 // The epilogue after the last patch rows: bias, then ReLU.
 static inline floatv finish(floatv v, const bool last, const int flags, __global const float* bias, const int r) {
   if (!last) return v;
@@ -70,112 +105,154 @@ static inline floatv finish(floatv v, const bool last, const int flags, __global
 }
 
 // out[n, r, p] = sum over (q, i, j) of A(r, q, i, j) * S(n, q, i, j, p)   (+ bias, ReLU), where src
-// is the bordered copy (src_h x src_w planes) and output pixel (y, x) reads copy pixel
-// (y * stride + i', x * stride + j'). The copy is the source's real_h rows dilated by `dilation`
-// after `border` zero rows (what pad_planes wrote), so whole zero rows can be skipped.
+// is the bordered copy (src_h x src_w planes, the source's real_h rows after `border` zero rows,
+// what pad_planes wrote) and output pixel (y, x) reads copy pixel (y * stride + i', x * stride + j').
 //
 // Forward: src = copy of x [N, Q=C], out = y [N, R=OC], A = w[r, q, i, j], (i', j') = (i, j).
-// Input gradient (TRANSPOSED): src = copy of dy [N, Q=OC] (masked by the ReLU, dilated by the
-//   forward stride), out = dx [N, R=C], A = w[q, r, i, j], (i', j') = (k-1-i, k-1-j), stride 1.
-// Global size: (N * ceil(P / PIX), ceil(R / rows_per_item)).
+// Input gradient (TRANSPOSED): src = copy of dy [N, Q=OC] (masked by the ReLU), out = dx [N, R=C],
+//   A = w[q, r, i, j], stride 1. dx(y, x) takes w(i, j) * dy((y + pad - i) / s, ...) where the
+//   forward stride s divides y + pad - i, so the launch covers one phase of the pixels,
+//   y = phase_y + s * yy (x likewise), with only the taps i = (phase_y + pad) mod s + s a that
+//   meet dy there, and pixel (yy, xx) reads the undilated copy at i' = (phase_y + pad - i) / s +
+//   border. (s = 1: one phase, every tap, i' = k - 1 - i with border = k - 1 - pad.)
+// Global size: (N * ceil(phase pixels / PIX), ceil(R / rows_per_item)).
 __kernel void conv_igemm(__global float* out, __global const float* src, __global const float* w,
                          __global const float* bias, const int flags, const int batch, const int src_channels,
                          const int src_h, const int src_w, const int out_rows, const int out_h, const int out_w,
                          const int kernel_size, const int stride, const int rows_per_item, const int border,
-                         const int dilation, const int real_h) {
-  const int P = out_h * out_w;
+                         const int real_h, const int phase_stride, const int phase_y, const int phase_x,
+                         const int pad) {
+  const int ps = phase_stride;
+  const int phase_w = phase_extent(out_w, phase_x, ps), P = phase_extent(out_h, phase_y, ps) * phase_w;
+  const int plane_p = out_h * out_w;
   const int blocks = (P + PIX - 1) / PIX;
   const int n = get_global_id(0) / blocks;
   if (n >= batch) return;
-  // PIX consecutive pixels of the plane, across rows where the plane is narrow; lanes past
-  // `count` repeat the last pixel and are not stored.
+  // PIX consecutive pixels of the phase, across rows where it is narrow; lanes past `count`
+  // repeat the last pixel and are not stored.
   const int p0 = (get_global_id(0) % blocks) * PIX, count = min(PIX, P - p0);
   const int r_begin = get_global_id(1) * rows_per_item;
   const int r_end = min(out_rows, r_begin + rows_per_item);
   if (r_begin >= r_end) return;
   const bool transposed = (flags & TRANSPOSED) != 0;
   const int kk = kernel_size * kernel_size;
-  const int K = src_channels * kk;
+  // This phase's taps: i = i0 + ps * a for a < taps_h, j likewise.
+  const int i0 = transposed ? (phase_y + pad) % ps : 0, j0 = transposed ? (phase_x + pad) % ps : 0;
+  const int taps_h = (kernel_size - i0 + ps - 1) / ps, taps_w = (kernel_size - j0 + ps - 1) / ps;
+  const int taps = taps_h * taps_w, K = src_channels * taps;
   const int src_plane = src_h * src_w;
   const int row_stride = transposed ? kk : src_channels * kk;
   const int q_stride = transposed ? out_rows * kk : kk;
 
-  // lane_off: where a lane's pixel reads the copy, relative to the first lane's.
-  int py0 = 0, px0 = 0, lane_off[PIX];
+  // lane_off: where a lane's pixel reads the copy, relative to the first lane's; out_off: where
+  // it is written in its plane.
+  int py0 = 0, px0 = 0, lane_off[PIX], out_off[PIX];
   bool row = true, one_row = true;
+  lanes_i lane_row;
 #pragma unroll
   for (int l = 0; l < PIX; ++l) {
-    const int p = p0 + min(l, count - 1);
-    const int py = p / out_w, px = p % out_w;
+    const int pp = p0 + min(l, count - 1);
+    const int py = pp / phase_w, px = pp % phase_w;
     if (l == 0) {
       py0 = py;
       px0 = px;
     }
     lane_off[l] = ((py - py0) * src_w + px - px0) * stride;
+    lane_row.s[l] = py - py0;
+    out_off[l] = phase_pixel(pp, phase_w, phase_y, phase_x, ps, out_w);
     row = row && lane_off[l] == l;
     one_row = one_row && py == py0;
   }
+  // A full vector over a few rows at stride 1: lane l of relative row rr reads l + rr * (src_w -
+  // phase_w), so each row's lanes are one vector load, blended in, instead of PIX scalar loads.
+  // (Every load stays between the first lane's word and the last lane's.)
+  const int rows_spanned = lane_row.s[PIX - 1] + 1, row_shift = src_w - phase_w;
+  const bool blended = !row && count == PIX && stride == 1 && rows_spanned <= MAX_BLEND;
   __global const float* src_n = src + n * src_channels * src_plane + (py0 * src_w + px0) * stride;
-  __global float* out_n = out + n * out_rows * P + p0;
+  __global float* out_n = out + n * out_rows * plane_p;
+  // A phase's pixels are ps apart in the plane: gathered and scattered lane by lane.
+  const bool spread = ps > 1;
+  if (spread && K == 0) {
+    // No tap of this phase meets dy (a strided 1x1 convolution's other phases): dx is 0 there.
+    for (int r = r_begin; r < r_end; ++r)
+      for (int l = 0; l < count; ++l) out_n[r * plane_p + out_off[l]] = 0.0f;
+    return;
+  }
+  out_n += spread ? 0 : out_off[0];
+
+  // An item with a few rows (a one- or three-channel input's gradient) multiplies each gathered
+  // vector at once into two accumulator chains per row: staging it in the tile for a mostly idle
+  // register block cost more than the multiplies.
+  const int item_rows = r_end - r_begin;
+  const bool few = item_rows <= FEW_ROWS;
+  floatv fa[FEW_ROWS], fb[FEW_ROWS];
+#pragma unroll
+  for (int r = 0; r < FEW_ROWS; ++r) fa[r] = fb[r] = (floatv)(0.0f);
+  bool odd = false;
 
   floatv tile[KC];
   int woff[KC];
   for (int k0 = 0; k0 < K; k0 += KC) {
-    // Patch row k0 + t is tap (i, j) of source channel q, advanced without divisions. When all
-    // lanes share an output row, a tap whose copy row is border or dilation zeros is left out of
-    // the tile: `kc` counts the taps kept.
-    int q = k0 / kk, i = (k0 % kk) / kernel_size, j = k0 % kernel_size;
+    // Patch row k0 + t is tap (i0 + ps a, j0 + ps b) of source channel q, advanced without
+    // divisions. When all lanes share an output row, a tap whose copy row is border zeros is left
+    // out: `kc` counts the taps kept.
+    int q = k0 / taps, a = (k0 % taps) / taps_w, b = k0 % taps_w;
     int kc = 0;
     for (int t = 0; t < min(KC, K - k0); ++t) {
-      const int ti = transposed ? kernel_size - 1 - i : i, tj = transposed ? kernel_size - 1 - j : j;
+      const int i = i0 + ps * a, j = j0 + ps * b;
+      // (ps = 1 needs no division: the loop runs for every tap of every stride-1 convolution.)
+      const int ti = transposed ? (ps == 1 ? phase_y + pad - i : (phase_y + pad - i) / ps) + border : i;
+      const int tj = transposed ? (ps == 1 ? phase_x + pad - j : (phase_x + pad - j) / ps) + border : j;
       const int dr = py0 * stride + ti - border;
-      const bool zeros = one_row && (dr < 0 || dr >= real_h * dilation || (dilation > 1 && dr % dilation != 0));
-      if (!zeros) {
-        woff[kc] = q * q_stride + i * kernel_size + j;
+      if (!(one_row && (dr < 0 || dr >= real_h))) {
+        const int wo = q * q_stride + i * kernel_size + j;
         __global const float* at = src_n + q * src_plane + ti * src_w + tj;
+        floatv v;
         if (row) {
-          tile[kc] = vloadv(0, at);
+          v = vloadv(0, at);
+        } else if (blended) {
+          v = vloadv(0, at);
+          for (int rr = 1; rr < rows_spanned; ++rr) v = select(v, vloadv(0, at + rr * row_shift), lane_row.v >= rr);
         } else {
           lanes_t u;
 #pragma unroll
           for (int l = 0; l < PIX; ++l) u.s[l] = at[lane_off[l]];
-          tile[kc] = u.v;
+          v = u.v;
         }
-        ++kc;
+        if (few) {
+          __global const float* wt = w + r_begin * row_stride + wo;
+#pragma unroll
+          for (int r = 0; r < FEW_ROWS; ++r) {
+            if (r < item_rows) {
+              if (odd) fb[r] = fma((floatv)(wt[r * row_stride]), v, fb[r]);
+              else fa[r] = fma((floatv)(wt[r * row_stride]), v, fa[r]);
+            }
+          }
+          odd = !odd;
+        } else {
+          tile[kc] = v;
+          woff[kc] = wo;
+          ++kc;
+        }
       }
-      if (++j == kernel_size) {
-        j = 0;
-        if (++i == kernel_size) {
-          i = 0;
+      if (++b == taps_w) {
+        b = 0;
+        if (++a == taps_h) {
+          a = 0;
           ++q;
         }
       }
     }
+    if (few) continue;
     const bool last = k0 + KC >= K;
     for (int r0 = r_begin; r0 < r_end; r0 += ROWS) {
       const int rows = min(ROWS, r_end - r0);
-      if (rows * 4 <= ROWS) {
-        // A few rows (a one-channel input's gradient): two accumulator chains per row instead of a
-        // mostly idle register block.
-        for (int r = r0; r < r0 + rows; ++r) {
-          floatv a0 = k0 == 0 ? (floatv)(0.0f) : load_lanes(out_n + r * P, count), a1 = (floatv)(0.0f);
-          __global const float* wr = w + r * row_stride;
-          int t = 0;
-          for (; t + 1 < kc; t += 2) {
-            a0 = fma((floatv)(wr[woff[t]]), tile[t], a0);
-            a1 = fma((floatv)(wr[woff[t + 1]]), tile[t + 1], a1);
-          }
-          if (t < kc) a0 = fma((floatv)(wr[woff[t]]), tile[t], a0);
-          store_lanes(out_n + r * P, finish(a0 + a1, last, flags, bias, r), count);
-        }
-        continue;
-      }
       int roff[ROWS];
       floatv acc[ROWS];
 #pragma unroll
       for (int r = 0; r < ROWS; ++r) {
         roff[r] = min(r0 + r, out_rows - 1) * row_stride;
-        acc[r] = k0 == 0 ? (floatv)(0.0f) : load_lanes(out_n + min(r0 + r, out_rows - 1) * P, count);
+        acc[r] = k0 == 0 ? (floatv)(0.0f) : load_pixels(out_n + min(r0 + r, out_rows - 1) * plane_p, out_off, spread, count);
       }
       for (int t = 0; t < kc; ++t) {
         const floatv v = tile[t];
@@ -183,8 +260,14 @@ __kernel void conv_igemm(__global float* out, __global const float* src, __globa
 #pragma unroll
         for (int r = 0; r < ROWS; ++r) acc[r] = fma((floatv)(wt[roff[r]]), v, acc[r]);
       }
-      for (int r = 0; r < rows; ++r) store_lanes(out_n + (r0 + r) * P, finish(acc[r], last, flags, bias, r0 + r), count);
+      for (int r = 0; r < rows; ++r)
+        store_pixels(out_n + (r0 + r) * plane_p, out_off, spread, finish(acc[r], last, flags, bias, r0 + r), count);
     }
+  }
+  if (few) {
+#pragma unroll
+    for (int r = 0; r < FEW_ROWS; ++r)
+      if (r < item_rows) store_pixels(out_n + (r_begin + r) * plane_p, out_off, spread, finish(fa[r] + fb[r], true, flags, bias, r_begin + r), count);
   }
 }
 
@@ -217,14 +300,6 @@ __kernel void conv_igemm(__global float* out, __global const float* src, __globa
 #define TG 16
 #define WM (TM / TG)
 #define WN (TN / TG)
-
-// A phase's pixels as columns: a phase of stride ps starting at (phase_y, phase_x) holds
-// phase_h x phase_w pixels of an out_h x out_w plane; column pp of an image is the pixel
-// phase_pixel(pp) of its plane.
-static inline int phase_extent(const int size, const int phase, const int ps) { return (size - phase + ps - 1) / ps; }
-static inline int phase_pixel(const int pp, const int phase_w, const int phase_y, const int phase_x, const int ps, const int out_w) {
-  return (phase_y + ps * (pp / phase_w)) * out_w + phase_x + ps * (pp % phase_w);
-}
 
 __kernel __attribute__((reqd_work_group_size(TG, TG, 1))) void conv_tiled(
     __global float* out, __global const float* src, __global const float* w, __global const float* bias, const int flags,

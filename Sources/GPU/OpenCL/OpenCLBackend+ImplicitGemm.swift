@@ -12,14 +12,13 @@ extension OpenCLBackend {
   }
 
   /// What a conv kernel reads: `planes` planes of `height x width`, each the source's `sourceH`
-  /// rows dilated by `dilation` after `border` zero rows and columns (pad_planes), so no tap
-  /// falls outside it.
+  /// rows (dilated, for conv_tiled's strided input gradients) after `border` zero rows and
+  /// columns (pad_planes), so no tap falls outside it.
   private struct BorderedCopy {
     let tensor: Tensor
     let height: Int
     let width: Int
     let border: Int
-    let dilation: Int
     let sourceH: Int
   }
 
@@ -30,7 +29,7 @@ extension OpenCLBackend {
     of source: Tensor, gate: Tensor?, planes: Int, h: Int, w: Int, border: Int, dilation: Int = 1, height: Int, width: Int
   ) throws -> BorderedCopy {
     if border == 0 && dilation == 1 && gate == nil && (height, width) == (h, w) {
-      return BorderedCopy(tensor: source, height: h, width: w, border: 0, dilation: 1, sourceH: h)
+      return BorderedCopy(tensor: source, height: h, width: w, border: 0, sourceH: h)
     }
     let copy = try reserve(padded, planes * height * width)
     try launch(
@@ -39,7 +38,7 @@ extension OpenCLBackend {
         .buffer(copy), .buffer(source), .buffer(gate ?? source), .int(gate == nil ? 0 : 1), .int(planes), .int(h), .int(w), .int(border),
         .int(border), .int(dilation), .int(height), .int(width),
       ])
-    return BorderedCopy(tensor: copy, height: height, width: width, border: border, dilation: dilation, sourceH: h)
+    return BorderedCopy(tensor: copy, height: height, width: width, border: border, sourceH: h)
   }
 
   /// x bordered by the padding: what the forward and the weight gradient read.
@@ -57,33 +56,38 @@ extension OpenCLBackend {
 
   /// `out[n, r, outH x outW]` from `copy` (`sourceChannels` planes per image), each output pixel
   /// reading it at `stride`: on `conv_tiled` where the tunables give tiles (GPUs), else `conv_igemm`.
-  /// `phases`: the stride of the dilation in `copy` (an input gradient's), which the tiled kernel
-  /// splits into that many phases per axis, each with only the taps that meet a dy value.
+  /// `phases`: an input gradient's stride, split into that many phases per axis, each with only the
+  /// taps that meet a dy value; `conv_tiled` reads them from dy dilated by the stride, `conv_igemm`
+  /// from the undilated copy (`strideGradientCopy`), given the forward's `padding`.
   private func convImplicitGemm(
     out: Tensor, copy: BorderedCopy, weight: Tensor, bias: Tensor?, flags: Int, g: ConvGeometry, sourceChannels: Int, rows: Int, outH: Int,
-    outW: Int, stride: Int, phases: Int = 1, label: String
+    outW: Int, stride: Int, phases: Int = 1, padding: Int = 0, label: String
   ) throws {
-    if tunables.isTiled {
-      for py in 0..<phases {
-        for px in 0..<phases {
+    for py in 0..<phases {
+      for px in 0..<phases {
+        if tunables.isTiled {
           try convTiled(
             out: out, copy: copy, weight: weight, bias: bias, flags: flags, g: g, sourceChannels: sourceChannels, rows: rows, outH: outH,
             outW: outW, stride: stride, phases: phases, phase: (py, px), label: label)
+          continue
         }
+        let perItem = tunables.rowsPerItem == 0 ? rows : tunables.rowsPerItem
+        let pixels = phaseExtent(outH, py, phases) * phaseExtent(outW, px, phases)
+        let items = g.batch * ((pixels + tunables.pix - 1) / tunables.pix)
+        let group = tunables.groupSize
+        try launch(
+          "conv_igemm", global: [roundUp(items, group), (rows + perItem - 1) / perItem], local: [group, 1],
+          [
+            .buffer(out), .buffer(copy.tensor), .buffer(weight), .buffer(bias ?? weight), .int(flags), .int(g.batch), .int(sourceChannels),
+            .int(copy.height), .int(copy.width), .int(rows), .int(outH), .int(outW), .int(g.kernel), .int(stride), .int(perItem),
+            .int(copy.border), .int(copy.sourceH), .int(phases), .int(py), .int(px), .int(padding),
+          ], label: "conv_igemm \(label)", flops: g.forwardFlops / Double(phases * phases))
       }
-      return
     }
-    let perItem = tunables.rowsPerItem == 0 ? rows : tunables.rowsPerItem
-    let items = g.batch * ((outH * outW + tunables.pix - 1) / tunables.pix)
-    let group = tunables.groupSize
-    try launch(
-      "conv_igemm", global: [roundUp(items, group), (rows + perItem - 1) / perItem], local: [group, 1],
-      [
-        .buffer(out), .buffer(copy.tensor), .buffer(weight), .buffer(bias ?? weight), .int(flags), .int(g.batch), .int(sourceChannels),
-        .int(copy.height), .int(copy.width), .int(rows), .int(outH), .int(outW), .int(g.kernel), .int(stride), .int(perItem),
-        .int(copy.border), .int(copy.dilation), .int(copy.sourceH),
-      ], label: "conv_igemm \(label)", flops: g.forwardFlops)
   }
+
+  /// How many of `size` pixels phase `phase` of stride `phases` holds (the kernels' phase_extent).
+  private func phaseExtent(_ size: Int, _ phase: Int, _ phases: Int) -> Int { (size - phase + phases - 1) / phases }
 
   /// One phase of `convImplicitGemm` on `conv_tiled`, split over K when its tiles alone would
   /// leave the device mostly idle (fewer than `splitGroups` work-groups per compute unit).
@@ -127,14 +131,32 @@ extension OpenCLBackend {
   }
 
   /// The input gradient is a stride-1 convolution, with the kernel turned by 180 degrees, of dy
-  /// dilated by the stride and bordered by `kernel - 1 - padding` zeros.
+  /// dilated by the stride and bordered by `kernel - 1 - padding` zeros; `conv_igemm` computes a
+  /// strided one's phases from dy itself (`strideGradientCopy`), with no multiply on a dilation zero.
   func nativeConv2dBackwardData(dx: Tensor, dy: Tensor, weight: Tensor, geometry g: ConvGeometry, reluOutput: Tensor?) throws {
-    let copy = try borderedCopy(
-      of: dy, gate: reluOutput, planes: g.batch * g.outChannels, h: g.outHeight, w: g.outWidth, border: g.kernel - 1 - g.padding,
-      dilation: g.stride, height: g.height + g.kernel - 1, width: g.width + g.kernel - 1)
+    let copy =
+      g.stride > 1 && !tunables.isTiled
+      ? try strideGradientCopy(of: dy, gate: reluOutput, g)
+      : try borderedCopy(
+        of: dy, gate: reluOutput, planes: g.batch * g.outChannels, h: g.outHeight, w: g.outWidth, border: g.kernel - 1 - g.padding,
+        dilation: g.stride, height: g.height + g.kernel - 1, width: g.width + g.kernel - 1)
     try convImplicitGemm(
       out: dx, copy: copy, weight: weight, bias: nil, flags: ConvFlag.transposed, g: g, sourceChannels: g.outChannels, rows: g.inChannels,
-      outH: g.height, outW: g.width, stride: 1, phases: g.stride, label: "dx  \(shapeLabel(g))")
+      outH: g.height, outW: g.width, stride: 1, phases: g.stride, padding: g.padding, label: "dx  \(shapeLabel(g))")
+  }
+
+  /// dy of a strided convolution bordered for `conv_igemm`'s phases: phase pixel (yy, xx) of phase
+  /// (py, px) reads row yy + (py + padding - i) / stride + border for its taps i, so `border` rows
+  /// above keep the first row's smallest tap inside, and the rows below reach the last phase row's largest.
+  private func strideGradientCopy(of dy: Tensor, gate: Tensor?, _ g: ConvGeometry) throws -> BorderedCopy {
+    let s = g.stride
+    let border = max(0, (g.kernel - 1 - g.padding + s - 1) / s)
+    func extent(_ size: Int, _ out: Int) -> Int {
+      (0..<s).map { p in border + phaseExtent(size, p, s) + (p + g.padding) / s }.reduce(border + out, max)
+    }
+    return try borderedCopy(
+      of: dy, gate: gate, planes: g.batch * g.outChannels, h: g.outHeight, w: g.outWidth, border: border,
+      height: extent(g.height, g.outHeight), width: extent(g.width, g.outWidth))
   }
 
   /// From dy channels-last and the bordered copy of x, split over the batch so the work-items
