@@ -13,7 +13,7 @@ weights in dense modules: what PyTorch gives a pruned model). Runs alternate; me
 
 Usage: scripts/bench_sparse.py [--arch smallcnn resnet18] [--n 200] [--attack-n 200]
                                [--repeats 3] [--workdir DIR] [--bin .build/release/advprune]
-                               [--device cpu|opencl]
+                               [--device cpu|opencl] [--variants dense 90 95 99 'filters 50' ...]
 Needs torch, numpy and safetensors; without them it installs them from PyPI into .venv-bench
 and runs there.
 """
@@ -103,7 +103,12 @@ def main():
     parser.add_argument("--workdir", help="keep the models and data sets here (default: a temporary directory)")
     parser.add_argument("--device", default="cpu", help="advprune's backend for the timed runs (cpu, opencl[:N]); PyTorch runs on the CPU")
     parser.add_argument("--bin", default=os.path.join(os.path.dirname(__file__), "..", ".build", "release", "advprune"))
+    parser.add_argument("--variants", nargs="+", metavar="LABEL",
+                        help="only these models, by the start of their label: dense 90 95 99 'filters 50' 'filters 75' (default: all)")
     a = parser.parse_args()
+    variants = [v for v in VARIANTS if not a.variants or any(v[0].startswith(w) for w in a.variants)]
+    if not variants:
+        parser.error(f"--variants {' '.join(a.variants)} names none of: {', '.join(label for label, _ in VARIANTS)}")
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; advprune {a.bin} on {a.device}")
@@ -123,7 +128,7 @@ def main():
                              "--train-limit", "64", "--out", dense])
             points = max(a.n, a.attack_n)
             images = rng.integers(0, 256, (points, *shape), dtype=np.uint8)
-            for label, pruning in VARIANTS:
+            for label, pruning in variants:
                 path = dense
                 if pruning:
                     path = os.path.join(tmp, f"{label.replace(' ', '').replace('%', '')}.safetensors")

@@ -28,10 +28,13 @@ enum SparseEvaluation {
 
   /// On an OpenCL CPU device (PoCL) the plane kernels' work per nonzero is a run in each row it
   /// reaches, so short rows pay loop overhead: ResNet18 crossed over at about 20-25 % on 32-wide
-  /// rows, 12 % at 16, 7-9 % at 8 and 4-5 % at 4, SmallCNN at about 35 % (24), 13 % (10) and
-  /// 17 % (8), linear layers at 10-15 % (README, *The OpenCL engine on PoCL*). Per output column,
-  /// at most 20 %, at or below all of those:
-  static let openCLCPUCrossoverPerColumn = 0.0075
+  /// rows, 12 % at 16, 7-9 % at 8 and 4-5 % at 4 (at 5 % the 4-wide stage ran sparse in 24 ms
+  /// against 28 ms dense), SmallCNN at about 35 % (24), 13 % (10) and 17 % (8), linear layers at
+  /// 10-15 % (README, *The OpenCL engine on PoCL*). 3.5 % plus 0.5 % per output column, at most
+  /// 20 %, follows ResNet18's (5.5 % at 4 columns, 7.5 % at 8, 11.5 % at 16, 19.5 % at 32) and
+  /// stays below SmallCNN's:
+  static let openCLCPUCrossoverBase = 0.035
+  static let openCLCPUCrossoverPerColumn = 0.005
   static let openCLCPUCrossoverCap = 0.2
   static let openCLCPULinearCrossover = 0.1
 
@@ -41,7 +44,8 @@ enum SparseEvaluation {
   public static func crossover(_ g: ConvGeometry, on backend: Backend) -> Double {
     if let cl = backend as? OpenCLBackend {
       if cl.device.isGPU { return gpuCrossoverDensity }
-      return g.outPixels == 1 ? openCLCPULinearCrossover : min(openCLCPUCrossoverCap, openCLCPUCrossoverPerColumn * Double(g.outWidth))
+      guard g.outPixels > 1 else { return openCLCPULinearCrossover }
+      return min(openCLCPUCrossoverCap, openCLCPUCrossoverBase + openCLCPUCrossoverPerColumn * Double(g.outWidth))
     }
     guard g.stride == 1 else { return stridedCrossoverDensity }
     let grid = (g.height + 2 * g.padding) * (g.width + 2 * g.padding)
