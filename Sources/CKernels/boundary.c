@@ -1,4 +1,4 @@
-#include "ckernels.h"
+#include "isa.h"
 
 #include <math.h>
 #include <string.h>
@@ -45,8 +45,7 @@ static inline float moved(const float *p, const float *w, int64_t count, float t
   return sum;
 }
 
-__attribute__((target_clones("avx512f", "arch=haswell", "default")))
-float advprune_boundary_step(const float *p, const float *w, int64_t count, float c, int l2) {
+static inline __attribute__((always_inline)) float advprune_boundary_step_body(const float *p, const float *w, int64_t count, float c, int l2) {
   if (c == 0) return 0;
   const float sign = c > 0 ? -1.0f : 1.0f, goal = fabsf(c);
   float ww = 0;
@@ -64,3 +63,5 @@ float advprune_boundary_step(const float *p, const float *w, int64_t count, floa
   }
   return sign * high;
 }
+
+ADVPRUNE_CLONES(float, advprune_boundary_step, (const float *p, const float *w, int64_t count, float c, int l2), (p, w, count, c, l2), return)

@@ -1,4 +1,4 @@
-#include "ckernels.h"
+#include "isa.h"
 
 #include <string.h>
 
@@ -63,8 +63,7 @@ typedef int32_t i16 __attribute__((vector_size(64)));
   const i16 take3 = c3 > best2;                                                              \
   const v16 best = SELECT(take3, c3, best2);
 
-__attribute__((target_clones("avx512f", "arch=haswell", "default")))
-void advprune_maxpool2x2_forward(const float *x, int64_t row_pairs, int64_t width, int64_t first, int64_t last,
+static inline __attribute__((always_inline)) void advprune_maxpool2x2_forward_body(const float *x, int64_t row_pairs, int64_t width, int64_t first, int64_t last,
                                  float *y) {
   const int64_t ow = width / 2;
   const float *x_end = x + row_pairs * 2 * width;
@@ -80,8 +79,7 @@ void advprune_maxpool2x2_forward(const float *x, int64_t row_pairs, int64_t widt
   }
 }
 
-__attribute__((target_clones("avx512f", "arch=haswell", "default")))
-void advprune_maxpool2x2_backward(const float *x, const float *dy, int64_t row_pairs, int64_t width, int64_t first,
+static inline __attribute__((always_inline)) void advprune_maxpool2x2_backward_body(const float *x, const float *dy, int64_t row_pairs, int64_t width, int64_t first,
                                   int64_t last, float *dx) {
   const int64_t ow = width / 2;
   const float *x_end = x + row_pairs * 2 * width, *dy_end = dy + row_pairs * ow;
@@ -114,3 +112,6 @@ void advprune_maxpool2x2_backward(const float *x, const float *dy, int64_t row_p
     }
   }
 }
+
+ADVPRUNE_CLONES(void, advprune_maxpool2x2_forward, (const float *x, int64_t row_pairs, int64_t width, int64_t first, int64_t last, float *y), (x, row_pairs, width, first, last, y), )
+ADVPRUNE_CLONES(void, advprune_maxpool2x2_backward, (const float *x, const float *dy, int64_t row_pairs, int64_t width, int64_t first, int64_t last, float *dx), (x, dy, row_pairs, width, first, last, dx), )

@@ -1,4 +1,4 @@
-#include "ckernels.h"
+#include "isa.h"
 
 // Outputs per register block: 64 floats are four AVX-512 or eight AVX2 registers; 16 for the rest.
 #define WIDE 64
@@ -21,8 +21,7 @@
     for (int k = 0; k < width; ++k) row[t + k] = acc[k];               \
   } while (0)
 
-__attribute__((target_clones("avx512f", "arch=haswell", "default")))
-void advprune_sparse_rows(int64_t row_begin, int64_t row_end, const int32_t *start, const int64_t *offsets,
+static inline __attribute__((always_inline)) void advprune_sparse_rows_body(int64_t row_begin, int64_t row_end, const int32_t *start, const int64_t *offsets,
                           const float *values, const float *bias, const float *src, float *out, int64_t out_stride,
                           int64_t length) {
   for (int64_t tile = 0; tile < length; tile += TILE) {
@@ -49,3 +48,5 @@ void advprune_sparse_rows(int64_t row_begin, int64_t row_end, const int32_t *sta
     }
   }
 }
+
+ADVPRUNE_CLONES(void, advprune_sparse_rows, (int64_t row_begin, int64_t row_end, const int32_t *start, const int64_t *offsets, const float *values, const float *bias, const float *src, float *out, int64_t out_stride, int64_t length), (row_begin, row_end, start, offsets, values, bias, src, out, out_stride, length), )

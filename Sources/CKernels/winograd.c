@@ -1,4 +1,4 @@
-#include "ckernels.h"
+#include "isa.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -173,8 +173,7 @@ static inline __attribute__((always_inline)) void input_plane(const float *padde
   }
 }
 
-__attribute__((target_clones("avx512f", "arch=haswell", "default")))
-void advprune_winograd_input(const float *x, const float *relu_output, int64_t images, int64_t channels,
+static inline __attribute__((always_inline)) void advprune_winograd_input_body(const float *x, const float *relu_output, int64_t images, int64_t channels,
                              int64_t height, int64_t width, int64_t padding, int64_t th, int64_t tw, float *v) {
   const int64_t tiles = images * th * tw, xi_stride = channels * tiles;
   const int64_t chunks = (tw + LANES - 1) / LANES, groups = rows_per_vector(th, tw);
@@ -283,8 +282,7 @@ static inline __attribute__((always_inline)) void output_plane(const float *m, i
   }
 }
 
-__attribute__((target_clones("avx512f", "arch=haswell", "default")))
-void advprune_winograd_output(const float *m, int64_t images, int64_t channels, int64_t height, int64_t width,
+static inline __attribute__((always_inline)) void advprune_winograd_output_body(const float *m, int64_t images, int64_t channels, int64_t height, int64_t width,
                               const float *bias, int relu, float *y) {
   const int64_t th = (height + 1) / 2, tw = (width + 1) / 2;
   const int64_t tiles = images * th * tw, xi_stride = channels * tiles;
@@ -332,3 +330,6 @@ void advprune_winograd_weights(const float *w, int64_t out_channels, int64_t in_
     }
   }
 }
+
+ADVPRUNE_CLONES(void, advprune_winograd_input, (const float *x, const float *relu_output, int64_t images, int64_t channels, int64_t height, int64_t width, int64_t padding, int64_t th, int64_t tw, float *v), (x, relu_output, images, channels, height, width, padding, th, tw, v), )
+ADVPRUNE_CLONES(void, advprune_winograd_output, (const float *m, int64_t images, int64_t channels, int64_t height, int64_t width, const float *bias, int relu, float *y), (m, images, channels, height, width, bias, relu, y), )

@@ -36,7 +36,7 @@ public enum DeviceRequest: Equatable, CustomStringConvertible {
 public func makeBackend(_ request: DeviceRequest, kernelsDirectory: String? = nil) throws -> (backend: Backend, reason: String) {
   switch request {
   case .cpu:
-    return (CPUBackend(), "cpu backend (requested)")
+    return (CPUBackend(), "\(CPUBackend.summary) (requested)")
   case .opencl(let index):
     let devices = try openCLDevices()
     guard !devices.isEmpty else { throw CLError.noDevice("no OpenCL platform or device found (is an ICD such as pocl-opencl-icd installed?)") }
@@ -49,10 +49,10 @@ public func makeBackend(_ request: DeviceRequest, kernelsDirectory: String? = ni
       do {
         return (try OpenCLBackend(device: gpu, kernelsDirectory: kernelsDirectory), "\(gpu) (auto: first OpenCL GPU)")
       } catch {
-        return (CPUBackend(), "cpu backend (auto: OpenCL GPU \(gpu.name) failed to start: \(error))")
+        return (CPUBackend(), "\(CPUBackend.summary) (auto: OpenCL GPU \(gpu.name) failed to start: \(error))")
       }
     }
     let why = devices.isEmpty ? "no OpenCL device" : "no OpenCL GPU, only \(devices.map(\.name).joined(separator: ", "))"
-    return (CPUBackend(), "cpu backend (auto: \(why); use --device opencl to force OpenCL)")
+    return (CPUBackend(), "\(CPUBackend.summary) (auto: \(why); use --device opencl to force OpenCL)")
   }
 }

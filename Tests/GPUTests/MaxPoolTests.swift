@@ -5,7 +5,9 @@ import XCTest
 /// The CPU backend's vector max pooling (`CKernels/maxpool.c`) against the reference's loop over
 /// windows, bit for bit: ties and NaN pick the same winner, every dx value is written.
 final class MaxPoolTests: XCTestCase {
-  func testVectorPoolingMatchesTheReference() throws {
+  func testVectorPoolingMatchesTheReference() throws { try Self.checkAgainstReference() }
+
+  static func checkAgainstReference() throws {
     // Row pairs of 1, 4, 12, 17, 20 (two chunks, the second short) and 32 (two whole chunks)
     // outputs; a batch large enough to be split over two workers.
     let shapes = [[1, 2, 2, 2], [2, 3, 4, 8], [3, 5, 24, 24], [2, 3, 4, 34], [2, 2, 8, 40], [2, 3, 6, 64], [8, 16, 24, 24]]

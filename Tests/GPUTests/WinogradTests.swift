@@ -7,7 +7,7 @@ final class WinogradTests: XCTestCase {
   /// Odd and even sizes (partial edge tiles), two channels, a 1x1 plane, slices of one image,
   /// planes narrow enough to put two or four tile rows in a vector.
   /// Every padding (the input gradient's is 2 - padding).
-  let geometries: [(batch: Int, inChannels: Int, height: Int, width: Int, outChannels: Int, padding: Int)] = [
+  static let geometries: [(batch: Int, inChannels: Int, height: Int, width: Int, outChannels: Int, padding: Int)] = [
     (3, 4, 6, 6, 5, 1), (2, 3, 7, 5, 4, 1), (2, 2, 9, 9, 8, 1), (4, 6, 1, 1, 3, 1), (5, 8, 4, 3, 2, 1), (2, 16, 28, 28, 16, 1),
     (3, 4, 6, 6, 5, 0), (2, 3, 7, 5, 4, 0), (2, 2, 28, 28, 8, 0), (4, 6, 3, 3, 3, 0), (2, 5, 5, 6, 3, 2), (3, 2, 1, 2, 4, 2),
     (4, 3, 32, 32, 16, 1), (4, 16, 32, 32, 16, 1), (4, 32, 16, 16, 32, 1), (4, 64, 8, 8, 64, 1), (4, 128, 4, 4, 128, 1),
@@ -15,7 +15,9 @@ final class WinogradTests: XCTestCase {
     (3, 5, 13, 11, 6, 1), (2, 3, 12, 14, 5, 0), (3, 4, 30, 7, 3, 1), (2, 6, 9, 7, 4, 2), (3, 32, 12, 12, 64, 0), (3, 64, 10, 10, 64, 0),
   ]
 
-  func testForwardAndInputGradientMatchIm2col() throws {
+  func testForwardAndInputGradientMatchIm2col() throws { try Self.checkAgainstIm2col() }
+
+  static func checkAgainstIm2col() throws {
     let plain = CPUBackend(winograd: false)
     for fast in [CPUBackend(), CPUBackend(maxColumnFloats: 64, workers: 2)] {
       for (i, s) in geometries.enumerated() {

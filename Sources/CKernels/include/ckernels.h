@@ -3,6 +3,16 @@
 
 #include <stdint.h>
 
+/// Which copy of the hot loops below runs: each is compiled for AVX-512, AVX2 + FMA and baseline
+/// x86-64, and the best the CPU supports is chosen by its features when first needed
+/// (`ADVPRUNE_CPU_ISA=baseline|avx2|avx512` asks for a lower one).
+enum { ADVPRUNE_ISA_BASELINE = 0, ADVPRUNE_ISA_AVX2 = 1, ADVPRUNE_ISA_AVX512 = 2 };
+/// The copy in use.
+int advprune_isa(void);
+/// Uses `requested` from now on, or the best the CPU supports when it lacks it (or for -1); returns the one in use.
+int advprune_isa_select(int requested);
+const char *advprune_isa_name(int isa);
+
 /// The inner loop of the CPU backend's sparse convolution, in C for its per-CPU clones
 /// (AVX-512, AVX2 + FMA, baseline: picked when the program loads).
 ///
