@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Arrows point one way: CLI -> Prune -> GPU -> COpenCL (see DESIGN.md). CKernels holds the CPU
-// backend's few hot loops that need per-CPU vector clones, which Swift cannot express.
+// backend's few hot loops that need per-CPU vector copies, which Swift cannot express.
 let package = Package(
   name: "advprune",
   products: [

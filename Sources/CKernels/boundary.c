@@ -14,7 +14,7 @@ typedef int32_t i16 __attribute__((vector_size(64)));
 #define SELECT(mask, a, b) ((v16)(((i16)(a) & (mask)) | ((i16)(b) & ~(mask))))
 
 // n <= 16 floats at p as a vector, zero past n (a macro: a v16 return would change the ABI of
-// the baseline clone).
+// the baseline copy).
 #define LOAD(p, n)                                  \
   ({                                                \
     v16 v_;                                         \

@@ -19,7 +19,7 @@ typedef float v16 __attribute__((vector_size(64)));
 #define LANES 16
 
 // Macros, not functions: a function passing a 64-byte vector would have a different ABI in
-// each clone.
+// each copy.
 #define LOAD(p) ({ v16 v_; memcpy(&v_, (p), sizeof v_); v_; })
 #define STORE(p, v) do { v16 s_ = (v); memcpy((p), &s_, sizeof s_); } while (0)
 // Stores the first `count` lanes only: for the last writes into a region, where a full vector
@@ -202,7 +202,7 @@ static inline __attribute__((always_inline)) void advprune_winograd_input_body(c
 }
 
 // The outputs of one plane from its tiles; R = groups as in input_plane.
-static inline __attribute__((always_inline)) void output_plane(const float *m, int64_t first, int64_t xi_stride,
+static inline __attribute__((always_inline)) void output_plane(float *m, int64_t first, int64_t xi_stride,
                                                                int64_t height, int64_t width, float bias, int relu,
                                                                float *plane, float *y_end, const int groups) {
   const int64_t th = (height + 1) / 2, tw = (width + 1) / 2;
@@ -217,16 +217,22 @@ static inline __attribute__((always_inline)) void output_plane(const float *m, i
       // stream's end (or with fewer tile rows left) the tiles are read through a buffer.
       const int64_t at = first + ty * tw + tx0;
       const int direct = at + LANES <= xi_stride;
+      // This chunk's tiles, cleared once read (the products buffer is zero between calls).
+      const int64_t used = (present - 1) * tw + count;
       v16 q[16];
       for (int xi = 0; xi < 16; ++xi) {
         float buffer[4 * LANES];
-        const float *s = m + at + xi * xi_stride;
+        float *s = m + at + xi * xi_stride;
         if (!direct) {
           memset(buffer, 0, sizeof buffer);
-          memcpy(buffer, s, (size_t)((present - 1) * tw + count) * sizeof(float));
-          s = buffer;
+          memcpy(buffer, s, (size_t)used * sizeof(float));
+          memset(s, 0, (size_t)used * sizeof(float));
+          q[xi] = groups == 1 ? LOAD(buffer) : BY_GROUPS(LOAD(buffer), groups, tw, SPREAD);
+          continue;
         }
         q[xi] = groups == 1 ? LOAD(s) : BY_GROUPS(LOAD(s), groups, tw, SPREAD);
+        if (used == LANES) STORE(s, (v16){});
+        else memset(s, 0, (size_t)used * sizeof(float));
       }
       // A^T m: rows 0 and 1 of the output tile, then A: columns 0 and 1.
       v16 r0[4], r1[4];
@@ -282,7 +288,7 @@ static inline __attribute__((always_inline)) void output_plane(const float *m, i
   }
 }
 
-static inline __attribute__((always_inline)) void advprune_winograd_output_body(const float *m, int64_t images, int64_t channels, int64_t height, int64_t width,
+static inline __attribute__((always_inline)) void advprune_winograd_output_body(float *m, int64_t images, int64_t channels, int64_t height, int64_t width,
                               const float *bias, int relu, float *y) {
   const int64_t th = (height + 1) / 2, tw = (width + 1) / 2;
   const int64_t tiles = images * th * tw, xi_stride = channels * tiles;
@@ -332,4 +338,4 @@ void advprune_winograd_weights(const float *w, int64_t out_channels, int64_t in_
 }
 
 ADVPRUNE_CLONES(void, advprune_winograd_input, (const float *x, const float *relu_output, int64_t images, int64_t channels, int64_t height, int64_t width, int64_t padding, int64_t th, int64_t tw, float *v), (x, relu_output, images, channels, height, width, padding, th, tw, v), )
-ADVPRUNE_CLONES(void, advprune_winograd_output, (const float *m, int64_t images, int64_t channels, int64_t height, int64_t width, const float *bias, int relu, float *y), (m, images, channels, height, width, bias, relu, y), )
+ADVPRUNE_CLONES(void, advprune_winograd_output, (float *m, int64_t images, int64_t channels, int64_t height, int64_t width, const float *bias, int relu, float *y), (m, images, channels, height, width, bias, relu, y), )
