@@ -202,7 +202,7 @@ static inline __attribute__((always_inline)) void advprune_winograd_input_body(c
 }
 
 // The outputs of one plane from its tiles; R = groups as in input_plane.
-static inline __attribute__((always_inline)) void output_plane(float *m, int64_t first, int64_t xi_stride,
+static inline __attribute__((always_inline)) void output_plane(const float *m, int64_t first, int64_t xi_stride,
                                                                int64_t height, int64_t width, float bias, int relu,
                                                                float *plane, float *y_end, const int groups) {
   const int64_t th = (height + 1) / 2, tw = (width + 1) / 2;
@@ -217,22 +217,16 @@ static inline __attribute__((always_inline)) void output_plane(float *m, int64_t
       // stream's end (or with fewer tile rows left) the tiles are read through a buffer.
       const int64_t at = first + ty * tw + tx0;
       const int direct = at + LANES <= xi_stride;
-      // This chunk's tiles, cleared once read (the products buffer is zero between calls).
-      const int64_t used = (present - 1) * tw + count;
       v16 q[16];
       for (int xi = 0; xi < 16; ++xi) {
         float buffer[4 * LANES];
-        float *s = m + at + xi * xi_stride;
+        const float *s = m + at + xi * xi_stride;
         if (!direct) {
           memset(buffer, 0, sizeof buffer);
-          memcpy(buffer, s, (size_t)used * sizeof(float));
-          memset(s, 0, (size_t)used * sizeof(float));
-          q[xi] = groups == 1 ? LOAD(buffer) : BY_GROUPS(LOAD(buffer), groups, tw, SPREAD);
-          continue;
+          memcpy(buffer, s, (size_t)((present - 1) * tw + count) * sizeof(float));
+          s = buffer;
         }
         q[xi] = groups == 1 ? LOAD(s) : BY_GROUPS(LOAD(s), groups, tw, SPREAD);
-        if (used == LANES) STORE(s, (v16){});
-        else memset(s, 0, (size_t)used * sizeof(float));
       }
       // A^T m: rows 0 and 1 of the output tile, then A: columns 0 and 1.
       v16 r0[4], r1[4];
@@ -288,7 +282,7 @@ static inline __attribute__((always_inline)) void output_plane(float *m, int64_t
   }
 }
 
-static inline __attribute__((always_inline)) void advprune_winograd_output_body(float *m, int64_t images, int64_t channels, int64_t height, int64_t width,
+static inline __attribute__((always_inline)) void advprune_winograd_output_body(const float *m, int64_t images, int64_t channels, int64_t height, int64_t width,
                               const float *bias, int relu, float *y) {
   const int64_t th = (height + 1) / 2, tw = (width + 1) / 2;
   const int64_t tiles = images * th * tw, xi_stride = channels * tiles;
@@ -338,4 +332,4 @@ void advprune_winograd_weights(const float *w, int64_t out_channels, int64_t in_
 }
 
 ADVPRUNE_CLONES(void, advprune_winograd_input, (const float *x, const float *relu_output, int64_t images, int64_t channels, int64_t height, int64_t width, int64_t padding, int64_t th, int64_t tw, float *v), (x, relu_output, images, channels, height, width, padding, th, tw, v), )
-ADVPRUNE_CLONES(void, advprune_winograd_output, (float *m, int64_t images, int64_t channels, int64_t height, int64_t width, const float *bias, int relu, float *y), (m, images, channels, height, width, bias, relu, y), )
+ADVPRUNE_CLONES(void, advprune_winograd_output, (const float *m, int64_t images, int64_t channels, int64_t height, int64_t width, const float *bias, int relu, float *y), (m, images, channels, height, width, bias, relu, y), )

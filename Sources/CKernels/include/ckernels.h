@@ -36,9 +36,8 @@ void advprune_sparse_rows(int64_t row_begin, int64_t row_end, const int32_t *sta
 void advprune_winograd_input(const float *x, const float *relu_output, int64_t images, int64_t channels,
                              int64_t height, int64_t width, int64_t padding, int64_t th, int64_t tw, float *v);
 /// Output: y [images, channels, height, width] (the output's size; plus bias[k] when given, then
-/// max(., 0) when relu) from m[(xi * channels + k) * T + t], which it sets to zero as it reads it
-/// (so the next call's GEMMs can accumulate onto it).
-void advprune_winograd_output(float *m, int64_t images, int64_t channels, int64_t height, int64_t width,
+/// max(., 0) when relu) from m[(xi * channels + k) * T + t].
+void advprune_winograd_output(const float *m, int64_t images, int64_t channels, int64_t height, int64_t width,
                               const float *bias, int relu, float *y);
 /// Weights w [out, in, 3, 3] to u[(xi * rows + r) * cols + col]: rows x cols = out x in for the
 /// forward, in x out (the kernel turned by 180 degrees) for the input gradient, which is a 3x3

@@ -43,10 +43,9 @@ extension CPUBackend {
     }
     // Slices sized like the im2col path's: both transformed buffers of a slice stay in L2.
     let slice = max(1, min(g.batch, maxColumnFloats / (16 * max(from, to) * tilesPerImage)))
-    let scratch = workerScratch(columns: 16 * from * slice * tilesPerImage, other: 0)
-    let products = winogradProducts.map { $0.reserve(16 * to * slice * tilesPerImage) }
+    let scratch = workerScratch(columns: 16 * from * slice * tilesPerImage, other: 16 * to * slice * tilesPerImage)
     forEachSlice(g, size: slice) { t, first, nb in
-      let (v, m) = (scratch[t].0, products[t])
+      let (v, m) = scratch[t]
       let tiles = nb * tilesPerImage
       let offset = first * from * inH * inW
       advprune_winograd_input(
@@ -54,7 +53,7 @@ extension CPUBackend {
       for xi in 0..<16 {
         blasGemm(
           transposeA: false, transposeB: false, m: to, n: tiles, k: from, alpha: 1,
-          a: u + xi * to * from, b: v + xi * from * tiles, beta: 1, c: m + xi * to * tiles)
+          a: u + xi * to * from, b: v + xi * from * tiles, beta: 0, c: m + xi * to * tiles)
       }
       advprune_winograd_output(m, Int64(nb), Int64(to), Int64(outH), Int64(outW), bias, relu ? 1 : 0, output + first * to * outH * outW)
     }

@@ -21,9 +21,6 @@ public final class CPUBackend: Backend {
   let vectorPooling: Bool
   private let columns: [CPUScratch]
   private let others: [CPUScratch]
-  /// Each worker's Winograd products, zero between calls (the output transform clears what it
-  /// reads), so their GEMMs accumulate onto zeros and BLAS skips its own pass that zeroes C.
-  let winogradProducts: [CPUScratch]
   /// Transformed weights of the current Winograd convolution, shared by the workers.
   let transformedWeights = CPUScratch()
 
@@ -41,7 +38,6 @@ public final class CPUBackend: Backend {
     self.vectorPooling = vectorPooling
     columns = (0..<workerCount).map { _ in CPUScratch() }
     others = (0..<workerCount).map { _ in CPUScratch() }
-    winogradProducts = (0..<workerCount).map { _ in CPUScratch(zeroed: true) }
   }
 
   /// Per-worker scratch: a column buffer and a second buffer (GEMM output or transposed dy).

@@ -44,19 +44,11 @@ final class CPUStorage: TensorStorage {
 final class CPUScratch {
   private(set) var pointer = UnsafeMutablePointer<Float>.allocate(capacity: 1)
   private var capacity = 1
-  /// New memory starts at zero (for a buffer its users leave zero after each use).
-  private let zeroed: Bool
-
-  init(zeroed: Bool = false) {
-    self.zeroed = zeroed
-    if zeroed { pointer.initialize(to: 0) }
-  }
 
   func reserve(_ count: Int) -> UnsafeMutablePointer<Float> {
     if count > capacity {
       pointer.deallocate()
       pointer = UnsafeMutablePointer<Float>.allocate(capacity: count)
-      if zeroed { pointer.initialize(repeating: 0, count: count) }
       capacity = count
     }
     return pointer
