@@ -4,6 +4,10 @@
 // nonzeros, in index order: no atomics, and work proportional to the nonzeros. All work-items of
 // a channel walk the same list, so control flow stays uniform within a group.
 
+// Flags of the forward kernels: add the bias; ReLU on the output (a conv the model fuses with its ReLU).
+#define SPARSE_BIAS 1
+#define SPARSE_RELU 2
+
 // Patch row r = (c * k + i) * k + j of a k x k kernel: its channel c (or output channel, in the
 // input gradient's lists) and tap (i, j).
 static inline int3 patch_row(const int r, const int kernel_size) {
@@ -11,10 +15,11 @@ static inline int3 patch_row(const int r, const int kernel_size) {
   return (int3)(r / kk, (r / kernel_size) % kernel_size, r % kernel_size);
 }
 
-// y[n, o, oy, ox] = b[o] + sum over o's nonzeros (c, i, j) of w * x[n, c, oy*s - pad + i, ox*s - pad + j].
+// y[n, o, oy, ox] = b[o] + sum over o's nonzeros (c, i, j) of w * x[n, c, oy*s - pad + i, ox*s - pad + j]
+// (then max(., 0) with SPARSE_RELU).
 __kernel void sparse_conv_forward(__global float* y, __global const float* x,
                                   __global const int* row_start, __global const int* row_index,
-                                  __global const float* row_value, __global const float* bias, const int with_bias,
+                                  __global const float* row_value, __global const float* bias, const int flags,
                                   const int channels, const int height, const int width, const int kernel_size,
                                   const int stride, const int pad, const int out_channels, const int out_h,
                                   const int out_w, const int batch) {
@@ -23,14 +28,14 @@ __kernel void sparse_conv_forward(__global float* y, __global const float* x,
   const int ox = idx % out_w, oy = (idx / out_w) % out_h;
   const int o = (idx / (out_w * out_h)) % out_channels, n = idx / (out_w * out_h * out_channels);
   __global const float* image = x + n * channels * height * width;
-  float sum = with_bias ? bias[o] : 0.0f;
+  float sum = flags & SPARSE_BIAS ? bias[o] : 0.0f;
   for (int e = row_start[o]; e < row_start[o + 1]; ++e) {
     const int3 t = patch_row(row_index[e], kernel_size);
     const int c = t.x, i = t.y, j = t.z;
     const int h = oy * stride - pad + i, w = ox * stride - pad + j;
     if (h >= 0 && h < height && w >= 0 && w < width) sum += row_value[e] * image[(c * height + h) * width + w];
   }
-  y[idx] = sum;
+  y[idx] = flags & SPARSE_RELU ? fmax(sum, 0.0f) : sum;
 }
 
 // dx[n, c, h, w] = sum over c's nonzeros (o, i, j) of w * dy[n, o, (h + pad - i)/s, (w + pad - j)/s]
@@ -86,7 +91,7 @@ static inline void add_run(__global float* dst, const int dst_step, __global con
 // Output pixel (oy, ox) reads x at (oy * stride + i - pad, ox * stride + j - pad).
 __kernel void sparse_conv_forward_planes(__global float* y, __global const float* x,
                                          __global const int* row_start, __global const int* row_index,
-                                         __global const float* row_value, __global const float* bias, const int with_bias,
+                                         __global const float* row_value, __global const float* bias, const int flags,
                                          const int channels, const int height, const int width, const int kernel_size,
                                          const int stride, const int pad, const int out_channels, const int out_h,
                                          const int out_w, const int batch) {
@@ -94,7 +99,7 @@ __kernel void sparse_conv_forward_planes(__global float* y, __global const float
   if (idx >= batch * out_channels) return;
   const int o = idx % out_channels, n = idx / out_channels;
   __global float* out = y + idx * out_h * out_w;
-  const float b = with_bias ? bias[o] : 0.0f;
+  const float b = flags & SPARSE_BIAS ? bias[o] : 0.0f;
   for (int p = 0; p < out_h * out_w; ++p) out[p] = b;
   __global const float* image = x + n * channels * height * width;
   for (int e = row_start[o]; e < row_start[o + 1]; ++e) {
@@ -106,6 +111,8 @@ __kernel void sparse_conv_forward_planes(__global float* y, __global const float
     __global const float* src = image + (c * height + i - pad) * width + j - pad;
     for (int oy = y_lo; oy < y_hi; ++oy) add_run(out + oy * out_w, 1, src + oy * stride * width, stride, v, x_lo, x_hi);
   }
+  if (flags & SPARSE_RELU)
+    for (int p = 0; p < out_h * out_w; ++p) out[p] = fmax(out[p], 0.0f);
 }
 
 // dx pixel (yo * stride + i - pad, xo * stride + j - pad) takes w * dy[o, yo, xo].

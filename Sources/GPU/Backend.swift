@@ -48,8 +48,9 @@ public protocol Backend: AnyObject {
   func conv2dBackwardWeight(dWeight: Tensor, dBias: Tensor?, dy: Tensor, x: Tensor, geometry: ConvGeometry) throws
 
   // MARK: Sparse convolution (evaluation of a pruned model: no weight gradient)
-  /// `conv2dForward` with the weight given by its nonzeros; a linear layer is the 1x1 case.
-  func sparseConv2dForward(y: Tensor, x: Tensor, weights: SparseConvWeights, bias: Tensor?, geometry: ConvGeometry) throws
+  /// `conv2dForward` with the weight given by its nonzeros (ReLU on the output when `relu`); a
+  /// linear layer is the 1x1 case.
+  func sparseConv2dForward(y: Tensor, x: Tensor, weights: SparseConvWeights, bias: Tensor?, geometry: ConvGeometry, relu: Bool) throws
   /// `conv2dBackwardData` with the weight given by its nonzeros.
   func sparseConv2dBackwardData(dx: Tensor, dy: Tensor, weights: SparseConvWeights, geometry: ConvGeometry) throws
 

@@ -38,10 +38,14 @@ final class SparseConvTests: XCTestCase {
           y: try cpu.upload([Float](repeating: 9, count: g.outputShape.reduce(1, *)), shape: g.outputShape),
           dx: try cpu.upload([Float](repeating: 9, count: g.inputShape.reduce(1, *)), shape: g.inputShape)
         )
-        try cpu.sparseConv2dForward(y: sparse.y, x: xt, weights: weights, bias: bt, geometry: g)
+        try cpu.sparseConv2dForward(y: sparse.y, x: xt, weights: weights, bias: bt, geometry: g, relu: false)
         try cpu.sparseConv2dBackwardData(dx: sparse.dx, dy: dy, weights: weights, geometry: g)
         assertClose(try cpu.download(sparse.y), try cpu.download(dense.y), atol: 1e-5, rtol: 1e-5, "sparse y \(g) density \(density)")
         assertClose(try cpu.download(sparse.dx), try cpu.download(dense.dx), atol: 1e-5, rtol: 1e-5, "sparse dx \(g) density \(density)")
+        // The ReLU fused into the forward: max(y, 0) of the same sums.
+        try cpu.sparseConv2dForward(y: sparse.y, x: xt, weights: weights, bias: bt, geometry: g, relu: true)
+        let rectified = try cpu.download(dense.y).map { max($0, 0) }
+        assertClose(try cpu.download(sparse.y), rectified, atol: 1e-5, rtol: 1e-5, "sparse relu(y) \(g) density \(density)")
       }
     }
   }
@@ -54,7 +58,7 @@ final class SparseConvTests: XCTestCase {
       let r = rng.uniformArray(g.outputShape.reduce(1, *))
       func loss(_ x: [Float]) throws -> Double {
         let y = try cpu.zeros(g.outputShape)
-        try cpu.sparseConv2dForward(y: y, x: try cpu.upload(x, shape: g.inputShape), weights: weights, bias: nil, geometry: g)
+        try cpu.sparseConv2dForward(y: y, x: try cpu.upload(x, shape: g.inputShape), weights: weights, bias: nil, geometry: g, relu: false)
         return zip(try cpu.download(y), r).reduce(0) { $0 + Double($1.0) * Double($1.1) }
       }
       let dx = try cpu.zeros(g.inputShape)

@@ -20,7 +20,7 @@ extension CPUBackend {
   /// Floats of padded input (and of wide output) one direct stack aims at: a core's L2 or so.
   static let directStackFloats = 128 << 10
 
-  public func sparseConv2dForward(y: Tensor, x: Tensor, weights: SparseConvWeights, bias: Tensor?, geometry g: ConvGeometry) throws {
+  public func sparseConv2dForward(y: Tensor, x: Tensor, weights: SparseConvWeights, bias: Tensor?, geometry g: ConvGeometry, relu: Bool) throws {
     OpShapes.sparseConv(x: x, y: y, bias: bias, weights: weights, geometry: g, op: "sparseConv2dForward")
     let rows = Compressed(
       start: ptr(weights.rowStart), index: ptr(weights.rowIndex), value: ptr(weights.rowValue), count: weights.nonzeros, kernel: g.kernel)
@@ -35,7 +35,7 @@ extension CPUBackend {
         plan.stackPadded(xp, first: first, count: nb, into: padded)
         rows.multiply(
           rows: g.outChannels, offsets: offsets, bias: bp, source: padded, into: wide, stride: plan.channelStride, length: plan.outputRun(nb))
-        plan.unstackOutputs(wide, first: first, count: nb, into: yp)
+        plan.unstackOutputs(wide, first: first, count: nb, relu: relu, into: yp)
       }
     } else {
       let (p, slice) = (g.outPixels, sliceSize(g))
@@ -46,7 +46,7 @@ extension CPUBackend {
         im2col(xp, g, first: first, count: nb, into: cols)
         let offsets = rows.offsets { c, i, j in ((c * g.kernel + i) * g.kernel + j) * q }
         rows.multiply(rows: g.outChannels, offsets: offsets, bias: bp, source: cols, into: tmp, stride: q, length: q)
-        scatterOutput(tmp, g, first: first, count: nb, bias: nil, into: yp)
+        scatterOutput(tmp, g, first: first, count: nb, bias: nil, relu: relu, into: yp)
       }
     }
   }
@@ -170,12 +170,19 @@ private struct StackPlan {
   }
 
   /// The outputs on the wide grid back into y[first..<first+nb] (NCHW).
-  func unstackOutputs(_ wide: UnsafeMutablePointer<Float>, first: Int, count nb: Int, into y: UnsafeMutablePointer<Float>) {
+  func unstackOutputs(_ wide: UnsafeMutablePointer<Float>, first: Int, count nb: Int, relu: Bool, into y: UnsafeMutablePointer<Float>) {
     for o in 0..<g.outChannels {
       for n in 0..<nb {
         let grid = wide + o * channelStride + n * paddedPlane
         let plane = y + ((first + n) * g.outChannels + o) * g.outPixels
-        for r in 0..<g.outHeight { (plane + r * g.outWidth).update(from: grid + r * pitch, count: g.outWidth) }
+        for r in 0..<g.outHeight {
+          let (to, from) = (plane + r * g.outWidth, grid + r * pitch)
+          if relu {
+            for i in 0..<g.outWidth { to[i] = max(from[i], 0) }
+          } else {
+            to.update(from: from, count: g.outWidth)
+          }
+        }
       }
     }
   }

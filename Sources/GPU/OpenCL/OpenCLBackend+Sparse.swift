@@ -9,13 +9,13 @@ extension OpenCLBackend {
     ]
   }
 
-  public func sparseConv2dForward(y: Tensor, x: Tensor, weights: SparseConvWeights, bias: Tensor?, geometry g: ConvGeometry) throws {
+  public func sparseConv2dForward(y: Tensor, x: Tensor, weights: SparseConvWeights, bias: Tensor?, geometry g: ConvGeometry, relu: Bool) throws {
     OpShapes.sparseConv(x: x, y: y, bias: bias, weights: weights, geometry: g, op: "sparseConv2dForward")
     try launch(
       tunables.isTiled ? "sparse_conv_forward" : "sparse_conv_forward_planes", items: tunables.isTiled ? y.count : y.count / g.outPixels,
       [
         .buffer(y), .buffer(x), .buffer(weights.rowStart), .buffer(weights.rowIndex), .buffer(weights.rowValue),
-        .buffer(bias ?? weights.rowValue), .int(bias == nil ? 0 : 1),
+        .buffer(bias ?? weights.rowValue), .int((bias == nil ? 0 : 1) | (relu ? 2 : 0)),
       ] + sparseArgs(g))
   }
 

@@ -1,13 +1,14 @@
 // Parity cases of the sparse convolution: the conv geometries of `convCases` (both strides, with
 // and without padding, a 1x1 kernel) and a linear layer as a 1x1 image, at two densities, with
-// one output channel and one input channel fully pruned so empty rows and columns are covered.
+// one output channel and one input channel fully pruned so empty rows and columns are covered;
+// the sparser one with the ReLU fused into the forward.
 extension OpSuite {
   static func sparseCases() -> [OpCase] {
     let geometries = convGeometries + [ConvGeometry(batch: 5, inChannels: 33, height: 1, width: 1, outChannels: 7, kernel: 1)]
     return geometries.flatMap { g in
       [0.3, 0.05].map { density in
         OpCase(
-          op: "sparse_conv2d", shape: "\(g) density \(density)", atol: 1e-4, rtol: 1e-4,
+          op: "sparse_conv2d", shape: "\(g) density \(density)\(density < 0.1 ? " relu" : "")", atol: 1e-4, rtol: 1e-4,
           inputs: { rng in
             [
               rng.uniformArray(g.inputShape.reduce(1, *)), sparseWeight(g, density: density, &rng),
@@ -18,7 +19,8 @@ extension OpSuite {
             let weights = try SparseConvWeights(dense: v[1], shape: g.weightShape, backend: b)
             let (y, dx) = (try b.zeros(g.outputShape), try b.zeros(g.inputShape))
             try b.sparseConv2dForward(
-              y: y, x: try b.upload(v[0], shape: g.inputShape), weights: weights, bias: try b.upload(v[2], shape: [g.outChannels]), geometry: g)
+              y: y, x: try b.upload(v[0], shape: g.inputShape), weights: weights, bias: try b.upload(v[2], shape: [g.outChannels]), geometry: g,
+              relu: density < 0.1)
             try b.sparseConv2dBackwardData(dx: dx, dy: try b.upload(v[3], shape: g.outputShape), weights: weights, geometry: g)
             return try [y, dx].map(b.download)
           })

@@ -58,7 +58,7 @@ public struct SparseCrossover {
       let sparseTimes = try densities.map { density in
         let weights = try SparseConvWeights(dense: weight(g, density: density, &rng), shape: g.weightShape, backend: backend)
         return try median {
-          try backend.sparseConv2dForward(y: y, x: x, weights: weights, bias: nil, geometry: g)
+          try backend.sparseConv2dForward(y: y, x: x, weights: weights, bias: nil, geometry: g, relu: false)
           try backend.sparseConv2dBackwardData(dx: dx, dy: dy, weights: weights, geometry: g)
           try backend.synchronize()
         }

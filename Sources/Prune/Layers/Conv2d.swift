@@ -76,8 +76,7 @@ public final class Conv2d: SparseComputable {
     let y = try output.get(g.outputShape, backend)
     if sparseIsStale { try computeSparse(true) }
     if let sparse {
-      try backend.sparseConv2dForward(y: y, x: x, weights: sparse, bias: activeBias, geometry: g)
-      if relu { try backend.reluForward(y: y, x: y) }
+      try backend.sparseConv2dForward(y: y, x: x, weights: sparse, bias: activeBias, geometry: g, relu: relu)
     } else {
       try backend.conv2dForward(y: y, x: x, weight: try useWeight(), bias: activeBias, geometry: g, relu: relu)
     }

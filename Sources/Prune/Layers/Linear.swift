@@ -44,7 +44,7 @@ public final class Linear: SparseComputable {
     let flat = x.reshaped([x.shape[0], weight.shape[1]])
     let y = try output.get(outputShape(for: x.shape), backend)
     if let sparse {
-      try backend.sparseConv2dForward(y: y, x: flat, weights: sparse, bias: bias?.value, geometry: asConvolution(rows: x.shape[0]))
+      try backend.sparseConv2dForward(y: y, x: flat, weights: sparse, bias: bias?.value, geometry: asConvolution(rows: x.shape[0]), relu: false)
     } else {
       try backend.linearForward(y: y, x: flat, weight: try useWeight(), bias: bias?.value)
     }
