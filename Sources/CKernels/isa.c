@@ -1,5 +1,6 @@
 #include "isa.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,8 +23,8 @@ int advprune_isa_select(int requested) {
 }
 
 int advprune_isa(void) {
-  const int isa = __atomic_load_n(&chosen, __ATOMIC_RELAXED);
-  if (isa >= 0) return isa;
+  const int current = __atomic_load_n(&chosen, __ATOMIC_RELAXED);
+  if (current >= 0) return current;
   // ADVPRUNE_CPU_ISA=baseline|avx2|avx512 runs a lower copy (a copy the CPU lacks falls back to
   // the best it has), so the copies can be raced on one machine.
   const char *env = getenv("ADVPRUNE_CPU_ISA");
@@ -31,7 +32,11 @@ int advprune_isa(void) {
   if (env && strcmp(env, "baseline") == 0) requested = ADVPRUNE_ISA_BASELINE;
   if (env && strcmp(env, "avx2") == 0) requested = ADVPRUNE_ISA_AVX2;
   if (env && strcmp(env, "avx512") == 0) requested = ADVPRUNE_ISA_AVX512;
-  return advprune_isa_select(requested);
+  const int isa = advprune_isa_select(requested);
+  if (env && *env && requested < 0)
+    fprintf(stderr, "advprune: warning: ADVPRUNE_CPU_ISA=%s is not baseline, avx2 or avx512; running the %s loops\n", env,
+            advprune_isa_name(isa));
+  return isa;
 }
 
 const char *advprune_isa_name(int isa) {

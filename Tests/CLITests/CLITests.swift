@@ -66,6 +66,18 @@ final class CLITests: XCTestCase {
     }
   }
 
+  /// The device line names the CPU loops' copy; ADVPRUNE_CPU_ISA picks a lower one, and a value
+  /// it does not know is said, not silently dropped.
+  func testTheDeviceLineNamesTheCPUCopyAndABadRequestIsSaid() throws {
+    let args = ["profile", "--device", "cpu", "--batch-size", "2", "--batches", "1", "--warmup", "0", "--steps", "1", "--json"]
+    let baseline = try advprune(args, environment: ["ADVPRUNE_CPU_ISA": "baseline"])
+    XCTAssertEqual(baseline.status, 0, baseline.stderr)
+    XCTAssert(baseline.stderr.contains("device: cpu backend, baseline x86-64 loops"), baseline.stderr)
+    let typo = try advprune(args, environment: ["ADVPRUNE_CPU_ISA": "avx3"])
+    XCTAssertEqual(typo.status, 0, typo.stderr)
+    XCTAssert(typo.stderr.contains("ADVPRUNE_CPU_ISA=avx3 is not baseline, avx2 or avx512"), typo.stderr)
+  }
+
   func testSparseCrossoverTimesEveryLayerAtEveryDensity() throws {
     let run = try advprune(["profile", "--sparse-crossover", "--batch-size", "2", "--device", "cpu", "--json"])
     XCTAssertEqual(run.status, 0, run.stderr)
