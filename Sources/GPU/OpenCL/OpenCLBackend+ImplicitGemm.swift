@@ -96,7 +96,7 @@ extension OpenCLBackend {
     outW: Int, stride: Int, phases: Int, phase: (y: Int, x: Int), label: String
   ) throws {
     let (tm, tn, tk, side) = (tunables.tileRows, tunables.tileColumns, tunables.tileDepth, 16)
-    let columns = g.batch * ((outH - phase.y + phases - 1) / phases) * ((outW - phase.x + phases - 1) / phases)
+    let columns = g.batch * phaseExtent(outH, phase.y, phases) * phaseExtent(outW, phase.x, phases)
     guard columns > 0 else { return }
     // The taps of this phase that meet a value of the dilated copy (conv_tiled computes the same).
     func taps(_ p: Int) -> Int { (g.kernel - ((copy.border - p) % phases + phases) % phases + phases - 1) / phases }
