@@ -39,10 +39,11 @@ __kernel void sparse_conv_forward(__global float* y, __global const float* x,
 }
 
 // dx[n, c, h, w] = sum over c's nonzeros (o, i, j) of w * dy[n, o, (h + pad - i)/s, (w + pad - j)/s]
-// where those divide evenly and land inside the output.
+// where those divide evenly and land inside the output; with `masked`, dy is read as
+// dy * (relu_output > 0) (the gradient through the ReLU the forward fused).
 __kernel void sparse_conv_backward_data(__global float* dx, __global const float* dy,
                                         __global const int* col_start, __global const int* col_index,
-                                        __global const float* col_value,
+                                        __global const float* col_value, __global const float* relu_output, const int masked,
                                         const int channels, const int height, const int width, const int kernel_size,
                                         const int stride, const int pad, const int out_channels, const int out_h,
                                         const int out_w, const int batch) {
@@ -51,7 +52,9 @@ __kernel void sparse_conv_backward_data(__global float* dx, __global const float
   const int w = idx % width, h = (idx / width) % height;
   const int c = (idx / (width * height)) % channels, n = idx / (width * height * channels);
   const int kk = kernel_size * kernel_size;
-  __global const float* grad = dy + n * out_channels * out_h * out_w;
+  const int image = n * out_channels * out_h * out_w;
+  __global const float* grad = dy + image;
+  __global const float* mask = relu_output + image;
   float sum = 0.0f;
   for (int e = col_start[c * kk]; e < col_start[(c + 1) * kk]; ++e) {
     const int3 t = patch_row(col_index[e], kernel_size);
@@ -59,7 +62,9 @@ __kernel void sparse_conv_backward_data(__global float* dx, __global const float
     const int hy = h + pad - i, wx = w + pad - j;
     if (hy < 0 || wx < 0 || hy % stride != 0 || wx % stride != 0) continue;
     const int yo = hy / stride, xo = wx / stride;
-    if (yo < out_h && xo < out_w) sum += col_value[e] * grad[(o * out_h + yo) * out_w + xo];
+    if (yo >= out_h || xo >= out_w) continue;
+    const int at = (o * out_h + yo) * out_w + xo;
+    if (!masked || mask[at] > 0.0f) sum += col_value[e] * grad[at];
   }
   dx[idx] = sum;
 }
@@ -85,6 +90,16 @@ static inline void add_run(__global float* dst, const int dst_step, __global con
     for (int k = lo; k < hi; ++k) dst[k] += v * src[k];
   } else {
     for (int k = lo; k < hi; ++k) dst[k * dst_step] += v * src[k * src_step];
+  }
+}
+
+// dst[k * dst_step] += v * src[k] where mask[k] > 0, for k in [lo, hi).
+static inline void add_masked_run(__global float* dst, const int dst_step, __global const float* src, __global const float* mask,
+                                  const float v, const int lo, const int hi) {
+  if (dst_step == 1) {
+    for (int k = lo; k < hi; ++k) dst[k] += mask[k] > 0.0f ? v * src[k] : 0.0f;
+  } else {
+    for (int k = lo; k < hi; ++k) dst[k * dst_step] += mask[k] > 0.0f ? v * src[k] : 0.0f;
   }
 }
 
@@ -118,7 +133,8 @@ __kernel void sparse_conv_forward_planes(__global float* y, __global const float
 // dx pixel (yo * stride + i - pad, xo * stride + j - pad) takes w * dy[o, yo, xo].
 __kernel void sparse_conv_backward_data_planes(__global float* dx, __global const float* dy,
                                                __global const int* col_start, __global const int* col_index,
-                                               __global const float* col_value,
+                                               __global const float* col_value, __global const float* relu_output,
+                                               const int masked,
                                                const int channels, const int height, const int width, const int kernel_size,
                                                const int stride, const int pad, const int out_channels, const int out_h,
                                                const int out_w, const int batch) {
@@ -137,6 +153,13 @@ __kernel void sparse_conv_backward_data_planes(__global float* dx, __global cons
     const float v = col_value[e];
     __global float* dst = out + (i - pad) * width + j - pad;
     __global const float* g = grad + o * out_h * out_w;
-    for (int yo = y_lo; yo < y_hi; ++yo) add_run(dst + yo * stride * width, stride, g + yo * out_w, 1, v, x_lo, x_hi);
+    __global const float* m = relu_output + (n * out_channels + o) * out_h * out_w;
+    for (int yo = y_lo; yo < y_hi; ++yo) {
+      if (masked) {
+        add_masked_run(dst + yo * stride * width, stride, g + yo * out_w, m + yo * out_w, v, x_lo, x_hi);
+      } else {
+        add_run(dst + yo * stride * width, stride, g + yo * out_w, 1, v, x_lo, x_hi);
+      }
+    }
   }
 }

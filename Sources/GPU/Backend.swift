@@ -51,8 +51,9 @@ public protocol Backend: AnyObject {
   /// `conv2dForward` with the weight given by its nonzeros (ReLU on the output when `relu`); a
   /// linear layer is the 1x1 case.
   func sparseConv2dForward(y: Tensor, x: Tensor, weights: SparseConvWeights, bias: Tensor?, geometry: ConvGeometry, relu: Bool) throws
-  /// `conv2dBackwardData` with the weight given by its nonzeros.
-  func sparseConv2dBackwardData(dx: Tensor, dy: Tensor, weights: SparseConvWeights, geometry: ConvGeometry) throws
+  /// `conv2dBackwardData` with the weight given by its nonzeros (dy read as `dy * (reluOutput > 0)`
+  /// when given: the gradient through the ReLU the forward fused).
+  func sparseConv2dBackwardData(dx: Tensor, dy: Tensor, weights: SparseConvWeights, geometry: ConvGeometry, reluOutput: Tensor?) throws
 
   // MARK: Elementwise and pooling
   /// `y = max(x, 0)`.

@@ -54,6 +54,10 @@ void advprune_maxpool2x2_forward(const float *x, int64_t row_pairs, int64_t widt
 void advprune_maxpool2x2_backward(const float *x, const float *dy, int64_t row_pairs, int64_t width, int64_t first,
                                   int64_t last, float *dx);
 
+/// dst[i] = relu_output[i] > 0 ? src[i] : 0 for i in [0, count): the gradient through a ReLU
+/// whose output is relu_output (dst may be src).
+void advprune_relu_mask(float *dst, const float *src, const float *relu_output, int64_t count);
+
 /// FAB's step onto the linearised boundary w.z = w.p - c from p within [0, 1]: the signed length t
 /// with sum_i w_i (clamp(p_i + t d_i) - p_i) = -c, d = sign(w) (L-inf) or w (l2 nonzero), by
 /// bisection (40 halvings at most, from [0, 1] for L-inf and from [0, |c| / |w|^2] doubled until

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 // Convolution on the CPU reference backend: im2col + GEMM, the batch split across cores.
@@ -126,7 +127,7 @@ extension CPUBackend {
       for o in 0..<g.outChannels {
         let (src, dst) = (((first + n) * g.outChannels + o) * p, out + o * nb * p + n * p)
         if let y = reluOutput {
-          for i in 0..<p { dst[i] = y[src + i] > 0 ? dy[src + i] : 0 }
+          advprune_relu_mask(dst, dy + src, y + src, Int64(p))
         } else {
           dst.update(from: dy + src, count: p)
         }

@@ -12,7 +12,7 @@ extension CPUBackend {
     checkSameCount(dx, dy, op: "reluBackward")
     checkSameCount(dx, y, op: "reluBackward")
     let (dxp, dyp, yp) = (ptr(dx), ptr(dy), ptr(y))
-    parallelRanges(dx.count) { r in for i in r { dxp[i] = yp[i] > 0 ? dyp[i] : 0 } }
+    parallelRanges(dx.count) { r in advprune_relu_mask(dxp + r.lowerBound, dyp + r.lowerBound, yp + r.lowerBound, Int64(r.count)) }
   }
 
   public func multiply(out: Tensor, a: Tensor, b: Tensor) throws {

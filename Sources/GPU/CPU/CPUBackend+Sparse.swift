@@ -51,8 +51,10 @@ extension CPUBackend {
     }
   }
 
-  public func sparseConv2dBackwardData(dx: Tensor, dy: Tensor, weights: SparseConvWeights, geometry g: ConvGeometry) throws {
+  public func sparseConv2dBackwardData(dx: Tensor, dy: Tensor, weights: SparseConvWeights, geometry g: ConvGeometry, reluOutput: Tensor?) throws {
     OpShapes.sparseConv(x: dx, y: dy, bias: nil, weights: weights, geometry: g, op: "sparseConv2dBackwardData")
+    if let reluOutput { checkSameCount(reluOutput, dy, op: "sparseConv2dBackwardData") }
+    let mask = reluOutput.map { UnsafePointer(ptr($0)) }
     let columns = Compressed(
       start: ptr(weights.colStart), index: ptr(weights.colIndex), value: ptr(weights.colValue), count: weights.nonzeros, kernel: g.kernel)
     let (dxp, dyp) = (ptr(dx), UnsafePointer(ptr(dy)))
@@ -65,7 +67,7 @@ extension CPUBackend {
       let scratch = workerScratch(columns: g.outChannels * plan.segment, other: g.inChannels * plan.channelStride)
       forEachSlice(g, size: plan.stack) { t, first, nb in
         let (grid, padded) = scratch[t]
-        plan.stackGradient(dyp, first: first, count: nb, into: grid)
+        plan.stackGradient(dyp, first: first, count: nb, reluOutput: mask, into: grid)
         byChannel.withUnsafeBufferPointer { starts in
           columns.multiply(
             rows: g.inChannels, start: starts.baseAddress!, offsets: offsets, bias: nil, source: grid, into: padded,
@@ -79,7 +81,7 @@ extension CPUBackend {
       forEachSlice(g) { t, first, nb in
         let (cols, dyT) = scratch[t]
         let q = nb * p
-        gatherOutputGradient(dyp, g, first: first, count: nb, into: dyT)
+        gatherOutputGradient(dyp, g, first: first, count: nb, reluOutput: mask, into: dyT)
         let offsets = columns.offsets { o, _, _ in o * q }
         columns.multiply(rows: g.patchSize, offsets: offsets, bias: nil, source: dyT, into: cols, stride: q, length: q)
         col2im(cols, g, first: first, count: nb, into: dxp)
@@ -187,14 +189,24 @@ private struct StackPlan {
     }
   }
 
-  /// dy[first..<first+nb] onto the grid, each channel after `front` zeros, zeros off the outputs.
-  func stackGradient(_ dy: UnsafePointer<Float>, first: Int, count nb: Int, into out: UnsafeMutablePointer<Float>) {
+  /// dy[first..<first+nb] onto the grid, each channel after `front` zeros, zeros off the outputs;
+  /// read as dy * (reluOutput > 0) when given (dy's shape).
+  func stackGradient(
+    _ dy: UnsafePointer<Float>, first: Int, count nb: Int, reluOutput: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>
+  ) {
     out.update(repeating: 0, count: g.outChannels * segment)
     for o in 0..<g.outChannels {
       for n in 0..<nb {
         let grid = out + o * segment + front + n * paddedPlane
-        let plane = dy + ((first + n) * g.outChannels + o) * g.outPixels
-        for r in 0..<g.outHeight { (grid + r * pitch).update(from: plane + r * g.outWidth, count: g.outWidth) }
+        let at = ((first + n) * g.outChannels + o) * g.outPixels
+        for r in 0..<g.outHeight {
+          let (to, from) = (grid + r * pitch, at + r * g.outWidth)
+          if let reluOutput {
+            advprune_relu_mask(to, dy + from, reluOutput + from, Int64(g.outWidth))
+          } else {
+            to.update(from: dy + from, count: g.outWidth)
+          }
+        }
       }
     }
   }

@@ -19,11 +19,15 @@ extension OpenCLBackend {
       ] + sparseArgs(g))
   }
 
-  public func sparseConv2dBackwardData(dx: Tensor, dy: Tensor, weights: SparseConvWeights, geometry g: ConvGeometry) throws {
+  public func sparseConv2dBackwardData(dx: Tensor, dy: Tensor, weights: SparseConvWeights, geometry g: ConvGeometry, reluOutput: Tensor?) throws {
     OpShapes.sparseConv(x: dx, y: dy, bias: nil, weights: weights, geometry: g, op: "sparseConv2dBackwardData")
+    if let reluOutput { checkSameCount(reluOutput, dy, op: "sparseConv2dBackwardData") }
     try launch(
       tunables.isTiled ? "sparse_conv_backward_data" : "sparse_conv_backward_data_planes",
       items: tunables.isTiled ? dx.count : dx.count / (g.height * g.width),
-      [.buffer(dx), .buffer(dy), .buffer(weights.colStart), .buffer(weights.colIndex), .buffer(weights.colValue)] + sparseArgs(g))
+      [
+        .buffer(dx), .buffer(dy), .buffer(weights.colStart), .buffer(weights.colIndex), .buffer(weights.colValue),
+        .buffer(reluOutput ?? dy), .int(reluOutput == nil ? 0 : 1),
+      ] + sparseArgs(g))
   }
 }

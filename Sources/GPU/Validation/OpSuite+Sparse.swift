@@ -1,7 +1,7 @@
 // Parity cases of the sparse convolution: the conv geometries of `convCases` (both strides, with
 // and without padding, a 1x1 kernel) and a linear layer as a 1x1 image, at two densities, with
 // one output channel and one input channel fully pruned so empty rows and columns are covered;
-// the sparser one with the ReLU fused into the forward.
+// the sparser one with the ReLU fused into the forward and its mask into the input gradient.
 extension OpSuite {
   static func sparseCases() -> [OpCase] {
     let geometries = convGeometries + [ConvGeometry(batch: 5, inChannels: 33, height: 1, width: 1, outChannels: 7, kernel: 1)]
@@ -21,7 +21,9 @@ extension OpSuite {
             try b.sparseConv2dForward(
               y: y, x: try b.upload(v[0], shape: g.inputShape), weights: weights, bias: try b.upload(v[2], shape: [g.outChannels]), geometry: g,
               relu: density < 0.1)
-            try b.sparseConv2dBackwardData(dx: dx, dy: try b.upload(v[3], shape: g.outputShape), weights: weights, geometry: g)
+            // The sparser case's gradient goes through the ReLU's mask (the forward's zeros).
+            try b.sparseConv2dBackwardData(
+              dx: dx, dy: try b.upload(v[3], shape: g.outputShape), weights: weights, geometry: g, reluOutput: density < 0.1 ? y : nil)
             return try [y, dx].map(b.download)
           })
       }

@@ -59,7 +59,7 @@ public struct SparseCrossover {
         let weights = try SparseConvWeights(dense: weight(g, density: density, &rng), shape: g.weightShape, backend: backend)
         return try median {
           try backend.sparseConv2dForward(y: y, x: x, weights: weights, bias: nil, geometry: g, relu: false)
-          try backend.sparseConv2dBackwardData(dx: dx, dy: dy, weights: weights, geometry: g)
+          try backend.sparseConv2dBackwardData(dx: dx, dy: dy, weights: weights, geometry: g, reluOutput: nil)
           try backend.synchronize()
         }
       }

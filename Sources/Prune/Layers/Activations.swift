@@ -34,8 +34,7 @@ public final class ReLU: Layer {
 /// A Conv2d and the ReLU after it, run as one step: the forward writes `max(conv, 0)` in the
 /// convolution's own output pass, and an attack step's input gradient reads dy through the ReLU's
 /// mask while the convolution gathers it, so the ReLU makes no pass over memory of its own. A
-/// training step (parameter gradients) or a sparse convolution takes the ReLU's gradient first,
-/// as the two layers would. `Model` runs these in place of the pairs; the two layers stay in its
+/// training step (parameter gradients) takes the ReLU's gradient first, as the two layers would. `Model` runs these in place of the pairs; the two layers stay in its
 /// `layers` (parameters, names, pruning).
 final class ConvReLU: Layer {
   let conv: Conv2d
@@ -51,7 +50,7 @@ final class ConvReLU: Layer {
   func forward(_ x: Tensor) throws -> Tensor { try conv.forward(x, relu: true) }
 
   func backward(_ dy: Tensor, parameterGradients: Bool, inputGradient: Bool) throws -> Tensor? {
-    if !parameterGradients && conv.sparse == nil {
+    if !parameterGradients {
       return try conv.backward(dy, parameterGradients: false, inputGradient: inputGradient, throughReLU: true)
     }
     guard let y = conv.lastOutput else { preconditionFailure("\(conv.weight.name): backward before forward") }

@@ -92,22 +92,21 @@ public final class Conv2d: SparseComputable {
 
   /// The backward; with `throughReLU` (a fused ReLU after the convolution, see `ConvReLU`) the
   /// input gradient reads dy through the ReLU's mask, the output of the last forward. Only the
-  /// dense input gradient fuses it: the weight gradient and the sparse kernels need dy masked
-  /// first.
+  /// input gradient fuses it: the weight gradient needs dy masked first.
   func backward(_ dy: Tensor, parameterGradients: Bool, inputGradient: Bool, throughReLU: Bool) throws -> Tensor? {
     guard let x = input, let g = geometry else { preconditionFailure("\(weight.name): backward before forward") }
-    precondition(!throughReLU || (!parameterGradients && sparse == nil), "\(weight.name): only a dense input gradient fuses the ReLU")
+    precondition(!throughReLU || !parameterGradients, "\(weight.name): only the input gradient fuses the ReLU")
     if parameterGradients {
       precondition(sparse == nil && folded == nil, "\(weight.name): a sparse or folded layer evaluates; it has no weight gradient")
       try backend.conv2dBackwardWeight(dWeight: weight.grad, dBias: bias?.grad, dy: dy, x: x, geometry: g)
     }
     guard inputGradient else { return nil }
     let dx = try inputGrad.get(x.shape, backend)
+    let reluOutput = throughReLU ? lastOutput : nil
     if let sparse {
-      try backend.sparseConv2dBackwardData(dx: dx, dy: dy, weights: sparse, geometry: g)
+      try backend.sparseConv2dBackwardData(dx: dx, dy: dy, weights: sparse, geometry: g, reluOutput: reluOutput)
     } else {
-      try backend.conv2dBackwardData(
-        dx: dx, dy: dy, weight: usedWeight ?? weight.value, geometry: g, reluOutput: throughReLU ? lastOutput : nil)
+      try backend.conv2dBackwardData(dx: dx, dy: dy, weight: usedWeight ?? weight.value, geometry: g, reluOutput: reluOutput)
     }
     return dx
   }

@@ -62,7 +62,7 @@ public final class Linear: SparseComputable {
     guard inputGradient else { return nil }
     let dx = try inputGrad.get(x.shape, backend)
     if let sparse {
-      try backend.sparseConv2dBackwardData(dx: dx, dy: dy, weights: sparse, geometry: asConvolution(rows: x.shape[0]))
+      try backend.sparseConv2dBackwardData(dx: dx, dy: dy, weights: sparse, geometry: asConvolution(rows: x.shape[0]), reluOutput: nil)
     } else {
       try backend.linearBackwardData(dx: dx.reshaped(flat.shape), dy: dy, weight: usedWeight ?? weight.value)
     }
