@@ -13,6 +13,14 @@ final class SparseConvTests: XCTestCase {
     ConvGeometry(batch: 2, inChannels: 3, height: 7, width: 7, outChannels: 4, kernel: 3, padding: 1),
     ConvGeometry(batch: 2, inChannels: 4, height: 6, width: 6, outChannels: 3, kernel: 1),
     ConvGeometry(batch: 5, inChannels: 33, height: 1, width: 1, outChannels: 7, kernel: 1),
+    // Stride phases: odd planes, a stride larger than half the kernel, a 5x5 kernel reaching two
+    // rows into its phases, a 1x1 stride-2 conv on an odd plane (three of four phases unread),
+    // and enough channels that each worker runs two stacks.
+    ConvGeometry(batch: 2, inChannels: 3, height: 7, width: 9, outChannels: 4, kernel: 3, stride: 2, padding: 1),
+    ConvGeometry(batch: 2, inChannels: 2, height: 10, width: 11, outChannels: 3, kernel: 3, stride: 3, padding: 1),
+    ConvGeometry(batch: 2, inChannels: 2, height: 9, width: 8, outChannels: 3, kernel: 5, stride: 2, padding: 2),
+    ConvGeometry(batch: 2, inChannels: 3, height: 7, width: 7, outChannels: 2, kernel: 1, stride: 2),
+    ConvGeometry(batch: 8, inChannels: 48, height: 30, width: 30, outChannels: 6, kernel: 3, stride: 2, padding: 1),
   ]
 
   func testSparseMatchesTheDenseConvolutionOfTheSameWeight() throws { try Self.checkAgainstDense() }
@@ -55,7 +63,7 @@ final class SparseConvTests: XCTestCase {
   }
 
   func testSparseInputGradientMatchesFiniteDifferences() throws {
-    for g in Self.geometries.prefix(4) {
+    for g in Self.geometries.prefix(4) + Self.geometries[6..<10] {
       for relu in [false, true] { try checkInputGradient(g, relu: relu) }
     }
   }

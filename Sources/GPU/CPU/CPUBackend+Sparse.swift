@@ -4,18 +4,23 @@ import Foundation
 // Sparse convolution on the CPU: work proportional to the nonzeros, the inner loop in CKernels
 // (`advprune_sparse_rows`: a register block of outputs, a row's nonzeros streaming past).
 //
-// Two layouts feed it. Direct, for stride-1 convs: a stack of nb images is laid out per channel
-// as nb zero-padded planes one under the other (row pitch Wp, Hp rows each), and the output is
+// The direct layout, with no im2col: a stack of nb images is laid out per channel as nb
+// zero-padded planes one under the other (row pitch Wp, Hp rows each), and the output is
 // computed "wide" on the same grid: output pixel (n, y, x) sits at (n*Hp + y)*Wp + x and reads
 // input pixel (y+i, x+j) of image n at (n*Hp + y+i)*Wp + x+j, so nonzero w[o, c, i, j] is one
-// contiguous shifted run of channel c's stack, offset i*Wp + j, with no im2col. The grid points
-// that are not outputs (the Wp - OW columns past each row, the K-1 rows between images) are
-// computed and dropped when copying out; stacking keeps the runs long on small planes. The input
-// gradient is the transpose: dy on the same grid (zeros off the outputs, a zero margin before
-// each channel) gathered onto the padded input stack at shift -(i*Wp + j); the zero rows between
-// images keep each image's gradient its own. Strided convs: the sparse weight times the im2col
-// columns, in the dense path's slices. Each stack or slice is one worker's, summed in a fixed
-// order, so results do not depend on threads.
+// contiguous shifted run of channel c's stack, offset i*Wp + j. The grid points that are not
+// outputs (the Wp - OW columns past each row, the K-1 rows between images) are computed and
+// dropped when copying out; stacking keeps the runs long on small planes. The input gradient is
+// the transpose: dy on the same grid (zeros off the outputs, a zero margin before each channel)
+// gathered onto the padded input stack at shift -(i*Wp + j); the zero rows between images keep
+// each image's gradient its own.
+//
+// A conv of stride s runs on the padded input's stride phases: phase (a, b) holds padded pixels
+// (s*u + a, s*v + b) on a grid of ceil(Hp/s) rows of pitch ceil(Wp/s), so output (y, x) reads
+// tap (i, j) at (y + i/s, x + j/s) of phase (i%s, j%s) and the stride-1 scheme holds phase by
+// phase (only phases some tap reads are laid out: one for a 1x1 stride-2 shortcut). Its input
+// gradient gathers each phase from the taps of that phase. Each stack is one worker's, summed in
+// a fixed order, so results do not depend on threads.
 extension CPUBackend {
   /// Floats of padded input (and of wide output) one direct stack aims at: a core's L2 or so.
   static let directStackFloats = 128 << 10
@@ -25,29 +30,17 @@ extension CPUBackend {
     let rows = Compressed(
       start: ptr(weights.rowStart), index: ptr(weights.rowIndex), value: ptr(weights.rowValue), count: weights.nonzeros, kernel: g.kernel)
     let (xp, yp, bp) = (UnsafePointer(ptr(x)), ptr(y), bias.map { UnsafePointer(ptr($0)) })
-    if g.stride == 1 {
-      let plan = StackPlan(g, workers: workerCount)
-      // Every stack uses the full stack's channel stride, so the offsets are computed once.
-      let offsets = rows.offsets { c, i, j in c * plan.channelStride + i * plan.pitch + j }
-      let scratch = workerScratch(columns: g.inChannels * plan.channelStride, other: g.outChannels * plan.channelStride)
-      forEachSlice(g, size: plan.stack) { t, first, nb in
-        let (padded, wide) = scratch[t]
-        plan.stackPadded(xp, first: first, count: nb, into: padded)
-        rows.multiply(
-          rows: g.outChannels, offsets: offsets, bias: bp, source: padded, into: wide, stride: plan.channelStride, length: plan.outputRun(nb))
-        plan.unstackOutputs(wide, first: first, count: nb, relu: relu, into: yp)
-      }
-    } else {
-      let (p, slice) = (g.outPixels, sliceSize(g))
-      let scratch = workerScratch(columns: g.patchSize * slice * p, other: g.outChannels * slice * p)
-      forEachSlice(g) { t, first, nb in
-        let (cols, tmp) = scratch[t]
-        let q = nb * p
-        im2col(xp, g, first: first, count: nb, into: cols)
-        let offsets = rows.offsets { c, i, j in ((c * g.kernel + i) * g.kernel + j) * q }
-        rows.multiply(rows: g.outChannels, offsets: offsets, bias: bp, source: cols, into: tmp, stride: q, length: q)
-        scatterOutput(tmp, g, first: first, count: nb, bias: nil, relu: relu, into: yp)
-      }
+    let plan = StackPlan(g, workers: workerCount)
+    // Every stack uses the full stack's strides, so the offsets are computed once.
+    let offsets = rows.offsets { c, i, j in c * plan.channelStride + plan.tap(i, j) }
+    let scratch = workerScratch(columns: g.inChannels * plan.channelStride, other: g.outChannels * plan.gridStride)
+    forEachSlice(g, size: plan.stack) { t, first, nb in
+      let (padded, wide) = scratch[t]
+      plan.stackPadded(xp, first: first, count: nb, into: padded)
+      rows.multiply(
+        rows: g.outChannels, offsets: offsets, values: rows.value, bias: bp, source: padded, into: wide, stride: plan.gridStride,
+        length: plan.outputRun(nb))
+      plan.unstackOutputs(wide, first: first, count: nb, relu: relu, into: yp)
     }
   }
 
@@ -58,34 +51,28 @@ extension CPUBackend {
     let columns = Compressed(
       start: ptr(weights.colStart), index: ptr(weights.colIndex), value: ptr(weights.colValue), count: weights.nonzeros, kernel: g.kernel)
     let (dxp, dyp) = (ptr(dx), UnsafePointer(ptr(dy)))
-    let kk = g.kernel * g.kernel
-    if g.stride == 1 {
-      let plan = StackPlan(g, workers: workerCount)
-      // Channel c's nonzeros are its K*K patch rows' together.
-      let byChannel = (0...g.inChannels).map { Int32(columns.start[$0 * kk]) }
-      let offsets = columns.offsets { o, i, j in o * plan.segment + plan.front - (i * plan.pitch + j) }
-      let scratch = workerScratch(columns: g.outChannels * plan.segment, other: g.inChannels * plan.channelStride)
-      forEachSlice(g, size: plan.stack) { t, first, nb in
-        let (grid, padded) = scratch[t]
-        plan.stackGradient(dyp, first: first, count: nb, reluOutput: mask, into: grid)
-        byChannel.withUnsafeBufferPointer { starts in
+    let plan = StackPlan(g, workers: workerCount)
+    // One output row per (input channel, phase): the column order's runs of each (channel, tap)
+    // regrouped by the phase the tap falls in.
+    let order = columns.byPhase(plan)
+    let offsets = order.entries.map { e in
+      let r = Int(columns.index[e])
+      let (o, i, j) = (r / (g.kernel * g.kernel), (r / g.kernel) % g.kernel, r % g.kernel)
+      return Int64(o * plan.segment + plan.front - plan.shift(i, j))
+    }
+    let values = order.entries.map { columns.value[$0] }
+    let scratch = workerScratch(columns: g.outChannels * plan.segment, other: g.inChannels * plan.channelStride)
+    forEachSlice(g, size: plan.stack) { t, first, nb in
+      let (grid, padded) = scratch[t]
+      plan.stackGradient(dyp, first: first, count: nb, reluOutput: mask, into: grid)
+      order.starts.withUnsafeBufferPointer { starts in
+        values.withUnsafeBufferPointer { v in
           columns.multiply(
-            rows: g.inChannels, start: starts.baseAddress!, offsets: offsets, bias: nil, source: grid, into: padded,
-            stride: plan.channelStride, length: nb * plan.paddedPlane)
+            rows: g.inChannels * plan.phases, start: starts.baseAddress!, offsets: offsets, values: v.baseAddress!, bias: nil, source: grid,
+            into: padded, stride: plan.gridStride, length: nb * plan.paddedPlane)
         }
-        plan.unstackInputs(padded, first: first, count: nb, into: dxp)
       }
-    } else {
-      let (p, slice) = (g.outPixels, sliceSize(g))
-      let scratch = workerScratch(columns: g.patchSize * slice * p, other: g.outChannels * slice * p)
-      forEachSlice(g) { t, first, nb in
-        let (cols, dyT) = scratch[t]
-        let q = nb * p
-        gatherOutputGradient(dyp, g, first: first, count: nb, reluOutput: mask, into: dyT)
-        let offsets = columns.offsets { o, _, _ in o * q }
-        columns.multiply(rows: g.patchSize, offsets: offsets, bias: nil, source: dyT, into: cols, stride: q, length: q)
-        col2im(cols, g, first: first, count: nb, into: dxp)
-      }
+      plan.unstackInputs(padded, first: first, count: nb, into: dxp)
     }
   }
 }
@@ -118,55 +105,132 @@ private struct Compressed {
     }
   }
 
-  /// `out[r * stride + t] = bias[r] + sum_e value[e] * source[offsets[e] + t]`.
+  /// The column order (channel c's nonzeros grouped by tap, `start[c*K*K + tap]`) as rows
+  /// (c, phase): the nonzeros' positions in that order and each row's first.
+  func byPhase(_ plan: StackPlan) -> (entries: [Int], starts: [Int32]) {
+    let (k, s, n) = (kernel, plan.g.stride, plan.phasesPerAxis)
+    var entries: [Int] = []
+    var starts: [Int32] = [0]
+    entries.reserveCapacity(count)
+    starts.reserveCapacity(plan.g.inChannels * plan.phases + 1)
+    for c in 0..<plan.g.inChannels {
+      for phase in 0..<plan.phases {
+        let (a, b) = (phase / n, phase % n)
+        for i in stride(from: a, to: k, by: s) {
+          for j in stride(from: b, to: k, by: s) {
+            let tap = (c * k + i) * k + j
+            entries.append(contentsOf: Int(start[tap])..<Int(start[tap + 1]))
+          }
+        }
+        starts.append(Int32(entries.count))
+      }
+    }
+    return (entries, starts)
+  }
+
+  /// `out[r * stride + t] = bias[r] + sum_e values[e] * source[offsets[e] + t]`.
   func multiply(
-    rows: Int, start rowStart: UnsafePointer<Int32>? = nil, offsets: [Int64], bias: UnsafePointer<Float>?,
+    rows: Int, start rowStart: UnsafePointer<Int32>? = nil, offsets: [Int64], values: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
     source: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, stride: Int, length: Int
   ) {
     offsets.withUnsafeBufferPointer { o in
-      advprune_sparse_rows(0, Int64(rows), rowStart ?? start, o.baseAddress, value, bias, source, out, Int64(stride), Int64(length))
+      advprune_sparse_rows(0, Int64(rows), rowStart ?? start, o.baseAddress, values, bias, source, out, Int64(stride), Int64(length))
     }
   }
 }
 
-/// The direct layout of a stride-1 conv: stacks of padded images on a grid of pitch Wp.
+/// The direct layout: stacks of padded images, each input channel as the stride phases its taps
+/// read, on a grid of `rows` x `pitch` per image (the padded image itself for stride 1).
 private struct StackPlan {
   let g: ConvGeometry
-  /// Row pitch of the padded input, the wide output and the wide dy.
+  /// Phases laid out per axis, min(stride, K) (taps i reach phases i % stride), and in all.
+  let phasesPerAxis: Int
+  let phases: Int
+  /// Rows and row pitch of one image's phase plane, which is also the grid of the wide output
+  /// and of the wide dy: ceil(Hp / s) and ceil(Wp / s).
+  let rows: Int
   let pitch: Int
-  /// One padded image plane, Hp rows of `pitch`.
   let paddedPlane: Int
   /// Images per stack.
   let stack: Int
-  /// Zeros before each channel of dy on the grid: the largest shift, (K-1)*pitch + K-1.
+  /// Zeros before each channel of dy on the grid: the largest shift.
   let front: Int
-  /// One channel's grid for a full stack, and that after `front` zeros (dy's layout).
+  /// One phase (or output channel) for a full stack; one input channel, all its phases; one
+  /// output channel of dy after `front` zeros.
+  let gridStride: Int
   let channelStride: Int
   let segment: Int
+  /// Each input row's pixels by phase column: pixels image, image + s, ... (count of them) of a
+  /// plane sit at grid, grid + 1, ... of a channel's phases (`laid`: some tap reads them). Worked
+  /// out once: the divisions per row cost more than copying a short row.
+  let runs: [PhaseRun]
+
+  struct PhaseRun {
+    let image: Int
+    let grid: Int
+    let count: Int
+    let laid: Bool
+  }
 
   init(_ g: ConvGeometry, workers: Int) {
     self.g = g
-    pitch = g.width + 2 * g.padding
-    paddedPlane = pitch * (g.height + 2 * g.padding)
+    let s = g.stride
+    phasesPerAxis = min(s, g.kernel)
+    phases = phasesPerAxis * phasesPerAxis
+    rows = (g.height + 2 * g.padding + s - 1) / s
+    pitch = (g.width + 2 * g.padding + s - 1) / s
+    paddedPlane = rows * pitch
     let perWorker = (g.batch + max(1, workers) - 1) / max(1, workers)
     // Both the input stack and the wide outputs stay near the budget.
-    stack = max(1, min(perWorker, CPUBackend.directStackFloats / max(1, max(g.inChannels, g.outChannels) * paddedPlane)))
-    front = (g.kernel - 1) * pitch + g.kernel - 1
-    channelStride = stack * paddedPlane
-    segment = front + channelStride
+    stack = max(1, min(perWorker, CPUBackend.directStackFloats / max(1, max(g.inChannels * phases, g.outChannels) * paddedPlane)))
+    let reach = (g.kernel - 1) / s
+    front = reach * pitch + reach
+    gridStride = stack * paddedPlane
+    channelStride = phases * gridStride
+    segment = front + gridStride
+    var runs: [PhaseRun] = []
+    for h in 0..<g.height {
+      let (a, u) = ((h + g.padding) % s, (h + g.padding) / s)
+      for b in 0..<s {
+        let w0 = ((b - g.padding) % s + s) % s
+        guard w0 < g.width else { continue }
+        let laid = a < phasesPerAxis && b < phasesPerAxis
+        let grid = (laid ? (a * phasesPerAxis + b) * gridStride : 0) + u * pitch + (w0 + g.padding) / s
+        runs.append(PhaseRun(image: h * g.width + w0, grid: grid, count: (g.width - w0 + s - 1) / s, laid: laid))
+      }
+    }
+    self.runs = runs
   }
 
-  /// Grid points from the first output to the last: ((nb-1)*Hp + OH-1)*pitch + OW.
-  func outputRun(_ nb: Int) -> Int { ((nb - 1) * (g.height + 2 * g.padding) + g.outHeight - 1) * pitch + g.outWidth }
+  /// Where tap (i, j) reads within an input channel: its phase's grid, shifted.
+  func tap(_ i: Int, _ j: Int) -> Int {
+    let s = g.stride
+    return ((i % s) * phasesPerAxis + j % s) * gridStride + shift(i, j)
+  }
 
-  /// Images first..<first+nb of x, channel by channel, into zero-bordered planes one under the other.
+  /// Tap (i, j)'s shift within its phase.
+  func shift(_ i: Int, _ j: Int) -> Int { (i / g.stride) * pitch + j / g.stride }
+
+  /// Grid points from the first output to the last: ((nb-1)*rows + OH-1)*pitch + OW.
+  func outputRun(_ nb: Int) -> Int { ((nb - 1) * rows + g.outHeight - 1) * pitch + g.outWidth }
+
+  /// Images first..<first+nb of x, channel by channel, into zero-bordered phase planes one under the other.
   func stackPadded(_ x: UnsafePointer<Float>, first: Int, count nb: Int, into out: UnsafeMutablePointer<Float>) {
     out.update(repeating: 0, count: g.inChannels * channelStride)
-    for c in 0..<g.inChannels {
-      for n in 0..<nb {
-        let plane = out + c * channelStride + n * paddedPlane + g.padding * pitch + g.padding
-        let image = x + ((first + n) * g.inChannels + c) * g.height * g.width
-        for h in 0..<g.height { (plane + h * pitch).update(from: image + h * g.width, count: g.width) }
+    let s = g.stride
+    runs.withUnsafeBufferPointer { runs in
+      for c in 0..<g.inChannels {
+        for n in 0..<nb {
+          let (image, grid) = (x + ((first + n) * g.inChannels + c) * g.height * g.width, out + c * channelStride + n * paddedPlane)
+          for run in runs where run.laid {
+            let (to, from) = (grid + run.grid, image + run.image)
+            if s == 1 {
+              to.update(from: from, count: run.count)
+            } else {
+              for k in 0..<run.count { to[k] = from[k * s] }
+            }
+          }
+        }
       }
     }
   }
@@ -175,7 +239,7 @@ private struct StackPlan {
   func unstackOutputs(_ wide: UnsafeMutablePointer<Float>, first: Int, count nb: Int, relu: Bool, into y: UnsafeMutablePointer<Float>) {
     for o in 0..<g.outChannels {
       for n in 0..<nb {
-        let grid = wide + o * channelStride + n * paddedPlane
+        let grid = wide + o * gridStride + n * paddedPlane
         let plane = y + ((first + n) * g.outChannels + o) * g.outPixels
         for r in 0..<g.outHeight {
           let (to, from) = (plane + r * g.outWidth, grid + r * pitch)
@@ -211,13 +275,25 @@ private struct StackPlan {
     }
   }
 
-  /// The interior of each padded input plane back into dx[first..<first+nb] (NCHW).
+  /// The interior of each padded input's phases back into dx[first..<first+nb] (NCHW); pixels no
+  /// tap reads get 0.
   func unstackInputs(_ padded: UnsafeMutablePointer<Float>, first: Int, count nb: Int, into dx: UnsafeMutablePointer<Float>) {
-    for c in 0..<g.inChannels {
-      for n in 0..<nb {
-        let grid = padded + c * channelStride + n * paddedPlane + g.padding * pitch + g.padding
-        let plane = dx + ((first + n) * g.inChannels + c) * g.height * g.width
-        for h in 0..<g.height { (plane + h * g.width).update(from: grid + h * pitch, count: g.width) }
+    let s = g.stride
+    runs.withUnsafeBufferPointer { runs in
+      for c in 0..<g.inChannels {
+        for n in 0..<nb {
+          let (image, grid) = (dx + ((first + n) * g.inChannels + c) * g.height * g.width, padded + c * channelStride + n * paddedPlane)
+          for run in runs {
+            let (to, from) = (image + run.image, grid + run.grid)
+            if s == 1 {
+              to.update(from: from, count: run.count)
+            } else if run.laid {
+              for k in 0..<run.count { to[k * s] = from[k] }
+            } else {
+              for k in 0..<run.count { to[k * s] = 0 }
+            }
+          }
+        }
       }
     }
   }

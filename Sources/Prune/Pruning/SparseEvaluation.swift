@@ -18,8 +18,6 @@ enum SparseEvaluation {
   /// --sparse-crossover`, README *Measured*): 20-25 % on ResNet18's 32x32 and 16x16 stages, about
   /// 33 % on SmallCNN's 24x24 (it was 30-50 % against im2col + GEMM).
   static let crossoverDensity = 0.25
-  /// The same for strided convs, which multiply the sparse weight into im2col columns.
-  static let stridedCrossoverDensity = 0.2
 
   /// The same on a GPU through OpenCL, where the sparse kernels gather per output and the dense
   /// ones are local-memory tiles: on an H200, ResNet18's layers at batch 128 ran sparse in 0.5 ms
@@ -39,16 +37,19 @@ enum SparseEvaluation {
   static let openCLCPULinearCrossover = 0.1
 
   /// The crossover of one layer on `backend`. The CPU's direct kernel computes on the whole padded
-  /// grid, of which only OH*OW points are outputs, so small padded planes (ResNet18's 8x8 and 4x4
-  /// stages) pay for the rest and cross over lower in proportion.
+  /// grid (a strided conv's: one stride phase of it), of which only OH*OW points are outputs, so
+  /// small padded planes (ResNet18's 8x8 and 4x4 stages) pay for the rest and cross over lower in
+  /// proportion. Measured on ResNet18's strided layers: 3x3 stride 2 at about 48, 30 and 19 %
+  /// on the 32x32, 16x16 and 8x8 inputs, 1x1 shortcuts at 30, 28 and 22 %; this gives 22, 20 and
+  /// 16 %, and 25 % for the shortcuts.
   public static func crossover(_ g: ConvGeometry, on backend: Backend) -> Double {
     if let cl = backend as? OpenCLBackend {
       if cl.device.isGPU { return gpuCrossoverDensity }
       guard g.outPixels > 1 else { return openCLCPULinearCrossover }
       return min(openCLCPUCrossoverCap, openCLCPUCrossoverBase + openCLCPUCrossoverPerColumn * Double(g.outWidth))
     }
-    guard g.stride == 1 else { return stridedCrossoverDensity }
-    let grid = (g.height + 2 * g.padding) * (g.width + 2 * g.padding)
+    let phase = { (size: Int) in (size + 2 * g.padding + g.stride - 1) / g.stride }
+    let grid = phase(g.height) * phase(g.width)
     return crossoverDensity * Double(g.outPixels) / Double(max(1, grid))
   }
 
