@@ -23,6 +23,9 @@ public struct SparseConvWeights {
   public let colIndex: Tensor
   public let colValue: Tensor
 
+  /// The CPU backend's layouts of these nonzeros, worked out once per stack layout.
+  let hostPlans = SparseHostPlans()
+
   public var density: Double { Double(nonzeros) / Double(max(1, outChannels * inChannels * kernel * kernel)) }
 
   /// Compresses `dense` (`[O, C, K, K]` or `[O, I]`, row-major) on `backend`.

@@ -32,7 +32,9 @@ extension CPUBackend {
     let (xp, yp, bp) = (UnsafePointer(ptr(x)), ptr(y), bias.map { UnsafePointer(ptr($0)) })
     let plan = StackPlan(g, workers: workerCount)
     // Every stack uses the full stack's strides, so the offsets are computed once.
-    let offsets = rows.offsets { c, i, j in c * plan.channelStride + plan.tap(i, j) }
+    let offsets = weights.hostPlans.plan(plan.key(inputGradient: false)) {
+      .init(offsets: rows.offsets { c, i, j in c * plan.channelStride + plan.tap(i, j) }, starts: [], values: [])
+    }.offsets
     let scratch = workerScratch(columns: g.inChannels * plan.channelStride, other: g.outChannels * plan.gridStride)
     forEachSlice(g, size: plan.stack) { t, first, nb in
       let (padded, wide) = scratch[t]
@@ -54,18 +56,21 @@ extension CPUBackend {
     let plan = StackPlan(g, workers: workerCount)
     // One output row per (input channel, phase): the column order's runs of each (channel, tap)
     // regrouped by the phase the tap falls in.
-    let order = columns.byPhase(plan)
-    let offsets = order.entries.map { e in
-      let r = Int(columns.index[e])
-      let (o, i, j) = (r / (g.kernel * g.kernel), (r / g.kernel) % g.kernel, r % g.kernel)
-      return Int64(o * plan.segment + plan.front - plan.shift(i, j))
+    let layout = weights.hostPlans.plan(plan.key(inputGradient: true)) {
+      let order = columns.byPhase(plan)
+      let offsets = order.entries.map { e in
+        let r = Int(columns.index[e])
+        let (o, i, j) = (r / (g.kernel * g.kernel), (r / g.kernel) % g.kernel, r % g.kernel)
+        return Int64(o * plan.segment + plan.front - plan.shift(i, j))
+      }
+      return .init(offsets: offsets, starts: order.starts, values: order.entries.map { columns.value[$0] })
     }
-    let values = order.entries.map { columns.value[$0] }
+    let (offsets, values) = (layout.offsets, layout.values)
     let scratch = workerScratch(columns: g.outChannels * plan.segment, other: g.inChannels * plan.channelStride)
     forEachSlice(g, size: plan.stack) { t, first, nb in
       let (grid, padded) = scratch[t]
       plan.stackGradient(dyp, first: first, count: nb, reluOutput: mask, into: grid)
-      order.starts.withUnsafeBufferPointer { starts in
+      layout.starts.withUnsafeBufferPointer { starts in
         values.withUnsafeBufferPointer { v in
           columns.multiply(
             rows: g.inChannels * plan.phases, start: starts.baseAddress!, offsets: offsets, values: v.baseAddress!, bias: nil, source: grid,
@@ -200,6 +205,11 @@ private struct StackPlan {
       }
     }
     self.runs = runs
+  }
+
+  /// What the offsets of a weight's nonzeros depend on.
+  func key(inputGradient: Bool) -> SparseHostPlans.Key {
+    .init(inputGradient: inputGradient, height: g.height, width: g.width, padding: g.padding, stride: g.stride, stack: stack)
   }
 
   /// Where tap (i, j) reads within an input channel: its phase's grid, shifted.
