@@ -13,6 +13,12 @@ __kernel void add(__global float* out, __global const float* a, __global const f
   if (i < n) out[i] = a[i] + b[i];
 }
 
+// A residual block's sum and its ReLU in one pass.
+__kernel void add_relu(__global float* out, __global const float* a, __global const float* b, const int n) {
+  const int i = get_global_id(0);
+  if (i < n) out[i] = fmax(a[i] + b[i], 0.0f);
+}
+
 __kernel void avgpool_forward(__global float* y, __global const float* x, const int height, const int width,
                               const int k, const int n) {
   const int o = get_global_id(0);

@@ -68,6 +68,8 @@ public protocol Backend: AnyObject {
   func multiply(out: Tensor, a: Tensor, b: Tensor) throws
   /// `out = a + b` elementwise (residual connections and their gradients).
   func add(out: Tensor, a: Tensor, b: Tensor) throws
+  /// `out = max(a + b, 0)`: a residual block's sum and the ReLU after it in one pass.
+  func addReLU(out: Tensor, a: Tensor, b: Tensor) throws
   /// Non-overlapping k x k average pooling over [N, C, H, W] (H, W multiples of k): global and
   /// adaptive pooling to an exact divisor are this op.
   func avgPoolForward(y: Tensor, x: Tensor, kernel: Int) throws

@@ -9,6 +9,13 @@ extension CPUBackend {
     parallelRanges(a.count) { r in for i in r { op[i] = ap[i] + bp[i] } }
   }
 
+  public func addReLU(out: Tensor, a: Tensor, b: Tensor) throws {
+    checkSameCount(out, a, op: "addReLU")
+    checkSameCount(a, b, op: "addReLU")
+    let (op, ap, bp) = (ptr(out), ptr(a), ptr(b))
+    parallelRanges(a.count) { r in for i in r { op[i] = max(ap[i] + bp[i], 0) } }
+  }
+
   public func avgPoolForward(y: Tensor, x: Tensor, kernel k: Int) throws {
     let (planes, h, w) = OpShapes.avgPool(x: x, y: y, kernel: k, op: "avgPoolForward")
     let (yp, xp) = (ptr(y), ptr(x))

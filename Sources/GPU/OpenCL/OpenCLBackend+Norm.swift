@@ -6,6 +6,12 @@ extension OpenCLBackend {
     try launch("add", items: a.count, [.buffer(out), .buffer(a), .buffer(b), .int(a.count)])
   }
 
+  public func addReLU(out: Tensor, a: Tensor, b: Tensor) throws {
+    checkSameCount(out, a, op: "addReLU")
+    checkSameCount(a, b, op: "addReLU")
+    try launch("add_relu", items: a.count, [.buffer(out), .buffer(a), .buffer(b), .int(a.count)])
+  }
+
   public func avgPoolForward(y: Tensor, x: Tensor, kernel k: Int) throws {
     let (_, h, w) = OpShapes.avgPool(x: x, y: y, kernel: k, op: "avgPoolForward")
     try launch("avgpool_forward", items: y.count, [.buffer(y), .buffer(x), .int(h), .int(w), .int(k), .int(y.count)])

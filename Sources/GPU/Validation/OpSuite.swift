@@ -207,6 +207,14 @@ public enum OpSuite {
           return [try b.download(out)]
         }),
       OpCase(
+        op: "add_relu", shape: "[\(count)]", atol: 0, rtol: 0,
+        inputs: { rng in [rng.uniformArray(count), rng.uniformArray(count)] },
+        run: { b, v in
+          let out = try b.zeros([count])
+          try b.addReLU(out: out, a: try b.upload(v[0], shape: [count]), b: try b.upload(v[1], shape: [count]))
+          return [try b.download(out)]
+        }),
+      OpCase(
         op: "avgpool", shape: "\(shape) k2", atol: 1e-6, rtol: 1e-5,
         inputs: { rng in [rng.uniformArray(count), rng.uniformArray(count / 4)] },
         run: { b, v in

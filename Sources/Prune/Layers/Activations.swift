@@ -18,6 +18,14 @@ public final class ReLU: Layer {
     return y
   }
 
+  /// The forward of `a + b` without writing the sum (a residual block's last step).
+  func forward(sum a: Tensor, _ b: Tensor) throws -> Tensor {
+    let y = try out.get(a.shape, backend)
+    try backend.addReLU(out: y, a: a, b: b)
+    output = y
+    return y
+  }
+
   public func backward(_ dy: Tensor, parameterGradients: Bool, inputGradient: Bool) throws -> Tensor? {
     guard inputGradient, let y = output else { return nil }
     return try gradient(dy, output: y)

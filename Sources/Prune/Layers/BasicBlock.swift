@@ -13,7 +13,6 @@ public final class BasicBlock: Layer {
   let shortcut: (conv: Conv2d, bn: BatchNorm2d)?
   let relu2: ReLU
   private var inputShape: [Int] = []
-  private let sum = BufferSlot()
   private let inputGrad = BufferSlot()
 
   public init(name: String, inChannels: Int, midChannels: Int? = nil, outChannels: Int, stride: Int, backend b: Backend, rng: inout SeededRNG) throws
@@ -67,9 +66,7 @@ public final class BasicBlock: Layer {
     var h = x
     for layer in mainSteps { h = try layer.forward(h) }
     let skip = try shortcutSteps.map { try $0.reduce(x) { try $1.forward($0) } } ?? x
-    let s = try sum.get(h.shape, backend)
-    try backend.add(out: s, a: h, b: skip)
-    return try relu2.forward(s)
+    return try relu2.forward(sum: h, skip)
   }
 
   public func backward(_ dy: Tensor, parameterGradients: Bool, inputGradient: Bool) throws -> Tensor? {
