@@ -13,6 +13,9 @@ final class WinogradTests: XCTestCase {
     (4, 3, 32, 32, 16, 1), (4, 16, 32, 32, 16, 1), (4, 32, 16, 16, 32, 1), (4, 64, 8, 8, 64, 1), (4, 128, 4, 4, 128, 1),
     // Two and four tile rows per vector, with a last vector short of rows.
     (3, 5, 13, 11, 6, 1), (2, 3, 12, 14, 5, 0), (3, 4, 30, 7, 3, 1), (2, 6, 9, 7, 4, 2), (3, 32, 12, 12, 64, 0), (3, 64, 10, 10, 64, 0),
+    // Either side of the small GEMM's depth: a forward over 65 channels (BLAS), its input
+    // gradient over 13 into 65 rows (ten blocks of six and five).
+    (2, 65, 6, 6, 13, 1),
   ]
 
   func testForwardAndInputGradientMatchIm2col() throws { try Self.checkAgainstIm2col() }

@@ -45,6 +45,11 @@ void advprune_winograd_output(const float *m, int64_t images, int64_t channels, 
 void advprune_winograd_weights(const float *w, int64_t out_channels, int64_t in_channels, int for_input_gradient,
                                float *u);
 
+/// c [m, n] = a [m, k] * b [k, n], row-major, c overwritten, each sum in k order: the Winograd
+/// products of narrow layers, where OpenBLAS's zeroing and packing cost as much as its multiply.
+/// k is at most 4096 (the last columns use a k x 16 panel on the stack).
+void advprune_small_gemm(int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c);
+
 /// 2x2 max pooling, stride 2, of x [planes * 2 * row_pairs_per_plane, width] seen as row pairs:
 /// output row r (of row_pairs in all; this call does [first, last)) has width / 2 values, the
 /// first largest of each window by `>` (NaN never wins over an earlier value). The backward
