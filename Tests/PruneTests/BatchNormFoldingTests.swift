@@ -35,6 +35,27 @@ final class BatchNormFoldingTests: XCTestCase {
     try assertFoldingKeepsTheFunction(model, "70 % ResNet18")
   }
 
+  /// A model without batch norm computes with frozen copies of its (masked) weights: the same
+  /// numbers, on transforms the CPU backend keeps; training computes with its own weights again.
+  func testConvolutionsWithoutANormFreezeACopy() throws {
+    let model = try responsiveSmallCNN(backend: CPUBackend(), seed: 31)
+    try Pruner.prune(model: model, criterion: .magnitude, locality: .local, sparsity: 0.7, seed: 1)
+    model.setTraining(false)
+    let before = try evalOutputs(model, seed: 13)
+    try model.foldBatchNorm()
+    XCTAssert(model.isFolded && !model.isBatchNormFolded)
+    let (folded, again) = (try evalOutputs(model, seed: 13), try evalOutputs(model, seed: 13))
+    XCTAssertEqual(folded.logits, before.logits)
+    XCTAssertEqual(folded.inputGradient, before.inputGradient)
+    XCTAssertEqual(again.logits, folded.logits, "kept transforms compute as the first pass")
+    model.setTraining(true)
+    XCTAssertFalse(model.isFolded, "training unfolds")
+    let w = model.trainableParameters[0]
+    try model.backend.fill(w.value, value: 0)
+    model.setTraining(false)
+    XCTAssertNotEqual(try evalOutputs(model, seed: 13).logits, before.logits, "after unfolding the layer reads its own weight")
+  }
+
   func testResNet18FoldsOnOpenCL() throws {
     try assertFoldingKeepsTheFunction(try randomized(.resnet18, width: 0.125, seed: 24, backend: try OpenCLFixture.backend()), "OpenCL ResNet18")
   }

@@ -21,8 +21,9 @@ public final class Conv2d: SparseComputable {
   private var pruning: PruningState?
   public private(set) var sparse: SparseConvWeights?
   /// The eval-mode batch norm after it folded in (`fold`): the effective weight scaled per output
-  /// channel, and the bias the norm's shift makes of its own.
-  private var folded: (weight: Tensor, bias: Tensor)?
+  /// channel, and the bias the norm's shift makes of its own; without a norm, a frozen copy of
+  /// the effective weight and the layer's own bias.
+  private var folded: (weight: Tensor, bias: Tensor?)?
   /// The compressed weight is of the weight before a fold or unfold: the next forward compresses again.
   private var sparseIsStale = false
   /// Where folds write (reused: a training loop folds before every batch's attack).
@@ -30,7 +31,10 @@ public final class Conv2d: SparseComputable {
   private let foldedBias = BufferSlot()
   private let noBias = BufferSlot()
   /// The bias the layer computes with.
-  private var activeBias: Tensor? { folded?.bias ?? bias?.value }
+  private var activeBias: Tensor? {
+    guard let folded else { return bias?.value }
+    return folded.bias
+  }
 
   public init(
     name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
@@ -133,12 +137,23 @@ public final class Conv2d: SparseComputable {
   /// Folds `norm` (eval mode, right after this layer) in: `norm(conv(x, w) + b) =
   /// conv(x, w * s) + norm(b)` with `s = gamma / sqrt(running_var + eps)` per output channel, so
   /// evaluation runs one pass where it ran two and attacks differentiate through one. A sparse
-  /// layer compresses the folded weight again.
-  func fold(_ norm: BatchNorm2d) throws {
+  /// layer compresses the folded weight again. With no norm (a convolution without one, e.g.
+  /// SmallCNN's) the effective weight is only copied and frozen: the CPU backend then keeps what
+  /// it derives from it (Winograd transforms) for the evaluation instead of redoing it per call,
+  /// and a masked weight is multiplied once, not at every forward.
+  func fold(_ norm: BatchNorm2d?) throws {
     folded = nil
     let w = try effectiveWeight()
+    let scaled = try foldedWeight.get(weight.shape, backend)
+    guard let norm else {
+      try backend.copy(from: w, to: scaled)
+      backend.freeze(scaled)
+      folded = (scaled, bias?.value)
+      sparseIsStale = sparse != nil
+      return
+    }
     let (o, perChannel) = (weight.shape[0], weight.count / weight.shape[0])
-    let (scaled, shifted) = (try foldedWeight.get(weight.shape, backend), try foldedBias.get([o], backend))
+    let shifted = try foldedBias.get([o], backend)
     try norm.scale(w.reshaped([1, o, perChannel, 1]), into: scaled.reshaped([1, o, perChannel, 1]))
     try norm.normalize(try (bias?.value ?? noBias.get([o], backend)).reshaped([1, o]), into: shifted.reshaped([1, o]))
     backend.freeze(scaled)

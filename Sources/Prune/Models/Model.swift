@@ -20,6 +20,8 @@ public final class Model {
   public let pruning: PruningState
   /// Batch norm uses batch statistics when true; attacks and evaluation switch it off.
   public private(set) var isTraining = true
+  /// Whether `foldBatchNorm` froze the convolutions' weights (with or without a norm to fold).
+  public private(set) var isFolded = false
 
   init(architecture: Architecture, width: Double = 1, channels: [String: Int] = [:], backend: Backend, layers: [Layer]) {
     self.architecture = architecture
@@ -159,8 +161,9 @@ extension Model {
 
   /// Folds every eval-mode batch norm into the convolution before it (`Conv2d.fold`): the same
   /// function in one pass per pair instead of two, and a convolution + ReLU where a norm stood
-  /// between them. A snapshot of the parameters and masks: `EvaluationModel` folds the model it
-  /// evaluates, and switching to training unfolds.
+  /// between them; a convolution without a norm computes with a frozen copy of its weight. A
+  /// snapshot of the parameters and masks: `EvaluationModel` folds the model it evaluates, and
+  /// switching to training unfolds.
   public func foldBatchNorm() throws {
     precondition(!isTraining, "foldBatchNorm: batch norm folds in eval mode only")
     let pairs = convBatchNormPairs
@@ -168,6 +171,8 @@ extension Model {
       try conv.fold(norm)
       norm.isFolded = true
     }
+    for conv in layers.compactMap({ $0 as? Conv2d }) where !pairs.contains(where: { $0.0 === conv }) { try conv.fold(nil) }
+    isFolded = true
     if !pairs.isEmpty { steps = Self.steps(layers) }
   }
 
@@ -189,11 +194,13 @@ extension Model {
 
   /// Every convolution and batch norm computing on its own again.
   public func unfoldBatchNorm() {
-    guard isBatchNormFolded else { return }
+    guard isFolded else { return }
     for (conv, norm) in convBatchNormPairs {
       conv.unfold()
       norm.isFolded = false
     }
+    for conv in layers.compactMap({ $0 as? Conv2d }) { conv.unfold() }
+    isFolded = false
     steps = Self.steps(layers)
   }
 }
