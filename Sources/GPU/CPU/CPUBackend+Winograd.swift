@@ -10,13 +10,6 @@ extension CPUBackend {
   /// one input channel (SmallCNN's conv1 on grey images) keeps im2col: its 16 GEMMs would run
   /// over one channel, and PGD-10 AT went 176-204 -> 202-223 img/s with im2col there
   /// (alternating runs).
-  /// Products over at most this many channels run in `advprune_small_gemm`, more through BLAS.
-  /// Measured alternately (same binary, AVX2 host): PGD-40 of the dense SmallCNN (32 and 64
-  /// channels) 2.34-2.49 s against 2.73-2.81 s with OpenBLAS, of a compacted one (8 and 16)
-  /// 0.48-0.57 against 0.57-0.66 s; ResNet18 at batch 128 per layer about 9 % faster at 64
-  /// channels, level (within the noise) at 128 to 512, where OpenBLAS's packing pays.
-  static let smallGemmDepth = 64
-
   func usesWinograd(_ g: ConvGeometry) -> Bool {
     winograd && g.kernel == 3 && g.stride == 1 && g.padding <= 2 && min(g.inChannels, g.outChannels) > 1
   }
@@ -57,15 +50,7 @@ extension CPUBackend {
       let offset = first * from * inH * inW
       advprune_winograd_input(
         input + offset, reluOutput.map { $0 + offset }, Int64(nb), Int64(from), Int64(inH), Int64(inW), Int64(padding), Int64(th), Int64(tw), v)
-      for xi in 0..<16 {
-        if from <= Self.smallGemmDepth {
-          advprune_small_gemm(Int64(to), Int64(tiles), Int64(from), u + xi * to * from, v + xi * from * tiles, m + xi * to * tiles)
-        } else {
-          blasGemm(
-            transposeA: false, transposeB: false, m: to, n: tiles, k: from, alpha: 1,
-            a: u + xi * to * from, b: v + xi * from * tiles, beta: 0, c: m + xi * to * tiles)
-        }
-      }
+      for xi in 0..<16 { product(m: to, n: tiles, k: from, a: u + xi * to * from, b: v + xi * from * tiles, c: m + xi * to * tiles) }
       advprune_winograd_output(m, Int64(nb), Int64(to), Int64(outH), Int64(outW), bias, relu ? 1 : 0, output + first * to * outH * outW)
     }
   }
