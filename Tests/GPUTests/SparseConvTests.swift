@@ -1,5 +1,6 @@
-import GPU
 import XCTest
+
+@testable import GPU
 
 /// The sparse convolution against the dense one on the CPU reference (the same function of the
 /// masked weight), and its input gradient against finite differences.
@@ -60,6 +61,29 @@ final class SparseConvTests: XCTestCase {
         assertClose(try cpu.download(sparse.dx), try cpu.download(dense.dx), atol: 1e-5, rtol: 1e-5, "sparse relu dx \(g) density \(density)")
       }
     }
+  }
+
+  /// Each batch size stacks differently; a weight keeps the layouts of the last few only, and
+  /// one evicted and worked out again computes as before.
+  func testAWeightKeepsAFewStackLayouts() throws {
+    // One worker: a stack is the whole batch, so eleven batch sizes are eleven layouts.
+    let cpu = CPUBackend(workers: 1)
+    let g0 = ConvGeometry(batch: 1, inChannels: 3, height: 6, width: 6, outChannels: 4, kernel: 3, padding: 1)
+    var rng = SeededRNG(seed: 13)
+    let w = OpSuite.sparseWeight(g0, density: 0.4, &rng)
+    let weights = try SparseConvWeights(dense: w, shape: g0.weightShape, backend: cpu)
+    let images = rng.uniformArray(12 * g0.inputShape.reduce(1, *))
+    func forward(_ batch: Int) throws -> [Float] {
+      let g = ConvGeometry(batch: batch, inChannels: 3, height: 6, width: 6, outChannels: 4, kernel: 3, padding: 1)
+      let y = try cpu.zeros(g.outputShape)
+      let x = try cpu.upload(Array(images.prefix(g.inputShape.reduce(1, *))), shape: g.inputShape)
+      try cpu.sparseConv2dForward(y: y, x: x, weights: weights, bias: nil, geometry: g, relu: false)
+      return try cpu.download(y)
+    }
+    let first = try forward(2)
+    for batch in 3...12 { _ = try forward(batch) }
+    XCTAssertEqual(weights.hostPlans.count, SparseHostPlans.kept)
+    XCTAssertEqual(try forward(2), first)
   }
 
   func testSparseInputGradientMatchesFiniteDifferences() throws {

@@ -22,14 +22,23 @@ final class SparseHostPlans: Sendable {
     let values: [Float]
   }
 
-  private let plans = Mutex<[Key: Plan]>([:])
+  /// Layouts kept per weight: the stack depends on the batch, and an attack's batches shrink as
+  /// points break (APGD, FAB), so the oldest go beyond a few.
+  static let kept = 4
+  private let plans = Mutex<[(key: Key, plan: Plan)]>([])
 
   init() {}
 
   func plan(_ key: Key, _ make: () -> Plan) -> Plan {
-    if let plan = plans.withLock({ $0[key] }) { return plan }
+    if let plan = plans.withLock({ $0.first { $0.key == key }?.plan }) { return plan }
     let plan = make()
-    plans.withLock { $0[key] = plan }
+    plans.withLock {
+      $0.append((key, plan))
+      if $0.count > Self.kept { $0.removeFirst($0.count - Self.kept) }
+    }
     return plan
   }
+
+  /// Layouts kept now (for tests).
+  var count: Int { plans.withLock { $0.count } }
 }
