@@ -30,6 +30,11 @@ public struct ConvGeometry: Equatable, Sendable, CustomStringConvertible {
   public var outPixels: Int { outHeight * outWidth }
   /// Rows of the im2col matrix: one per (input channel, kernel row, kernel column).
   public var patchSize: Int { inChannels * kernel * kernel }
+  /// One stride phase of the padded input, ceil((H + 2p) / s) x ceil((W + 2p) / s): the grid the
+  /// CPU's direct sparse convolution computes on (the padded plane itself for stride 1).
+  public var phaseGrid: (rows: Int, pitch: Int) {
+    ((height + 2 * padding + stride - 1) / stride, (width + 2 * padding + stride - 1) / stride)
+  }
 
   public var inputShape: [Int] { [batch, inChannels, height, width] }
   public var weightShape: [Int] { [outChannels, inChannels, kernel, kernel] }

@@ -182,8 +182,7 @@ private struct StackPlan {
     let s = g.stride
     phasesPerAxis = min(s, g.kernel)
     phases = phasesPerAxis * phasesPerAxis
-    rows = (g.height + 2 * g.padding + s - 1) / s
-    pitch = (g.width + 2 * g.padding + s - 1) / s
+    (rows, pitch) = g.phaseGrid
     paddedPlane = rows * pitch
     let perWorker = (g.batch + max(1, workers) - 1) / max(1, workers)
     // Both the input stack and the wide outputs stay near the budget.

@@ -174,14 +174,7 @@ public enum OpSuite {
           try b.maxPool2x2Backward(dx: dx, dy: dy, x: x)
           return try [y, dx].map(b.download)
         }),
-      OpCase(
-        op: "multiply", shape: "[\(count)]", atol: 0, rtol: 0,
-        inputs: { rng in [rng.uniformArray(count), rng.uniformArray(count)] },
-        run: { b, v in
-          let out = try b.zeros([count])
-          try b.multiply(out: out, a: try b.upload(v[0], shape: [count]), b: try b.upload(v[1], shape: [count]))
-          return [try b.download(out)]
-        }),
+      binaryCase("multiply", count: count) { b, out, x, y in try b.multiply(out: out, a: x, b: y) },
       OpCase(
         op: "random_uniform", shape: "[1000]", atol: 1e-6, rtol: 1e-6,
         inputs: { _ in [] },
@@ -193,27 +186,25 @@ public enum OpSuite {
     ]
   }
 
+  /// An elementwise op of two [count] tensors into a third, which must agree exactly.
+  static func binaryCase(_ op: String, count: Int, _ apply: @escaping (Backend, Tensor, Tensor, Tensor) throws -> Void) -> OpCase {
+    OpCase(
+      op: op, shape: "[\(count)]", atol: 0, rtol: 0,
+      inputs: { rng in [rng.uniformArray(count), rng.uniformArray(count)] },
+      run: { b, v in
+        let out = try b.zeros([count])
+        try apply(b, out, try b.upload(v[0], shape: [count]), try b.upload(v[1], shape: [count]))
+        return [try b.download(out)]
+      })
+  }
+
   static func normCases() -> [OpCase] {
     let shape = [3, 4, 4, 6]
     let count = shape.reduce(1, *)
     let c = shape[1]
     var cases = [
-      OpCase(
-        op: "add", shape: "[\(count)]", atol: 0, rtol: 0,
-        inputs: { rng in [rng.uniformArray(count), rng.uniformArray(count)] },
-        run: { b, v in
-          let out = try b.zeros([count])
-          try b.add(out: out, a: try b.upload(v[0], shape: [count]), b: try b.upload(v[1], shape: [count]))
-          return [try b.download(out)]
-        }),
-      OpCase(
-        op: "add_relu", shape: "[\(count)]", atol: 0, rtol: 0,
-        inputs: { rng in [rng.uniformArray(count), rng.uniformArray(count)] },
-        run: { b, v in
-          let out = try b.zeros([count])
-          try b.addReLU(out: out, a: try b.upload(v[0], shape: [count]), b: try b.upload(v[1], shape: [count]))
-          return [try b.download(out)]
-        }),
+      binaryCase("add", count: count) { b, out, x, y in try b.add(out: out, a: x, b: y) },
+      binaryCase("add_relu", count: count) { b, out, x, y in try b.addReLU(out: out, a: x, b: y) },
       OpCase(
         op: "avgpool", shape: "\(shape) k2", atol: 1e-6, rtol: 1e-5,
         inputs: { rng in [rng.uniformArray(count), rng.uniformArray(count / 4)] },

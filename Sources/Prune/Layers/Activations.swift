@@ -42,8 +42,9 @@ public final class ReLU: Layer {
 /// A Conv2d and the ReLU after it, run as one step: the forward writes `max(conv, 0)` in the
 /// convolution's own output pass, and an attack step's input gradient reads dy through the ReLU's
 /// mask while the convolution gathers it, so the ReLU makes no pass over memory of its own. A
-/// training step (parameter gradients) takes the ReLU's gradient first, as the two layers would. `Model` runs these in place of the pairs; the two layers stay in its
-/// `layers` (parameters, names, pruning).
+/// training step (parameter gradients) takes the ReLU's gradient first, as the two layers would.
+/// `Model` runs these in place of the pairs; the two layers stay in its `layers` (parameters,
+/// names, pruning).
 final class ConvReLU: Layer {
   let conv: Conv2d
   let relu: ReLU

@@ -48,8 +48,7 @@ enum SparseEvaluation {
       guard g.outPixels > 1 else { return openCLCPULinearCrossover }
       return min(openCLCPUCrossoverCap, openCLCPUCrossoverBase + openCLCPUCrossoverPerColumn * Double(g.outWidth))
     }
-    let phase = { (size: Int) in (size + 2 * g.padding + g.stride - 1) / g.stride }
-    let grid = phase(g.height) * phase(g.width)
+    let grid = g.phaseGrid.rows * g.phaseGrid.pitch
     return crossoverDensity * Double(g.outPixels) / Double(max(1, grid))
   }
 
