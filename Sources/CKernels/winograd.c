@@ -258,7 +258,9 @@ static inline __attribute__((always_inline)) void output_plane(const float *m, i
           float *row = plane + oy * width + 2 * tx0;
           if (groups == 1) {
             const int64_t valid = width - 2 * tx0 < 2 * LANES ? width - 2 * tx0 : 2 * LANES;
-            if (row + 2 * LANES <= y_end) {
+            // With more than one chunk the spill would land on the next row's first chunk,
+            // already written: only a single-chunk row (or a full vector) stores past its end.
+            if ((chunks == 1 || valid == 2 * LANES) && row + 2 * LANES <= y_end) {
               STORE(row, front[a]);
               STORE(row + LANES, back[a]);
             } else if (valid > LANES) {

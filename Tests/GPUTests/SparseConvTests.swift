@@ -22,6 +22,9 @@ final class SparseConvTests: XCTestCase {
     ConvGeometry(batch: 2, inChannels: 2, height: 9, width: 8, outChannels: 3, kernel: 5, stride: 2, padding: 2),
     ConvGeometry(batch: 2, inChannels: 3, height: 7, width: 7, outChannels: 2, kernel: 1, stride: 2),
     ConvGeometry(batch: 8, inChannels: 48, height: 30, width: 30, outChannels: 6, kernel: 3, stride: 2, padding: 1),
+    // Rows wider than a vector.
+    ConvGeometry(batch: 2, inChannels: 2, height: 5, width: 40, outChannels: 3, kernel: 3, padding: 1),
+    ConvGeometry(batch: 1, inChannels: 2, height: 6, width: 70, outChannels: 3, kernel: 3, stride: 2, padding: 1),
   ]
 
   func testSparseMatchesTheDenseConvolutionOfTheSameWeight() throws { try Self.checkAgainstDense() }

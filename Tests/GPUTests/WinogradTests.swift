@@ -16,6 +16,8 @@ final class WinogradTests: XCTestCase {
     // Either side of the small GEMM's depth: a forward over 65 channels (BLAS), its input
     // gradient over 13 into 65 rows (ten blocks of six and five).
     (2, 65, 6, 6, 13, 1),
+    // Rows wider than one vector of tiles (second chunk, partial), the bottom row last.
+    (2, 3, 5, 40, 4, 1), (1, 2, 3, 70, 3, 0),
   ]
 
   func testForwardAndInputGradientMatchIm2col() throws { try Self.checkAgainstIm2col() }

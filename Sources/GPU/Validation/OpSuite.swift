@@ -87,7 +87,7 @@ public enum OpSuite {
   /// in size, stride 3; then the shapes that take the OpenCL
   /// implicit GEMM's other paths: one input channel (a one-row input gradient) with more output
   /// channels than a register block, more patch rows than one staged tile, rows wider than a
-  /// vector and planes narrower than one.
+  /// vector and planes narrower than one; a row wider than the CPU Winograd's 16 tiles.
   static let convGeometries = [
     ConvGeometry(batch: 3, inChannels: 2, height: 9, width: 8, outChannels: 4, kernel: 3),
     ConvGeometry(batch: 2, inChannels: 3, height: 8, width: 8, outChannels: 5, kernel: 3, stride: 2, padding: 1),
@@ -98,6 +98,7 @@ public enum OpSuite {
     ConvGeometry(batch: 2, inChannels: 1, height: 12, width: 11, outChannels: 20, kernel: 3),
     ConvGeometry(batch: 3, inChannels: 8, height: 5, width: 5, outChannels: 6, kernel: 3, padding: 1),
     ConvGeometry(batch: 2, inChannels: 3, height: 6, width: 21, outChannels: 4, kernel: 3, padding: 1),
+    ConvGeometry(batch: 1, inChannels: 2, height: 5, width: 40, outChannels: 3, kernel: 3, padding: 1),
   ]
 
   static func convCases() -> [OpCase] {
