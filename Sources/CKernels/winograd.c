@@ -1,4 +1,5 @@
 #include "isa.h"
+#include "winograd_lanes.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -14,62 +15,6 @@
 // four whole tile rows of up to 8 or 4 tiles (the 4- and 5-tile rows of SmallCNN's 8x8 and 10x10
 // planes filled 4 or 5 of 16 lanes one row at a time; two to four times fewer vector steps made
 // those transforms 1.5-2.9x faster, measured alone).
-
-typedef float v16 __attribute__((vector_size(64)));
-#define LANES 16
-
-// Macros, not functions: a function passing a 64-byte vector would have a different ABI in
-// each copy.
-#define LOAD(p) ({ v16 v_; memcpy(&v_, (p), sizeof v_); v_; })
-#define STORE(p, v) do { v16 s_ = (v); memcpy((p), &s_, sizeof s_); } while (0)
-// Stores the first `count` lanes only: for the last writes into a region, where a full vector
-// would reach memory that is not ours or was already written.
-#define STORE_FIRST(p, v, count)                      \
-  do {                                                \
-    float lanes_[LANES];                              \
-    STORE(lanes_, (v));                               \
-    memcpy((p), lanes_, (size_t)(count) * sizeof(float)); \
-  } while (0)
-#define EVENS(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
-#define ODDS(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31)
-
-// Narrow planes put R tile rows in one vector, G = 16 / R lanes each: SmallCNN's 10x10 and 8x8
-// outputs have 5 and 4 tiles per row, which would fill 5 or 4 of 16 lanes one row at a time.
-// (Fewer when the plane has fewer tile rows: a 4x4 plane's two tile rows are one vector of two.)
-static int64_t rows_per_vector(int64_t th, int64_t tw) { return tw <= 4 && th > 2 ? 4 : tw <= 8 && th > 1 ? 2 : 1; }
-
-// R tile rows of T = tw tiles: `PACK` moves group g's lanes [g G, g G + T) to [g T, g T + T), so
-// one store writes the R tile rows' tiles in order; `SPREAD` is its inverse for one load. The
-// shuffles need constant lanes: one case per (R, T).
-#define PACKED2(T, i) ((i) < (T) ? (i) : (i) < 2 * (T) ? (i) - (T) + 8 : 0)
-#define PACKED4(T, i) ((i) < 4 * (T) ? (i) / (T) * 4 + (i) % (T) : 0)
-#define SPREAD2(T, i) ((i) % 8 < (T) ? (i) / 8 * (T) + (i) % 8 : 0)
-#define SPREAD4(T, i) ((i) % 4 < (T) ? (i) / 4 * (T) + (i) % 4 : 0)
-#define SHUFFLE_PACKED2(v, T) __builtin_shufflevector(v, v, PACKED2(T, 0), PACKED2(T, 1), PACKED2(T, 2), PACKED2(T, 3), PACKED2(T, 4), PACKED2(T, 5), PACKED2(T, 6), PACKED2(T, 7), PACKED2(T, 8), PACKED2(T, 9), PACKED2(T, 10), PACKED2(T, 11), PACKED2(T, 12), PACKED2(T, 13), PACKED2(T, 14), PACKED2(T, 15))
-#define SHUFFLE_PACKED4(v, T) __builtin_shufflevector(v, v, PACKED4(T, 0), PACKED4(T, 1), PACKED4(T, 2), PACKED4(T, 3), PACKED4(T, 4), PACKED4(T, 5), PACKED4(T, 6), PACKED4(T, 7), PACKED4(T, 8), PACKED4(T, 9), PACKED4(T, 10), PACKED4(T, 11), PACKED4(T, 12), PACKED4(T, 13), PACKED4(T, 14), PACKED4(T, 15))
-#define SHUFFLE_SPREAD2(v, T) __builtin_shufflevector(v, v, SPREAD2(T, 0), SPREAD2(T, 1), SPREAD2(T, 2), SPREAD2(T, 3), SPREAD2(T, 4), SPREAD2(T, 5), SPREAD2(T, 6), SPREAD2(T, 7), SPREAD2(T, 8), SPREAD2(T, 9), SPREAD2(T, 10), SPREAD2(T, 11), SPREAD2(T, 12), SPREAD2(T, 13), SPREAD2(T, 14), SPREAD2(T, 15))
-#define SHUFFLE_SPREAD4(v, T) __builtin_shufflevector(v, v, SPREAD4(T, 0), SPREAD4(T, 1), SPREAD4(T, 2), SPREAD4(T, 3), SPREAD4(T, 4), SPREAD4(T, 5), SPREAD4(T, 6), SPREAD4(T, 7), SPREAD4(T, 8), SPREAD4(T, 9), SPREAD4(T, 10), SPREAD4(T, 11), SPREAD4(T, 12), SPREAD4(T, 13), SPREAD4(T, 14), SPREAD4(T, 15))
-#define BY_GROUPS(v, groups, tw, NAME)                                          \
-  ({                                                                            \
-    v16 r_ = (v);                                                               \
-    switch ((groups) * 16 + (int)(tw)) {                                        \
-      case 33: r_ = SHUFFLE_##NAME##2(v, 1); break;                              \
-      case 34: r_ = SHUFFLE_##NAME##2(v, 2); break;                              \
-      case 35: r_ = SHUFFLE_##NAME##2(v, 3); break;                              \
-      case 36: r_ = SHUFFLE_##NAME##2(v, 4); break;                              \
-      case 37: r_ = SHUFFLE_##NAME##2(v, 5); break;                              \
-      case 38: r_ = SHUFFLE_##NAME##2(v, 6); break;                              \
-      case 39: r_ = SHUFFLE_##NAME##2(v, 7); break;                              \
-      case 40: r_ = SHUFFLE_##NAME##2(v, 8); break;                              \
-      case 65: r_ = SHUFFLE_##NAME##4(v, 1); break;                              \
-      case 66: r_ = SHUFFLE_##NAME##4(v, 2); break;                              \
-      case 67: r_ = SHUFFLE_##NAME##4(v, 3); break;                              \
-      case 68: r_ = SHUFFLE_##NAME##4(v, 4); break;                              \
-      default: break;                                                           \
-    }                                                                           \
-    r_;                                                                         \
-  })
-
 
 // Lanes 0-7 of a, then lanes 0-7 of b.
 #define HALVES(a, b) __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23)
@@ -98,31 +43,6 @@ static int64_t rows_per_vector(int64_t th, int64_t tw) { return tw <= 4 && th > 
       d[i_][3] = b_ - f_;                                                       \
     }                                                                           \
   } while (0)
-
-typedef int32_t i16 __attribute__((vector_size(64)));
-#define LANE_INDEX ((i16){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15})
-
-// Copies `count` floats (zero where relu_output <= 0, when given) as one or two masked vectors
-// where the row is short: a plane row of a small network is shorter than the call to memcpy that
-// would copy it. The vector reads may run past the row, not past `end`; the writes stay within
-// `room` floats of dst (lanes past `count` land on the plane's zero border and write zero).
-static inline __attribute__((always_inline)) void copy_row(float *dst, const float *src, const float *relu_output,
-                                                           int64_t count, int64_t room, const float *end) {
-  const int64_t vectors = count <= LANES ? 1 : 2;
-  if (count > 2 * LANES || vectors * LANES > room || src + vectors * LANES > end) {
-    if (relu_output) {
-      for (int64_t p = 0; p < count; ++p) dst[p] = relu_output[p] > 0.0f ? src[p] : 0.0f;
-    } else {
-      memcpy(dst, src, (size_t)count * sizeof(float));
-    }
-    return;
-  }
-  for (int64_t k = 0; k < vectors; ++k) {
-    i16 keep = LANE_INDEX < (i16){} + (int32_t)(count - k * LANES);
-    if (relu_output) keep &= LOAD(relu_output + k * LANES) > (v16){};
-    STORE(dst + k * LANES, (v16)((i16)LOAD(src + k * LANES) & keep));
-  }
-}
 
 // The tiles of one plane: R = groups tile rows per vector (a constant in each caller, so the
 // branches on it fold away).
@@ -173,7 +93,7 @@ static inline __attribute__((always_inline)) void input_plane(const float *padde
   }
 }
 
-static inline __attribute__((always_inline)) void advprune_winograd_input_body(const float *x, const float *relu_output, int64_t images, int64_t channels,
+static inline __attribute__((always_inline)) void winograd2_input_body(const float *x, const float *relu_output, int64_t images, int64_t channels,
                              int64_t height, int64_t width, int64_t padding, int64_t th, int64_t tw, float *v) {
   const int64_t tiles = images * th * tw, xi_stride = channels * tiles;
   const int64_t chunks = (tw + LANES - 1) / LANES, groups = rows_per_vector(th, tw);
@@ -284,7 +204,7 @@ static inline __attribute__((always_inline)) void output_plane(const float *m, i
   }
 }
 
-static inline __attribute__((always_inline)) void advprune_winograd_output_body(const float *m, int64_t images, int64_t channels, int64_t height, int64_t width,
+static inline __attribute__((always_inline)) void winograd2_output_body(const float *m, int64_t images, int64_t channels, int64_t height, int64_t width,
                               const float *bias, int relu, float *y) {
   const int64_t th = (height + 1) / 2, tw = (width + 1) / 2;
   const int64_t tiles = images * th * tw, xi_stride = channels * tiles;
@@ -302,7 +222,7 @@ static inline __attribute__((always_inline)) void advprune_winograd_output_body(
   }
 }
 
-void advprune_winograd_weights(const float *w, int64_t out_channels, int64_t in_channels, int for_input_gradient,
+void winograd2_weights(const float *w, int64_t out_channels, int64_t in_channels, int for_input_gradient,
                                float *u) {
   // Forward: u[xi][k][c] = G w[k][c] G^T. Input gradient: the transposed conv with the kernel
   // turned by 180 degrees, u[xi][c][k] = G w[k][c]' G^T with w' [i][j] = w[2 - i][2 - j].
@@ -333,5 +253,20 @@ void advprune_winograd_weights(const float *w, int64_t out_channels, int64_t in_
   }
 }
 
-ADVPRUNE_CLONES(void, advprune_winograd_input, (const float *x, const float *relu_output, int64_t images, int64_t channels, int64_t height, int64_t width, int64_t padding, int64_t th, int64_t tw, float *v), (x, relu_output, images, channels, height, width, padding, th, tw, v), )
-ADVPRUNE_CLONES(void, advprune_winograd_output, (const float *m, int64_t images, int64_t channels, int64_t height, int64_t width, const float *bias, int relu, float *y), (m, images, channels, height, width, bias, relu, y), )
+ADVPRUNE_CLONES(void, winograd2_input, (const float *x, const float *relu_output, int64_t images, int64_t channels, int64_t height, int64_t width, int64_t padding, int64_t th, int64_t tw, float *v), (x, relu_output, images, channels, height, width, padding, th, tw, v), )
+ADVPRUNE_CLONES(void, winograd2_output, (const float *m, int64_t images, int64_t channels, int64_t height, int64_t width, const float *bias, int relu, float *y), (m, images, channels, height, width, bias, relu, y), )
+
+void advprune_winograd_input(int64_t tile, const float *x, const float *relu_output, int64_t images, int64_t channels,
+                             int64_t height, int64_t width, int64_t padding, int64_t th, int64_t tw, float *v) {
+  (tile == 4 ? winograd4_input : winograd2_input)(x, relu_output, images, channels, height, width, padding, th, tw, v);
+}
+
+void advprune_winograd_output(int64_t tile, const float *m, int64_t images, int64_t channels, int64_t height,
+                              int64_t width, const float *bias, int relu, float *y) {
+  (tile == 4 ? winograd4_output : winograd2_output)(m, images, channels, height, width, bias, relu, y);
+}
+
+void advprune_winograd_weights(int64_t tile, const float *w, int64_t out_channels, int64_t in_channels,
+                               int for_input_gradient, float *u) {
+  (tile == 4 ? winograd4_weights : winograd2_weights)(w, out_channels, in_channels, for_input_gradient, u);
+}

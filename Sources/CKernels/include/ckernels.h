@@ -25,25 +25,26 @@ void advprune_sparse_rows(int64_t row_begin, int64_t row_end, const int32_t *sta
                           const float *values, const float *bias, const float *src, float *out, int64_t out_stride,
                           int64_t length);
 
-/// Winograd F(2x2, 3x3) for 3x3 convolutions with stride 1: the weight transform, the input
-/// transform, then for each of the 16 transformed elements xi a GEMM over channels (the
-/// caller's), then the output transform. Tiles t = (n * TH + ty) * TW + tx with TH = ceil(OH / 2),
-/// TW = ceil(OW / 2) over the output; T = images * TH * TW.
+/// Winograd F(2x2, 3x3) (tile = 2) or F(4x4, 3x3) (tile = 4) for 3x3 convolutions with stride 1:
+/// the weight transform, the input transform, then for each of the X = (tile + 2)^2 transformed
+/// elements xi a GEMM over channels (the caller's), then the output transform. Tiles
+/// t = (n * TH + ty) * TW + tx with TH = ceil(OH / tile), TW = ceil(OW / tile) over the output;
+/// T = images * TH * TW.
 ///
 /// Input: v[(xi * channels + c) * T + t] from x [images, channels, height, width], tile (ty, tx)
-/// reading rows 2 ty - padding + [0, 4) and columns 2 tx - padding + [0, 4), zero outside. With
+/// reading rows tile * ty - padding + [0, tile + 2) and the same columns, zero outside. With
 /// relu_output (x's shape), x is read as x * (relu_output > 0): the gradient through a ReLU.
-void advprune_winograd_input(const float *x, const float *relu_output, int64_t images, int64_t channels,
+void advprune_winograd_input(int64_t tile, const float *x, const float *relu_output, int64_t images, int64_t channels,
                              int64_t height, int64_t width, int64_t padding, int64_t th, int64_t tw, float *v);
 /// Output: y [images, channels, height, width] (the output's size; plus bias[k] when given, then
 /// max(., 0) when relu) from m[(xi * channels + k) * T + t].
-void advprune_winograd_output(const float *m, int64_t images, int64_t channels, int64_t height, int64_t width,
-                              const float *bias, int relu, float *y);
+void advprune_winograd_output(int64_t tile, const float *m, int64_t images, int64_t channels, int64_t height,
+                              int64_t width, const float *bias, int relu, float *y);
 /// Weights w [out, in, 3, 3] to u[(xi * rows + r) * cols + col]: rows x cols = out x in for the
 /// forward, in x out (the kernel turned by 180 degrees) for the input gradient, which is a 3x3
 /// stride-1 convolution of the output gradient with padding 2 - padding.
-void advprune_winograd_weights(const float *w, int64_t out_channels, int64_t in_channels, int for_input_gradient,
-                               float *u);
+void advprune_winograd_weights(int64_t tile, const float *w, int64_t out_channels, int64_t in_channels,
+                               int for_input_gradient, float *u);
 
 /// c [m, n] = a [m, k] * b [k, n], row-major, c overwritten, each sum in k order: the Winograd
 /// products of narrow layers, where OpenBLAS's zeroing and packing cost as much as its multiply.

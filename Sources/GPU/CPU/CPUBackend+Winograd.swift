@@ -1,10 +1,10 @@
 import CKernels
 import Foundation
 
-// 3x3 stride-1 convolutions as Winograd F(2x2, 3x3): 16 GEMMs over channels per slice of tiles
-// instead of one over 9x the columns, 2.25x fewer multiplies, and no col2im for the input
-// gradient, which is again a 3x3 stride-1 convolution, of dy with the kernel turned
-// (`CKernels/winograd.c`).
+// 3x3 stride-1 convolutions as Winograd F(2x2, 3x3) or F(4x4, 3x3): (m + 2)^2 GEMMs over
+// channels per slice of m x m output tiles instead of one over 9x the columns (2.25x or 4x fewer
+// multiplies), and no col2im for the input gradient, which is again a 3x3 stride-1 convolution,
+// of dy with the kernel turned (`CKernels/winograd.c`, `winograd4.c`).
 extension CPUBackend {
   /// Padding up to 2 keeps the input gradient's padding (2 - padding) non-negative. A conv with
   /// one input channel (SmallCNN's conv1 on grey images) keeps im2col: its 16 GEMMs would run
@@ -25,33 +25,59 @@ extension CPUBackend {
     let (inH, inW, outH, outW) =
       inputGradient ? (g.outHeight, g.outWidth, g.height, g.width) : (g.height, g.width, g.outHeight, g.outWidth)
     let padding = inputGradient ? 2 - g.padding : g.padding
-    let (th, tw) = ((outH + 1) / 2, (outW + 1) / 2)
+    let tile = winogradTile(outHeight: outH, outWidth: outW, from: from, to: to)
+    let (th, tw, xis) = ((outH + tile - 1) / tile, (outW + tile - 1) / tile, (tile + 2) * (tile + 2))
     let tilesPerImage = th * tw
     func transform(_ u: UnsafeMutablePointer<Float>) {
-      advprune_winograd_weights(ptr(weight), Int64(g.outChannels), Int64(g.inChannels), inputGradient ? 1 : 0, u)
+      advprune_winograd_weights(Int64(tile), ptr(weight), Int64(g.outChannels), Int64(g.inChannels), inputGradient ? 1 : 0, u)
     }
     // Frozen weights (folded for an evaluation or a training batch's attack) are transformed once
     // per freeze, not at every call: for ResNet18 at small batches the transform was a fifth of
     // an attack step.
     let u: UnsafePointer<Float>
     if let frozen = weight.storage as? CPUStorage, frozen.isFrozen {
-      u = frozen.derived(inputGradient ? "winograd input gradient" : "winograd forward", count: 16 * from * to, compute: transform)
+      let pass = inputGradient ? "input gradient" : "forward"
+      u = frozen.derived("winograd \(tile) \(pass)", count: xis * from * to, compute: transform)
     } else {
-      let scratch = transformedWeights.reserve(16 * from * to)
+      let scratch = transformedWeights.reserve(xis * from * to)
       transform(scratch)
       u = UnsafePointer(scratch)
     }
-    // Slices sized like the im2col path's: both transformed buffers of a slice stay in L2.
-    let slice = max(1, min(g.batch, maxColumnFloats / (16 * max(from, to) * tilesPerImage)))
-    let scratch = workerScratch(columns: 16 * from * slice * tilesPerImage, other: 16 * to * slice * tilesPerImage)
+    // Slices sized like the im2col path's, so both transformed buffers of a slice stay in L2;
+    // but each product reads its weight matrix once per slice, so a slice spans at least
+    // `minimumProductColumns` tiles.
+    let cached = maxColumnFloats / (xis * max(from, to) * tilesPerImage)
+    let slice = max(1, min(g.batch, max(cached, (Self.minimumProductColumns + tilesPerImage - 1) / tilesPerImage)))
+    let scratch = workerScratch(columns: xis * from * slice * tilesPerImage, other: xis * to * slice * tilesPerImage)
     forEachSlice(g, size: slice) { t, first, nb in
       let (v, m) = scratch[t]
       let tiles = nb * tilesPerImage
       let offset = first * from * inH * inW
       advprune_winograd_input(
-        input + offset, reluOutput.map { $0 + offset }, Int64(nb), Int64(from), Int64(inH), Int64(inW), Int64(padding), Int64(th), Int64(tw), v)
-      for xi in 0..<16 { product(m: to, n: tiles, k: from, a: u + xi * to * from, b: v + xi * from * tiles, c: m + xi * to * tiles) }
-      advprune_winograd_output(m, Int64(nb), Int64(to), Int64(outH), Int64(outW), bias, relu ? 1 : 0, output + first * to * outH * outW)
+        Int64(tile), input + offset, reluOutput.map { $0 + offset }, Int64(nb), Int64(from), Int64(inH), Int64(inW), Int64(padding),
+        Int64(th), Int64(tw), v)
+      for xi in 0..<xis { product(m: to, n: tiles, k: from, a: u + xi * to * from, b: v + xi * from * tiles, c: m + xi * to * tiles) }
+      advprune_winograd_output(
+        Int64(tile), m, Int64(nb), Int64(to), Int64(outH), Int64(outW), bias, relu ? 1 : 0, output + first * to * outH * outW)
     }
+  }
+
+  /// ResNet18's deepest layers (4x4 planes, 512 channels) have 1 to 4 tiles per image, so slices
+  /// sized by the cache alone ran products 14 to 56 columns wide that mostly re-read 1 MiB of
+  /// weights: PGD-10 AT 8.0 -> 8.8-9.0 img/s with at least 128 columns (256-512 alike, 1024
+  /// slower: the buffers leave the cache).
+  static let minimumProductColumns = 128
+
+  /// F(4x4, 3x3) where the products dominate (both channel counts at least 64), its tiles fill
+  /// the vectors (rows of at least 16 outputs: four tiles; on 8x8 and 4x4 planes a vector held
+  /// 4 or 1 useful tiles of 16) and its 36 products per 4x4 tile are fewer than F(2x2, 3x3)'s 16
+  /// per 2x2 tile over the plane (partial tiles counted whole). Its transforms cost about 1.4x
+  /// F(2x2)'s per output, so SmallCNN's 32-channel layers gained nothing from the 1.8x fewer
+  /// multiplies (AutoAttack 101-113 s either way), while ResNet18's PGD-10 AT went 8.4 -> 9.2 img/s
+  /// with F(4x4) on its 32x32 and 16x16 stages (8.8-9.0 with it on every stage).
+  func winogradTile(outHeight: Int, outWidth: Int, from: Int, to: Int) -> Int {
+    if let winogradTile { return winogradTile }
+    func products(_ m: Int) -> Int { (m + 2) * (m + 2) * ((outHeight + m - 1) / m) * ((outWidth + m - 1) / m) }
+    return min(from, to) >= 64 && outWidth >= 16 && products(4) < products(2) ? 4 : 2
   }
 }

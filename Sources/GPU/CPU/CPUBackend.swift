@@ -13,9 +13,12 @@ public final class CPUBackend: Backend {
   let maxColumnFloats: Int
   /// Workers the batch is split over (one per core).
   let workerCount: Int
-  /// Whether 3x3 stride-1 padding-1 convolutions run as Winograd F(2x2, 3x3) (forward and input
-  /// gradient); off, they take the im2col path like every other shape, which tests compare with.
+  /// Whether 3x3 stride-1 convolutions run as Winograd (forward and input gradient); off, they
+  /// take the im2col path like every other shape, which tests compare with.
   let winograd: Bool
+  /// The Winograd output tile, 2 (F(2x2, 3x3)) or 4 (F(4x4, 3x3)); nil: chosen per pass
+  /// (`winogradTile(outHeight:outWidth:from:to:)`).
+  let winogradTile: Int?
   /// Whether 2x2 max pooling runs as whole-row vector loops (`CKernels/maxpool.c`) instead of the
   /// reference's loop over windows.
   let vectorPooling: Bool
@@ -30,11 +33,13 @@ public final class CPUBackend: Backend {
 
   public init(
     maxColumnFloats: Int = 256 << 10, workers: Int = ProcessInfo.processInfo.activeProcessorCount, winograd: Bool = true,
-    vectorPooling: Bool = true
+    winogradTile: Int? = nil, vectorPooling: Bool = true
   ) {
+    precondition(winogradTile.map { [2, 4].contains($0) } ?? true, "Winograd tiles are 2 or 4")
     self.maxColumnFloats = maxColumnFloats
     workerCount = max(1, workers)
     self.winograd = winograd
+    self.winogradTile = winogradTile
     self.vectorPooling = vectorPooling
     columns = (0..<workerCount).map { _ in CPUScratch() }
     others = (0..<workerCount).map { _ in CPUScratch() }

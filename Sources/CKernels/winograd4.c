@@ -1,0 +1,267 @@
+#include "isa.h"
+#include "winograd_lanes.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+// Winograd F(4x4, 3x3) (Lavin & Gray 2016, points 0, +-1, +-2): 6x6 input tiles at stride 4, 4x4
+// output tiles, 36 products per tile: 2.25 multiplies per output and channel pair where
+// F(2x2, 3x3) needs 4, and one transformed tile per 16 outputs instead of per 4, so the products
+// read and write 1.8x fewer floats. Element xi = 6 * i + j is row combination i, column j.
+//
+//   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+//   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+//   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+//
+// As in winograd.c, a vector holds 16 tiles: of one tile row, or of two or four tile rows of up
+// to 8 or 4 tiles. Column 4 tx + j of its tiles is "phase" j: four vector loads of the columns,
+// split into evens and odds twice (phases 0-3), and the same from four columns on (4 and 5).
+
+#define AI __attribute__((always_inline))
+
+// B^T d for one column (or row) d[0..5] of 16 tiles.
+static inline AI void input_combine(const v16 *d, v16 *r) {
+  const v16 a = d[4] - 4.0f * d[2], b = d[3] - 4.0f * d[1];
+  const v16 c = d[4] - d[2], e = 2.0f * (d[3] - d[1]);
+  r[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
+  r[1] = a + b;
+  r[2] = a - b;
+  r[3] = c + e;
+  r[4] = c - e;
+  r[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+}
+
+// A^T m for one column (or row) m[0..5] of 16 tiles.
+static inline AI void output_combine(const v16 *m, v16 *r) {
+  const v16 s = m[1] + m[2], d = m[1] - m[2], s2 = m[3] + m[4], d2 = m[3] - m[4];
+  r[0] = m[0] + s + s2;
+  r[1] = d + 2.0f * d2;
+  r[2] = s + 4.0f * s2;
+  r[3] = d + 8.0f * d2 + m[5];
+}
+
+// The four vectors whose phases hold a vector's tiles, from `r` at a tile row's first column:
+// one row's 64 columns (R = 1), two rows' 32 (R = 2) or four rows' 16 (R = 4), the rows of
+// successive tile rows 4 pitch apart.
+static inline AI void load_quad(const float *r, int64_t pitch, const int groups, v16 *q) {
+  const int64_t step = groups == 1 ? LANES : 4 * pitch;
+  if (groups == 2) {
+    q[0] = LOAD(r);
+    q[1] = LOAD(r + LANES);
+    q[2] = LOAD(r + step);
+    q[3] = LOAD(r + step + LANES);
+  } else {
+    for (int k = 0; k < 4; ++k) q[k] = LOAD(r + k * step);
+  }
+}
+
+// Lane g G + l of phase j is column 4 l + j of group g (G = 16 / R lanes per group).
+static inline AI void split_phases(const v16 *q, v16 *p, const int count) {
+  const v16 e1 = EVENS(q[0], q[1]), o1 = ODDS(q[0], q[1]), e2 = EVENS(q[2], q[3]), o2 = ODDS(q[2], q[3]);
+  p[0] = EVENS(e1, e2);
+  p[1] = EVENS(o1, o2);
+  if (count > 2) {
+    p[2] = ODDS(e1, e2);
+    p[3] = ODDS(o1, o2);
+  }
+}
+
+static inline AI void input_plane(const float *padded, int64_t pitch, int64_t th, int64_t tw, int64_t first,
+                                  int64_t xi_stride, float *out, const int groups) {
+  const int64_t chunks = groups == 1 ? (tw + LANES - 1) / LANES : 1;
+  for (int64_t ty = 0; ty < th; ty += groups) {
+    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+      const int64_t tx0 = chunk * LANES;
+      v16 t[6][6];  // t[i][j]: row combination i of phase j
+      {
+        v16 d[6][6];  // d[e][j]: tile row e, phase j
+        for (int e = 0; e < 6; ++e) {
+          const float *r = padded + (4 * ty + e) * pitch + 4 * tx0;
+          v16 q[4];
+          load_quad(r, pitch, groups, q);
+          split_phases(q, d[e], 4);
+          load_quad(r + 4, pitch, groups, q);
+          split_phases(q, d[e] + 4, 2);
+        }
+        for (int j = 0; j < 6; ++j) {
+          const v16 column[6] = {d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j]};
+          v16 r[6];
+          input_combine(column, r);
+          for (int i = 0; i < 6; ++i) t[i][j] = r[i];
+        }
+      }
+      // Stored in tile order: a full store's spill (tiles past the plane's last tile row too) is
+      // overwritten by the next store, of this plane or the next one, except past the end of
+      // element xi's tiles, where the next store of a plane already written would land.
+      const int64_t present = th - ty < groups ? th - ty : groups, t0 = ty * tw + tx0;
+      const int64_t valid = groups == 1 ? (tw - tx0 < LANES ? tw - tx0 : LANES) : present * tw;
+      const int direct = first + t0 + LANES <= xi_stride;
+      for (int i = 0; i < 6; ++i) {
+        v16 r[6];
+        input_combine(t[i], r);
+        for (int j = 0; j < 6; ++j) {
+          float buffer[LANES];
+          float *p = direct ? out + t0 + (6 * i + j) * xi_stride : buffer;
+          STORE(p, groups == 1 ? r[j] : BY_GROUPS(r[j], groups, tw, PACKED));
+          if (!direct) memcpy(out + t0 + (6 * i + j) * xi_stride, buffer, (size_t)valid * sizeof(float));
+        }
+      }
+    }
+  }
+}
+
+static inline AI void winograd4_input_body(const float *x, const float *relu_output, int64_t images, int64_t channels,
+                                           int64_t height, int64_t width, int64_t padding, int64_t th, int64_t tw,
+                                           float *v) {
+  const int64_t tiles = images * th * tw, xi_stride = channels * tiles;
+  const int64_t chunks = (tw + LANES - 1) / LANES, groups = rows_per_vector(th, tw);
+  // The plane with its zero border (see winograd.c). A chunk of 16 tiles reads 68 columns from
+  // 64 * chunk on; a vector of R tile rows reads 4 R + 2 rows from its first.
+  const int64_t rows = 4 * th + 4 * groups, pitch = 4 * LANES * chunks + 4;
+  float *padded = calloc((size_t)(rows * pitch), sizeof(float));
+  if (!padded) abort();
+  const float *end = x + images * channels * height * width;
+  for (int64_t c = 0; c < channels; ++c) {
+    for (int64_t n = 0; n < images; ++n) {
+      const int64_t at = (n * channels + c) * height * width;
+      for (int64_t h = 0; h < height && h + padding < rows; ++h) {
+        const int64_t count = width + padding <= pitch ? width : pitch - padding;
+        copy_row(padded + (h + padding) * pitch + padding, x + at + h * width,
+                 relu_output ? relu_output + at + h * width : NULL, count, pitch - padding, end);
+      }
+      const int64_t first = c * tiles + n * th * tw;
+      if (groups == 1) input_plane(padded, pitch, th, tw, first, xi_stride, v + first, 1);
+      else if (groups == 2) input_plane(padded, pitch, th, tw, first, xi_stride, v + first, 2);
+      else input_plane(padded, pitch, th, tw, first, xi_stride, v + first, 4);
+    }
+  }
+  free(padded);
+}
+
+// Lanes 0-7 of a and b interleaved (lo), lanes 8-15 (hi).
+#define INTERLEAVE_LO(a, b) __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+#define INTERLEAVE_HI(a, b) __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
+
+static inline AI void output_plane(const float *m, int64_t first, int64_t xi_stride, int64_t height, int64_t width,
+                                   float bias, int relu, float *plane, float *y_end, const int groups) {
+  const int64_t th = (height + 3) / 4, tw = (width + 3) / 4;
+  const int64_t chunks = groups == 1 ? (tw + LANES - 1) / LANES : 1;
+  const int per_group = 4 / groups;  // vectors of 16 output columns per tile row
+  for (int64_t ty = 0; ty < th; ty += groups) {
+    const int64_t present = th - ty < groups ? th - ty : groups;
+    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+      const int64_t tx0 = chunk * LANES;
+      const int64_t count = groups > 1 ? tw : tw - tx0 < LANES ? tw - tx0 : LANES;
+      const int64_t at = first + ty * tw + tx0;
+      const int direct = at + LANES <= xi_stride;
+      v16 r[4][6];  // r[a][j]: output row a of phase j
+      for (int j = 0; j < 6; ++j) {
+        v16 column[6], o[4];
+        for (int i = 0; i < 6; ++i) {
+          float buffer[LANES];
+          const float *s = m + at + (6 * i + j) * xi_stride;
+          if (!direct) {
+            memset(buffer, 0, sizeof buffer);
+            memcpy(buffer, s, (size_t)((present - 1) * tw + count) * sizeof(float));
+            s = buffer;
+          }
+          column[i] = groups == 1 ? LOAD(s) : BY_GROUPS(LOAD(s), groups, tw, SPREAD);
+        }
+        output_combine(column, o);
+        for (int a = 0; a < 4; ++a) r[a][j] = o[a];
+      }
+      // Each output row's phases back into column order: out[a][k] holds the columns of tiles
+      // 4 k to 4 k + 3 of the vector (a group's row is per_group of them).
+      v16 out[4][4];
+      const v16 b = (v16){} + bias;
+      for (int a = 0; a < 4; ++a) {
+        v16 y[4];
+        output_combine(r[a], y);
+        for (int k = 0; k < 4; ++k) {
+          y[k] += b;
+          if (relu) y[k] = __builtin_elementwise_max(y[k], (v16){});
+        }
+        const v16 lo02 = INTERLEAVE_LO(y[0], y[2]), hi02 = INTERLEAVE_HI(y[0], y[2]);
+        const v16 lo13 = INTERLEAVE_LO(y[1], y[3]), hi13 = INTERLEAVE_HI(y[1], y[3]);
+        out[a][0] = INTERLEAVE_LO(lo02, lo13);
+        out[a][1] = INTERLEAVE_HI(lo02, lo13);
+        out[a][2] = INTERLEAVE_LO(hi02, hi13);
+        out[a][3] = INTERLEAVE_HI(hi02, hi13);
+      }
+      // Rows in increasing order, so a full store's spill past a row lands on a row stored
+      // after it — when a row is one chunk; with more, only whole vectors are stored in full.
+      const int64_t valid = groups == 1 ? (width - 4 * tx0 < 4 * LANES ? width - 4 * tx0 : 4 * LANES) : width;
+      for (int64_t g = 0; g < present; ++g) {
+        for (int a = 0; a < 4; ++a) {
+          const int64_t oy = 4 * (ty + g) + a;
+          if (oy >= height) break;
+          float *row = plane + oy * width + 4 * tx0;
+          for (int k = 0; k < per_group; ++k) {
+            const int64_t n = valid - k * LANES;
+            if (n <= 0) break;
+            float *p = row + k * LANES;
+            const v16 vec = out[a][g * per_group + k];
+            if ((n >= LANES || chunks == 1) && p + LANES <= y_end) STORE(p, vec);
+            else STORE_FIRST(p, vec, n < LANES ? n : LANES);
+          }
+        }
+      }
+    }
+  }
+}
+
+static inline AI void winograd4_output_body(const float *m, int64_t images, int64_t channels, int64_t height,
+                                            int64_t width, const float *bias, int relu, float *y) {
+  const int64_t th = (height + 3) / 4, tw = (width + 3) / 4;
+  const int64_t tiles = images * th * tw, xi_stride = channels * tiles;
+  const int64_t groups = rows_per_vector(th, tw);
+  float *const y_end = y + images * channels * height * width;
+  for (int64_t n = 0; n < images; ++n) {
+    for (int64_t k = 0; k < channels; ++k) {
+      const float b = bias ? bias[k] : 0.0f;
+      const int64_t first = k * tiles + n * th * tw;
+      float *plane = y + (n * channels + k) * height * width;
+      if (groups == 1) output_plane(m, first, xi_stride, height, width, b, relu, plane, y_end, 1);
+      else if (groups == 2) output_plane(m, first, xi_stride, height, width, b, relu, plane, y_end, 2);
+      else output_plane(m, first, xi_stride, height, width, b, relu, plane, y_end, 4);
+    }
+  }
+}
+
+// G f for one column (or row) f[0..2] of a 3x3 kernel.
+static void kernel_combine(const float *f, float *r) {
+  r[0] = 0.25f * f[0];
+  r[1] = -(f[0] + f[1] + f[2]) / 6.0f;
+  r[2] = -(f[0] - f[1] + f[2]) / 6.0f;
+  r[3] = f[0] / 24.0f + f[1] / 12.0f + f[2] / 6.0f;
+  r[4] = f[0] / 24.0f - f[1] / 12.0f + f[2] / 6.0f;
+  r[5] = f[2];
+}
+
+void winograd4_weights(const float *w, int64_t out_channels, int64_t in_channels, int for_input_gradient, float *u) {
+  // As winograd2_weights, with 36 elements: u[xi][k][c] = G w[k][c] G^T, or for the input
+  // gradient u[xi][c][k] from the kernel turned by 180 degrees.
+  const int64_t cols = for_input_gradient ? out_channels : in_channels;
+  const int64_t xi_stride = out_channels * in_channels;
+  for (int64_t k = 0; k < out_channels; ++k) {
+    for (int64_t c = 0; c < in_channels; ++c) {
+      const float *g = w + (k * in_channels + c) * 9;
+      float columns[3][6];  // columns[j] = G f[., j]
+      for (int j = 0; j < 3; ++j) {
+        float f[3];
+        for (int i = 0; i < 3; ++i) f[i] = for_input_gradient ? g[(2 - i) * 3 + (2 - j)] : g[i * 3 + j];
+        kernel_combine(f, columns[j]);
+      }
+      const int64_t at = for_input_gradient ? c * cols + k : k * cols + c;
+      for (int i = 0; i < 6; ++i) {
+        const float row[3] = {columns[0][i], columns[1][i], columns[2][i]};
+        float r[6];
+        kernel_combine(row, r);
+        for (int j = 0; j < 6; ++j) u[(6 * i + j) * xi_stride + at] = r[j];
+      }
+    }
+  }
+}
+
+ADVPRUNE_CLONES(void, winograd4_input, (const float *x, const float *relu_output, int64_t images, int64_t channels, int64_t height, int64_t width, int64_t padding, int64_t th, int64_t tw, float *v), (x, relu_output, images, channels, height, width, padding, th, tw, v), )
+ADVPRUNE_CLONES(void, winograd4_output, (const float *m, int64_t images, int64_t channels, int64_t height, int64_t width, const float *bias, int relu, float *y), (m, images, channels, height, width, bias, relu, y), )
