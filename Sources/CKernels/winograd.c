@@ -93,34 +93,6 @@ static inline __attribute__((always_inline)) void input_plane(const float *padde
   }
 }
 
-static inline __attribute__((always_inline)) void winograd2_input_body(const float *x, const float *relu_output, int64_t images, int64_t channels,
-                             int64_t height, int64_t width, int64_t padding, int64_t th, int64_t tw, float *v) {
-  const int64_t tiles = images * th * tw, xi_stride = channels * tiles;
-  const int64_t chunks = (tw + LANES - 1) / LANES, groups = rows_per_vector(th, tw);
-  // The plane with its zero border: row r, column p hold input (r - padding, p - padding). Only
-  // the interior is rewritten per plane, so the border stays zero. A chunk of 16 tiles reads 34
-  // columns from 32 * chunk on; a vector of R tile rows reads 2 R rows past the last tile row.
-  const int64_t rows = 2 * th + 2 * groups, pitch = 2 * LANES * chunks + 2;
-  float *padded = calloc((size_t)(rows * pitch), sizeof(float));
-  if (!padded) abort();
-  const float *end = x + images * channels * height * width;
-  for (int64_t c = 0; c < channels; ++c) {
-    for (int64_t n = 0; n < images; ++n) {
-      const int64_t at = (n * channels + c) * height * width;
-      for (int64_t h = 0; h < height && h + padding < rows; ++h) {
-        const int64_t count = width + padding <= pitch ? width : pitch - padding;
-        copy_row(padded + (h + padding) * pitch + padding, x + at + h * width,
-                 relu_output ? relu_output + at + h * width : NULL, count, pitch - padding, end);
-      }
-      const int64_t first = c * tiles + n * th * tw;
-      if (groups == 1) input_plane(padded, pitch, th, tw, first, xi_stride, v + first, 1);
-      else if (groups == 2) input_plane(padded, pitch, th, tw, first, xi_stride, v + first, 2);
-      else input_plane(padded, pitch, th, tw, first, xi_stride, v + first, 4);
-    }
-  }
-  free(padded);
-}
-
 // The outputs of one plane from its tiles; R = groups as in input_plane.
 static inline __attribute__((always_inline)) void output_plane(const float *m, int64_t first, int64_t xi_stride,
                                                                int64_t height, int64_t width, float bias, int relu,
@@ -204,23 +176,7 @@ static inline __attribute__((always_inline)) void output_plane(const float *m, i
   }
 }
 
-static inline __attribute__((always_inline)) void winograd2_output_body(const float *m, int64_t images, int64_t channels, int64_t height, int64_t width,
-                              const float *bias, int relu, float *y) {
-  const int64_t th = (height + 1) / 2, tw = (width + 1) / 2;
-  const int64_t tiles = images * th * tw, xi_stride = channels * tiles;
-  const int64_t groups = rows_per_vector(th, tw);
-  float *const y_end = y + images * channels * height * width;
-  for (int64_t n = 0; n < images; ++n) {
-    for (int64_t k = 0; k < channels; ++k) {
-      const float b = bias ? bias[k] : 0.0f;
-      const int64_t first = k * tiles + n * th * tw;
-      float *plane = y + (n * channels + k) * height * width;
-      if (groups == 1) output_plane(m, first, xi_stride, height, width, b, relu, plane, y_end, 1);
-      else if (groups == 2) output_plane(m, first, xi_stride, height, width, b, relu, plane, y_end, 2);
-      else output_plane(m, first, xi_stride, height, width, b, relu, plane, y_end, 4);
-    }
-  }
-}
+DEFINE_WINOGRAD_PASSES(2, winograd2_input_body, winograd2_output_body)
 
 void winograd2_weights(const float *w, int64_t out_channels, int64_t in_channels, int for_input_gradient,
                                float *u) {

@@ -110,34 +110,6 @@ static inline AI void input_plane(const float *padded, int64_t pitch, int64_t th
   }
 }
 
-static inline AI void winograd4_input_body(const float *x, const float *relu_output, int64_t images, int64_t channels,
-                                           int64_t height, int64_t width, int64_t padding, int64_t th, int64_t tw,
-                                           float *v) {
-  const int64_t tiles = images * th * tw, xi_stride = channels * tiles;
-  const int64_t chunks = (tw + LANES - 1) / LANES, groups = rows_per_vector(th, tw);
-  // The plane with its zero border (see winograd.c). A chunk of 16 tiles reads 68 columns from
-  // 64 * chunk on; a vector of R tile rows reads 4 R + 2 rows from its first.
-  const int64_t rows = 4 * th + 4 * groups, pitch = 4 * LANES * chunks + 4;
-  float *padded = calloc((size_t)(rows * pitch), sizeof(float));
-  if (!padded) abort();
-  const float *end = x + images * channels * height * width;
-  for (int64_t c = 0; c < channels; ++c) {
-    for (int64_t n = 0; n < images; ++n) {
-      const int64_t at = (n * channels + c) * height * width;
-      for (int64_t h = 0; h < height && h + padding < rows; ++h) {
-        const int64_t count = width + padding <= pitch ? width : pitch - padding;
-        copy_row(padded + (h + padding) * pitch + padding, x + at + h * width,
-                 relu_output ? relu_output + at + h * width : NULL, count, pitch - padding, end);
-      }
-      const int64_t first = c * tiles + n * th * tw;
-      if (groups == 1) input_plane(padded, pitch, th, tw, first, xi_stride, v + first, 1);
-      else if (groups == 2) input_plane(padded, pitch, th, tw, first, xi_stride, v + first, 2);
-      else input_plane(padded, pitch, th, tw, first, xi_stride, v + first, 4);
-    }
-  }
-  free(padded);
-}
-
 // Lanes 0-7 of a and b interleaved (lo), lanes 8-15 (hi).
 #define INTERLEAVE_LO(a, b) __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
 #define INTERLEAVE_HI(a, b) __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
@@ -210,23 +182,7 @@ static inline AI void output_plane(const float *m, int64_t first, int64_t xi_str
   }
 }
 
-static inline AI void winograd4_output_body(const float *m, int64_t images, int64_t channels, int64_t height,
-                                            int64_t width, const float *bias, int relu, float *y) {
-  const int64_t th = (height + 3) / 4, tw = (width + 3) / 4;
-  const int64_t tiles = images * th * tw, xi_stride = channels * tiles;
-  const int64_t groups = rows_per_vector(th, tw);
-  float *const y_end = y + images * channels * height * width;
-  for (int64_t n = 0; n < images; ++n) {
-    for (int64_t k = 0; k < channels; ++k) {
-      const float b = bias ? bias[k] : 0.0f;
-      const int64_t first = k * tiles + n * th * tw;
-      float *plane = y + (n * channels + k) * height * width;
-      if (groups == 1) output_plane(m, first, xi_stride, height, width, b, relu, plane, y_end, 1);
-      else if (groups == 2) output_plane(m, first, xi_stride, height, width, b, relu, plane, y_end, 2);
-      else output_plane(m, first, xi_stride, height, width, b, relu, plane, y_end, 4);
-    }
-  }
-}
+DEFINE_WINOGRAD_PASSES(4, winograd4_input_body, winograd4_output_body)
 
 // G f for one column (or row) f[0..2] of a 3x3 kernel.
 static void kernel_combine(const float *f, float *r) {

@@ -6,6 +6,7 @@
 // planes packed two or four tile rows to a vector, and the short-row copy into a padded plane.
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef float v16 __attribute__((vector_size(64)));
@@ -88,6 +89,58 @@ static inline __attribute__((always_inline)) void copy_row(float *dst, const flo
     STORE(dst + k * LANES, (v16)((i16)LOAD(src + k * LANES) & keep));
   }
 }
+
+// The passes over every plane for tile size M (2 or 4), around the including file's
+// `input_plane` and `output_plane` (R = groups tile rows per vector, a constant in each call, so
+// the branches on it fold away). The input plane is copied into a buffer with its zero border:
+// row r, column p hold input (r - padding, p - padding); only the interior is rewritten per
+// plane, so the border stays zero. A chunk of 16 tiles reads 16 M + 2 columns from 16 M * chunk
+// on (F(4x4) loads from 4 columns on: 16 M + M); a vector of R tile rows reads up to M R rows
+// past the last tile row.
+#define DEFINE_WINOGRAD_PASSES(M, input_body, output_body)                                                   \
+  static inline __attribute__((always_inline)) void input_body(                                              \
+      const float *x, const float *relu_output, int64_t images, int64_t channels, int64_t height,             \
+      int64_t width, int64_t padding, int64_t th, int64_t tw, float *v) {                                    \
+    const int64_t tiles = images * th * tw, xi_stride = channels * tiles;                                    \
+    const int64_t chunks = (tw + LANES - 1) / LANES, groups = rows_per_vector(th, tw);                       \
+    const int64_t rows = (M) * th + (M) * groups, pitch = (M) * LANES * chunks + (M);                        \
+    float *padded = calloc((size_t)(rows * pitch), sizeof(float));                                           \
+    if (!padded) abort();                                                                                    \
+    const float *end = x + images * channels * height * width;                                               \
+    for (int64_t c = 0; c < channels; ++c) {                                                                 \
+      for (int64_t n = 0; n < images; ++n) {                                                                 \
+        const int64_t at = (n * channels + c) * height * width;                                              \
+        for (int64_t h = 0; h < height && h + padding < rows; ++h) {                                         \
+          const int64_t count = width + padding <= pitch ? width : pitch - padding;                          \
+          copy_row(padded + (h + padding) * pitch + padding, x + at + h * width,                             \
+                   relu_output ? relu_output + at + h * width : NULL, count, pitch - padding, end);          \
+        }                                                                                                    \
+        const int64_t first = c * tiles + n * th * tw;                                                       \
+        if (groups == 1) input_plane(padded, pitch, th, tw, first, xi_stride, v + first, 1);                 \
+        else if (groups == 2) input_plane(padded, pitch, th, tw, first, xi_stride, v + first, 2);            \
+        else input_plane(padded, pitch, th, tw, first, xi_stride, v + first, 4);                             \
+      }                                                                                                      \
+    }                                                                                                        \
+    free(padded);                                                                                            \
+  }                                                                                                          \
+  static inline __attribute__((always_inline)) void output_body(                                             \
+      const float *m, int64_t images, int64_t channels, int64_t height, int64_t width, const float *bias,    \
+      int relu, float *y) {                                                                                  \
+    const int64_t th = (height + (M) - 1) / (M), tw = (width + (M) - 1) / (M);                               \
+    const int64_t tiles = images * th * tw, xi_stride = channels * tiles;                                    \
+    const int64_t groups = rows_per_vector(th, tw);                                                          \
+    float *const y_end = y + images * channels * height * width;                                             \
+    for (int64_t n = 0; n < images; ++n) {                                                                   \
+      for (int64_t k = 0; k < channels; ++k) {                                                               \
+        const float b = bias ? bias[k] : 0.0f;                                                               \
+        const int64_t first = k * tiles + n * th * tw;                                                       \
+        float *plane = y + (n * channels + k) * height * width;                                              \
+        if (groups == 1) output_plane(m, first, xi_stride, height, width, b, relu, plane, y_end, 1);         \
+        else if (groups == 2) output_plane(m, first, xi_stride, height, width, b, relu, plane, y_end, 2);    \
+        else output_plane(m, first, xi_stride, height, width, b, relu, plane, y_end, 4);                     \
+      }                                                                                                      \
+    }                                                                                                        \
+  }
 
 // The two tile sizes behind advprune_winograd_* (ckernels.h), which pick one by `tile`.
 void winograd2_input(const float *x, const float *relu_output, int64_t images, int64_t channels, int64_t height,
