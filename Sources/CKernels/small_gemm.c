@@ -36,21 +36,25 @@ static inline __attribute__((always_inline)) void block(int rows, int64_t k, con
   }
 }
 
+// A block of `rows` (at most MAX_ROWS) rows, each row count its own copy of `block`.
+static inline __attribute__((always_inline)) void row_block(int64_t rows, int64_t k, const float *a, const float *b,
+                                                            int64_t ldb, float *c, int64_t ldc, int64_t columns) {
+  switch (rows) {
+    case 6: block(6, k, a, k, b, ldb, c, ldc, columns); break;
+    case 5: block(5, k, a, k, b, ldb, c, ldc, columns); break;
+    case 4: block(4, k, a, k, b, ldb, c, ldc, columns); break;
+    case 3: block(3, k, a, k, b, ldb, c, ldc, columns); break;
+    case 2: block(2, k, a, k, b, ldb, c, ldc, columns); break;
+    default: block(1, k, a, k, b, ldb, c, ldc, columns); break;
+  }
+}
+
 // The last columns (fewer than 16) through a zero-padded copy of B's panel.
 static inline __attribute__((always_inline)) void advprune_small_gemm_body(int64_t m, int64_t n, int64_t k, const float *a,
                                                                            const float *b, float *c) {
   const int64_t full = n / LANES * LANES;
   for (int64_t j = 0; j < full; j += LANES) {
-    int64_t i = 0;
-    for (; i + MAX_ROWS <= m; i += MAX_ROWS) block(MAX_ROWS, k, a + i * k, k, b + j, n, c + i * n + j, n, LANES);
-    switch (m - i) {
-      case 5: block(5, k, a + i * k, k, b + j, n, c + i * n + j, n, LANES); break;
-      case 4: block(4, k, a + i * k, k, b + j, n, c + i * n + j, n, LANES); break;
-      case 3: block(3, k, a + i * k, k, b + j, n, c + i * n + j, n, LANES); break;
-      case 2: block(2, k, a + i * k, k, b + j, n, c + i * n + j, n, LANES); break;
-      case 1: block(1, k, a + i * k, k, b + j, n, c + i * n + j, n, LANES); break;
-      default: break;
-    }
+    for (int64_t i = 0; i < m; i += MAX_ROWS) row_block(m - i < MAX_ROWS ? m - i : MAX_ROWS, k, a + i * k, b + j, n, c + i * n + j, n, LANES);
   }
   const int64_t rest = n - full;
   if (rest == 0) return;
@@ -59,17 +63,7 @@ static inline __attribute__((always_inline)) void advprune_small_gemm_body(int64
     memset(panel + p * LANES, 0, sizeof(float) * LANES);
     memcpy(panel + p * LANES, b + p * n + full, (size_t)rest * sizeof(float));
   }
-  for (int64_t i = 0; i < m; i += MAX_ROWS) {
-    const int64_t rows = m - i < MAX_ROWS ? m - i : MAX_ROWS;
-    switch (rows) {
-      case 6: block(6, k, a + i * k, k, panel, LANES, c + i * n + full, n, rest); break;
-      case 5: block(5, k, a + i * k, k, panel, LANES, c + i * n + full, n, rest); break;
-      case 4: block(4, k, a + i * k, k, panel, LANES, c + i * n + full, n, rest); break;
-      case 3: block(3, k, a + i * k, k, panel, LANES, c + i * n + full, n, rest); break;
-      case 2: block(2, k, a + i * k, k, panel, LANES, c + i * n + full, n, rest); break;
-      default: block(1, k, a + i * k, k, panel, LANES, c + i * n + full, n, rest); break;
-    }
-  }
+  for (int64_t i = 0; i < m; i += MAX_ROWS) row_block(m - i < MAX_ROWS ? m - i : MAX_ROWS, k, a + i * k, panel, LANES, c + i * n + full, n, rest);
 }
 
 ADVPRUNE_CLONES(void, advprune_small_gemm, (int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c), (m, n, k, a, b, c), )

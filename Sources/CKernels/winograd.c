@@ -46,9 +46,9 @@
 
 // The tiles of one plane: R = groups tile rows per vector (a constant in each caller, so the
 // branches on it fold away).
-static inline __attribute__((always_inline)) void input_plane(const float *padded, int64_t pitch, int64_t th, int64_t tw,
-                                                              int64_t first, int64_t xi_stride, float *out,
-                                                              const int groups) {
+static inline AI void input_plane(const float *padded, int64_t pitch, int64_t th, int64_t tw,
+                                  int64_t first, int64_t xi_stride, float *out,
+                                  const int groups) {
   const int64_t chunks = groups == 1 ? (tw + LANES - 1) / LANES : 1;
   for (int64_t ty = 0; ty < th; ty += groups) {
     for (int64_t chunk = 0; chunk < chunks; ++chunk) {
@@ -76,27 +76,18 @@ static inline __attribute__((always_inline)) void input_plane(const float *padde
         }
       }
       TRANSFORM_TILES(d, lo, hi, lo2, hi2);
-      // Stored in tile order (R tile rows packed into one vector), so a full store's spill is
-      // overwritten by the next one; near the stream's end, or with fewer tile rows left than R,
-      // through a buffer and a copy of the exact size.
       const int64_t present = th - ty < groups ? th - ty : groups, t0 = ty * tw + tx0;
       const int64_t valid = groups == 1 ? (tw - tx0 < LANES ? tw - tx0 : LANES) : present * tw;
-      const int direct = present == groups && first + t0 + LANES <= xi_stride;
-      for (int xi = 0; xi < 16; ++xi) {
-        const v16 all = d[xi / 4][xi % 4];
-        float buffer[4 * LANES];
-        float *p = direct ? out + t0 + xi * xi_stride : buffer;
-        STORE(p, groups == 1 ? all : BY_GROUPS(all, groups, tw, PACKED));
-        if (!direct) memcpy(out + t0 + xi * xi_stride, buffer, (size_t)valid * sizeof(float));
-      }
+      const int direct = first + t0 + LANES <= xi_stride;
+      for (int xi = 0; xi < 16; ++xi) STORE_TILES(out + t0 + xi * xi_stride, d[xi / 4][xi % 4], direct, valid, groups, tw);
     }
   }
 }
 
 // The outputs of one plane from its tiles; R = groups as in input_plane.
-static inline __attribute__((always_inline)) void output_plane(const float *m, int64_t first, int64_t xi_stride,
-                                                               int64_t height, int64_t width, float bias, int relu,
-                                                               float *plane, float *y_end, const int groups) {
+static inline AI void output_plane(const float *m, int64_t first, int64_t xi_stride,
+                                   int64_t height, int64_t width, float bias, int relu,
+                                   float *plane, float *y_end, const int groups) {
   const int64_t th = (height + 1) / 2, tw = (width + 1) / 2;
   const int64_t chunks = groups == 1 ? (tw + LANES - 1) / LANES : 1;
   const v16 b = (v16){} + bias;
@@ -105,21 +96,11 @@ static inline __attribute__((always_inline)) void output_plane(const float *m, i
     for (int64_t chunk = 0; chunk < chunks; ++chunk) {
       const int64_t tx0 = chunk * LANES;
       const int64_t count = groups > 1 ? tw : tw - tx0 < LANES ? tw - tx0 : LANES;
-      // Lanes past a tile row read tiles of the same stream that are not used; near the
-      // stream's end (or with fewer tile rows left) the tiles are read through a buffer.
+      // Lanes past a tile row read tiles of the same stream that are not used.
       const int64_t at = first + ty * tw + tx0;
       const int direct = at + LANES <= xi_stride;
       v16 q[16];
-      for (int xi = 0; xi < 16; ++xi) {
-        float buffer[4 * LANES];
-        const float *s = m + at + xi * xi_stride;
-        if (!direct) {
-          memset(buffer, 0, sizeof buffer);
-          memcpy(buffer, s, (size_t)((present - 1) * tw + count) * sizeof(float));
-          s = buffer;
-        }
-        q[xi] = groups == 1 ? LOAD(s) : BY_GROUPS(LOAD(s), groups, tw, SPREAD);
-      }
+      for (int xi = 0; xi < 16; ++xi) q[xi] = LOAD_TILES(m + at + xi * xi_stride, direct, (present - 1) * tw + count, groups, tw);
       // A^T m: rows 0 and 1 of the output tile, then A: columns 0 and 1.
       v16 r0[4], r1[4];
       for (int j = 0; j < 4; ++j) {

@@ -17,8 +17,6 @@
 // to 8 or 4 tiles. Column 4 tx + j of its tiles is "phase" j: four vector loads of the columns,
 // split into evens and odds twice (phases 0-3), and the same from four columns on (4 and 5).
 
-#define AI __attribute__((always_inline))
-
 // B^T d for one column (or row) d[0..5] of 16 tiles.
 static inline AI void input_combine(const v16 *d, v16 *r) {
   const v16 a = d[4] - 4.0f * d[2], b = d[3] - 4.0f * d[1];
@@ -90,21 +88,13 @@ static inline AI void input_plane(const float *padded, int64_t pitch, int64_t th
           for (int i = 0; i < 6; ++i) t[i][j] = r[i];
         }
       }
-      // Stored in tile order: a full store's spill (tiles past the plane's last tile row too) is
-      // overwritten by the next store, of this plane or the next one, except past the end of
-      // element xi's tiles, where the next store of a plane already written would land.
       const int64_t present = th - ty < groups ? th - ty : groups, t0 = ty * tw + tx0;
       const int64_t valid = groups == 1 ? (tw - tx0 < LANES ? tw - tx0 : LANES) : present * tw;
       const int direct = first + t0 + LANES <= xi_stride;
       for (int i = 0; i < 6; ++i) {
         v16 r[6];
         input_combine(t[i], r);
-        for (int j = 0; j < 6; ++j) {
-          float buffer[LANES];
-          float *p = direct ? out + t0 + (6 * i + j) * xi_stride : buffer;
-          STORE(p, groups == 1 ? r[j] : BY_GROUPS(r[j], groups, tw, PACKED));
-          if (!direct) memcpy(out + t0 + (6 * i + j) * xi_stride, buffer, (size_t)valid * sizeof(float));
-        }
+        for (int j = 0; j < 6; ++j) STORE_TILES(out + t0 + (6 * i + j) * xi_stride, r[j], direct, valid, groups, tw);
       }
     }
   }
@@ -129,16 +119,8 @@ static inline AI void output_plane(const float *m, int64_t first, int64_t xi_str
       v16 r[4][6];  // r[a][j]: output row a of phase j
       for (int j = 0; j < 6; ++j) {
         v16 column[6], o[4];
-        for (int i = 0; i < 6; ++i) {
-          float buffer[LANES];
-          const float *s = m + at + (6 * i + j) * xi_stride;
-          if (!direct) {
-            memset(buffer, 0, sizeof buffer);
-            memcpy(buffer, s, (size_t)((present - 1) * tw + count) * sizeof(float));
-            s = buffer;
-          }
-          column[i] = groups == 1 ? LOAD(s) : BY_GROUPS(LOAD(s), groups, tw, SPREAD);
-        }
+        for (int i = 0; i < 6; ++i)
+          column[i] = LOAD_TILES(m + at + (6 * i + j) * xi_stride, direct, (present - 1) * tw + count, groups, tw);
         output_combine(column, o);
         for (int a = 0; a < 4; ++a) r[a][j] = o[a];
       }

@@ -11,6 +11,7 @@
 
 typedef float v16 __attribute__((vector_size(64)));
 #define LANES 16
+#define AI __attribute__((always_inline))
 
 // Macros, not functions: a function passing a 64-byte vector would have a different ABI in
 // each copy.
@@ -65,6 +66,33 @@ static int64_t rows_per_vector(int64_t th, int64_t tw) { return tw <= 4 && th > 
   })
 
 
+// One vector of transformed tiles, in tile order (R tile rows packed to R * TW consecutive
+// tiles), stored at dst: in full where `direct` (the spill past its `valid` tiles, even past the
+// plane, lands on tiles stored after it: this plane's next vector or the next plane's), else only
+// the `valid` first ones (near the end of element xi's tiles, where the spill would land on a
+// plane already written).
+#define STORE_TILES(dst, v, direct, valid, groups, tw)                            \
+  do {                                                                          \
+    v16 tiles_ = (v);                                                           \
+    if ((groups) > 1) tiles_ = BY_GROUPS(tiles_, groups, tw, PACKED);           \
+    if (direct) STORE((dst), tiles_);                                           \
+    else STORE_FIRST((dst), tiles_, (valid));                                   \
+  } while (0)
+// Its inverse: the tiles at src, spread to their lanes; where a full load would read past the
+// stream (not `direct`), only the `valid` first ones, the rest zero.
+#define LOAD_TILES(src, direct, valid, groups, tw)                               \
+  ({                                                                            \
+    v16 tiles_;                                                                 \
+    if (direct) {                                                               \
+      tiles_ = LOAD(src);                                                       \
+    } else {                                                                    \
+      float lanes_[LANES] = {0};                                                \
+      memcpy(lanes_, (src), (size_t)(valid) * sizeof(float));                   \
+      tiles_ = LOAD(lanes_);                                                    \
+    }                                                                           \
+    (groups) > 1 ? BY_GROUPS(tiles_, groups, tw, SPREAD) : tiles_;              \
+  })
+
 typedef int32_t i16 __attribute__((vector_size(64)));
 #define LANE_INDEX ((i16){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15})
 
@@ -72,8 +100,8 @@ typedef int32_t i16 __attribute__((vector_size(64)));
 // where the row is short: a plane row of a small network is shorter than the call to memcpy that
 // would copy it. The vector reads may run past the row, not past `end`; the writes stay within
 // `room` floats of dst (lanes past `count` land on the plane's zero border and write zero).
-static inline __attribute__((always_inline)) void copy_row(float *dst, const float *src, const float *relu_output,
-                                                           int64_t count, int64_t room, const float *end) {
+static inline AI void copy_row(float *dst, const float *src, const float *relu_output,
+                               int64_t count, int64_t room, const float *end) {
   const int64_t vectors = count <= LANES ? 1 : 2;
   if (count > 2 * LANES || vectors * LANES > room || src + vectors * LANES > end) {
     if (relu_output) {
@@ -98,7 +126,7 @@ static inline __attribute__((always_inline)) void copy_row(float *dst, const flo
 // on (F(4x4) loads from 4 columns on: 16 M + M); a vector of R tile rows reads up to M R rows
 // past the last tile row.
 #define DEFINE_WINOGRAD_PASSES(M, input_body, output_body)                                                   \
-  static inline __attribute__((always_inline)) void input_body(                                              \
+  static inline AI void input_body(                                                                           \
       const float *x, const float *relu_output, int64_t images, int64_t channels, int64_t height,             \
       int64_t width, int64_t padding, int64_t th, int64_t tw, float *v) {                                    \
     const int64_t tiles = images * th * tw, xi_stride = channels * tiles;                                    \
@@ -123,7 +151,7 @@ static inline __attribute__((always_inline)) void copy_row(float *dst, const flo
     }                                                                                                        \
     free(padded);                                                                                            \
   }                                                                                                          \
-  static inline __attribute__((always_inline)) void output_body(                                             \
+  static inline AI void output_body(                                                                          \
       const float *m, int64_t images, int64_t channels, int64_t height, int64_t width, const float *bias,    \
       int relu, float *y) {                                                                                  \
     const int64_t th = (height + (M) - 1) / (M), tw = (width + (M) - 1) / (M);                               \
