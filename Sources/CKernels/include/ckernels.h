@@ -70,4 +70,15 @@ void advprune_relu_mask(float *dst, const float *src, const float *relu_output, 
 /// it brackets for L2); where the box cannot reach the hyperplane, the longest step tried.
 float advprune_boundary_step(const float *p, const float *w, int64_t count, float c, int l2);
 
+/// Square's windows, one plane at a time. Crop: out [out_height, out_width] = the plane x
+/// [height, width] from row top and column left, zero outside it. Paste: window [window_height,
+/// window_width], whose corner is (top, left) in a plane of plane_height x plane_width, into
+/// `into` [into_height, into_width] whose corner is (into_top, into_left) in the same plane, where
+/// both lie inside that plane.
+void advprune_crop_window(float *out, int64_t out_height, int64_t out_width, const float *x, int64_t height,
+                          int64_t width, int64_t top, int64_t left);
+void advprune_paste_window(float *into, int64_t into_height, int64_t into_width, int64_t into_top,
+                           int64_t into_left, const float *window, int64_t window_height, int64_t window_width,
+                           int64_t top, int64_t left, int64_t plane_height, int64_t plane_width);
+
 #endif

@@ -293,19 +293,8 @@ extension CPUBackend {
     let (h, w) = (x.shape[2], x.shape[3])
     let (op, xp, cp) = (ptr(out), ptr(x), ptr(corners))
     parallelRows(out.shape[0] * c, oh * ow) { plane in
-      let (top, left) = (Int(cp[2 * (plane / c)]), Int(cp[2 * (plane / c) + 1]))
-      // Columns j in `inside` read the plane; the rest are zero.
-      let inside = max(0, -left)..<max(max(0, -left), min(ow, w - left))
-      for i in 0..<oh {
-        let (y, row) = (top + i, op + (plane * oh + i) * ow)
-        guard y >= 0 && y < h && !inside.isEmpty else {
-          row.update(repeating: 0, count: ow)
-          continue
-        }
-        row.update(repeating: 0, count: inside.lowerBound)
-        (row + inside.lowerBound).update(from: xp + (plane * h + y) * w + left + inside.lowerBound, count: inside.count)
-        (row + inside.upperBound).update(repeating: 0, count: ow - inside.upperBound)
-      }
+      let (top, left) = (Int64(cp[2 * (plane / c)]), Int64(cp[2 * (plane / c) + 1]))
+      advprune_crop_window(op + plane * oh * ow, Int64(oh), Int64(ow), xp + plane * h * w, Int64(h), Int64(w), top, left)
     }
   }
 
@@ -319,17 +308,10 @@ extension CPUBackend {
     parallelRows(window.shape[0] * c, wh * ww) { p in
       let n = p / c
       if let rp, rp[n] == 0 { return }
-      let (top, left) = (Int(wc[2 * n]), Int(wc[2 * n + 1]))
-      let (intoTop, intoLeft) = ic.map { (Int($0[2 * n]), Int($0[2 * n + 1])) } ?? (0, 0)
-      // Window columns j land inside the plane and inside `into`.
-      let first = max(0, -left, intoLeft - left)
-      let end = min(ww, plane.width - left, iw + intoLeft - left)
-      guard first < end else { return }
-      for i in 0..<wh {
-        let (y, ty) = (top + i, top + i - intoTop)
-        guard y >= 0 && y < plane.height && ty >= 0 && ty < ih else { continue }
-        (ip + (p * ih + ty) * iw + left - intoLeft + first).update(from: wp + (p * wh + i) * ww + first, count: end - first)
-      }
+      let (intoTop, intoLeft) = ic.map { (Int64($0[2 * n]), Int64($0[2 * n + 1])) } ?? (0, 0)
+      advprune_paste_window(
+        ip + p * ih * iw, Int64(ih), Int64(iw), intoTop, intoLeft, wp + p * wh * ww, Int64(wh), Int64(ww), Int64(wc[2 * n]),
+        Int64(wc[2 * n + 1]), Int64(plane.height), Int64(plane.width))
     }
   }
 

@@ -97,27 +97,36 @@ extension OpSuite {
           }
           return try [best, margins, accepted].map(b.download)
         }))
-    cases.append(
-      OpCase(
-        op: "crop_paste_windows", shape: "[\(n), 2, 6, 5] windows 4x3 and 3x2", atol: 0, rtol: 0,
-        inputs: { rng in
-          // Corners from off the plane's top-left to past its bottom-right.
-          [rng.uniformArray(n * 60), (0..<(2 * n)).map { _ in Float(Int(rng.uniform(-4, 7))) }, rng.uniformArray(n * 12)]
-        },
-        run: { b, v in
-          let x = try b.upload(v[0], shape: [n, 2, 6, 5])
-          let corners = try b.upload(v[1], shape: [n, 2])
-          let crop = try b.zeros([n, 2, 4, 3])
-          try b.cropWindows(out: crop, x: x, corners: corners)
-          // A 3x2 window placed one row and column into the crop, pasted into the crop and,
-          // for every other row, into the plane.
-          let inner = try b.upload(v[1].enumerated().map { $0.element + 1 }, shape: [n, 2])
-          let window = try b.upload(v[2], shape: [n, 2, 3, 2])
-          try b.pasteWindows(into: crop, intoCorners: corners, window: window, windowCorners: inner, plane: (6, 5), rows: nil)
-          let rows = try b.upload((0..<n).map { Float($0 % 2) }, shape: [n])
-          try b.pasteWindows(into: x, intoCorners: nil, window: window, windowCorners: inner, plane: (6, 5), rows: rows)
-          return try [crop, x].map(b.download)
-        }))
+    // Plane, crop and window sizes: SmallCNN-like short rows, and rows past 8, 16 and 32 floats
+    // (the CPU backend copies each length class differently).
+    for (plane, crop, window) in [((6, 5), (4, 3), (3, 2)), ((5, 40), (4, 36), (3, 11)), ((4, 24), (3, 22), (2, 20))] {
+      let (planeFloats, windowFloats) = (2 * plane.0 * plane.1, 2 * window.0 * window.1)
+      cases.append(
+        OpCase(
+          op: "crop_paste_windows", shape: "[\(n), 2, \(plane.0), \(plane.1)] windows \(crop.0)x\(crop.1) and \(window.0)x\(window.1)",
+          atol: 0, rtol: 0,
+          inputs: { rng in
+            // Corners from off the plane's top-left to past its bottom-right.
+            let corners = (0..<n).flatMap { _ in
+              [Float(Int(rng.uniform(Float(-crop.0), Float(plane.0 + 1)))), Float(Int(rng.uniform(Float(-crop.1), Float(plane.1 + 1))))]
+            }
+            return [rng.uniformArray(n * planeFloats), corners, rng.uniformArray(n * windowFloats)]
+          },
+          run: { b, v in
+            let x = try b.upload(v[0], shape: [n, 2, plane.0, plane.1])
+            let corners = try b.upload(v[1], shape: [n, 2])
+            let cropped = try b.zeros([n, 2, crop.0, crop.1])
+            try b.cropWindows(out: cropped, x: x, corners: corners)
+            // The window placed one row and column into the crop, pasted into the crop and, for
+            // every other row, into the plane.
+            let inner = try b.upload(v[1].map { $0 + 1 }, shape: [n, 2])
+            let values = try b.upload(v[2], shape: [n, 2, window.0, window.1])
+            try b.pasteWindows(into: cropped, intoCorners: corners, window: values, windowCorners: inner, plane: plane, rows: nil)
+            let rows = try b.upload((0..<n).map { Float($0 % 2) }, shape: [n])
+            try b.pasteWindows(into: x, intoCorners: nil, window: values, windowCorners: inner, plane: plane, rows: rows)
+            return try [cropped, x].map(b.download)
+          }))
+    }
     cases.append(
       OpCase(
         op: "square_l2", shape: "[\(n), 2, 7, 7] side 3 and 5, x3", atol: 1e-5, rtol: 1e-4,
