@@ -25,7 +25,7 @@ extension CPUBackend {
     let (inH, inW, outH, outW) =
       inputGradient ? (g.outHeight, g.outWidth, g.height, g.width) : (g.height, g.width, g.outHeight, g.outWidth)
     let padding = inputGradient ? 2 - g.padding : g.padding
-    let tile = winogradTile(outHeight: outH, outWidth: outW, from: from, to: to)
+    let tile = winogradTile(outHeight: outH, outWidth: outW)
     let (th, tw, xis) = ((outH + tile - 1) / tile, (outW + tile - 1) / tile, (tile + 2) * (tile + 2))
     let tilesPerImage = th * tw
     func transform(_ u: UnsafeMutablePointer<Float>) {
@@ -68,16 +68,18 @@ extension CPUBackend {
   /// slower: the buffers leave the cache).
   static let minimumProductColumns = 128
 
-  /// F(4x4, 3x3) where the products dominate (both channel counts at least 64), its tiles fill
-  /// the vectors (rows of at least 16 outputs: four tiles; on 8x8 and 4x4 planes a vector held
-  /// 4 or 1 useful tiles of 16) and its 36 products per 4x4 tile are fewer than F(2x2, 3x3)'s 16
-  /// per 2x2 tile over the plane (partial tiles counted whole). Its transforms cost about 1.4x
-  /// F(2x2)'s per output, so SmallCNN's 32-channel layers gained nothing from the 1.8x fewer
-  /// multiplies (AutoAttack 101-113 s either way), while ResNet18's PGD-10 AT went 8.4 -> 9.2 img/s
-  /// with F(4x4) on its 32x32 and 16x16 stages (8.8-9.0 with it on every stage).
-  func winogradTile(outHeight: Int, outWidth: Int, from: Int, to: Int) -> Int {
+  /// F(4x4, 3x3) where its tiles fill a vector's lanes (output rows of at least 8: two tiles) and
+  /// its 36 products per 4x4 tile are fewer than F(2x2, 3x3)'s 16 per 2x2 tile over the plane
+  /// (partial tiles counted whole). On narrow planes its output transform had cost up to 1.7x
+  /// F(2x2)'s per output (packed tile rows leave lanes empty and shuffle every load), so SmallCNN
+  /// had kept F(2x2); with those planes in stream order (`winograd4.c`) SmallCNN's PGD-10 AT went
+  /// 285-298 -> 313-328 img/s with F(4x4) on all three 3x3 convs (8 to 26 wide, alternating runs;
+  /// level at width 0.25 and 0.5), and ResNet18's with its 8x8 stage added 8.2-9.3 -> 8.2-9.8 img/s.
+  /// 4x4 planes (one tile) stay F(2x2).
+  func winogradTile(outHeight: Int, outWidth: Int) -> Int {
     if let winogradTile { return winogradTile }
     func products(_ m: Int) -> Int { (m + 2) * (m + 2) * ((outHeight + m - 1) / m) * ((outWidth + m - 1) / m) }
-    return min(from, to) >= 64 && outWidth >= 16 && products(4) < products(2) ? 4 : 2
+    return outWidth >= 8 && products(4) < products(2) ? 4 : 2
   }
+
 }

@@ -17,7 +17,7 @@ public final class CPUBackend: Backend {
   /// take the im2col path like every other shape, which tests compare with.
   let winograd: Bool
   /// The Winograd output tile, 2 (F(2x2, 3x3)) or 4 (F(4x4, 3x3)); nil: chosen per pass
-  /// (`winogradTile(outHeight:outWidth:from:to:)`).
+  /// (`winogradTile(outHeight:outWidth:)`).
   let winogradTile: Int?
   /// Whether 2x2 max pooling runs as whole-row vector loops (`CKernels/maxpool.c`) instead of the
   /// reference's loop over windows.
