@@ -172,6 +172,38 @@ static inline AI void input_stream(const float *x, const float *relu_output, int
 #define INTERLEAVE_LO(a, b) __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
 #define INTERLEAVE_HI(a, b) __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
 
+// A^T m of one vector's tiles down the columns: r[a][j], output row a of phase j, from element
+// 6 i + j's tiles at m (LOAD_TILES's arguments).
+static inline AI void output_columns(const float *m, int64_t xi_stride, int direct, int64_t valid, const int groups,
+                                     int64_t tw, v16 r[4][6]) {
+  for (int j = 0; j < 6; ++j) {
+    v16 column[6], o[4];
+    for (int i = 0; i < 6; ++i) column[i] = LOAD_TILES(m + (6 * i + j) * xi_stride, direct, valid, groups, tw);
+    output_combine(column, o);
+    for (int a = 0; a < 4; ++a) r[a][j] = o[a];
+  }
+}
+
+// A^T along each output row, bias and ReLU, and the four phases back into column order:
+// out[a][k] holds columns 4 l to 4 l + 3 of lanes l = 4 k to 4 k + 3.
+static inline AI void output_rows(v16 r[4][6], float bias, int relu, v16 out[4][4]) {
+  const v16 b = (v16){} + bias;
+  for (int a = 0; a < 4; ++a) {
+    v16 y[4];
+    output_combine(r[a], y);
+    for (int k = 0; k < 4; ++k) {
+      y[k] += b;
+      if (relu) y[k] = __builtin_elementwise_max(y[k], (v16){});
+    }
+    const v16 lo02 = INTERLEAVE_LO(y[0], y[2]), hi02 = INTERLEAVE_HI(y[0], y[2]);
+    const v16 lo13 = INTERLEAVE_LO(y[1], y[3]), hi13 = INTERLEAVE_HI(y[1], y[3]);
+    out[a][0] = INTERLEAVE_LO(lo02, lo13);
+    out[a][1] = INTERLEAVE_HI(lo02, lo13);
+    out[a][2] = INTERLEAVE_LO(hi02, hi13);
+    out[a][3] = INTERLEAVE_HI(hi02, hi13);
+  }
+}
+
 static inline AI void output_plane(const float *m, int64_t first, int64_t xi_stride, int64_t height, int64_t width,
                                    float bias, int relu, float *plane, float *y_end, const int groups) {
   const int64_t th = (height + 3) / 4, tw = (width + 3) / 4;
@@ -184,32 +216,9 @@ static inline AI void output_plane(const float *m, int64_t first, int64_t xi_str
       const int64_t count = groups > 1 ? tw : tw - tx0 < LANES ? tw - tx0 : LANES;
       const int64_t at = first + ty * tw + tx0;
       const int direct = at + LANES <= xi_stride;
-      v16 r[4][6];  // r[a][j]: output row a of phase j
-      for (int j = 0; j < 6; ++j) {
-        v16 column[6], o[4];
-        for (int i = 0; i < 6; ++i)
-          column[i] = LOAD_TILES(m + at + (6 * i + j) * xi_stride, direct, (present - 1) * tw + count, groups, tw);
-        output_combine(column, o);
-        for (int a = 0; a < 4; ++a) r[a][j] = o[a];
-      }
-      // Each output row's phases back into column order: out[a][k] holds the columns of tiles
-      // 4 k to 4 k + 3 of the vector (a group's row is per_group of them).
-      v16 out[4][4];
-      const v16 b = (v16){} + bias;
-      for (int a = 0; a < 4; ++a) {
-        v16 y[4];
-        output_combine(r[a], y);
-        for (int k = 0; k < 4; ++k) {
-          y[k] += b;
-          if (relu) y[k] = __builtin_elementwise_max(y[k], (v16){});
-        }
-        const v16 lo02 = INTERLEAVE_LO(y[0], y[2]), hi02 = INTERLEAVE_HI(y[0], y[2]);
-        const v16 lo13 = INTERLEAVE_LO(y[1], y[3]), hi13 = INTERLEAVE_HI(y[1], y[3]);
-        out[a][0] = INTERLEAVE_LO(lo02, lo13);
-        out[a][1] = INTERLEAVE_HI(lo02, lo13);
-        out[a][2] = INTERLEAVE_LO(hi02, hi13);
-        out[a][3] = INTERLEAVE_HI(hi02, hi13);
-      }
+      v16 r[4][6], out[4][4];  // out[a][k]: a group's row is per_group of the k
+      output_columns(m + at, xi_stride, direct, (present - 1) * tw + count, groups, tw, r);
+      output_rows(r, bias, relu, out);
       // Rows in increasing order, so a full store's spill past a row lands on a row stored
       // after it — when a row is one chunk; with more, only whole vectors are stored in full.
       const int64_t valid = groups == 1 ? (width - 4 * tx0 < 4 * LANES ? width - 4 * tx0 : 4 * LANES) : width;
@@ -243,39 +252,21 @@ static inline AI void output_stream(const float *m, int64_t images, int64_t chan
                                     const float *bias, int relu, float *y) {
   const int64_t th = (height + 3) / 4, tw = (width + 3) / 4, per_image = th * tw;
   const int64_t tiles = images * per_image, xi_stride = channels * tiles;
-  float staged[4][4 * LANES];  // staged[a][4 l + c]: output row a, column c of lane l's tile
+  v16 staged[4][4];  // as floats, staged[a][4 l + c]: output row a, column c of lane l's tile
   for (int64_t k = 0; k < channels; ++k) {
-    const v16 b = (v16){} + (bias ? bias[k] : 0.0f);
+    const float b = bias ? bias[k] : 0.0f;
     for (int64_t t0 = 0; t0 < tiles; t0 += LANES) {
       const int64_t at = k * tiles + t0, valid = tiles - t0 < LANES ? tiles - t0 : LANES;
       const int direct = at + LANES <= xi_stride;
-      v16 r[4][6];  // r[a][j]: output row a of phase j
-      for (int j = 0; j < 6; ++j) {
-        v16 column[6], o[4];
-        for (int i = 0; i < 6; ++i) column[i] = LOAD_TILES(m + at + (6 * i + j) * xi_stride, direct, valid, 1, tw);
-        output_combine(column, o);
-        for (int a = 0; a < 4; ++a) r[a][j] = o[a];
-      }
-      for (int a = 0; a < 4; ++a) {
-        v16 q[4];
-        output_combine(r[a], q);
-        for (int c = 0; c < 4; ++c) {
-          q[c] += b;
-          if (relu) q[c] = __builtin_elementwise_max(q[c], (v16){});
-        }
-        const v16 lo02 = INTERLEAVE_LO(q[0], q[2]), hi02 = INTERLEAVE_HI(q[0], q[2]);
-        const v16 lo13 = INTERLEAVE_LO(q[1], q[3]), hi13 = INTERLEAVE_HI(q[1], q[3]);
-        STORE(staged[a], INTERLEAVE_LO(lo02, lo13));
-        STORE(staged[a] + LANES, INTERLEAVE_HI(lo02, lo13));
-        STORE(staged[a] + 2 * LANES, INTERLEAVE_LO(hi02, hi13));
-        STORE(staged[a] + 3 * LANES, INTERLEAVE_HI(hi02, hi13));
-      }
+      v16 r[4][6];
+      output_columns(m + at, xi_stride, direct, valid, 1, tw, r);
+      output_rows(r, b, relu, staged);
       for (int64_t l = 0; l < valid;) {
         const int64_t t = t0 + l, n = t / per_image, ty = (t % per_image) / tw, tx = t % tw;
         const int64_t run = tw - tx < valid - l ? tw - tx : valid - l;
         const int64_t count = 4 * (tx + run) <= width ? 4 * run : width - 4 * tx;
         float *at_row = y + (n * channels + k) * height * width + 4 * tx;
-        for (int a = 0; a < 4 && 4 * ty + a < height; ++a) copy_short(at_row + (4 * ty + a) * width, staged[a] + 4 * l, count);
+        for (int a = 0; a < 4 && 4 * ty + a < height; ++a) copy_short(at_row + (4 * ty + a) * width, (const float *)staged[a] + 4 * l, count);
         l += run;
       }
     }
