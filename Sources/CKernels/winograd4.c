@@ -276,7 +276,7 @@ static inline AI void output_stream(const float *m, int64_t images, int64_t chan
 DEFINE_WINOGRAD_PASSES(4, winograd4_input_packed, winograd4_output_packed)
 
 // Packed tile rows where they fill a vector, stream order where they would leave lanes empty.
-static inline AI int streams(int64_t th, int64_t tw) { return tw < LANES && rows_per_vector(th, tw) * tw < LANES; }
+static inline AI int streams(int64_t th, int64_t tw) { return rows_per_vector(th, tw) * tw < LANES; }
 
 static inline AI void winograd4_input_body(const float *x, const float *relu_output, int64_t images, int64_t channels,
                                            int64_t height, int64_t width, int64_t padding, int64_t th, int64_t tw, float *v) {

@@ -68,14 +68,14 @@ extension CPUBackend {
   /// slower: the buffers leave the cache).
   static let minimumProductColumns = 128
 
-  /// F(4x4, 3x3) where its tiles fill a vector's lanes (output rows of at least 8: two tiles) and
-  /// its 36 products per 4x4 tile are fewer than F(2x2, 3x3)'s 16 per 2x2 tile over the plane
-  /// (partial tiles counted whole). On narrow planes its output transform had cost up to 1.7x
-  /// F(2x2)'s per output (packed tile rows leave lanes empty and shuffle every load), so SmallCNN
-  /// had kept F(2x2); with those planes in stream order (`winograd4.c`) SmallCNN's PGD-10 AT went
-  /// 285-298 -> 313-328 img/s with F(4x4) on all three 3x3 convs (8 to 26 wide, alternating runs;
-  /// level at width 0.25 and 0.5), and ResNet18's with its 8x8 stage added 8.2-9.3 -> 8.2-9.8 img/s.
-  /// 4x4 planes (one tile) stay F(2x2).
+  /// F(4x4, 3x3) where output rows are at least 8 wide (two tiles; 4x4 planes, one tile per
+  /// image, were not measured with stream order and stay F(2x2)) and its 36 products per 4x4 tile
+  /// are fewer than F(2x2, 3x3)'s 16 per 2x2 tile over the plane (partial tiles counted whole). On
+  /// narrow planes its output transform had cost up to 1.7x F(2x2)'s per output (packed tile rows
+  /// leave lanes empty and shuffle every load), so SmallCNN had kept F(2x2); with those planes in
+  /// stream order (`winograd4.c`) SmallCNN's PGD-10 AT went 285-298 -> 313-328 img/s with F(4x4) on
+  /// all three 3x3 convs (8 to 26 wide, alternating runs; level at width 0.25 and 0.5), and
+  /// ResNet18's with its 8x8 stage added 8.2-9.3 -> 8.2-9.8 img/s.
   func winogradTile(outHeight: Int, outWidth: Int) -> Int {
     if let winogradTile { return winogradTile }
     func products(_ m: Int) -> Int { (m + 2) * (m + 2) * ((outHeight + m - 1) / m) * ((outWidth + m - 1) / m) }
