@@ -2,8 +2,8 @@
 """Pruned models at evaluation: advprune's sparse/compact path against its dense masked path and
 against PyTorch on the same masked model, in one run on this CPU.
 
-For each architecture: a dense model (advprune `train`, one epoch on 64 synthetic images: speed
-does not depend on what the weights learned), pruned one-shot with LWM (local: every layer at the
+For each architecture: a dense model (advprune `train`, one epoch on 64 synthetic images, or a
+trained checkpoint given with --dense), pruned one-shot with LWM (local: every layer at the
 same rate; no fine-tuning) at 90/95/99 % unstructured and 50/75 % filter sparsity. Each model gets
 a synthetic test set labelled with its own predictions, so every point is attacked for every step
 and the work is the same on every path. Measured: clean inference (`predict`, its forward time)
@@ -11,9 +11,16 @@ and PGD-40 (`attack`, its evaluation time) with `--sparse auto --compact auto` (
 `--sparse off --compact off` (the dense masked kernels), and the same work in PyTorch (masked
 weights in dense modules: what PyTorch gives a pruned model). Runs alternate; medians.
 
+What the weights learned matters where pruning empties a filter: the channel is then the constant
+ReLU(bias), which compaction folds into its readers where they are unpadded (SmallCNN) and removes.
+The synthetic model's conv biases never move from zero (its classifier starts at zero, so one step
+sends no gradient back), so its emptied channels are zero and go anyway; a trained model's are
+not, and --dense measures those.
+
 Usage: scripts/bench_sparse.py [--arch smallcnn resnet18] [--n 200] [--attack-n 200]
                                [--repeats 3] [--workdir DIR] [--bin .build/release/advprune]
                                [--device cpu|opencl] [--variants dense 90 95 99 'filters 50' ...]
+                               [--dense TRAINED.safetensors (with one --arch)]
 Needs torch, numpy and safetensors; without them it installs them from PyPI into .venv-bench
 and runs there.
 """
@@ -105,7 +112,10 @@ def main():
     parser.add_argument("--bin", default=os.path.join(os.path.dirname(__file__), "..", ".build", "release", "advprune"))
     parser.add_argument("--variants", nargs="+", metavar="LABEL",
                         help="only these models, by the start of their label: dense 90 95 99 'filters 50' 'filters 75' (default: all)")
+    parser.add_argument("--dense", help="prune this trained checkpoint of the (one) --arch instead of the synthetic model")
     a = parser.parse_args()
+    if a.dense and len(a.arch) != 1:
+        parser.error("--dense names one checkpoint: give exactly one --arch")
     variants = [v for v in VARIANTS if not a.variants or any(v[0].startswith(w) for w in a.variants)]
     if not variants:
         parser.error(f"--variants {' '.join(a.variants)} names none of: {', '.join(label for label, _ in VARIANTS)}")
@@ -123,9 +133,10 @@ def main():
             train_dir = os.path.join(tmp, "train")
             write_data(train_dir, dataset, rng.integers(0, 256, (64, *shape), dtype=np.uint8), rng.integers(0, 10, 64), train=True)
             write_data(train_dir, dataset, rng.integers(0, 256, (8, *shape), dtype=np.uint8), rng.integers(0, 10, 8), train=False)
-            dense = os.path.join(tmp, "dense.safetensors")
-            advprune(a.bin, ["train", "--arch", arch, "--dataset", dataset, "--data-dir", train_dir, "--epochs", "1",
-                             "--train-limit", "64", "--out", dense])
+            dense = a.dense or os.path.join(tmp, "dense.safetensors")
+            if not a.dense:
+                advprune(a.bin, ["train", "--arch", arch, "--dataset", dataset, "--data-dir", train_dir, "--epochs", "1",
+                                 "--train-limit", "64", "--out", dense])
             points = max(a.n, a.attack_n)
             images = rng.integers(0, 256, (points, *shape), dtype=np.uint8)
             for label, pruning in variants:

@@ -104,6 +104,45 @@ final class StructuredPruningTests: XCTestCase {
     assertClose(try evalLogits(compact, seed: 1), try evalLogits(model, seed: 1), atol: 1e-4, rtol: 1e-4, "compact + unstructured")
   }
 
+  /// Unstructured pruning that empties a filter leaves a constant plane (ReLU of the bias, through
+  /// the batch norm): where every reader is unpadded it folds into their biases and the channel
+  /// goes, and each removal can empty filters downstream (SmallCNN); padded readers keep it (a
+  /// ResNet block's conv2, VGG's inner convs), VGG's classifier takes its last stage's.
+  func testEmptiedFiltersFoldIntoUnpaddedReadersAndGo() throws {
+    let small = try randomized(.smallcnn, width: 0.25, seed: 12)
+    try Pruner.prune(model: small, criterion: .magnitude, locality: .local, sparsity: 0.98, seed: 1)
+    let before = try evalOutputs(small, seed: 4)
+    let outcome = try Compaction.compact(small)
+    for group in outcome.groups { XCTAssertLessThan(group.kept, group.channels, "\(group.name): emptied filters go \(outcome.groups)") }
+    let compact = try Architecture.smallcnn.build(backend: CPUBackend(), seed: 0, width: 0.25, channels: outcome.channels)
+    try Checkpoint.assign(outcome.tensors, to: compact, path: "compact")
+    let after = try evalOutputs(compact, seed: 4)
+    assertClose(after.logits, before.logits, atol: 1e-4, rtol: 1e-4, "SmallCNN 98 % compact logits")
+    assertClose(after.inputGradient, before.inputGradient, atol: 1e-4, rtol: 1e-4, "SmallCNN 98 % compact input gradient")
+
+    // Three filters emptied by masks in a padded reader's producer and in VGG's last conv.
+    for (arch, conv, foldable) in [
+      (Architecture.resnet18, "layer1.0.conv1", false), (.vgg16, "features.37", false), (.vgg16, "features.40", true),
+      (.vgg16Classic, "features.40", true),
+    ] {
+      let model = try randomized(arch, width: 0.125, seed: 13)
+      let weight = model.parameter(named: conv + ".weight")!
+      let perFilter = weight.count / weight.shape[0]
+      try model.applyMask((0..<weight.count).map { $0 / perFilter < 3 ? 0 : 1 }, to: weight)
+      let before = try evalOutputs(model, seed: 5)
+      let outcome = try Compaction.compact(model)
+      let group = outcome.groups.first { $0.name == conv }
+      XCTAssertNotNil(group, "\(arch) \(conv)")
+      let removed = (group?.channels ?? 0) - (group?.kept ?? 0)
+      XCTAssertEqual(removed, foldable ? 3 : 0, "\(arch) \(conv)")
+      let compact = try arch.build(backend: CPUBackend(), seed: 0, width: 0.125, channels: outcome.channels)
+      try Checkpoint.assign(outcome.tensors, to: compact, path: "compact")
+      let after = try evalOutputs(compact, seed: 5)
+      assertClose(after.logits, before.logits, atol: 1e-4, rtol: 1e-4, "\(arch) compact logits")
+      assertClose(after.inputGradient, before.inputGradient, atol: 1e-4, rtol: 1e-4, "\(arch) compact input gradient")
+    }
+  }
+
   /// A compacted state dict saved without our metadata (from PyTorch) loads by its shapes.
   func testCompactStateDictWithoutMetadataLoadsByItsShapes() throws {
     let model = try randomized(.resnet18, width: 0.125, seed: 11)

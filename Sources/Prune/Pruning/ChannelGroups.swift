@@ -24,6 +24,10 @@ public struct ChannelGroup: Sendable, Equatable {
   public var name: String
   public var producers: [Producer]
   public var consumers: [Consumer]
+  /// Every consumer reads the channel through ReLU (and pooling or a flatten) without padding and
+  /// has a bias, so a channel whose filters are zero, a constant plane, can be folded into the
+  /// consumers' biases and removed (`Compaction`). Padding would make the plane's border differ.
+  public var foldsConstants = false
 
   /// Every tensor indexed by the group's channels along dimension 0.
   public var producedTensors: [String] {
@@ -43,13 +47,15 @@ extension Architecture {
   public func channelGroups() -> [ChannelGroup] {
     typealias P = ChannelGroup.Producer
     typealias C = ChannelGroup.Consumer
-    func plain(_ conv: String, norm: String? = nil, into next: String, perChannel: Int = 1) -> ChannelGroup {
-      ChannelGroup(name: conv, producers: [P(conv: conv, norm: norm)], consumers: [C(layer: next, perChannel: perChannel)])
+    func plain(_ conv: String, norm: String? = nil, into next: String, perChannel: Int = 1, foldsConstants: Bool = false) -> ChannelGroup {
+      ChannelGroup(
+        name: conv, producers: [P(conv: conv, norm: norm)], consumers: [C(layer: next, perChannel: perChannel)], foldsConstants: foldsConstants)
     }
     switch self {
     case .smallcnn:
       return [
-        plain("conv1", into: "conv2"), plain("conv2", into: "conv3"), plain("conv3", into: "conv4"), plain("conv4", into: "fc1", perChannel: 16),
+        plain("conv1", into: "conv2", foldsConstants: true), plain("conv2", into: "conv3", foldsConstants: true),
+        plain("conv3", into: "conv4", foldsConstants: true), plain("conv4", into: "fc1", perChannel: 16, foldsConstants: true),
       ]
     case .vgg16, .vgg16Classic:
       var convs: [Int] = []
@@ -60,7 +66,9 @@ extension Architecture {
       }
       return convs.enumerated().map { i, at in
         let next = i + 1 < convs.count ? "features.\(convs[i + 1])" : (self == .vgg16 ? "classifier.0" : "classifier")
-        return plain("features.\(at)", norm: "features.\(at + 1)", into: next, perChannel: next == "classifier.0" ? 4 : 1)
+        // Only the last conv's reader, the classifier, is unpadded.
+        return plain(
+          "features.\(at)", norm: "features.\(at + 1)", into: next, perChannel: next == "classifier.0" ? 4 : 1, foldsConstants: i == convs.count - 1)
       }
     case .resnet18:
       var groups: [ChannelGroup] = []
