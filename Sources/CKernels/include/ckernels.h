@@ -70,6 +70,15 @@ void advprune_relu_mask(float *dst, const float *src, const float *relu_output, 
 /// it brackets for L2); where the box cannot reach the hyperplane, the longest step tried.
 float advprune_boundary_step(const float *p, const float *w, int64_t count, float c, int l2);
 
+/// Rows of a plane between two row pitches: dst[r * dst_pitch + i] = src[r * src_pitch + i] for
+/// r < rows, i < width; `_relu` stores max(src, 0), `_masked` src where relu_output (src's pitch)
+/// is positive and 0 elsewhere. dst must not overlap src.
+void advprune_copy_rows(float *dst, int64_t dst_pitch, const float *src, int64_t src_pitch, int64_t rows, int64_t width);
+void advprune_copy_rows_relu(float *dst, int64_t dst_pitch, const float *src, int64_t src_pitch, int64_t rows,
+                             int64_t width);
+void advprune_copy_rows_masked(float *dst, int64_t dst_pitch, const float *src, const float *relu_output,
+                               int64_t src_pitch, int64_t rows, int64_t width);
+
 /// Square's windows, one plane at a time. Crop: out [out_height, out_width] = the plane x
 /// [height, width] from row top and column left, zero outside it. Paste: window [window_height,
 /// window_width], whose corner is (top, left) in a plane of plane_height x plane_width, into

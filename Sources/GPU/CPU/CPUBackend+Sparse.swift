@@ -227,38 +227,50 @@ private struct StackPlan {
   func stackPadded(_ x: UnsafePointer<Float>, first: Int, count nb: Int, into out: UnsafeMutablePointer<Float>) {
     out.update(repeating: 0, count: g.inChannels * channelStride)
     let s = g.stride
+    let plane = g.height * g.width
+    if s == 1 {
+      for c in 0..<g.inChannels {
+        let (to, from) = (out + c * channelStride, x + (first * g.inChannels + c) * plane)
+        if g.padding == 0 {
+          // The grid is the plane: one row per image.
+          advprune_copy_rows(to, Int64(paddedPlane), from, Int64(g.inChannels * plane), Int64(nb), Int64(plane))
+          continue
+        }
+        for n in 0..<nb {
+          let corner = to + n * paddedPlane + g.padding * pitch + g.padding
+          advprune_copy_rows(corner, Int64(pitch), from + n * g.inChannels * plane, Int64(g.width), Int64(g.height), Int64(g.width))
+        }
+      }
+      return
+    }
     runs.withUnsafeBufferPointer { runs in
       for c in 0..<g.inChannels {
         for n in 0..<nb {
-          let (image, grid) = (x + ((first + n) * g.inChannels + c) * g.height * g.width, out + c * channelStride + n * paddedPlane)
+          let (image, grid) = (x + ((first + n) * g.inChannels + c) * plane, out + c * channelStride + n * paddedPlane)
           for run in runs where run.laid {
             let (to, from) = (grid + run.grid, image + run.image)
-            if s == 1 {
-              to.update(from: from, count: run.count)
-            } else {
-              for k in 0..<run.count { to[k] = from[k * s] }
-            }
+            for k in 0..<run.count { to[k] = from[k * s] }
           }
         }
       }
     }
   }
 
+  /// Whether an output plane lies on the grid as in NCHW (a 1x1 stride-1 conv, a linear layer), so
+  /// each channel's images move as rows of a whole plane.
+  var outputsAreWholePlanes: Bool { g.outWidth == pitch && g.outHeight == rows }
+
   /// The outputs on the wide grid back into y[first..<first+nb] (NCHW).
   func unstackOutputs(_ wide: UnsafeMutablePointer<Float>, first: Int, count nb: Int, relu: Bool, into y: UnsafeMutablePointer<Float>) {
+    let copy = relu ? advprune_copy_rows_relu : advprune_copy_rows
+    let (ow, oh, op) = (Int64(g.outWidth), Int64(g.outHeight), g.outPixels)
     for o in 0..<g.outChannels {
-      for n in 0..<nb {
-        let grid = wide + o * gridStride + n * paddedPlane
-        let plane = y + ((first + n) * g.outChannels + o) * g.outPixels
-        for r in 0..<g.outHeight {
-          let (to, from) = (plane + r * g.outWidth, grid + r * pitch)
-          if relu {
-            for i in 0..<g.outWidth { to[i] = max(from[i], 0) }
-          } else {
-            to.update(from: from, count: g.outWidth)
-          }
-        }
+      let (from, to) = (wide + o * gridStride, y + (first * g.outChannels + o) * op)
+      if outputsAreWholePlanes {
+        copy(to, Int64(g.outChannels * op), from, Int64(paddedPlane), Int64(nb), Int64(op))
+        continue
       }
+      for n in 0..<nb { copy(to + n * g.outChannels * op, ow, from + n * paddedPlane, Int64(pitch), oh, ow) }
     }
   }
 
@@ -268,19 +280,22 @@ private struct StackPlan {
     _ dy: UnsafePointer<Float>, first: Int, count nb: Int, reluOutput: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>
   ) {
     out.update(repeating: 0, count: g.outChannels * segment)
-    for o in 0..<g.outChannels {
-      for n in 0..<nb {
-        let grid = out + o * segment + front + n * paddedPlane
-        let at = ((first + n) * g.outChannels + o) * g.outPixels
-        for r in 0..<g.outHeight {
-          let (to, from) = (grid + r * pitch, at + r * g.outWidth)
-          if let reluOutput {
-            advprune_relu_mask(to, dy + from, reluOutput + from, Int64(g.outWidth))
-          } else {
-            to.update(from: dy + from, count: g.outWidth)
-          }
-        }
+    let (ow, oh, op) = (Int64(g.outWidth), Int64(g.outHeight), g.outPixels)
+    // Rows of `count` floats, `rows` of them, from dy's offset `at` (its pitch `from`) to `to`.
+    func copy(_ to: UnsafeMutablePointer<Float>, _ pitch: Int, _ at: Int, _ from: Int, _ rows: Int64, _ count: Int64) {
+      if let reluOutput {
+        advprune_copy_rows_masked(to, Int64(pitch), dy + at, reluOutput + at, Int64(from), rows, count)
+      } else {
+        advprune_copy_rows(to, Int64(pitch), dy + at, Int64(from), rows, count)
       }
+    }
+    for o in 0..<g.outChannels {
+      let (grid, at) = (out + o * segment + front, (first * g.outChannels + o) * op)
+      if outputsAreWholePlanes {
+        copy(grid, paddedPlane, at, g.outChannels * op, Int64(nb), Int64(op))
+        continue
+      }
+      for n in 0..<nb { copy(grid + n * paddedPlane, pitch, at + n * g.outChannels * op, g.outWidth, oh, ow) }
     }
   }
 
@@ -288,15 +303,28 @@ private struct StackPlan {
   /// tap reads get 0.
   func unstackInputs(_ padded: UnsafeMutablePointer<Float>, first: Int, count nb: Int, into dx: UnsafeMutablePointer<Float>) {
     let s = g.stride
+    let plane = g.height * g.width
+    if s == 1 {
+      for c in 0..<g.inChannels {
+        let (to, from) = (dx + (first * g.inChannels + c) * plane, padded + c * channelStride)
+        if g.padding == 0 {
+          advprune_copy_rows(to, Int64(g.inChannels * plane), from, Int64(paddedPlane), Int64(nb), Int64(plane))
+          continue
+        }
+        for n in 0..<nb {
+          let corner = from + n * paddedPlane + g.padding * pitch + g.padding
+          advprune_copy_rows(to + n * g.inChannels * plane, Int64(g.width), corner, Int64(pitch), Int64(g.height), Int64(g.width))
+        }
+      }
+      return
+    }
     runs.withUnsafeBufferPointer { runs in
       for c in 0..<g.inChannels {
         for n in 0..<nb {
           let (image, grid) = (dx + ((first + n) * g.inChannels + c) * g.height * g.width, padded + c * channelStride + n * paddedPlane)
           for run in runs {
             let (to, from) = (image + run.image, grid + run.grid)
-            if s == 1 {
-              to.update(from: from, count: run.count)
-            } else if run.laid {
+            if run.laid {
               for k in 0..<run.count { to[k * s] = from[k] }
             } else {
               for k in 0..<run.count { to[k * s] = 0 }
