@@ -68,18 +68,19 @@ extension CPUBackend {
   /// slower: the buffers leave the cache).
   static let minimumProductColumns = 128
 
-  /// F(4x4, 3x3) where output rows are at least 8 wide (two tiles; 4x4 planes, one tile per
-  /// image, were not measured with stream order and stay F(2x2)) and its 36 products per 4x4 tile
-  /// are fewer than F(2x2, 3x3)'s 16 per 2x2 tile over the plane (partial tiles counted whole). On
+  /// F(4x4, 3x3) where output rows are at least 4 wide and its 36 products per 4x4 tile are fewer
+  /// than F(2x2, 3x3)'s 16 per 2x2 tile over the plane (partial tiles counted whole). On
   /// narrow planes its output transform had cost up to 1.7x F(2x2)'s per output (packed tile rows
   /// leave lanes empty and shuffle every load), so SmallCNN had kept F(2x2); with those planes in
   /// stream order (`winograd4.c`) SmallCNN's PGD-10 AT went 285-298 -> 313-328 img/s with F(4x4) on
   /// all three 3x3 convs (8 to 26 wide, alternating runs; level at width 0.25 and 0.5), and
-  /// ResNet18's with its 8x8 stage added 8.2-9.3 -> 8.2-9.8 img/s.
+  /// ResNet18's with its 8x8 stage added 8.2-9.3 -> 8.2-9.8 img/s; with its 4x4 stage too (one
+  /// tile per image, 16 per vector in stream order) 7.5-8.1 -> 8.1-9.3 img/s, and PGD-40 of the
+  /// compact ResNet18 at 75 % filters 10 % faster (alternating runs).
   func winogradTile(outHeight: Int, outWidth: Int) -> Int {
     if let winogradTile { return winogradTile }
     func products(_ m: Int) -> Int { (m + 2) * (m + 2) * ((outHeight + m - 1) / m) * ((outWidth + m - 1) / m) }
-    return outWidth >= 8 && products(4) < products(2) ? 4 : 2
+    return outWidth >= 4 && products(4) < products(2) ? 4 : 2
   }
 
 }
