@@ -79,6 +79,17 @@ void advprune_copy_rows_relu(float *dst, int64_t dst_pitch, const float *src, in
 void advprune_copy_rows_masked(float *dst, int64_t dst_pitch, const float *src, const float *relu_output,
                                int64_t src_pitch, int64_t rows, int64_t width);
 
+/// One input row's pixels of one stride phase column (the sparse direct conv's strided layout):
+/// pixels image, image + stride, ... (count of them) of a plane sit at grid, grid + 1, ... of the
+/// channel's phases; `laid` is 0 where no tap reads that phase.
+typedef struct {
+  int64_t image, grid, count, laid;
+} advprune_phase_run;
+
+/// One plane onto its phases (the laid runs) and back (the other runs' pixels get 0).
+void advprune_gather_runs(float *grid, const float *image, const advprune_phase_run *runs, int64_t count, int64_t stride);
+void advprune_scatter_runs(float *image, const float *grid, const advprune_phase_run *runs, int64_t count, int64_t stride);
+
 /// Square's windows, one plane at a time. Crop: out [out_height, out_width] = the plane x
 /// [height, width] from row top and column left, zero outside it. Paste: window [window_height,
 /// window_width], whose corner is (top, left) in a plane of plane_height x plane_width, into

@@ -168,14 +168,7 @@ private struct StackPlan {
   /// Each input row's pixels by phase column: pixels image, image + s, ... (count of them) of a
   /// plane sit at grid, grid + 1, ... of a channel's phases (`laid`: some tap reads them). Worked
   /// out once: the divisions per row cost more than copying a short row.
-  let runs: [PhaseRun]
-
-  struct PhaseRun {
-    let image: Int
-    let grid: Int
-    let count: Int
-    let laid: Bool
-  }
+  let runs: [advprune_phase_run]
 
   init(_ g: ConvGeometry, workers: Int) {
     self.g = g
@@ -192,7 +185,7 @@ private struct StackPlan {
     gridStride = stack * paddedPlane
     channelStride = phases * gridStride
     segment = front + gridStride
-    var runs: [PhaseRun] = []
+    var runs: [advprune_phase_run] = []
     for h in 0..<g.height {
       let (a, u) = ((h + g.padding) % s, (h + g.padding) / s)
       for b in 0..<s {
@@ -200,7 +193,8 @@ private struct StackPlan {
         guard w0 < g.width else { continue }
         let laid = a < phasesPerAxis && b < phasesPerAxis
         let grid = (laid ? (a * phasesPerAxis + b) * gridStride : 0) + u * pitch + (w0 + g.padding) / s
-        runs.append(PhaseRun(image: h * g.width + w0, grid: grid, count: (g.width - w0 + s - 1) / s, laid: laid))
+        runs.append(
+          advprune_phase_run(image: Int64(h * g.width + w0), grid: Int64(grid), count: Int64((g.width - w0 + s - 1) / s), laid: laid ? 1 : 0))
       }
     }
     self.runs = runs
@@ -247,10 +241,7 @@ private struct StackPlan {
       for c in 0..<g.inChannels {
         for n in 0..<nb {
           let (image, grid) = (x + ((first + n) * g.inChannels + c) * plane, out + c * channelStride + n * paddedPlane)
-          for run in runs where run.laid {
-            let (to, from) = (grid + run.grid, image + run.image)
-            for k in 0..<run.count { to[k] = from[k * s] }
-          }
+          advprune_gather_runs(grid, image, runs.baseAddress!, Int64(runs.count), Int64(s))
         }
       }
     }
@@ -321,15 +312,8 @@ private struct StackPlan {
     runs.withUnsafeBufferPointer { runs in
       for c in 0..<g.inChannels {
         for n in 0..<nb {
-          let (image, grid) = (dx + ((first + n) * g.inChannels + c) * g.height * g.width, padded + c * channelStride + n * paddedPlane)
-          for run in runs {
-            let (to, from) = (image + run.image, grid + run.grid)
-            if run.laid {
-              for k in 0..<run.count { to[k * s] = from[k] }
-            } else {
-              for k in 0..<run.count { to[k * s] = 0 }
-            }
-          }
+          let (image, grid) = (dx + ((first + n) * g.inChannels + c) * plane, padded + c * channelStride + n * paddedPlane)
+          advprune_scatter_runs(image, grid, runs.baseAddress!, Int64(runs.count), Int64(s))
         }
       }
     }
