@@ -39,7 +39,7 @@ public enum Compaction {
         let live = filteredChannels(group.producers[0].conv, tensors: tensors)
         let constant = kept.filter { !live.contains($0) }
         if !constant.isEmpty && !live.isEmpty {
-          try fold(constant, of: group, into: &tensors, model: model)
+          fold(constant, of: group, into: &tensors, model: model)
           kept = live
         }
       }
@@ -94,7 +94,7 @@ public enum Compaction {
   /// batch norm, in eval mode) to its consumers' biases: each output gains the channel's value
   /// times the sum of the weights that read it, which is exact because every consumer reads it
   /// unpadded (`foldsConstants`).
-  static func fold(_ channels: [Int], of group: ChannelGroup, into tensors: inout [String: HostTensor], model: Model) throws {
+  static func fold(_ channels: [Int], of group: ChannelGroup, into tensors: inout [String: HostTensor], model: Model) {
     let producer = group.producers[0]
     func value(_ name: String, _ k: Int) -> Double? { tensors[name].map { Double($0.values[k]) } }
     var constants: [(channel: Int, value: Double)] = []
