@@ -22,6 +22,23 @@ final class CheckpointTests: XCTestCase {
     XCTAssert(names.contains("conv1.weight_mask") && names.contains("fc3.bias") && !names.contains("fc3.bias_mask"))
   }
 
+  /// Loading builds the model without random draws (every weight zero) and then assigns every
+  /// parameter, so what loads is exactly what was saved, for every architecture.
+  func testLoadingAssignsEveryParameterOfAnUninitialisedModel() throws {
+    let dir = try temporaryDirectory(self)
+    let cpu = CPUBackend()
+    for arch in Architecture.allCases {
+      let blank = try arch.build(backend: cpu, seed: 3, width: 0.125, initialize: false)
+      XCTAssert(try blank.prunableParameters.allSatisfy { try cpu.download($0.value).allSatisfy { $0 == 0 } }, "\(arch)")
+      let model = try randomized(arch, width: 0.125, seed: 3)
+      try Checkpoint.save(model, metadata: [:], to: dir + "/\(arch).safetensors")
+      let (loaded, _) = try Checkpoint.load(path: dir + "/\(arch).safetensors", backend: cpu)
+      for p in model.parameters {
+        XCTAssertEqual(try cpu.download(loaded.parameter(named: p.name)!.value), try cpu.download(p.value), "\(arch) \(p.name)")
+      }
+    }
+  }
+
   func testWrongShapesAndMissingTensorsAreNamed() throws {
     let dir = try temporaryDirectory(self)
     let cpu = CPUBackend()

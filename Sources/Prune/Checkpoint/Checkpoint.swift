@@ -83,11 +83,11 @@ public enum Checkpoint {
       throw UserError.badCheckpoint(path: path, problem: "width '\(file.metadata["width"]!)' in its metadata is not a number")
     }
     let channels = try file.metadata["channels"].map { try decodeChannels($0, path: path) } ?? [:]
-    var model = try arch.build(backend: backend, seed: 0, width: width ?? storedWidth ?? 1, channels: channels)
+    var model = try arch.build(backend: backend, seed: 0, width: width ?? storedWidth ?? 1, channels: channels, initialize: false)
     if file.metadata["channels"] == nil {
       // A compacted model saved elsewhere (PyTorch) has no `channels`: its shapes say them.
       let inferred = inferredChannels(file.tensors, model: model)
-      if !inferred.isEmpty { model = try arch.build(backend: backend, seed: 0, width: model.width, channels: inferred) }
+      if !inferred.isEmpty { model = try arch.build(backend: backend, seed: 0, width: model.width, channels: inferred, initialize: false) }
     }
     try assign(file.tensors, to: model, path: path)
     return (model, file.metadata)

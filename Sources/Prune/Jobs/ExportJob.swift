@@ -48,7 +48,7 @@ public struct ExportJob {
       let outcome = try Compaction.compact(model)
       (tensors, channels, groups) = (outcome.tensors, outcome.channels, outcome.groups)
     }
-    let exported = try model.architecture.build(backend: backend, seed: 0, width: model.width, channels: channels)
+    let exported = try model.architecture.build(backend: backend, seed: 0, width: model.width, channels: channels, initialize: false)
     try Checkpoint.assign(tensors, to: exported, path: output)
 
     let written = try logits(exported, backend: backend)

@@ -15,11 +15,12 @@ public final class BasicBlock: Layer {
   private var inputShape: [Int] = []
   private let inputGrad = BufferSlot()
 
-  public init(name: String, inChannels: Int, midChannels: Int? = nil, outChannels: Int, stride: Int, backend b: Backend, rng: inout SeededRNG) throws
-  {
+  public init(
+    name: String, inChannels: Int, midChannels: Int? = nil, outChannels: Int, stride: Int, initialization he: WeightInit = .kaimingNormal,
+    backend b: Backend, rng: inout SeededRNG
+  ) throws {
     let midChannels = midChannels ?? outChannels
     backend = b
-    let he = WeightInit.kaimingNormal
     conv1 = try Conv2d(
       name: "\(name).conv1", inChannels: inChannels, outChannels: midChannels, kernel: 3, stride: stride, padding: 1, bias: false, initialization: he,
       backend: b, rng: &rng)

@@ -37,7 +37,9 @@ public enum Architecture: String, CaseIterable, Sendable {
   /// Builds the network with its reference initialisation drawn from `seed`. `width` scales
   /// every hidden channel count (1 = the published model; 0.25 for quick CPU runs); `channels`
   /// overrides single channel groups (`channelGroups`), as compacted models need.
-  public func build(backend: Backend, seed: UInt64, width: Double = 1, channels: [String: Int] = [:]) throws -> Model {
+  /// With `initialize` false every weight starts at zero: for a model whose values a checkpoint
+  /// replaces next (`Checkpoint.assign` requires every parameter), which skips the random draws.
+  public func build(backend: Backend, seed: UInt64, width: Double = 1, channels: [String: Int] = [:], initialize: Bool = true) throws -> Model {
     guard width > 0 && width <= 16 else {
       throw UserError.badValue(name: "--width", value: "\(width)", problem: "must be in (0, 16]")
     }
@@ -51,12 +53,24 @@ public enum Architecture: String, CaseIterable, Sendable {
     }
     let scaled = { (group: String, c: Int) in channels[group] ?? max(1, Int((Double(c) * width).rounded())) }
     let layers: [Layer]
+    let inits = Initializers(drawn: initialize)
     switch self {
-    case .smallcnn: layers = try smallCNNLayers(backend: backend, rng: &rng, channels: scaled)
-    case .resnet18: layers = try resNet18Layers(backend: backend, rng: &rng, channels: scaled)
-    case .vgg16: layers = try vggLayers(backend: backend, rng: &rng, channels: scaled, classic: false)
-    case .vgg16Classic: layers = try vggLayers(backend: backend, rng: &rng, channels: scaled, classic: true)
+    case .smallcnn: layers = try smallCNNLayers(backend: backend, rng: &rng, channels: scaled, inits: inits)
+    case .resnet18: layers = try resNet18Layers(backend: backend, rng: &rng, channels: scaled, inits: inits)
+    case .vgg16: layers = try vggLayers(backend: backend, rng: &rng, channels: scaled, classic: false, inits: inits)
+    case .vgg16Classic: layers = try vggLayers(backend: backend, rng: &rng, channels: scaled, classic: true, inits: inits)
     }
     return Model(architecture: self, width: width, channels: channels, backend: backend, layers: layers)
+  }
+}
+
+/// The initialisations the builders use: the published ones, or zeros for a model about to be
+/// overwritten by a checkpoint.
+struct Initializers {
+  let kaiming: WeightInit
+  let pytorch: WeightInit
+
+  init(drawn: Bool) {
+    (kaiming, pytorch) = drawn ? (.kaimingNormal, .pytorchDefault) : (.zeros, .zeros)
   }
 }

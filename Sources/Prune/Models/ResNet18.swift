@@ -5,10 +5,10 @@ extension Architecture {
   /// BasicBlocks each (64, 128, 256, 512 channels; stride 2 at the start of layers 2-4), 4x4
   /// average pool, `linear` 512->10. Convs are bias-free and kaiming-normal initialised.
   /// `c(group, published)` gives each channel group's count (see `channelGroups`).
-  func resNet18Layers(backend b: Backend, rng: inout SeededRNG, channels c: (String, Int) -> Int) throws -> [Layer] {
+  func resNet18Layers(backend b: Backend, rng: inout SeededRNG, channels c: (String, Int) -> Int, inits: Initializers) throws -> [Layer] {
     var layers: [Layer] = [
       try Conv2d(
-        name: "conv1", inChannels: 3, outChannels: c("stream1", 64), kernel: 3, padding: 1, bias: false, initialization: .kaimingNormal, backend: b,
+        name: "conv1", inChannels: 3, outChannels: c("stream1", 64), kernel: 3, padding: 1, bias: false, initialization: inits.kaiming, backend: b,
         rng: &rng),
       try BatchNorm2d(name: "bn1", channels: c("stream1", 64), backend: b), ReLU(backend: b),
     ]
@@ -20,11 +20,16 @@ extension Architecture {
         let stream = c("stream\(stage + 1)", width)
         layers.append(
           try BasicBlock(
-            name: name, inChannels: inChannels, midChannels: c(name + ".conv1", width), outChannels: stream, stride: stride, backend: b, rng: &rng))
+            name: name, inChannels: inChannels, midChannels: c(name + ".conv1", width), outChannels: stream, stride: stride,
+            initialization: inits.kaiming, backend: b,
+            rng: &rng))
         inChannels = stream
       }
     }
-    layers += [AvgPool(kernel: 4, backend: b), Flatten(), try Linear(name: "linear", inputs: inChannels, outputs: 10, backend: b, rng: &rng)]
+    layers += [
+      AvgPool(kernel: 4, backend: b), Flatten(),
+      try Linear(name: "linear", inputs: inChannels, outputs: 10, initialization: inits.pytorch, backend: b, rng: &rng),
+    ]
     return layers
   }
 }

@@ -8,8 +8,8 @@ extension Architecture {
   /// Initialised as the TRADES reference does: convs kaiming-normal with zero bias, fc1/fc2
   /// PyTorch's default, fc3 zero. (PyTorch's default everywhere shrinks the signal through seven
   /// ReLU layers and training stalls near chance for the first epochs.)
-  func smallCNNLayers(backend b: Backend, rng: inout SeededRNG, channels c: (String, Int) -> Int) throws -> [Layer] {
-    let he = WeightInit.kaimingNormal
+  func smallCNNLayers(backend b: Backend, rng: inout SeededRNG, channels c: (String, Int) -> Int, inits: Initializers) throws -> [Layer] {
+    let he = inits.kaiming
     return [
       try Conv2d(name: "conv1", inChannels: 1, outChannels: c("conv1", 32), kernel: 3, initialization: he, backend: b, rng: &rng), ReLU(backend: b),
       try Conv2d(name: "conv2", inChannels: c("conv1", 32), outChannels: c("conv2", 32), kernel: 3, initialization: he, backend: b, rng: &rng),
@@ -21,8 +21,9 @@ extension Architecture {
       ReLU(backend: b),
       MaxPool2x2(backend: b),
       Flatten(),
-      try Linear(name: "fc1", inputs: c("conv4", 64) * 16, outputs: c("fc1", 200), backend: b, rng: &rng), ReLU(backend: b),
-      try Linear(name: "fc2", inputs: c("fc1", 200), outputs: c("fc2", 200), backend: b, rng: &rng), ReLU(backend: b),
+      try Linear(name: "fc1", inputs: c("conv4", 64) * 16, outputs: c("fc1", 200), initialization: inits.pytorch, backend: b, rng: &rng),
+      ReLU(backend: b),
+      try Linear(name: "fc2", inputs: c("fc1", 200), outputs: c("fc2", 200), initialization: inits.pytorch, backend: b, rng: &rng), ReLU(backend: b),
       try Linear(name: "fc3", inputs: c("fc2", 200), outputs: 10, initialization: .zeros, backend: b, rng: &rng),
     ]
   }

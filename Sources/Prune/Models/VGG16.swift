@@ -7,7 +7,7 @@ extension Architecture {
   /// HYDRA/HARP layout: 13 bias-free 3x3 convs, 4 max-pools, adaptive average pool to 2x2 (the
   /// identity on the 2x2 maps 32x32 inputs give), classifier 2048->256->256->10.
   /// Classic layout: 5 max-pools and one `classifier` linear 512->10.
-  func vggLayers(backend b: Backend, rng: inout SeededRNG, channels c: (String, Int) -> Int, classic: Bool) throws -> [Layer] {
+  func vggLayers(backend b: Backend, rng: inout SeededRNG, channels c: (String, Int) -> Int, classic: Bool, inits: Initializers) throws -> [Layer] {
     let config = Self.vggPlan(classic: classic)
     var layers: [Layer] = []
     var index = 0
@@ -17,7 +17,7 @@ extension Architecture {
         let width = c("features.\(index)", published)
         layers += [
           try Conv2d(
-            name: "features.\(index)", inChannels: inChannels, outChannels: width, kernel: 3, padding: 1, bias: false, initialization: .kaimingNormal,
+            name: "features.\(index)", inChannels: inChannels, outChannels: width, kernel: 3, padding: 1, bias: false, initialization: inits.kaiming,
             backend: b, rng: &rng),
           try BatchNorm2d(name: "features.\(index + 1)", channels: width, backend: b), ReLU(backend: b),
         ]
@@ -29,13 +29,18 @@ extension Architecture {
       }
     }
     if classic {
-      return layers + [Flatten(), try Linear(name: "classifier", inputs: inChannels, outputs: 10, backend: b, rng: &rng)]
+      return layers + [
+        Flatten(), try Linear(name: "classifier", inputs: inChannels, outputs: 10, initialization: inits.pytorch, backend: b, rng: &rng),
+      ]
     }
     return layers + [
       AvgPool(kernel: 1, backend: b), Flatten(),
-      try Linear(name: "classifier.0", inputs: inChannels * 4, outputs: c("classifier.0", 256), backend: b, rng: &rng), ReLU(backend: b),
-      try Linear(name: "classifier.2", inputs: c("classifier.0", 256), outputs: c("classifier.2", 256), backend: b, rng: &rng), ReLU(backend: b),
-      try Linear(name: "classifier.4", inputs: c("classifier.2", 256), outputs: 10, backend: b, rng: &rng),
+      try Linear(name: "classifier.0", inputs: inChannels * 4, outputs: c("classifier.0", 256), initialization: inits.pytorch, backend: b, rng: &rng),
+      ReLU(backend: b),
+      try Linear(
+        name: "classifier.2", inputs: c("classifier.0", 256), outputs: c("classifier.2", 256), initialization: inits.pytorch, backend: b, rng: &rng),
+      ReLU(backend: b),
+      try Linear(name: "classifier.4", inputs: c("classifier.2", 256), outputs: 10, initialization: inits.pytorch, backend: b, rng: &rng),
     ]
   }
 

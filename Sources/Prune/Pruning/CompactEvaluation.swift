@@ -69,7 +69,7 @@ public struct EvaluationModel {
     guard model.pruning.liveScores.isEmpty && model.pruning.twins.isEmpty else { return nil }
     let outcome = try Compaction.compact(model)
     guard outcome.groups.contains(where: { $0.kept < $0.channels }) else { return nil }
-    let compact = try model.architecture.build(backend: model.backend, seed: 0, width: model.width, channels: outcome.channels)
+    let compact = try model.architecture.build(backend: model.backend, seed: 0, width: model.width, channels: outcome.channels, initialize: false)
     try Checkpoint.assign(outcome.tensors, to: compact, path: "compact")
     return compact
   }
