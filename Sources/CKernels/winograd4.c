@@ -67,6 +67,27 @@ static inline AI void split_phases(const v16 *q, v16 *p, const int count) {
   }
 }
 
+// B^T d B of one vector's tiles: t[i][j], row combination i of phase j. Tile row line e's first
+// four columns start at lines + e * line_stride and its last two `second` floats on, each read as
+// load_quad does with `pitch` and `groups`.
+static inline AI void input_tiles(const float *lines, int64_t line_stride, int64_t second, int64_t pitch, const int groups,
+                                  v16 t[6][6]) {
+  v16 d[6][6];  // d[e][j]: tile row line e, phase j
+  for (int e = 0; e < 6; ++e) {
+    v16 q[4];
+    load_quad(lines + e * line_stride, pitch, groups, q);
+    split_phases(q, d[e], 4);
+    load_quad(lines + e * line_stride + second, pitch, groups, q);
+    split_phases(q, d[e] + 4, 2);
+  }
+  for (int j = 0; j < 6; ++j) {
+    const v16 column[6] = {d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j]};
+    v16 r[6];
+    input_combine(column, r);
+    for (int i = 0; i < 6; ++i) t[i][j] = r[i];
+  }
+}
+
 static inline AI void input_plane(const float *padded, int64_t pitch, int64_t th, int64_t tw, int64_t first,
                                   int64_t xi_stride, float *out, const int groups) {
   const int64_t chunks = groups == 1 ? (tw + LANES - 1) / LANES : 1;
@@ -74,23 +95,7 @@ static inline AI void input_plane(const float *padded, int64_t pitch, int64_t th
     for (int64_t chunk = 0; chunk < chunks; ++chunk) {
       const int64_t tx0 = chunk * LANES;
       v16 t[6][6];  // t[i][j]: row combination i of phase j
-      {
-        v16 d[6][6];  // d[e][j]: tile row e, phase j
-        for (int e = 0; e < 6; ++e) {
-          const float *r = padded + (4 * ty + e) * pitch + 4 * tx0;
-          v16 q[4];
-          load_quad(r, pitch, groups, q);
-          split_phases(q, d[e], 4);
-          load_quad(r + 4, pitch, groups, q);
-          split_phases(q, d[e] + 4, 2);
-        }
-        for (int j = 0; j < 6; ++j) {
-          const v16 column[6] = {d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j]};
-          v16 r[6];
-          input_combine(column, r);
-          for (int i = 0; i < 6; ++i) t[i][j] = r[i];
-        }
-      }
+      input_tiles(padded + 4 * ty * pitch + 4 * tx0, pitch, 4, pitch, groups, t);
       const int64_t present = th - ty < groups ? th - ty : groups, t0 = ty * tw + tx0;
       const int64_t valid = groups == 1 ? (tw - tx0 < LANES ? tw - tx0 : LANES) : present * tw;
       const int direct = first + t0 + LANES <= xi_stride;
@@ -140,22 +145,7 @@ static inline AI void input_stream(const float *x, const float *relu_output, int
         l += run;
       }
       v16 t[6][6];  // t[i][j]: row combination i of phase j
-      {
-        v16 d[6][6];  // d[e][j]: tile row line e, phase j
-        for (int e = 0; e < 6; ++e) {
-          v16 q[4];
-          load_quad(staged[e], 0, 1, q);
-          split_phases(q, d[e], 4);
-          load_quad(staged[6 + e], 0, 1, q);
-          split_phases(q, d[e] + 4, 2);
-        }
-        for (int j = 0; j < 6; ++j) {
-          const v16 column[6] = {d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j]};
-          v16 r[6];
-          input_combine(column, r);
-          for (int i = 0; i < 6; ++i) t[i][j] = r[i];
-        }
-      }
+      input_tiles(staged[0], 4 * LANES, 6 * 4 * LANES, 0, 1, t);
       const int direct = c * tiles + t0 + LANES <= xi_stride;
       float *out = v + c * tiles + t0;
       for (int i = 0; i < 6; ++i) {

@@ -220,28 +220,36 @@ private struct StackPlan {
   /// Images first..<first+nb of x, channel by channel, into zero-bordered phase planes one under the other.
   func stackPadded(_ x: UnsafePointer<Float>, first: Int, count nb: Int, into out: UnsafeMutablePointer<Float>) {
     out.update(repeating: 0, count: g.inChannels * channelStride)
-    let s = g.stride
+    moveInputs(UnsafeMutablePointer(mutating: x), out, first: first, count: nb, toGrid: true)
+  }
+
+  /// Images first..<first+nb of the NCHW `nchw` and their phase planes on `grid`, copied onto the
+  /// grid (`toGrid`; `nchw` is only read) or back (pixels no tap reads get 0).
+  private func moveInputs(_ nchw: UnsafeMutablePointer<Float>, _ grid: UnsafeMutablePointer<Float>, first: Int, count nb: Int, toGrid: Bool) {
     let plane = g.height * g.width
-    if s == 1 {
-      for c in 0..<g.inChannels {
-        let (to, from) = (out + c * channelStride, x + (first * g.inChannels + c) * plane)
-        if g.padding == 0 {
-          // The grid is the plane: one row per image.
-          advprune_copy_rows(to, Int64(paddedPlane), from, Int64(g.inChannels * plane), Int64(nb), Int64(plane))
-          continue
-        }
-        for n in 0..<nb {
-          let corner = to + n * paddedPlane + g.padding * pitch + g.padding
-          advprune_copy_rows(corner, Int64(pitch), from + n * g.inChannels * plane, Int64(g.width), Int64(g.height), Int64(g.width))
-        }
-      }
-      return
+    // `rows` rows of `width` between the NCHW side (pitch `nchwPitch`) and the grid side.
+    func copy(_ image: UnsafeMutablePointer<Float>, _ nchwPitch: Int, _ onGrid: UnsafeMutablePointer<Float>, _ gridPitch: Int, rows: Int, width: Int)
+    {
+      let (np, gp, r, w) = (Int64(nchwPitch), Int64(gridPitch), Int64(rows), Int64(width))
+      if toGrid { advprune_copy_rows(onGrid, gp, image, np, r, w) } else { advprune_copy_rows(image, np, onGrid, gp, r, w) }
     }
     runs.withUnsafeBufferPointer { runs in
       for c in 0..<g.inChannels {
+        let (images, phases) = (nchw + (first * g.inChannels + c) * plane, grid + c * channelStride)
+        if g.stride == 1 && g.padding == 0 {
+          // The grid is the plane: one row per image.
+          copy(images, g.inChannels * plane, phases, paddedPlane, rows: nb, width: plane)
+          continue
+        }
         for n in 0..<nb {
-          let (image, grid) = (x + ((first + n) * g.inChannels + c) * plane, out + c * channelStride + n * paddedPlane)
-          advprune_gather_runs(grid, image, runs.baseAddress!, Int64(runs.count), Int64(s))
+          let (image, onGrid) = (images + n * g.inChannels * plane, phases + n * paddedPlane)
+          if g.stride == 1 {
+            copy(image, g.width, onGrid + g.padding * pitch + g.padding, pitch, rows: g.height, width: g.width)
+          } else if toGrid {
+            advprune_gather_runs(onGrid, image, runs.baseAddress!, Int64(runs.count), Int64(g.stride))
+          } else {
+            advprune_scatter_runs(image, onGrid, runs.baseAddress!, Int64(runs.count), Int64(g.stride))
+          }
         }
       }
     }
@@ -293,29 +301,6 @@ private struct StackPlan {
   /// The interior of each padded input's phases back into dx[first..<first+nb] (NCHW); pixels no
   /// tap reads get 0.
   func unstackInputs(_ padded: UnsafeMutablePointer<Float>, first: Int, count nb: Int, into dx: UnsafeMutablePointer<Float>) {
-    let s = g.stride
-    let plane = g.height * g.width
-    if s == 1 {
-      for c in 0..<g.inChannels {
-        let (to, from) = (dx + (first * g.inChannels + c) * plane, padded + c * channelStride)
-        if g.padding == 0 {
-          advprune_copy_rows(to, Int64(g.inChannels * plane), from, Int64(paddedPlane), Int64(nb), Int64(plane))
-          continue
-        }
-        for n in 0..<nb {
-          let corner = from + n * paddedPlane + g.padding * pitch + g.padding
-          advprune_copy_rows(to + n * g.inChannels * plane, Int64(g.width), corner, Int64(pitch), Int64(g.height), Int64(g.width))
-        }
-      }
-      return
-    }
-    runs.withUnsafeBufferPointer { runs in
-      for c in 0..<g.inChannels {
-        for n in 0..<nb {
-          let (image, grid) = (dx + ((first + n) * g.inChannels + c) * plane, padded + c * channelStride + n * paddedPlane)
-          advprune_scatter_runs(image, grid, runs.baseAddress!, Int64(runs.count), Int64(s))
-        }
-      }
-    }
+    moveInputs(dx, padded, first: first, count: nb, toGrid: false)
   }
 }

@@ -73,21 +73,20 @@ public enum Compaction {
     let rows = group.producers.flatMap { p -> [HostTensor] in
       ([p.conv + ".weight", p.conv + ".bias"] + (p.norm.map { [$0 + ".weight", $0 + ".bias"] } ?? [])).compactMap { tensors[$0] }
     }
-    let kept = (0..<count).filter { k in
-      rows.contains { t in
-        let width = t.values.count / count
-        return t.values[(k * width)..<((k + 1) * width)].contains { $0 != 0 }
-      }
-    }
+    let kept = (0..<count).filter { k in rows.contains { hasNonzero($0, slice: k, of: count) } }
     return kept.isEmpty ? [0] : kept
   }
 
   /// Output channels of `conv` whose filter has a nonzero weight.
   static func filteredChannels(_ conv: String, tensors: [String: HostTensor]) -> [Int] {
     let w = tensors[conv + ".weight"]!
-    let count = w.shape[0]
-    let width = w.values.count / count
-    return (0..<count).filter { k in w.values[(k * width)..<((k + 1) * width)].contains { $0 != 0 } }
+    return (0..<w.shape[0]).filter { hasNonzero(w, slice: $0, of: w.shape[0]) }
+  }
+
+  /// Whether slice `k` of `count` equal slices of `t` (channel k's rows) holds a nonzero.
+  static func hasNonzero(_ t: HostTensor, slice k: Int, of count: Int) -> Bool {
+    let width = t.values.count / count
+    return t.values[(k * width)..<((k + 1) * width)].contains { $0 != 0 }
   }
 
   /// Adds the constant planes `channels` of `group` (filters zero: ReLU of the bias through the
