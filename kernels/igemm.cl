@@ -17,6 +17,9 @@
 #ifndef ROWS
 #define ROWS 16
 #endif
+#ifndef GEMM_ROWS
+#define GEMM_ROWS 8
+#endif
 #ifndef KC
 #define KC 64
 #endif
@@ -189,6 +192,41 @@ __kernel void conv_igemm(__global float* out, __global const float* src, __globa
 #pragma unroll
   for (int r = 0; r < FEW_ROWS; ++r) fa[r] = fb[r] = (floatv)(0.0f);
   bool odd = false;
+
+  // A few rows of a stride-1 3x3 pass (the input gradient of a one-channel image): the nine taps'
+  // offsets fixed per item, so each tap is its loads and FMAs without the patch walk's bookkeeping.
+  if (few && ps == 1 && kernel_size == 3 && (row || blended)) {
+    int tap_at[9], tap_w[9];
+#pragma unroll
+    for (int i = 0; i < 3; ++i) {
+#pragma unroll
+      for (int j = 0; j < 3; ++j) {
+        const int ti = transposed ? phase_y + pad - i + border : i, tj = transposed ? phase_x + pad - j + border : j;
+        tap_at[i * 3 + j] = ti * src_w + tj;
+        tap_w[i * 3 + j] = i * 3 + j;
+      }
+    }
+    for (int q = 0; q < src_channels; ++q) {
+      __global const float* at_q = src_n + q * src_plane;
+      __global const float* w_q = w + r_begin * row_stride + q * q_stride;
+#pragma unroll
+      for (int t = 0; t < 9; ++t) {
+        __global const float* at = at_q + tap_at[t];
+        floatv v = vloadv(0, at);
+        if (!row)
+          for (int rr = 1; rr < rows_spanned; ++rr) v = select(v, vloadv(0, at + rr * row_shift), lane_row.v >= rr);
+#pragma unroll
+        for (int r = 0; r < FEW_ROWS; ++r)
+          if (r < item_rows) {
+            if (t & 1) fb[r] = fma((floatv)(w_q[r * row_stride + tap_w[t]]), v, fb[r]);
+            else fa[r] = fma((floatv)(w_q[r * row_stride + tap_w[t]]), v, fa[r]);
+          }
+      }
+    }
+    for (int r = 0; r < item_rows; ++r)
+      store_pixels(out_n + (r_begin + r) * plane_p, out_off, spread, finish(fa[r] + fb[r], true, flags, bias, r_begin + r), count);
+    return;
+  }
 
   floatv tile[KC];
   int woff[KC];
@@ -530,17 +568,17 @@ __kernel void sum_splits(__global float* out, __global const float* partial, con
 
 // C[m, n] = alpha * sum_k A(m, k) * B[k, n] + beta * C[m, n], row-major C (ldc = cols) and B
 // (ldb = cols), A(m, k) = a[m * a_row + k * a_col] (either orientation). A vector of PIX columns
-// and ROWS rows per work-item. Global size: (ceil(cols / PIX), ceil(rows / ROWS)).
-__kernel void gemm_rows(__global float* c, __global const float* a, __global const float* b, const int rows,
-                        const int cols, const int depth, const int a_row, const int a_col, const float alpha,
-                        const float beta) {
-  const int c0 = get_global_id(0) * PIX, m0 = get_global_id(1) * ROWS;
+// and GEMM_ROWS rows per work-item. Global size: (ceil(cols / PIX), ceil(rows / GEMM_ROWS)).
+static inline void gemm_rows_block(__global float* c, __global const float* a, __global const float* b, const int rows,
+                                   const int cols, const int depth, const int a_row, const int a_col, const float alpha,
+                                   const float beta) {
+  const int c0 = get_global_id(0) * PIX, m0 = get_global_id(1) * GEMM_ROWS;
   if (c0 >= cols || m0 >= rows) return;
   const int count = min(PIX, cols - c0);
-  int aoff[ROWS];
-  floatv acc[ROWS];
+  int aoff[GEMM_ROWS];
+  floatv acc[GEMM_ROWS];
   #pragma unroll
-  for (int r = 0; r < ROWS; ++r) {
+  for (int r = 0; r < GEMM_ROWS; ++r) {
     aoff[r] = min(m0 + r, rows - 1) * a_row;
     acc[r] = (floatv)(0.0f);
   }
@@ -548,15 +586,21 @@ __kernel void gemm_rows(__global float* c, __global const float* a, __global con
     const floatv v = load_lanes(b + k * cols + c0, count);
     __global const float* ak = a + k * a_col;
     #pragma unroll
-    for (int r = 0; r < ROWS; ++r) acc[r] = fma((floatv)(ak[aoff[r]]), v, acc[r]);
+    for (int r = 0; r < GEMM_ROWS; ++r) acc[r] = fma((floatv)(ak[aoff[r]]), v, acc[r]);
   }
-  const int m_count = min(ROWS, rows - m0);
+  const int m_count = min(GEMM_ROWS, rows - m0);
   for (int r = 0; r < m_count; ++r) {
     __global float* cr = c + (m0 + r) * cols + c0;
     floatv v = (floatv)(alpha) * acc[r];
     if (beta != 0.0f) v += (floatv)(beta) * load_lanes(cr, count);
     store_lanes(cr, v, count);
   }
+}
+
+__kernel void gemm_rows(__global float* c, __global const float* a, __global const float* b, const int rows,
+                        const int cols, const int depth, const int a_row, const int a_col, const float alpha,
+                        const float beta) {
+  gemm_rows_block(c, a, b, rows, cols, depth, a_row, a_col, alpha, beta);
 }
 
 // C[m, n] = alpha * sum_k A[m, k] * B[n, k] + beta * C[m, n], all row-major (a linear layer's

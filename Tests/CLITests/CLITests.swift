@@ -154,7 +154,7 @@ final class CLITests: XCTestCase {
       let rows = object?["kernels"] as? [[String: Any]] ?? []
       let names = rows.compactMap { $0["name"] as? String }
       XCTAssert(names.contains("transfer: host -> device"), "\(names)")
-      let gemmLike = rows.filter { ($0["name"] as? String ?? "").hasPrefix(engine == "native" ? "conv_igemm fwd C32 26x26->32" : "clblast_sgemm") }
+      let gemmLike = rows.filter { ($0["name"] as? String ?? "").hasPrefix(engine == "native" ? "winograd_gemm fwd C32 26x26->32" : "clblast_sgemm") }
       XCTAssertFalse(gemmLike.isEmpty, "\(engine): \(names)")
       XCTAssertGreaterThan(gemmLike.first?["gflops"] as? Double ?? 0, 0)
     }

@@ -89,10 +89,9 @@ final class SurveyModelTests: XCTestCase {
   /// change a 1e-6 input perturbation makes to the reference's own gradients, whichever is larger
   /// (a real bug is off by O(1)), per tensor and over all gradients as one vector; in eval mode
   /// (how attacks run) the problem is well conditioned and the bar is 1e-3 outright. Errors are
-  /// relative L2. OpenCL's im2col rounds so nearly like the reference that it stays within 1e-3
-  /// over all gradients in training mode too. Winograd rounds differently at every layer, not only
-  /// at the input, so its chaos yardstick is a 1e-5 input perturbation: VGG16 in training mode
-  /// reads 0.8 % against it, while in eval mode both models agree to 3e-6. (The CPU reference sums
+  /// relative L2. Winograd (both backends' 3x3 stride-1 convolutions) rounds differently at every
+  /// layer, not only at the input, so its chaos yardstick is a 1e-5 input perturbation: VGG16 in
+  /// training mode reads 0.8-1.1 % against it, while in eval mode both models agree to 3e-6. (The CPU reference sums
   /// batch-norm statistics and bias gradients in double: with float sums over 10^4 values its own
   /// rounding was what the comparison measured.)
   func testSurveyModelsAgreeAcrossBackends() throws {
@@ -106,7 +105,7 @@ final class SurveyModelTests: XCTestCase {
         for training in [false, true] {
           let want = try logitsAndGradients(reference, training: training, noise: 0)
           let got = try logitsAndGradients(candidate, training: training, noise: 0)
-          let perturbed = training ? try logitsAndGradients(reference, training: true, noise: backend === cl ? 1e-6 : 1e-5) : want
+          let perturbed = training ? try logitsAndGradients(reference, training: true, noise: 1e-5) : want
           let mode = "\(label) " + (training ? "train" : "eval")
           XCTAssertLessThan(relativeError(got.logits, want.logits), 1e-4, "\(arch) \(mode) logits")
           let sensitivity = want.grads.keys.map { relativeError(perturbed.grads[$0]!, want.grads[$0]!) }.max() ?? 0
@@ -120,7 +119,7 @@ final class SurveyModelTests: XCTestCase {
           let names = want.grads.keys.sorted()
           let all = { (g: [String: [Float]]) in names.flatMap { g[$0]! } }
           let overall = relativeError(all(got.grads), all(want.grads))
-          let overallBound = backend === cl ? 1e-3 : max(1e-3, 2 * relativeError(all(perturbed.grads), all(want.grads)))
+          let overallBound = max(1e-3, 2 * relativeError(all(perturbed.grads), all(want.grads)))
           XCTAssertLessThan(overall, overallBound, "\(arch) \(mode) all gradients")
           print("\(arch) \(mode): all gradients \(overall); worst tensor \(worst.error) in \(worst.name) (bound \(bound))")
         }

@@ -328,8 +328,12 @@ final class TrainingMethodTests: XCTestCase {
     }
   }
 
+  /// Two epochs of every method on the reference and on OpenCL, with OpenCL's convolutions on the
+  /// implicit GEMM: its Winograd rounds differently (about 1e-6 relative per layer), which
+  /// training grows to 3e-4 absolute in places, and this test is about the methods' logic.
   func testEveryMethodAgreesOnOpenCLAndRunsOnEveryArchitecture() throws {
-    let gpu = try OpenCLFixture.backend()
+    let shared = try OpenCLFixture.backend()
+    let gpu = try OpenCLBackend(device: shared.device, tunables: shared.tunables.setting("winograd=0"))
     let data = syntheticImages(count: 32, seed: 6)
     let optionsFor = [
       "gmp": ["prune-end": "1", "prune-every": "1"], "flyingbird": ["update-every": "1"], "twinrep": ["prune-epoch": "1"], "rst": [:], "li20": [:],

@@ -4,8 +4,11 @@
 public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
   /// Output pixels (or GEMM columns) per work-item, as one vector: 2, 4, 8 or 16.
   public var pix: Int
-  /// Output channels (GEMM rows) accumulated in registers at once.
+  /// Output channels accumulated in registers at once by the implicit GEMM.
   public var rows: Int
+  /// GEMM rows accumulated in registers at once by `gemm_rows` and the Winograd products (fewer
+  /// than `rows` on AVX2: 16 rows of 16-lane vectors are 32 registers, twice what it has).
+  public var gemmRows: Int
   /// Patch rows staged per pass in a work-item's private tile.
   public var kc: Int
   /// Weight gradient: patch rows per work-item (times `pix` output channels).
@@ -27,16 +30,21 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
   public var tileDepth: Int
   /// `conv_tiled` splits K when its tiles make fewer work-groups than this per compute unit (0: never).
   public var splitGroups: Int
+  /// 3x3 stride-1 forwards and input gradients as Winograd F(4x4, 3x3) (kernels/winograd.cl) when
+  /// nonzero, on layers whose channels make it pay (`OpenCLBackend.winogradPays`).
+  public var winograd: Int
 
   public init(
     pix: Int, rows: Int, kc: Int, weightTaps: Int, rowsPerItem: Int, weightItems: Int, groupSize: Int, tileRows: Int = 0,
-    tileColumns: Int = 64, tileDepth: Int = 16, splitGroups: Int = 0
+    tileColumns: Int = 64, tileDepth: Int = 16, splitGroups: Int = 0, winograd: Int = 0, gemmRows: Int? = nil
   ) {
     precondition(
-      [2, 4, 8, 16].contains(pix) && [rows, kc, weightTaps, weightItems, groupSize].allSatisfy { $0 >= 1 } && rowsPerItem >= 0)
+      [2, 4, 8, 16].contains(pix) && [rows, kc, weightTaps, weightItems, groupSize, gemmRows ?? rows].allSatisfy { $0 >= 1 } && rowsPerItem >= 0)
     (self.pix, self.rows, self.kc, self.weightTaps) = (pix, rows, kc, weightTaps)
     (self.rowsPerItem, self.weightItems, self.groupSize) = (rowsPerItem, weightItems, groupSize)
     (self.tileRows, self.tileColumns, self.tileDepth, self.splitGroups) = (tileRows, tileColumns, tileDepth, splitGroups)
+    self.winograd = winograd
+    self.gemmRows = gemmRows ?? rows
     precondition(tilesAreValid)
   }
 
@@ -56,7 +64,10 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
 
   /// PoCL on a CPU: 16-lane vectors (AVX-512 registers; two AVX2 ones) and the whole channel range per item.
   /// Measured with the workbench on SmallCNN and ResNet18 shapes (README).
-  public static let cpu = CLTunables(pix: 16, rows: 16, kc: 64, weightTaps: 16, rowsPerItem: 0, weightItems: 256, groupSize: 1)
+  /// Winograd: measured on PoCL (README); not yet on a GPU, where the tiled implicit GEMM stays.
+  public static let cpu = CLTunables(
+    pix: 16, rows: 16, kc: 64, weightTaps: 16, rowsPerItem: 0, weightItems: 256, groupSize: 1, winograd: 1,
+    gemmRows: 8)
   /// A GPU: the tiled convolution; for the rest narrow vectors, many work-items, groups of 64
   /// (tiles and weight-gradient taps measured on an H200 with the workbench, README).
   public static let gpu = CLTunables(
@@ -75,12 +86,13 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
   public static func defaults(for device: CLDeviceInfo) -> CLTunables { device.isGPU ? gpu : cpu }
 
   var defines: String {
-    "-DPIX=\(pix) -DROWS=\(rows) -DKC=\(kc) -DWTAPS=\(weightTaps)" + (isTiled ? " -DTM=\(tileRows) -DTN=\(tileColumns) -DTK=\(tileDepth)" : "")
+    "-DPIX=\(pix) -DROWS=\(rows) -DGEMM_ROWS=\(gemmRows) -DKC=\(kc) -DWTAPS=\(weightTaps)"
+      + (isTiled ? " -DTM=\(tileRows) -DTN=\(tileColumns) -DTK=\(tileDepth)" : "")
   }
 
   public var description: String {
-    "pix=\(pix) rows=\(rows) kc=\(kc) wtaps=\(weightTaps) rows_per_item=\(rowsPerItem) witems=\(weightItems) group=\(groupSize)"
-      + " tm=\(tileRows) tn=\(tileColumns) tk=\(tileDepth) split=\(splitGroups)"
+    "pix=\(pix) rows=\(rows) gemm_rows=\(gemmRows) kc=\(kc) wtaps=\(weightTaps) rows_per_item=\(rowsPerItem) witems=\(weightItems) group=\(groupSize)"
+      + " tm=\(tileRows) tn=\(tileColumns) tk=\(tileDepth) split=\(splitGroups) winograd=\(winograd)"
   }
 
   /// Sets one value by its name in `description` ("pix=16"); nil for an unknown name or a bad value.
@@ -93,6 +105,7 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
       guard [2, 4, 8, 16].contains(v) else { return nil }
       t.pix = v
     case "rows": t.rows = v
+    case "gemm_rows": t.gemmRows = v
     case "kc": t.kc = v
     case "wtaps": t.weightTaps = v
     case "rows_per_item": t.rowsPerItem = v
@@ -102,9 +115,10 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
     case "tn": t.tileColumns = v
     case "tk": t.tileDepth = v
     case "split": t.splitGroups = v
+    case "winograd": t.winograd = v
     default: return nil
     }
-    let positive = [t.rows, t.kc, t.weightTaps, t.weightItems, t.groupSize].allSatisfy { $0 >= 1 }
+    let positive = [t.rows, t.gemmRows, t.kc, t.weightTaps, t.weightItems, t.groupSize].allSatisfy { $0 >= 1 }
     return positive && t.tilesAreValid ? t : nil
   }
 }

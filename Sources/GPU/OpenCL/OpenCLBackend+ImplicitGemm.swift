@@ -124,6 +124,15 @@ extension OpenCLBackend {
   }
 
   func nativeConv2dForward(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, relu: Bool) throws {
+    let flags = (bias == nil ? 0 : ConvFlag.bias) | (relu ? ConvFlag.relu : 0)
+    if winogradPays(g, rows: g.outChannels, depth: g.inChannels) {
+      let (th, tw) = ((g.outHeight + 3) / 4, (g.outWidth + 3) / 4)
+      let copy = try borderedCopy(
+        of: x, gate: nil, planes: g.batch * g.inChannels, h: g.height, w: g.width, border: g.padding, height: 4 * th + 2, width: 4 * tw + 2)
+      return try winogradConv(
+        out: y, copy: copy, weight: weight, bias: bias, flags: flags, g: g, rows: g.outChannels, depth: g.inChannels, outH: g.outHeight,
+        outW: g.outWidth, label: "fwd \(shapeLabel(g))")
+    }
     try convImplicitGemm(
       out: y, copy: try paddedInput(x, g), weight: weight, bias: bias, flags: (bias == nil ? 0 : ConvFlag.bias) | (relu ? ConvFlag.relu : 0),
       g: g, sourceChannels: g.inChannels, rows: g.outChannels, outH: g.outHeight, outW: g.outWidth, stride: g.stride,
@@ -134,6 +143,15 @@ extension OpenCLBackend {
   /// dilated by the stride and bordered by `kernel - 1 - padding` zeros; `conv_igemm` computes a
   /// strided one's phases from dy itself (`strideGradientCopy`), with no multiply on a dilation zero.
   func nativeConv2dBackwardData(dx: Tensor, dy: Tensor, weight: Tensor, geometry g: ConvGeometry, reluOutput: Tensor?) throws {
+    if winogradPays(g, rows: g.inChannels, depth: g.outChannels) {
+      let (th, tw) = ((g.height + 3) / 4, (g.width + 3) / 4)
+      let copy = try borderedCopy(
+        of: dy, gate: reluOutput, planes: g.batch * g.outChannels, h: g.outHeight, w: g.outWidth, border: 2 - g.padding,
+        height: 4 * th + 2, width: 4 * tw + 2)
+      return try winogradConv(
+        out: dx, copy: copy, weight: weight, bias: nil, flags: ConvFlag.transposed, g: g, rows: g.inChannels, depth: g.outChannels,
+        outH: g.height, outW: g.width, label: "dx  \(shapeLabel(g))")
+    }
     let copy =
       g.stride > 1 && !tunables.isTiled
       ? try strideGradientCopy(of: dy, gate: reluOutput, g)
@@ -143,6 +161,51 @@ extension OpenCLBackend {
     try convImplicitGemm(
       out: dx, copy: copy, weight: weight, bias: nil, flags: ConvFlag.transposed, g: g, sourceChannels: g.outChannels, rows: g.inChannels,
       outH: g.height, outW: g.width, stride: 1, phases: g.stride, padding: g.padding, label: "dx  \(shapeLabel(g))")
+  }
+
+  /// Whether a convolution runs as Winograd F(4x4, 3x3): 3x3, stride 1, padding at most 2 (the
+  /// input gradient's border is 2 - padding), `rows` outputs and `depth` sources of the pass
+  /// both at least `winogradMinChannels` (fewer leave the GEMM too short to pay for the transforms).
+  func winogradPays(_ g: ConvGeometry, rows: Int, depth: Int) -> Bool {
+    tunables.winograd != 0 && g.kernel == 3 && g.stride == 1 && g.padding <= 2 && min(rows, depth) >= Self.winogradMinChannels
+  }
+
+  static let winogradMinChannels = 8
+
+  /// `out` (`rows` planes of `outH x outW` per image) from the bordered copy of its `depth` source
+  /// planes per image, which holds every 6x6 tile window (kernels/winograd.cl). The transformed
+  /// weights, tiles and products live in the scratch buffers the implicit GEMM's weight gradient
+  /// uses (never in use at the same time).
+  private func winogradConv(
+    out: Tensor, copy: BorderedCopy, weight: Tensor, bias: Tensor?, flags: Int, g: ConvGeometry, rows: Int, depth: Int, outH: Int,
+    outW: Int, label: String
+  ) throws {
+    let (th, tw) = ((outH + 3) / 4, (outW + 3) / 4)
+    let tiles = g.batch * th * tw
+    let pitch = roundUp(tiles, tunables.pix)
+    let (blocks, group) = (pitch / tunables.pix, tunables.groupSize)
+    let u = try reserve(channelsLast, 36 * rows * depth)
+    let v = try reserve(columns, 36 * depth * pitch)
+    let m = try reserve(transposed, 36 * rows * pitch)
+    try launch(
+      "winograd_weights", items: rows * depth,
+      [.buffer(u), .buffer(weight), .int(rows), .int(depth), .int(flags & ConvFlag.transposed != 0 ? 1 : 0)])
+    try launch(
+      "winograd_input", global: [roundUp(blocks, group), depth], local: [group, 1],
+      [
+        .buffer(v), .buffer(copy.tensor), .int(depth), .int(copy.height), .int(copy.width), .int(th), .int(tw), .int(tiles),
+        .int(pitch),
+      ], label: "winograd_input \(label)")
+    try launch(
+      "winograd_gemm", global: [roundUp(blocks, group), (rows + tunables.gemmRows - 1) / tunables.gemmRows, 36], local: [group, 1, 1],
+      [.buffer(m), .buffer(u), .buffer(v), .int(rows), .int(depth), .int(pitch)], label: "winograd_gemm \(label)",
+      flops: 2.0 * 36 * Double(rows * depth * tiles))
+    try launch(
+      "winograd_output", global: [roundUp(blocks, group), rows], local: [group, 1],
+      [
+        .buffer(out), .buffer(m), .buffer(bias ?? weight), .int(flags), .int(rows), .int(outH), .int(outW), .int(th), .int(tw),
+        .int(tiles), .int(pitch),
+      ], label: "winograd_output \(label)")
   }
 
   /// dy of a strided convolution bordered for `conv_igemm`'s phases: phase pixel (yy, xx) of phase
@@ -208,7 +271,7 @@ extension OpenCLBackend {
     }
     let (aRow, aCol) = transposeA ? (1, m) : (k, 1)
     try launch(
-      "gemm_rows", global: [roundUp((n + tunables.pix - 1) / tunables.pix, group), (m + tunables.rows - 1) / tunables.rows],
+      "gemm_rows", global: [roundUp((n + tunables.pix - 1) / tunables.pix, group), (m + tunables.gemmRows - 1) / tunables.gemmRows],
       local: [group, 1],
       [.buffer(c), .buffer(a), .buffer(rowB), .int(m), .int(n), .int(k), .int(aRow), .int(aCol), .float(alpha), .float(beta)],
       flops: 2 * Double(m * n * k))

@@ -43,9 +43,12 @@ public final class OpenCLBackend: Backend {
   private var pendingEvents: [(name: String, event: cl_event, flops: Double)] = []
 
   /// The kernel files, one per op family.
-  public static let kernelFileNames = [
-    "elementwise.cl", "conv.cl", "linear.cl", "pool.cl", "loss.cl", "optimizer.cl", "attack.cl", "attack_blocks.cl", "pruning_blocks.cl",
-    "norm.cl", "sparse.cl", "igemm.cl",
+  public static let kernelFileNames = programs.flatMap { $0 }
+  /// The programs, each compiled from its files in order: winograd.cl builds on igemm.cl's vector
+  /// types and GEMM block, and both take the tunables.
+  static let programs = [
+    ["elementwise.cl"], ["conv.cl"], ["linear.cl"], ["pool.cl"], ["loss.cl"], ["optimizer.cl"], ["attack.cl"], ["attack_blocks.cl"],
+    ["pruning_blocks.cl"], ["norm.cl"], ["sparse.cl"], ["igemm.cl", "winograd.cl"],
   ]
 
   public init(
@@ -71,10 +74,10 @@ public final class OpenCLBackend: Backend {
     }
     self.queue = queue
     let cache = CLProgramCache(context: context, device: device)
-    for file in Self.kernelFileNames {
-      let (_, text) = try KernelLocator.source(file, explicit: kernelsDirectory)
-      let options = file == "igemm.cl" ? "-cl-std=CL1.2 \(tunables.defines)" : "-cl-std=CL1.2"
-      let program = try cache.build(file: file, source: text, options: options)
+    for files in Self.programs {
+      let text = try files.map { try KernelLocator.source($0, explicit: kernelsDirectory).1 }.joined(separator: "\n")
+      let options = files.contains("igemm.cl") ? "-cl-std=CL1.2 \(tunables.defines)" : "-cl-std=CL1.2"
+      let program = try cache.build(file: files.joined(separator: " + "), source: text, options: options)
       programs.append(program)
       try registerKernels(of: program)
     }

@@ -87,7 +87,9 @@ public enum OpSuite {
   /// in size, stride 3; then the shapes that take the OpenCL
   /// implicit GEMM's other paths: one input channel (a one-row input gradient) with more output
   /// channels than a register block, more patch rows than one staged tile, rows wider than a
-  /// vector and planes narrower than one; a row wider than the CPU Winograd's 16 tiles.
+  /// vector and planes narrower than one; a row wider than the CPU Winograd's 16 tiles; then two
+  /// that OpenCL runs as Winograd (at least 8 channels each way): planes that 4x4 tiles do not
+  /// divide, more output channels than a register block, padded and not.
   static let convGeometries = [
     ConvGeometry(batch: 3, inChannels: 2, height: 9, width: 8, outChannels: 4, kernel: 3),
     ConvGeometry(batch: 2, inChannels: 3, height: 8, width: 8, outChannels: 5, kernel: 3, stride: 2, padding: 1),
@@ -99,6 +101,8 @@ public enum OpSuite {
     ConvGeometry(batch: 3, inChannels: 8, height: 5, width: 5, outChannels: 6, kernel: 3, padding: 1),
     ConvGeometry(batch: 2, inChannels: 3, height: 6, width: 21, outChannels: 4, kernel: 3, padding: 1),
     ConvGeometry(batch: 1, inChannels: 2, height: 5, width: 40, outChannels: 3, kernel: 3, padding: 1),
+    ConvGeometry(batch: 2, inChannels: 9, height: 7, width: 10, outChannels: 17, kernel: 3, padding: 1),
+    ConvGeometry(batch: 3, inChannels: 8, height: 9, width: 9, outChannels: 8, kernel: 3),
   ]
 
   static func convCases() -> [OpCase] {
@@ -126,9 +130,9 @@ public enum OpSuite {
 
   /// A convolution with the ReLU after it fused: forward `relu(conv(x))`, input gradient
   /// `conv^T(dy * (y > 0))`, on a strided geometry (im2col) and a 3x3 stride-1 one (Winograd on
-  /// the CPU's fast path).
+  /// the CPU's fast path), and one OpenCL runs as Winograd.
   static func convReLUCases() -> [OpCase] {
-    [convGeometries[1], convGeometries[3]].map { g in
+    [convGeometries[1], convGeometries[3], convGeometries[10]].map { g in
       OpCase(
         op: "conv2d_relu", shape: "\(g)", atol: 1e-4, rtol: 1e-4,
         inputs: { rng in
