@@ -54,11 +54,15 @@ struct Profile: ParsableCommand {
       let result = try bench.run(backend: backend, progress: common.progress())
       var rows: [KernelRow] = []
       if kernels, let cl = backend as? OpenCLBackend {
-        cl.profiling = true
-        cl.resetTimings()
+        // One batch after a warm-up of its own: the model's setup (zeroed buffers) and first-use
+        // costs (scratch growth) are not per-batch time.
         var once = bench
-        once.warmup = 0
+        once.warmup = 1
         once.batches = 1
+        once.measuring = {
+          cl.resetTimings()
+          cl.profiling = true
+        }
         _ = try once.run(backend: cl, progress: SilentProgress())
         cl.profiling = false
         let total = cl.timings.values.reduce(0) { $0 + $1.totalNanoseconds }

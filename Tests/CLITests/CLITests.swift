@@ -153,7 +153,7 @@ final class CLITests: XCTestCase {
       let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
       let rows = object?["kernels"] as? [[String: Any]] ?? []
       let names = rows.compactMap { $0["name"] as? String }
-      XCTAssert(names.contains("transfer: host -> device"), "\(names)")
+      XCTAssert(names.contains("transfer: device -> host"), "\(names)")
       let gemmLike = rows.filter { ($0["name"] as? String ?? "").hasPrefix(engine == "native" ? "winograd_gemm fwd C32 26x26->32" : "clblast_sgemm") }
       XCTAssertFalse(gemmLike.isEmpty, "\(engine): \(names)")
       XCTAssertGreaterThan(gemmLike.first?["gflops"] as? Double ?? 0, 0)

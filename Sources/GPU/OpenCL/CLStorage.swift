@@ -26,6 +26,18 @@ final class CLStorage: TensorStorage {
     memory.allocated(bytes.partialValue)
   }
 
+  /// Set by `OpenCLBackend.freeze`: the values do not change until the next freeze, so what an op
+  /// derives from them (`OpenCLBackend.derived`) is kept meanwhile. A freeze marks the kept
+  /// buffers stale instead of releasing them, so a training loop that refreezes every batch
+  /// recomputes into the same buffers and allocates nothing.
+  var isFrozen = false
+  var kept: [String: (storage: CLStorage, fresh: Bool)] = [:]
+
+  func freeze() {
+    isFrozen = true
+    for key in kept.keys { kept[key]!.fresh = false }
+  }
+
   deinit {
     clReleaseMemObject(mem)
     memory.released(max(count, 1) * MemoryLayout<Float>.size)

@@ -184,12 +184,20 @@ extension OpenCLBackend {
     let tiles = g.batch * th * tw
     let pitch = roundUp(tiles, tunables.pix)
     let (blocks, group) = (pitch / tunables.pix, tunables.groupSize)
-    let u = try reserve(channelsLast, 36 * rows * depth)
+    let transposedWeights = flags & ConvFlag.transposed != 0
+    func transform(into u: Tensor) throws {
+      try launch("winograd_weights", items: rows * depth, [.buffer(u), .buffer(weight), .int(rows), .int(depth), .int(transposedWeights ? 1 : 0)])
+    }
+    // A frozen weight (an attack's folded one) keeps its transform until it is frozen again.
+    let u =
+      try derived(from: weight, transposedWeights ? "winograd dx" : "winograd fwd", count: 36 * rows * depth, compute: transform)
+      ?? {
+        let u = try reserve(channelsLast, 36 * rows * depth)
+        try transform(into: u)
+        return u
+      }()
     let v = try reserve(columns, 36 * depth * pitch)
     let m = try reserve(transposed, 36 * rows * pitch)
-    try launch(
-      "winograd_weights", items: rows * depth,
-      [.buffer(u), .buffer(weight), .int(rows), .int(depth), .int(flags & ConvFlag.transposed != 0 ? 1 : 0)])
     try launch(
       "winograd_input", global: [roundUp(blocks, group), depth], local: [group, 1],
       [

@@ -221,6 +221,27 @@ public final class OpenCLBackend: Backend {
 
   // MARK: Memory
 
+  public func freeze(_ tensor: Tensor) { (tensor.storage as? CLStorage)?.freeze() }
+
+  /// The `count` floats `key` derived from a frozen tensor, computed by `compute` the first time
+  /// after each freeze; nil when `tensor` is not frozen (its values may change).
+  func derived(from tensor: Tensor, _ key: String, count: Int, compute: (Tensor) throws -> Void) throws -> Tensor? {
+    guard let source = tensor.storage as? CLStorage, source.isFrozen else { return nil }
+    if let (storage, fresh) = source.kept[key], storage.count >= count {
+      let kept = Tensor(storage: storage, shape: [count])
+      if !fresh {
+        try compute(kept)
+        source.kept[key]!.fresh = true
+      }
+      return kept
+    }
+    let storage = try CLStorage(context: context, count: count, device: device, memory: memory)
+    let kept = Tensor(storage: storage, shape: [count])
+    try compute(kept)
+    source.kept[key] = (storage, true)
+    return kept
+  }
+
   /// `scratch` grown to at least `count` floats (counted in `memory`).
   func reserve(_ scratch: CLScratch, _ count: Int) throws -> Tensor {
     try scratch.reserve(count, context: context, device: device, memory: memory)
