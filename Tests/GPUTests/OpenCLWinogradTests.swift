@@ -9,8 +9,8 @@ final class OpenCLWinogradTests: XCTestCase {
   /// values frozen again are transformed again, into the same buffers (no allocation).
   func testFrozenWeightsKeepTheirTransformsUntilFrozenAgain() throws {
     let cl = try OpenCLFixture.backend()
-    let g = ConvGeometry(batch: 2, inChannels: 8, height: 9, width: 7, outChannels: 9, kernel: 3, padding: 1)
-    XCTAssert(cl.winogradPays(g, rows: g.outChannels, depth: g.inChannels))
+    let g = ConvGeometry(batch: 2, inChannels: 8, height: 17, width: 13, outChannels: 9, kernel: 3, padding: 1)
+    XCTAssert(cl.winogradPays(g, rows: g.outChannels, depth: g.inChannels, outH: g.outHeight, outW: g.outWidth))
     var rng = SeededRNG(seed: 78)
     let (x, dy) = (
       try cl.upload(rng.uniformArray(g.inputShape.reduce(1, *)), shape: g.inputShape),
@@ -36,18 +36,21 @@ final class OpenCLWinogradTests: XCTestCase {
     XCTAssertEqual(cl.memory.allocations - allocations, 2, "only run's own two outputs are allocated")
   }
 
-  /// 3x3 stride-1 with padding at most 2 and at least 8 channels each way; and only where the
-  /// tunables ask for it.
-  func testOnlyThreeByThreeStrideOneWithEnoughChannelsRunsAsWinograd() throws {
+  /// 3x3 stride-1 with padding at most 2, at least 8 channels each way and 32 output tiles; and
+  /// only where the tunables ask for it.
+  func testOnlyThreeByThreeStrideOneWithEnoughChannelsAndTilesRunsAsWinograd() throws {
     let cl = try OpenCLFixture.backend()
-    func pays(_ g: ConvGeometry) -> Bool { cl.winogradPays(g, rows: g.outChannels, depth: g.inChannels) }
+    func pays(_ g: ConvGeometry) -> Bool { cl.winogradPays(g, rows: g.outChannels, depth: g.inChannels, outH: g.outHeight, outW: g.outWidth) }
     XCTAssertEqual(cl.tunables.winograd != 0, !cl.tunables.isTiled, "on CPU devices, not yet on GPUs")
     guard cl.tunables.winograd != 0 else { throw XCTSkip("Winograd is off on \(cl.device.name) (GPU tunables)") }
-    XCTAssert(pays(ConvGeometry(batch: 1, inChannels: 8, height: 8, width: 8, outChannels: 8, kernel: 3, padding: 1)))
-    XCTAssertFalse(pays(ConvGeometry(batch: 1, inChannels: 8, height: 8, width: 8, outChannels: 8, kernel: 3, stride: 2, padding: 1)))
-    XCTAssertFalse(pays(ConvGeometry(batch: 1, inChannels: 8, height: 8, width: 8, outChannels: 8, kernel: 3, padding: 3)))
-    XCTAssertFalse(pays(ConvGeometry(batch: 1, inChannels: 8, height: 8, width: 8, outChannels: 8, kernel: 1)))
-    XCTAssertFalse(pays(ConvGeometry(batch: 1, inChannels: 7, height: 8, width: 8, outChannels: 8, kernel: 3)))
-    XCTAssertFalse(pays(ConvGeometry(batch: 1, inChannels: 8, height: 8, width: 8, outChannels: 7, kernel: 3)))
+    XCTAssert(pays(ConvGeometry(batch: 8, inChannels: 8, height: 8, width: 8, outChannels: 8, kernel: 3, padding: 1)))
+    XCTAssertFalse(pays(ConvGeometry(batch: 8, inChannels: 8, height: 8, width: 8, outChannels: 8, kernel: 3, stride: 2, padding: 1)))
+    XCTAssertFalse(pays(ConvGeometry(batch: 8, inChannels: 8, height: 8, width: 8, outChannels: 8, kernel: 3, padding: 3)))
+    XCTAssertFalse(pays(ConvGeometry(batch: 8, inChannels: 8, height: 8, width: 8, outChannels: 8, kernel: 1)))
+    XCTAssertFalse(pays(ConvGeometry(batch: 8, inChannels: 7, height: 8, width: 8, outChannels: 8, kernel: 3)))
+    XCTAssertFalse(pays(ConvGeometry(batch: 8, inChannels: 8, height: 8, width: 8, outChannels: 7, kernel: 3)))
+    // ResNet18's 4x4 stage: one tile per image.
+    XCTAssertFalse(pays(ConvGeometry(batch: 16, inChannels: 512, height: 4, width: 4, outChannels: 512, kernel: 3, padding: 1)))
+    XCTAssert(pays(ConvGeometry(batch: 32, inChannels: 512, height: 4, width: 4, outChannels: 512, kernel: 3, padding: 1)))
   }
 }

@@ -60,17 +60,21 @@ final class SparseEvaluationTests: XCTestCase {
 
   /// On OpenCL (PoCL here) `auto` takes the layers below the device's crossover: at 99 % all of
   /// SmallCNN's, at 20 % none; `on` takes every layer. A CPU device's crossover grows with the
-  /// output rows' width (ResNet18's 4x4 stage at 5.5 %, its 32x32 one at 19.5 %).
+  /// output rows' width (on the implicit GEMM 5.5 % at 4 columns, 19.5 % at 32), and is lower
+  /// where the dense passes run as Winograd (4.6 % and 8.8 %).
   func testOpenCLRunsSparseBelowItsCrossover() throws {
     let cl = try OpenCLFixture.backend()
-    func crossover(_ side: Int) -> Double {
+    func crossover(_ side: Int, channels: Int) -> Double {
       SparseEvaluation.crossover(
-        ConvGeometry(batch: 1, inChannels: 8, height: side, width: side, outChannels: 8, kernel: 3, padding: 1), on: cl)
+        ConvGeometry(batch: 1, inChannels: channels, height: side, width: side, outChannels: 8, kernel: 3, padding: 1), on: cl)
     }
     let (narrow, wide, widest) = cl.device.isGPU ? (0.04, 0.04, 0.04) : (0.055, 0.195, 0.2)
-    XCTAssertEqual(crossover(4), narrow, accuracy: 1e-12)
-    XCTAssertEqual(crossover(32), wide, accuracy: 1e-12)
-    XCTAssertEqual(crossover(64), widest, accuracy: 1e-12)
+    XCTAssertEqual(crossover(4, channels: 4), narrow, accuracy: 1e-12)
+    XCTAssertEqual(crossover(32, channels: 4), wide, accuracy: 1e-12)
+    XCTAssertEqual(crossover(64, channels: 4), widest, accuracy: 1e-12)
+    let winograd = cl.tunables.winograd != 0 ? (0.046, 0.088) : (narrow, wide)
+    XCTAssertEqual(crossover(4, channels: 8), winograd.0, accuracy: 1e-12)
+    XCTAssertEqual(crossover(32, channels: 8), winograd.1, accuracy: 1e-12)
     XCTAssertEqual(try EvaluationModel(try unstructured(cl, sparsity: 0.2, seed: 3), mode: .off, sparse: .auto).path, "masked")
     let auto = try EvaluationModel(try unstructured(cl, sparsity: 0.99, seed: 3), mode: .off, sparse: .auto)
     XCTAssertEqual(auto.sparseLayers, ["conv1", "conv2", "conv3", "conv4", "fc1", "fc2", "fc3"])

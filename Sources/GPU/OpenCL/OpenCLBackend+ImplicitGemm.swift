@@ -125,7 +125,7 @@ extension OpenCLBackend {
 
   func nativeConv2dForward(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, relu: Bool) throws {
     let flags = (bias == nil ? 0 : ConvFlag.bias) | (relu ? ConvFlag.relu : 0)
-    if winogradPays(g, rows: g.outChannels, depth: g.inChannels) {
+    if winogradPays(g, rows: g.outChannels, depth: g.inChannels, outH: g.outHeight, outW: g.outWidth) {
       let (th, tw) = ((g.outHeight + 3) / 4, (g.outWidth + 3) / 4)
       let copy = try borderedCopy(
         of: x, gate: nil, planes: g.batch * g.inChannels, h: g.height, w: g.width, border: g.padding, height: 4 * th + 2, width: 4 * tw + 2)
@@ -143,7 +143,7 @@ extension OpenCLBackend {
   /// dilated by the stride and bordered by `kernel - 1 - padding` zeros; `conv_igemm` computes a
   /// strided one's phases from dy itself (`strideGradientCopy`), with no multiply on a dilation zero.
   func nativeConv2dBackwardData(dx: Tensor, dy: Tensor, weight: Tensor, geometry g: ConvGeometry, reluOutput: Tensor?) throws {
-    if winogradPays(g, rows: g.inChannels, depth: g.outChannels) {
+    if winogradPays(g, rows: g.inChannels, depth: g.outChannels, outH: g.height, outW: g.width) {
       let (th, tw) = ((g.height + 3) / 4, (g.width + 3) / 4)
       let copy = try borderedCopy(
         of: dy, gate: reluOutput, planes: g.batch * g.outChannels, h: g.outHeight, w: g.outWidth, border: 2 - g.padding,
@@ -163,14 +163,25 @@ extension OpenCLBackend {
       outH: g.height, outW: g.width, stride: 1, phases: g.stride, padding: g.padding, label: "dx  \(shapeLabel(g))")
   }
 
-  /// Whether a convolution runs as Winograd F(4x4, 3x3): 3x3, stride 1, padding at most 2 (the
-  /// input gradient's border is 2 - padding), `rows` outputs and `depth` sources of the pass
-  /// both at least `winogradMinChannels` (fewer leave the GEMM too short to pay for the transforms).
-  func winogradPays(_ g: ConvGeometry, rows: Int, depth: Int) -> Bool {
+  /// Whether a pass of a convolution runs as Winograd F(4x4, 3x3): 3x3, stride 1, padding at most
+  /// 2 (the input gradient's border is 2 - padding), `rows` output and `depth` source planes per
+  /// image both at least `winogradMinChannels` (fewer leave the GEMM too short to pay for the
+  /// transforms), and at least `winogradMinTiles` 4x4 tiles of `outH x outW` over the batch: with
+  /// fewer, streaming the transformed weights (4x the weights) costs more than the products save
+  /// (measured on PoCL: ResNet18's 4x4 stage at 8 images 2x slower than the implicit GEMM, even at
+  /// 16, 1.3-1.6x faster at 32).
+  func winogradPays(_ g: ConvGeometry, rows: Int, depth: Int, outH: Int, outW: Int) -> Bool {
+    let tiles = g.batch * ((outH + 3) / 4) * ((outW + 3) / 4)
+    return winogradFits(g, rows: rows, depth: depth) && tiles >= Self.winogradMinTiles
+  }
+
+  /// `winogradPays` but for the batch: whether the pass can run as Winograd at all.
+  public func winogradFits(_ g: ConvGeometry, rows: Int, depth: Int) -> Bool {
     tunables.winograd != 0 && g.kernel == 3 && g.stride == 1 && g.padding <= 2 && min(rows, depth) >= Self.winogradMinChannels
   }
 
   static let winogradMinChannels = 8
+  static let winogradMinTiles = 32
 
   /// `out` (`rows` planes of `outH x outW` per image) from the bordered copy of its `depth` source
   /// planes per image, which holds every 6x6 tile window (kernels/winograd.cl). The transformed

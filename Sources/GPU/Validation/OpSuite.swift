@@ -88,8 +88,8 @@ public enum OpSuite {
   /// implicit GEMM's other paths: one input channel (a one-row input gradient) with more output
   /// channels than a register block, more patch rows than one staged tile, rows wider than a
   /// vector and planes narrower than one; a row wider than the CPU Winograd's 16 tiles; then two
-  /// that OpenCL runs as Winograd (at least 8 channels each way): planes that 4x4 tiles do not
-  /// divide, more output channels than a register block, padded and not.
+  /// that OpenCL runs as Winograd (at least 8 channels each way, 32 tiles): planes that 4x4 tiles
+  /// do not divide, more output channels than a register block, padded and not.
   static let convGeometries = [
     ConvGeometry(batch: 3, inChannels: 2, height: 9, width: 8, outChannels: 4, kernel: 3),
     ConvGeometry(batch: 2, inChannels: 3, height: 8, width: 8, outChannels: 5, kernel: 3, stride: 2, padding: 1),
@@ -101,8 +101,8 @@ public enum OpSuite {
     ConvGeometry(batch: 3, inChannels: 8, height: 5, width: 5, outChannels: 6, kernel: 3, padding: 1),
     ConvGeometry(batch: 2, inChannels: 3, height: 6, width: 21, outChannels: 4, kernel: 3, padding: 1),
     ConvGeometry(batch: 1, inChannels: 2, height: 5, width: 40, outChannels: 3, kernel: 3, padding: 1),
-    ConvGeometry(batch: 2, inChannels: 9, height: 7, width: 10, outChannels: 17, kernel: 3, padding: 1),
-    ConvGeometry(batch: 3, inChannels: 8, height: 9, width: 9, outChannels: 8, kernel: 3),
+    ConvGeometry(batch: 4, inChannels: 9, height: 11, width: 14, outChannels: 17, kernel: 3, padding: 1),
+    ConvGeometry(batch: 3, inChannels: 8, height: 17, width: 13, outChannels: 8, kernel: 3),
   ]
 
   static func convCases() -> [OpCase] {

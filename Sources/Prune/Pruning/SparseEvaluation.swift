@@ -36,6 +36,14 @@ enum SparseEvaluation {
   static let openCLCPUCrossoverCap = 0.2
   static let openCLCPULinearCrossover = 0.1
 
+  /// Layers whose dense passes run as Winograd there (3x3 stride 1, 8 channels or more) cross
+  /// over lower: ResNet18 at about 9 % on 32-wide rows, 5 % at 16, 6 % at 8, SmallCNN at 19 %
+  /// (24), 7 % (10) and 6 % (8) (batch 8 and 128, README). 4 % plus 0.15 % per column (8.8 % at
+  /// 32, 5.2 % at 8) stays at or below most of them; the batch decides whether Winograd runs
+  /// (enough tiles), and ResNet18's 4-wide stage at a few images, on the implicit GEMM, crosses at 7 %.
+  static let openCLCPUWinogradCrossoverBase = 0.04
+  static let openCLCPUWinogradCrossoverPerColumn = 0.0015
+
   /// The crossover of one layer on `backend`. The CPU's direct kernel computes on the whole padded
   /// grid (a strided conv's: one stride phase of it), of which only OH*OW points are outputs, so
   /// small padded planes (ResNet18's 8x8 and 4x4 stages) pay for the rest and cross over lower in
@@ -46,6 +54,9 @@ enum SparseEvaluation {
     if let cl = backend as? OpenCLBackend {
       if cl.device.isGPU { return gpuCrossoverDensity }
       guard g.outPixels > 1 else { return openCLCPULinearCrossover }
+      if cl.winogradFits(g, rows: g.outChannels, depth: g.inChannels) {
+        return min(openCLCPUCrossoverCap, openCLCPUWinogradCrossoverBase + openCLCPUWinogradCrossoverPerColumn * Double(g.outWidth))
+      }
       return min(openCLCPUCrossoverCap, openCLCPUCrossoverBase + openCLCPUCrossoverPerColumn * Double(g.outWidth))
     }
     let grid = g.phaseGrid.rows * g.phaseGrid.pitch
