@@ -50,9 +50,19 @@ public struct SparseCrossover {
       let dy = try backend.upload(rng.uniformArray(g.outputShape.reduce(1, *)), shape: g.outputShape)
       let (y, dx) = (try backend.zeros(g.outputShape), try backend.zeros(g.inputShape))
       let dense = try backend.upload(weight(g, density: 1, &rng), shape: g.weightShape)
+      // A linear layer (a 1x1 plane) runs its dense passes as GEMMs, not as a convolution.
+      let linear = layer is Linear
+      let (images, inputs) = (g.batch, g.inChannels)
       let denseTime = try median {
-        try backend.conv2dForward(y: y, x: x, weight: dense, bias: nil, geometry: g)
-        try backend.conv2dBackwardData(dx: dx, dy: dy, weight: dense, geometry: g)
+        if linear {
+          try backend.linearForward(
+            y: y.reshaped([images, g.outChannels]), x: x.reshaped([images, inputs]), weight: dense.reshaped([g.outChannels, inputs]), bias: nil)
+          try backend.linearBackwardData(
+            dx: dx.reshaped([images, inputs]), dy: dy.reshaped([images, g.outChannels]), weight: dense.reshaped([g.outChannels, inputs]))
+        } else {
+          try backend.conv2dForward(y: y, x: x, weight: dense, bias: nil, geometry: g)
+          try backend.conv2dBackwardData(dx: dx, dy: dy, weight: dense, geometry: g)
+        }
         try backend.synchronize()
       }
       let sparseTimes = try densities.map { density in

@@ -27,14 +27,16 @@ enum SparseEvaluation {
   /// On an OpenCL CPU device (PoCL) the plane kernels' work per nonzero is a run in each row it
   /// reaches, so short rows pay loop overhead: ResNet18 crossed over at about 20-25 % on 32-wide
   /// rows, 12 % at 16, 7-9 % at 8 and 4-5 % at 4 (at 5 % the 4-wide stage ran sparse in 24 ms
-  /// against 28 ms dense), SmallCNN at about 35 % (24), 13 % (10) and 17 % (8), linear layers at
-  /// 10-15 % (README, *The OpenCL engine on PoCL*). 3.5 % plus 0.5 % per output column, at most
-  /// 20 %, follows ResNet18's (5.5 % at 4 columns, 7.5 % at 8, 11.5 % at 16, 19.5 % at 32) and
-  /// stays below SmallCNN's:
+  /// against 28 ms dense), SmallCNN at about 35 % (24), 13 % (10) and 17 % (8) (README, *The
+  /// OpenCL engine on PoCL*). 3.5 % plus 0.5 % per output column, at most 20 %, follows ResNet18's
+  /// (5.5 % at 4 columns, 7.5 % at 8, 11.5 % at 16, 19.5 % at 32) and stays below SmallCNN's.
+  /// Linear layers never: their dense passes are GEMMs (SmallCNN's fc1 at 200 images: 4.6 ms
+  /// forward + input gradient, sparse 6.1 ms at 1 %, 53 ms at 10 %); the 10-15 % measured before
+  /// had timed them as 1x1 convolutions.
   static let openCLCPUCrossoverBase = 0.035
   static let openCLCPUCrossoverPerColumn = 0.005
   static let openCLCPUCrossoverCap = 0.2
-  static let openCLCPULinearCrossover = 0.1
+  static let openCLCPULinearCrossover = 0.0
 
   /// Layers whose dense passes run as Winograd there (3x3 stride 1, 8 channels or more) cross
   /// over lower: ResNet18 at about 9 % on 32-wide rows, 5 % at 16, 6 % at 8, SmallCNN at 19 %
