@@ -196,14 +196,14 @@ __kernel void conv_igemm(__global float* out, __global const float* src, __globa
   // A few rows of a stride-1 3x3 pass (the input gradient of a one-channel image): the nine taps'
   // offsets fixed per item, so each tap is its loads and FMAs without the patch walk's bookkeeping.
   if (few && ps == 1 && kernel_size == 3 && (row || blended)) {
-    int tap_at[9], tap_w[9];
+    // Tap t = (i, j) reads weight i * 3 + j at copy offset tap_at[t].
+    int tap_at[9];
 #pragma unroll
     for (int i = 0; i < 3; ++i) {
 #pragma unroll
       for (int j = 0; j < 3; ++j) {
         const int ti = transposed ? phase_y + pad - i + border : i, tj = transposed ? phase_x + pad - j + border : j;
         tap_at[i * 3 + j] = ti * src_w + tj;
-        tap_w[i * 3 + j] = i * 3 + j;
       }
     }
     for (int q = 0; q < src_channels; ++q) {
@@ -218,8 +218,8 @@ __kernel void conv_igemm(__global float* out, __global const float* src, __globa
 #pragma unroll
         for (int r = 0; r < FEW_ROWS; ++r)
           if (r < item_rows) {
-            if (t & 1) fb[r] = fma((floatv)(w_q[r * row_stride + tap_w[t]]), v, fb[r]);
-            else fa[r] = fma((floatv)(w_q[r * row_stride + tap_w[t]]), v, fa[r]);
+            if (t & 1) fb[r] = fma((floatv)(w_q[r * row_stride + t]), v, fb[r]);
+            else fa[r] = fma((floatv)(w_q[r * row_stride + t]), v, fa[r]);
           }
       }
     }

@@ -126,15 +126,12 @@ extension OpenCLBackend {
   func nativeConv2dForward(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, relu: Bool) throws {
     let flags = (bias == nil ? 0 : ConvFlag.bias) | (relu ? ConvFlag.relu : 0)
     if winogradPays(g, rows: g.outChannels, depth: g.inChannels, outH: g.outHeight, outW: g.outWidth) {
-      let (th, tw) = ((g.outHeight + 3) / 4, (g.outWidth + 3) / 4)
-      let copy = try borderedCopy(
-        of: x, gate: nil, planes: g.batch * g.inChannels, h: g.height, w: g.width, border: g.padding, height: 4 * th + 2, width: 4 * tw + 2)
       return try winogradConv(
-        out: y, copy: copy, weight: weight, bias: bias, flags: flags, g: g, rows: g.outChannels, depth: g.inChannels, outH: g.outHeight,
-        outW: g.outWidth, label: "fwd \(shapeLabel(g))")
+        out: y, source: x, gate: nil, sourceH: g.height, sourceW: g.width, border: g.padding, weight: weight, bias: bias, flags: flags, g: g,
+        rows: g.outChannels, depth: g.inChannels, outH: g.outHeight, outW: g.outWidth, label: "fwd \(shapeLabel(g))")
     }
     try convImplicitGemm(
-      out: y, copy: try paddedInput(x, g), weight: weight, bias: bias, flags: (bias == nil ? 0 : ConvFlag.bias) | (relu ? ConvFlag.relu : 0),
+      out: y, copy: try paddedInput(x, g), weight: weight, bias: bias, flags: flags,
       g: g, sourceChannels: g.inChannels, rows: g.outChannels, outH: g.outHeight, outW: g.outWidth, stride: g.stride,
       label: "fwd \(shapeLabel(g))")
   }
@@ -144,13 +141,10 @@ extension OpenCLBackend {
   /// strided one's phases from dy itself (`strideGradientCopy`), with no multiply on a dilation zero.
   func nativeConv2dBackwardData(dx: Tensor, dy: Tensor, weight: Tensor, geometry g: ConvGeometry, reluOutput: Tensor?) throws {
     if winogradPays(g, rows: g.inChannels, depth: g.outChannels, outH: g.height, outW: g.width) {
-      let (th, tw) = ((g.height + 3) / 4, (g.width + 3) / 4)
-      let copy = try borderedCopy(
-        of: dy, gate: reluOutput, planes: g.batch * g.outChannels, h: g.outHeight, w: g.outWidth, border: 2 - g.padding,
-        height: 4 * th + 2, width: 4 * tw + 2)
       return try winogradConv(
-        out: dx, copy: copy, weight: weight, bias: nil, flags: ConvFlag.transposed, g: g, rows: g.inChannels, depth: g.outChannels,
-        outH: g.height, outW: g.width, label: "dx  \(shapeLabel(g))")
+        out: dx, source: dy, gate: reluOutput, sourceH: g.outHeight, sourceW: g.outWidth, border: 2 - g.padding, weight: weight, bias: nil,
+        flags: ConvFlag.transposed, g: g, rows: g.inChannels, depth: g.outChannels, outH: g.height, outW: g.width,
+        label: "dx  \(shapeLabel(g))")
     }
     let copy =
       g.stride > 1 && !tunables.isTiled
@@ -183,16 +177,19 @@ extension OpenCLBackend {
   static let winogradMinChannels = 8
   static let winogradMinTiles = 32
 
-  /// `out` (`rows` planes of `outH x outW` per image) from the bordered copy of its `depth` source
-  /// planes per image, which holds every 6x6 tile window (kernels/winograd.cl). The transformed
+  /// `out` (`rows` planes of `outH x outW` per image) from its `depth` source planes of
+  /// `sourceH x sourceW` per image (kernels/winograd.cl), read through a copy bordered by `border`
+  /// zeros and grown to hold every 6x6 tile window, the ReLU's mask `gate` applied. The transformed
   /// weights, tiles and products live in the scratch buffers the implicit GEMM's weight gradient
   /// uses (never in use at the same time).
   private func winogradConv(
-    out: Tensor, copy: BorderedCopy, weight: Tensor, bias: Tensor?, flags: Int, g: ConvGeometry, rows: Int, depth: Int, outH: Int,
-    outW: Int, label: String
+    out: Tensor, source: Tensor, gate: Tensor?, sourceH: Int, sourceW: Int, border: Int, weight: Tensor, bias: Tensor?, flags: Int,
+    g: ConvGeometry, rows: Int, depth: Int, outH: Int, outW: Int, label: String
   ) throws {
     let (th, tw) = ((outH + 3) / 4, (outW + 3) / 4)
     let tiles = g.batch * th * tw
+    let copy = try borderedCopy(
+      of: source, gate: gate, planes: g.batch * depth, h: sourceH, w: sourceW, border: border, height: 4 * th + 2, width: 4 * tw + 2)
     let pitch = roundUp(tiles, tunables.pix)
     let (blocks, group) = (pitch / tunables.pix, tunables.groupSize)
     let transposedWeights = flags & ConvFlag.transposed != 0
