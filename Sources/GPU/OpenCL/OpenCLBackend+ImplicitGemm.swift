@@ -175,7 +175,7 @@ extension OpenCLBackend {
   }
 
   static let winogradMinChannels = 8
-  static let winogradMinTiles = 32
+  public static let winogradMinTiles = 32
 
   /// `out` (`rows` planes of `outH x outW` per image) from its `depth` source planes of
   /// `sourceH x sourceW` per image (kernels/winograd.cl), read through a copy bordered by `border`

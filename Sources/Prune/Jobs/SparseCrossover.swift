@@ -50,6 +50,9 @@ public struct SparseCrossover {
       let dy = try backend.upload(rng.uniformArray(g.outputShape.reduce(1, *)), shape: g.outputShape)
       let (y, dx) = (try backend.zeros(g.outputShape), try backend.zeros(g.inputShape))
       let dense = try backend.upload(weight(g, density: 1, &rng), shape: g.weightShape)
+      // As an evaluation's folded weights are: what the backend derives from them (Winograd
+      // transforms) is kept, not redone per call.
+      backend.freeze(dense)
       // A linear layer (a 1x1 plane) runs its dense passes as GEMMs, not as a convolution.
       let linear = layer is Linear
       let (images, inputs) = (g.batch, g.inChannels)

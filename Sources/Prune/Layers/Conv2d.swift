@@ -20,6 +20,9 @@ public final class Conv2d: SparseComputable {
   /// The model's pruning state, which says where the effective weight comes from.
   private var pruning: PruningState?
   public private(set) var sparse: SparseConvWeights?
+  /// With `sparse`: the batch size from which the dense passes are faster after all (set by
+  /// `--sparse auto` where the dense kernels change algorithm with the batch); nil: sparse always.
+  public var denseFromBatch: Int?
   /// The eval-mode batch norm after it folded in (`fold`): the effective weight scaled per output
   /// channel, and the bias the norm's shift makes of its own; without a norm, a frozen copy of
   /// the effective weight and the layer's own bias.
@@ -79,7 +82,7 @@ public final class Conv2d: SparseComputable {
     let g = geometry(for: x.shape)
     let y = try output.get(g.outputShape, backend)
     if sparseIsStale { try computeSparse(true) }
-    if let sparse {
+    if let sparse = sparse(forBatch: g.batch) {
       try backend.sparseConv2dForward(y: y, x: x, weights: sparse, bias: activeBias, geometry: g, relu: relu)
     } else {
       try backend.conv2dForward(y: y, x: x, weight: try useWeight(), bias: activeBias, geometry: g, relu: relu)
@@ -107,7 +110,7 @@ public final class Conv2d: SparseComputable {
     guard inputGradient else { return nil }
     let dx = try inputGrad.get(x.shape, backend)
     let reluOutput = throughReLU ? lastOutput : nil
-    if let sparse {
+    if let sparse = sparse(forBatch: g.batch) {
       try backend.sparseConv2dBackwardData(dx: dx, dy: dy, weights: sparse, geometry: g, reluOutput: reluOutput)
     } else {
       try backend.conv2dBackwardData(dx: dx, dy: dy, weight: usedWeight ?? weight.value, geometry: g, reluOutput: reluOutput)
@@ -166,6 +169,12 @@ public final class Conv2d: SparseComputable {
     guard folded != nil else { return }
     folded = nil
     sparseIsStale = sparse != nil
+  }
+
+  /// The compressed weight if this batch computes with it.
+  private func sparse(forBatch batch: Int) -> SparseConvWeights? {
+    guard let sparse, denseFromBatch.map({ batch < $0 }) ?? true else { return nil }
+    return sparse
   }
 
   public func computeSparse(_ on: Bool) throws {

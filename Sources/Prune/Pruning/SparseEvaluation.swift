@@ -28,21 +28,25 @@ enum SparseEvaluation {
   /// reaches, so short rows pay loop overhead: ResNet18 crossed over at about 20-25 % on 32-wide
   /// rows, 12 % at 16, 7-9 % at 8 and 4-5 % at 4 (at 5 % the 4-wide stage ran sparse in 24 ms
   /// against 28 ms dense), SmallCNN at about 35 % (24), 13 % (10) and 17 % (8) (README, *The
-  /// OpenCL engine on PoCL*). 3.5 % plus 0.5 % per output column, at most 20 %, follows ResNet18's
-  /// (5.5 % at 4 columns, 7.5 % at 8, 11.5 % at 16, 19.5 % at 32) and stays below SmallCNN's.
+  /// OpenCL engine on PoCL*). 2.5 % plus 0.5 % per output column, at most 20 %, follows ResNet18's
+  /// (4.5 % at 4 columns, 6.5 % at 8, 10.5 % at 16, 18.5 % at 32; re-measured with frozen weights
+  /// at 8 images: about 4 % at 4 columns, 11 % and 16 % on the strided 8- and 16-wide layers) and
+  /// stays below SmallCNN's.
   /// Linear layers never: their dense passes are GEMMs (SmallCNN's fc1 at 200 images: 4.6 ms
   /// forward + input gradient, sparse 6.1 ms at 1 %, 53 ms at 10 %); the 10-15 % measured before
   /// had timed them as 1x1 convolutions.
-  static let openCLCPUCrossoverBase = 0.035
+  static let openCLCPUCrossoverBase = 0.025
   static let openCLCPUCrossoverPerColumn = 0.005
   static let openCLCPUCrossoverCap = 0.2
   static let openCLCPULinearCrossover = 0.0
 
-  /// Layers whose dense passes run as Winograd there (3x3 stride 1, 8 channels or more) cross
-  /// over lower: ResNet18 at about 9 % on 32-wide rows, 5 % at 16, 6 % at 8, SmallCNN at 19 %
-  /// (24), 7 % (10) and 6 % (8) (batch 8 and 128, README). 4 % plus 0.15 % per column (8.8 % at
-  /// 32, 5.2 % at 8) stays at or below most of them; the batch decides whether Winograd runs
-  /// (enough tiles), and ResNet18's 4-wide stage at a few images, on the implicit GEMM, crosses at 7 %.
+  /// Layers whose dense passes run as Winograd there (3x3 stride 1, 8 channels or more) cross over lower, and lower still the more input channels the
+  /// dense GEMM gets (measured with frozen weights, as evaluations run: ResNet18 at 8 images about
+  /// 9.5 % on its 32-wide 64-channel stage, 3.5 % at 16 wide and 128 channels, 2.5 % at 8 and 256;
+  /// SmallCNN at 200 images 21 %, 9 % and 10 % on its 32- to 64-channel layers, README). 4 % plus
+  /// 0.15 % per column, times 64 / input channels where those are more than 64, stays at or below
+  /// them (8.8 %, 3.2 %, 1.3 %; 7.6 %, 5.5 %, 5.2 %; 0.6 % on the 4x4 stage, which below 32
+  /// images runs the implicit GEMM instead: `smallBatchCrossover`).
   static let openCLCPUWinogradCrossoverBase = 0.04
   static let openCLCPUWinogradCrossoverPerColumn = 0.0015
 
@@ -57,12 +61,30 @@ enum SparseEvaluation {
       if cl.device.isGPU { return gpuCrossoverDensity }
       guard g.outPixels > 1 else { return openCLCPULinearCrossover }
       if cl.winogradFits(g, rows: g.outChannels, depth: g.inChannels) {
-        return min(openCLCPUCrossoverCap, openCLCPUWinogradCrossoverBase + openCLCPUWinogradCrossoverPerColumn * Double(g.outWidth))
+        let channels = min(1, 64 / Double(g.inChannels))
+        return min(openCLCPUCrossoverCap, (openCLCPUWinogradCrossoverBase + openCLCPUWinogradCrossoverPerColumn * Double(g.outWidth)) * channels)
       }
-      return min(openCLCPUCrossoverCap, openCLCPUCrossoverBase + openCLCPUCrossoverPerColumn * Double(g.outWidth))
+      return implicitGemmCrossover(g)
     }
     let grid = g.phaseGrid.rows * g.phaseGrid.pitch
     return crossoverDensity * Double(g.outPixels) / Double(max(1, grid))
+  }
+
+  private static func implicitGemmCrossover(_ g: ConvGeometry) -> Double {
+    min(openCLCPUCrossoverCap, openCLCPUCrossoverBase + openCLCPUCrossoverPerColumn * Double(g.outWidth))
+  }
+
+  /// On an OpenCL CPU device, a layer that runs as Winograd only from a batch on (planes of fewer
+  /// than four 4x4 tiles: ResNet18's 4x4 stage, one tile per image, from 32 images) runs the
+  /// implicit GEMM below it, where the implicit GEMM's crossover holds (measured at 8 images: about
+  /// 4 %; at 64, on Winograd, sparse lost even at 1 %, 42-44 ms against 29-31 dense): that
+  /// crossover and the batch it holds up to; nil for other layers and backends.
+  static func smallBatchCrossover(_ g: ConvGeometry, on backend: Backend) -> (density: Double, belowBatch: Int)? {
+    guard let cl = backend as? OpenCLBackend, !cl.device.isGPU, g.outPixels > 1, cl.winogradFits(g, rows: g.outChannels, depth: g.inChannels)
+    else { return nil }
+    let tilesPerImage = ((g.outHeight + 3) / 4) * ((g.outWidth + 3) / 4)
+    guard tilesPerImage < 4 else { return nil }
+    return (implicitGemmCrossover(g), (OpenCLBackend.winogradMinTiles + tilesPerImage - 1) / tilesPerImage)
   }
 
   /// The crossover of a large-plane layer on `backend`.
@@ -85,9 +107,15 @@ enum SparseEvaluation {
     var switched: [String] = []
     for layer in model.layers.flatMap(Self.walk) {
       try layer.computeSparse(true)
+      let conv = layer as? Conv2d
+      conv?.denseFromBatch = nil
       if mode == .auto, let sparse = layer.sparse, let g = layer.lastConvolution, sparse.density > crossover(g, on: model.backend) {
-        try layer.computeSparse(false)
-        continue
+        if let conv, let small = smallBatchCrossover(g, on: model.backend), sparse.density <= small.density {
+          conv.denseFromBatch = small.belowBatch
+        } else {
+          try layer.computeSparse(false)
+          continue
+        }
       }
       switched.append(String(layer.weight.name.dropLast(".weight".count)))
     }
