@@ -40,13 +40,14 @@ enum SparseEvaluation {
   static let openCLCPUCrossoverCap = 0.2
   static let openCLCPULinearCrossover = 0.0
 
-  /// Layers whose dense passes run as Winograd there (3x3 stride 1, 8 channels or more) cross over lower, and lower still the more input channels the
-  /// dense GEMM gets (measured with frozen weights, as evaluations run: ResNet18 at 8 images about
-  /// 9.5 % on its 32-wide 64-channel stage, 3.5 % at 16 wide and 128 channels, 2.5 % at 8 and 256;
-  /// SmallCNN at 200 images 21 %, 9 % and 10 % on its 32- to 64-channel layers, README). 4 % plus
-  /// 0.15 % per column, times 64 / input channels where those are more than 64, stays at or below
-  /// them (8.8 %, 3.2 %, 1.3 %; 7.6 %, 5.5 %, 5.2 %; 0.6 % on the 4x4 stage, which below 32
-  /// images runs the implicit GEMM instead: `smallBatchCrossover`).
+  /// Layers whose dense passes run as Winograd there (3x3 stride 1, 8 channels or more) cross
+  /// over lower, and lower still the more input channels the dense GEMM gets (measured with frozen
+  /// weights, as evaluations run: ResNet18 at 8 images about 9.5 % on its 32-wide 64-channel
+  /// stage, 3.5 % at 16 wide and 128 channels, 2.5 % at 8 and 256; SmallCNN at 200 images 21 %,
+  /// 9 % and 10 % on its 32- to 64-channel layers, README). 4 % plus 0.15 % per column, times
+  /// 64 / input channels where those are more than 64, stays at or below them (8.8 %, 3.2 %,
+  /// 1.3 %; 7.6 %, 5.5 %, 5.2 %; 0.6 % on the 4x4 stage, which below 32 images runs the implicit
+  /// GEMM instead: `smallBatchCrossover`).
   static let openCLCPUWinogradCrossoverBase = 0.04
   static let openCLCPUWinogradCrossoverPerColumn = 0.0015
 
