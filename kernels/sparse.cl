@@ -84,8 +84,8 @@ static inline int run_end(const int offset, const int stride, const int size, co
 
 // dst[k * dst_step] += v * src[k * src_step] for k in [lo, hi); unit steps get a loop of their
 // own, so the compiler vectorises it.
-static inline void add_run(__global float* dst, const int dst_step, __global const float* src, const int src_step, const float v,
-                           const int lo, const int hi) {
+static inline void add_run(__global float* restrict dst, const int dst_step, __global const float* restrict src, const int src_step,
+                           const float v, const int lo, const int hi) {
   if (dst_step == 1 && src_step == 1) {
     for (int k = lo; k < hi; ++k) dst[k] += v * src[k];
   } else {
@@ -94,8 +94,8 @@ static inline void add_run(__global float* dst, const int dst_step, __global con
 }
 
 // dst[k * dst_step] += v * src[k] where mask[k] > 0, for k in [lo, hi).
-static inline void add_masked_run(__global float* dst, const int dst_step, __global const float* src, __global const float* mask,
-                                  const float v, const int lo, const int hi) {
+static inline void add_masked_run(__global float* restrict dst, const int dst_step, __global const float* restrict src,
+                                  __global const float* restrict mask, const float v, const int lo, const int hi) {
   if (dst_step == 1) {
     for (int k = lo; k < hi; ++k) dst[k] += mask[k] > 0.0f ? v * src[k] : 0.0f;
   } else {
