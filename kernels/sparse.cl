@@ -83,7 +83,9 @@ static inline int run_end(const int offset, const int stride, const int size, co
 }
 
 // dst[k * dst_step] += v * src[k * src_step] for k in [lo, hi); unit steps get a loop of their
-// own, so the compiler vectorises it.
+// own, so the compiler vectorises it. `restrict`: dst (an output or input-gradient plane) never
+// overlaps what it reads, and without the promise PoCL's compiler left these loops scalar (the
+// sparse layers ran 1.4-1.7x slower).
 static inline void add_run(__global float* restrict dst, const int dst_step, __global const float* restrict src, const int src_step,
                            const float v, const int lo, const int hi) {
   if (dst_step == 1 && src_step == 1) {
