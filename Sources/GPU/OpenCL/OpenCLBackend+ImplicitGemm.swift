@@ -165,8 +165,16 @@ extension OpenCLBackend {
   /// (measured on PoCL: ResNet18's 4x4 stage at 8 images 2x slower than the implicit GEMM, even at
   /// 16, 1.3-1.6x faster at 32).
   func winogradPays(_ g: ConvGeometry, rows: Int, depth: Int, outH: Int, outW: Int) -> Bool {
-    let tiles = g.batch * ((outH + 3) / 4) * ((outW + 3) / 4)
-    return winogradFits(g, rows: rows, depth: depth) && tiles >= Self.winogradMinTiles
+    winogradFits(g, rows: rows, depth: depth) && g.batch >= Self.winogradMinBatch(outH: outH, outW: outW)
+  }
+
+  /// The 4x4 output tiles of an `outH x outW` plane: tile rows and tiles per row.
+  public static func winogradTiles(outH: Int, outW: Int) -> (rows: Int, columns: Int) { ((outH + 3) / 4, (outW + 3) / 4) }
+
+  /// The batch from which passes over `outH x outW` planes have `winogradMinTiles` tiles.
+  public static func winogradMinBatch(outH: Int, outW: Int) -> Int {
+    let (th, tw) = winogradTiles(outH: outH, outW: outW)
+    return (winogradMinTiles + th * tw - 1) / (th * tw)
   }
 
   /// `winogradPays` but for the batch: whether the pass can run as Winograd at all.
@@ -175,7 +183,7 @@ extension OpenCLBackend {
   }
 
   static let winogradMinChannels = 8
-  public static let winogradMinTiles = 32
+  static let winogradMinTiles = 32
 
   /// `out` (`rows` planes of `outH x outW` per image) from its `depth` source planes of
   /// `sourceH x sourceW` per image (kernels/winograd.cl), read through a copy bordered by `border`
@@ -186,7 +194,7 @@ extension OpenCLBackend {
     out: Tensor, source: Tensor, gate: Tensor?, sourceH: Int, sourceW: Int, border: Int, weight: Tensor, bias: Tensor?, flags: Int,
     g: ConvGeometry, rows: Int, depth: Int, outH: Int, outW: Int, label: String
   ) throws {
-    let (th, tw) = ((outH + 3) / 4, (outW + 3) / 4)
+    let (th, tw) = Self.winogradTiles(outH: outH, outW: outW)
     let tiles = g.batch * th * tw
     let copy = try borderedCopy(
       of: source, gate: gate, planes: g.batch * depth, h: sourceH, w: sourceW, border: border, height: 4 * th + 2, width: 4 * tw + 2)

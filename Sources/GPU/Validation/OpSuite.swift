@@ -129,8 +129,8 @@ public enum OpSuite {
   }
 
   /// A convolution with the ReLU after it fused: forward `relu(conv(x))`, input gradient
-  /// `conv^T(dy * (y > 0))`, on a strided geometry (im2col) and a 3x3 stride-1 one (Winograd on
-  /// the CPU's fast path), and one OpenCL runs as Winograd.
+  /// `conv^T(dy * (y > 0))`, on two strided geometries (padded and not) and one that both
+  /// backends' fast paths run as Winograd.
   static func convReLUCases() -> [OpCase] {
     [convGeometries[1], convGeometries[3], convGeometries[10]].map { g in
       OpCase(

@@ -83,9 +83,9 @@ enum SparseEvaluation {
   static func smallBatchCrossover(_ g: ConvGeometry, on backend: Backend) -> (density: Double, belowBatch: Int)? {
     guard let cl = backend as? OpenCLBackend, !cl.device.isGPU, g.outPixels > 1, cl.winogradFits(g, rows: g.outChannels, depth: g.inChannels)
     else { return nil }
-    let tilesPerImage = ((g.outHeight + 3) / 4) * ((g.outWidth + 3) / 4)
-    guard tilesPerImage < 4 else { return nil }
-    return (implicitGemmCrossover(g), (OpenCLBackend.winogradMinTiles + tilesPerImage - 1) / tilesPerImage)
+    let tiles = OpenCLBackend.winogradTiles(outH: g.outHeight, outW: g.outWidth)
+    guard tiles.rows * tiles.columns < 4 else { return nil }
+    return (implicitGemmCrossover(g), OpenCLBackend.winogradMinBatch(outH: g.outHeight, outW: g.outWidth))
   }
 
   /// The crossover of a large-plane layer on `backend`.
