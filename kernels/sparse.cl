@@ -69,99 +69,160 @@ __kernel void sparse_conv_backward_data(__global float* dx, __global const float
   dx[idx] = sum;
 }
 
-// The plane forms, for CPU devices (where a work-group is a task and work-items are loop
-// iterations): one work-item per output (or input-gradient) plane, walking its channel's nonzeros
-// and, for each, the runs of the rows it reaches, so the index arithmetic is paid per nonzero
-// instead of per output and the inner loop is a saxpy the compiler vectorises. Each output still
-// sums its terms in index order, as the element forms do.
+// The grid forms, for CPU devices (where a work-group is a task and work-items are loop
+// iterations): the direct layout of `SparseGrid` (Sources/GPU/SparseGrid.swift). The whole batch
+// (or a stack of it) is copied per input channel onto zero-padded planes one under the other, so
+// each nonzero of a row is one long contiguous run of its channel's stack at a fixed offset; the
+// rows kernel sums those runs into wide outputs on the same grid, and copies take the outputs
+// (or the input gradient) back out. Each output still sums its terms in one fixed order.
 
-// First and last+1 output index o with 0 <= o * stride + offset < size.
+// First and last+1 index v with 0 <= v * stride + offset < size (and v < count).
 static inline int run_begin(const int offset, const int stride) { return offset < 0 ? (-offset + stride - 1) / stride : 0; }
 static inline int run_end(const int offset, const int stride, const int size, const int count) {
   const int t = size - 1 - offset;
   return t < 0 ? 0 : min(count, t / stride + 1);
 }
 
-// dst[k * dst_step] += v * src[k * src_step] for k in [lo, hi); unit steps get a loop of their
-// own, so the compiler vectorises it. `restrict`: dst (an output or input-gradient plane) never
-// overlaps what it reads, and without the promise PoCL's compiler left these loops scalar (the
-// sparse layers ran 1.4-1.7x slower).
-static inline void add_run(__global float* restrict dst, const int dst_step, __global const float* restrict src, const int src_step,
-                           const float v, const int lo, const int hi) {
-  if (dst_step == 1 && src_step == 1) {
-    for (int k = lo; k < hi; ++k) dst[k] += v * src[k];
-  } else {
-    for (int k = lo; k < hi; ++k) dst[k * dst_step] += v * src[k * src_step];
-  }
-}
+// Grid points per work-item of sparse_grid_rows: four 16-lane vectors.
+#define GRID_RUN 64
 
-// dst[k * dst_step] += v * src[k] where mask[k] > 0, for k in [lo, hi).
-static inline void add_masked_run(__global float* restrict dst, const int dst_step, __global const float* restrict src,
-                                  __global const float* restrict mask, const float v, const int lo, const int hi) {
-  if (dst_step == 1) {
-    for (int k = lo; k < hi; ++k) dst[k] += mask[k] > 0.0f ? v * src[k] : 0.0f;
-  } else {
-    for (int k = lo; k < hi; ++k) dst[k * dst_step] += mask[k] > 0.0f ? v * src[k] : 0.0f;
-  }
-}
-
-// Output pixel (oy, ox) reads x at (oy * stride + i - pad, ox * stride + j - pad).
-__kernel void sparse_conv_forward_planes(__global float* y, __global const float* x,
-                                         __global const int* row_start, __global const int* row_index,
-                                         __global const float* row_value, __global const float* bias, const int flags,
-                                         const int channels, const int height, const int width, const int kernel_size,
-                                         const int stride, const int pad, const int out_channels, const int out_h,
-                                         const int out_w, const int batch) {
+// out[r * out_stride + t] = bias[r] + sum_e values[e] * src[offsets[e] + t] for t in [0, length),
+// over row r's entries start[r] ..< start[r + 1]. Work-item (tile, r) takes t in
+// [tile * GRID_RUN, tile * GRID_RUN + GRID_RUN); src reaches GRID_RUN floats past the last
+// offset's run, which the caller allocates (those sums are of dropped grid points).
+__kernel void sparse_grid_rows(__global float* restrict out, const int out_stride, __global const int* start,
+                               __global const int* offsets, __global const float* values, __global const float* bias,
+                               const int has_bias, __global const float* restrict src, const int length, const int tiles,
+                               const int rows) {
   const int idx = get_global_id(0);
-  if (idx >= batch * out_channels) return;
+  if (idx >= tiles * rows) return;
+  const int r = idx / tiles, t = (idx % tiles) * GRID_RUN;
+  const float b = has_bias ? bias[r] : 0.0f;
+  float16 a0 = (float16)(b), a1 = a0, a2 = a0, a3 = a0;
+  for (int e = start[r]; e < start[r + 1]; ++e) {
+    const float w = values[e];
+    __global const float* p = src + offsets[e] + t;
+    a0 = fma((float16)(w), vload16(0, p), a0);
+    a1 = fma((float16)(w), vload16(1, p), a1);
+    a2 = fma((float16)(w), vload16(2, p), a2);
+    a3 = fma((float16)(w), vload16(3, p), a3);
+  }
+  __global float* o = out + (long)r * out_stride + t;
+  if (t + GRID_RUN <= length) {
+    vstore16(a0, 0, o);
+    vstore16(a1, 1, o);
+    vstore16(a2, 2, o);
+    vstore16(a3, 3, o);
+  } else {
+    float sums[GRID_RUN];
+    vstore16(a0, 0, sums);
+    vstore16(a1, 1, sums);
+    vstore16(a2, 2, sums);
+    vstore16(a3, 3, sums);
+    for (int k = 0; k < length - t; ++k) o[k] = sums[k];
+  }
+}
+
+// Padded pixel (s*u + a, s*v + b) of image n, channel c, in phase (a, b)'s plane of the grid; 0
+// off the image. One work-item per (channel, phase, image) plane, images first..first+nb of x on a
+// grid laid out for `stack` images.
+__kernel void sparse_grid_stack(__global float* restrict grid, __global const float* restrict x, const int first, const int nb,
+                                const int stack,
+                                const int channels, const int height, const int width, const int stride, const int pad,
+                                const int phases_per_axis, const int rows, const int pitch) {
+  const int idx = get_global_id(0);
+  const int phases = phases_per_axis * phases_per_axis;
+  if (idx >= channels * phases * nb) return;
+  const int n = idx % nb, phase = (idx / nb) % phases, c = idx / (nb * phases);
+  const int a = phase / phases_per_axis, b = phase % phases_per_axis;
+  __global float* plane = grid + ((long)(c * phases + phase) * stack + n) * rows * pitch;
+  __global const float* image = x + ((long)(first + n) * channels + c) * height * width;
+  // Columns v with 0 <= s*v + b - pad < width.
+  const int v_lo = run_begin(b - pad, stride), v_hi = run_end(b - pad, stride, width, pitch);
+  for (int u = 0; u < rows; ++u) {
+    __global float* row = plane + u * pitch;
+    const int h = u * stride + a - pad;
+    if (h < 0 || h >= height) {
+      for (int v = 0; v < pitch; ++v) row[v] = 0.0f;
+      continue;
+    }
+    __global const float* line = image + h * width + b - pad;
+    for (int v = 0; v < v_lo; ++v) row[v] = 0.0f;
+    for (int v = v_lo; v < v_hi; ++v) row[v] = line[v * stride];
+    for (int v = v_hi; v < pitch; ++v) row[v] = 0.0f;
+  }
+}
+
+// The wide outputs back into y's images first..first+nb (NCHW), ReLU'd with `relu`. One
+// work-item per (image, output channel) plane.
+__kernel void sparse_grid_unstack_outputs(__global float* restrict y, __global const float* restrict wide, const int first,
+                                          const int nb, const int out_channels, const int out_h, const int out_w,
+                                          const int rows, const int pitch, const int grid_stride, const int relu) {
+  const int idx = get_global_id(0);
+  if (idx >= nb * out_channels) return;
   const int o = idx % out_channels, n = idx / out_channels;
-  __global float* out = y + idx * out_h * out_w;
-  const float b = flags & SPARSE_BIAS ? bias[o] : 0.0f;
-  for (int p = 0; p < out_h * out_w; ++p) out[p] = b;
-  __global const float* image = x + n * channels * height * width;
-  for (int e = row_start[o]; e < row_start[o + 1]; ++e) {
-    const int3 t = patch_row(row_index[e], kernel_size);
-    const int c = t.x, i = t.y, j = t.z;
-    const int y_lo = run_begin(i - pad, stride), y_hi = run_end(i - pad, stride, height, out_h);
-    const int x_lo = run_begin(j - pad, stride), x_hi = run_end(j - pad, stride, width, out_w);
-    const float v = row_value[e];
-    __global const float* src = image + (c * height + i - pad) * width + j - pad;
-    for (int oy = y_lo; oy < y_hi; ++oy) add_run(out + oy * out_w, 1, src + oy * stride * width, stride, v, x_lo, x_hi);
+  __global const float* from = wide + (long)o * grid_stride + (long)n * rows * pitch;
+  __global float* to = y + ((long)(first + n) * out_channels + o) * out_h * out_w;
+  for (int oy = 0; oy < out_h; ++oy) {
+    if (relu) {
+      for (int ox = 0; ox < out_w; ++ox) to[oy * out_w + ox] = fmax(from[oy * pitch + ox], 0.0f);
+    } else {
+      for (int ox = 0; ox < out_w; ++ox) to[oy * out_w + ox] = from[oy * pitch + ox];
+    }
   }
-  if (flags & SPARSE_RELU)
-    for (int p = 0; p < out_h * out_w; ++p) out[p] = fmax(out[p], 0.0f);
 }
 
-// dx pixel (yo * stride + i - pad, xo * stride + j - pad) takes w * dy[o, yo, xo].
-__kernel void sparse_conv_backward_data_planes(__global float* dx, __global const float* dy,
-                                               __global const int* col_start, __global const int* col_index,
-                                               __global const float* col_value, __global const float* relu_output,
-                                               const int masked,
-                                               const int channels, const int height, const int width, const int kernel_size,
-                                               const int stride, const int pad, const int out_channels, const int out_h,
-                                               const int out_w, const int batch) {
+// dy's images first..first+nb onto the grid, each output channel after `front` zeros, zeros off
+// the outputs; read as dy * (relu_output > 0) with `masked`. One work-item per (output channel,
+// image) plane; image 0's also writes the channel's front.
+__kernel void sparse_grid_stack_gradient(__global float* restrict grid, __global const float* restrict dy,
+                                         __global const float* restrict relu_output, const int masked, const int first,
+                                         const int nb, const int out_channels, const int out_h, const int out_w,
+                                         const int rows, const int pitch, const int front, const int segment) {
   const int idx = get_global_id(0);
-  if (idx >= batch * channels) return;
+  if (idx >= out_channels * nb) return;
+  const int n = idx % nb, o = idx / nb;
+  __global float* channel = grid + (long)o * segment;
+  if (n == 0)
+    for (int k = 0; k < front; ++k) channel[k] = 0.0f;
+  __global float* plane = channel + front + (long)n * rows * pitch;
+  const long at = ((long)(first + n) * out_channels + o) * out_h * out_w;
+  __global const float* g = dy + at;
+  __global const float* m = relu_output + at;
+  for (int u = 0; u < rows; ++u) {
+    __global float* row = plane + u * pitch;
+    if (u >= out_h) {
+      for (int v = 0; v < pitch; ++v) row[v] = 0.0f;
+      continue;
+    }
+    if (masked) {
+      for (int v = 0; v < out_w; ++v) row[v] = m[u * out_w + v] > 0.0f ? g[u * out_w + v] : 0.0f;
+    } else {
+      for (int v = 0; v < out_w; ++v) row[v] = g[u * out_w + v];
+    }
+    for (int v = out_w; v < pitch; ++v) row[v] = 0.0f;
+  }
+}
+
+// The padded input gradient's phases (a grid for `stack` images) back into dx's images
+// first..first+nb (NCHW): pixel (h, w)
+// from phase ((h + pad) % s, (w + pad) % s) at ((h + pad) / s, (w + pad) / s); 0 where no tap
+// reads it (a phase not laid out). One work-item per (image, channel) plane.
+__kernel void sparse_grid_unstack_inputs(__global float* restrict dx, __global const float* restrict grid, const int first,
+                                         const int nb, const int stack, const int channels, const int height, const int width,
+                                         const int stride, const int pad, const int phases_per_axis, const int rows,
+                                         const int pitch) {
+  const int idx = get_global_id(0);
+  if (idx >= nb * channels) return;
   const int c = idx % channels, n = idx / channels;
-  const int kk = kernel_size * kernel_size;
-  __global float* out = dx + idx * height * width;
-  for (int p = 0; p < height * width; ++p) out[p] = 0.0f;
-  __global const float* grad = dy + n * out_channels * out_h * out_w;
-  for (int e = col_start[c * kk]; e < col_start[(c + 1) * kk]; ++e) {
-    const int3 t = patch_row(col_index[e], kernel_size);
-    const int o = t.x, i = t.y, j = t.z;
-    const int y_lo = run_begin(i - pad, stride), y_hi = run_end(i - pad, stride, height, out_h);
-    const int x_lo = run_begin(j - pad, stride), x_hi = run_end(j - pad, stride, width, out_w);
-    const float v = col_value[e];
-    __global float* dst = out + (i - pad) * width + j - pad;
-    __global const float* g = grad + o * out_h * out_w;
-    __global const float* m = relu_output + (n * out_channels + o) * out_h * out_w;
-    for (int yo = y_lo; yo < y_hi; ++yo) {
-      if (masked) {
-        add_masked_run(dst + yo * stride * width, stride, g + yo * out_w, m + yo * out_w, v, x_lo, x_hi);
-      } else {
-        add_run(dst + yo * stride * width, stride, g + yo * out_w, 1, v, x_lo, x_hi);
-      }
+  const int phases = phases_per_axis * phases_per_axis;
+  __global float* to = dx + ((long)(first + n) * channels + c) * height * width;
+  for (int h = 0; h < height; ++h) {
+    const int a = (h + pad) % stride, u = (h + pad) / stride;
+    for (int w = 0; w < width; ++w) {
+      const int b = (w + pad) % stride, v = (w + pad) / stride;
+      const long plane = ((long)c * phases + a * phases_per_axis + b) * stack + n;
+      to[h * width + w] = a < phases_per_axis && b < phases_per_axis ? grid[plane * rows * pitch + u * pitch + v] : 0.0f;
     }
   }
 }

@@ -23,8 +23,12 @@ public struct SparseConvWeights {
   public let colIndex: Tensor
   public let colValue: Tensor
 
-  /// The CPU backend's layouts of these nonzeros, worked out once per stack layout.
-  let hostPlans = SparseHostPlans()
+  /// The nonzeros on the host, which the layouts below are worked out from.
+  let layout: SparseLayout
+  /// The backends' layouts of these nonzeros (`SparseGrid`), worked out once per stack layout:
+  /// the CPU's on the host, OpenCL's uploaded.
+  let hostPlans = SparsePlans<SparsePlan>()
+  let devicePlans = SparsePlans<DeviceSparsePlan>()
 
   public var density: Double { Double(nonzeros) / Double(max(1, outChannels * inChannels * kernel * kernel)) }
 
@@ -47,6 +51,7 @@ public struct SparseConvWeights {
     colStart = try indices(layout.colStart)
     colIndex = try indices(layout.colIndex)
     colValue = try floats(layout.colValue)
+    self.layout = layout
   }
 
   /// The dense geometry this weight convolves with, for shape checks.

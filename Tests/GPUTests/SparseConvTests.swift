@@ -85,7 +85,7 @@ final class SparseConvTests: XCTestCase {
     }
     let first = try forward(2)
     for batch in 3...12 { _ = try forward(batch) }
-    XCTAssertEqual(weights.hostPlans.count, SparseHostPlans.kept)
+    XCTAssertEqual(weights.hostPlans.count, SparsePlans<SparsePlan>.kept)
     XCTAssertEqual(try forward(2), first)
   }
 
@@ -130,5 +130,45 @@ final class SparseConvTests: XCTestCase {
     }
     XCTAssertLessThan(skipped, x.count / 4, "sparse dx \(g): most probes crossed a kink")
     assertClose(analytic, numeric, atol: 2e-3, rtol: 1e-2, "sparse dx \(g) relu \(relu)")
+  }
+}
+
+/// OpenCL's sparse convolution on a CPU device (the grid form of kernels/sparse.cl) against the
+/// CPU backend's, on the stride-phase geometries above, whole batches and stacks of one or two
+/// images (a small grid budget, a partial last stack).
+final class OpenCLSparseGridTests: XCTestCase {
+  func testTheGridFormMatchesTheCPUBackendInStacksOfAnySize() throws {
+    let device = try OpenCLFixture.backend().device
+    let cpu = CPUBackend()
+    var backends = [("whole batch", try OpenCLBackend(device: device))]
+    for budget in [1, 600] {
+      let small = try OpenCLBackend(device: device)
+      small.sparseGridFloats = budget
+      backends.append(("grid of \(budget) floats", small))
+    }
+    guard !backends[0].1.tunables.isTiled else { throw XCTSkip("\(device.name) runs the element-wise sparse kernels (GPU tunables)") }
+    for g in SparseConvTests.geometries {
+      for (density, relu) in [(0.4, false), (0.05, true), (0.0, false)] {
+        var rng = SeededRNG(seed: 17)
+        let (x, w, b, dy) = (
+          rng.uniformArray(g.inputShape.reduce(1, *)), OpSuite.sparseWeight(g, density: density, &rng), rng.uniformArray(g.outChannels),
+          rng.uniformArray(g.outputShape.reduce(1, *))
+        )
+        func run(_ backend: Backend) throws -> [Float] {
+          let weights = try SparseConvWeights(dense: w, shape: g.weightShape, backend: backend)
+          let (y, dx) = (try backend.zeros(g.outputShape), try backend.zeros(g.inputShape))
+          try backend.sparseConv2dForward(
+            y: y, x: try backend.upload(x, shape: g.inputShape), weights: weights, bias: try backend.upload(b, shape: [g.outChannels]),
+            geometry: g, relu: relu)
+          try backend.sparseConv2dBackwardData(
+            dx: dx, dy: try backend.upload(dy, shape: g.outputShape), weights: weights, geometry: g, reluOutput: relu ? y : nil)
+          return try backend.download(y) + backend.download(dx)
+        }
+        let want = try run(cpu)
+        for (name, backend) in backends {
+          assertClose(try run(backend), want, atol: 1e-5, rtol: 1e-5, "\(name): \(g) density \(density)")
+        }
+      }
+    }
   }
 }

@@ -4,23 +4,8 @@ import Foundation
 // Sparse convolution on the CPU: work proportional to the nonzeros, the inner loop in CKernels
 // (`advprune_sparse_rows`: a register block of outputs, a row's nonzeros streaming past).
 //
-// The direct layout, with no im2col: a stack of nb images is laid out per channel as nb
-// zero-padded planes one under the other (row pitch Wp, Hp rows each), and the output is
-// computed "wide" on the same grid: output pixel (n, y, x) sits at (n*Hp + y)*Wp + x and reads
-// input pixel (y+i, x+j) of image n at (n*Hp + y+i)*Wp + x+j, so nonzero w[o, c, i, j] is one
-// contiguous shifted run of channel c's stack, offset i*Wp + j. The grid points that are not
-// outputs (the Wp - OW columns past each row, the K-1 rows between images) are computed and
-// dropped when copying out; stacking keeps the runs long on small planes. The input gradient is
-// the transpose: dy on the same grid (zeros off the outputs, a zero margin before each channel)
-// gathered onto the padded input stack at shift -(i*Wp + j); the zero rows between images keep
-// each image's gradient its own.
-//
-// A conv of stride s runs on the padded input's stride phases: phase (a, b) holds padded pixels
-// (s*u + a, s*v + b) on a grid of ceil(Hp/s) rows of pitch ceil(Wp/s), so output (y, x) reads
-// tap (i, j) at (y + i/s, x + j/s) of phase (i%s, j%s) and the stride-1 scheme holds phase by
-// phase (only phases some tap reads are laid out: one for a 1x1 stride-2 shortcut). Its input
-// gradient gathers each phase from the taps of that phase. Each stack is one worker's, summed in
-// a fixed order, so results do not depend on threads.
+// The direct layout of `SparseGrid`, in stacks of a few images each, one stack per worker at a
+// time, summed in a fixed order, so results do not depend on threads.
 extension CPUBackend {
   /// Floats of padded input (and of wide output) one direct stack aims at: a core's L2 or so.
   static let directStackFloats = 128 << 10
@@ -32,8 +17,8 @@ extension CPUBackend {
     let (xp, yp, bp) = (UnsafePointer(ptr(x)), ptr(y), bias.map { UnsafePointer(ptr($0)) })
     let plan = StackPlan(g, workers: workerCount)
     // Every stack uses the full stack's strides, so the offsets are computed once.
-    let offsets = weights.hostPlans.plan(plan.key(inputGradient: false)) {
-      .init(offsets: rows.offsets { c, i, j in c * plan.channelStride + plan.tap(i, j) }, starts: [], values: [])
+    let offsets = weights.hostPlans.plan(plan.grid.key(inputGradient: false)) {
+      .init(offsets: plan.grid.forwardOffsets(weights.layout), starts: [], values: [])
     }.offsets
     let scratch = workerScratch(columns: g.inChannels * plan.channelStride, other: g.outChannels * plan.gridStride)
     forEachSlice(g, size: plan.stack) { t, first, nb in
@@ -41,7 +26,7 @@ extension CPUBackend {
       plan.stackPadded(xp, first: first, count: nb, into: padded)
       rows.multiply(
         rows: g.outChannels, offsets: offsets, values: rows.value, bias: bp, source: padded, into: wide, stride: plan.gridStride,
-        length: plan.outputRun(nb))
+        length: plan.grid.outputRun(nb))
       plan.unstackOutputs(wide, first: first, count: nb, relu: relu, into: yp)
     }
   }
@@ -54,17 +39,7 @@ extension CPUBackend {
       start: ptr(weights.colStart), index: ptr(weights.colIndex), value: ptr(weights.colValue), count: weights.nonzeros, kernel: g.kernel)
     let (dxp, dyp) = (ptr(dx), UnsafePointer(ptr(dy)))
     let plan = StackPlan(g, workers: workerCount)
-    // One output row per (input channel, phase): the column order's runs of each (channel, tap)
-    // regrouped by the phase the tap falls in.
-    let layout = weights.hostPlans.plan(plan.key(inputGradient: true)) {
-      let order = columns.byPhase(plan)
-      let offsets = order.entries.map { e in
-        let r = Int(columns.index[e])
-        let (o, i, j) = (r / (g.kernel * g.kernel), (r / g.kernel) % g.kernel, r % g.kernel)
-        return Int64(o * plan.segment + plan.front - plan.shift(i, j))
-      }
-      return .init(offsets: offsets, starts: order.starts, values: order.entries.map { columns.value[$0] })
-    }
+    let layout = weights.hostPlans.plan(plan.grid.key(inputGradient: true)) { plan.grid.inputGradientOrder(weights.layout) }
     let (offsets, values) = (layout.offsets, layout.values)
     let scratch = workerScratch(columns: g.outChannels * plan.segment, other: g.inChannels * plan.channelStride)
     forEachSlice(g, size: plan.stack) { t, first, nb in
@@ -101,38 +76,6 @@ private struct Compressed {
     self.kernel = kernel
   }
 
-  /// Each nonzero's source offset, from its index `(a * K + i) * K + j` split into (a, i, j).
-  func offsets(_ offset: (Int, Int, Int) -> Int) -> [Int64] {
-    let (k, kk) = (kernel, kernel * kernel)
-    return (0..<count).map { e in
-      let r = Int(index[e])
-      return Int64(offset(r / kk, (r / k) % k, r % k))
-    }
-  }
-
-  /// The column order (channel c's nonzeros grouped by tap, `start[c*K*K + tap]`) as rows
-  /// (c, phase): the nonzeros' positions in that order and each row's first.
-  func byPhase(_ plan: StackPlan) -> (entries: [Int], starts: [Int32]) {
-    let (k, s, n) = (kernel, plan.g.stride, plan.phasesPerAxis)
-    var entries: [Int] = []
-    var starts: [Int32] = [0]
-    entries.reserveCapacity(count)
-    starts.reserveCapacity(plan.g.inChannels * plan.phases + 1)
-    for c in 0..<plan.g.inChannels {
-      for phase in 0..<plan.phases {
-        let (a, b) = (phase / n, phase % n)
-        for i in stride(from: a, to: k, by: s) {
-          for j in stride(from: b, to: k, by: s) {
-            let tap = (c * k + i) * k + j
-            entries.append(contentsOf: Int(start[tap])..<Int(start[tap + 1]))
-          }
-        }
-        starts.append(Int32(entries.count))
-      }
-    }
-    return (entries, starts)
-  }
-
   /// `out[r * stride + t] = bias[r] + sum_e values[e] * source[offsets[e] + t]`.
   func multiply(
     rows: Int, start rowStart: UnsafePointer<Int32>? = nil, offsets: [Int64], values: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
@@ -144,47 +87,18 @@ private struct Compressed {
   }
 }
 
-/// The direct layout: stacks of padded images, each input channel as the stride phases its taps
-/// read, on a grid of `rows` x `pitch` per image (the padded image itself for stride 1).
+/// The direct layout (`SparseGrid`) with the CPU's copies onto it and back.
 private struct StackPlan {
-  let g: ConvGeometry
-  /// Phases laid out per axis, min(stride, K) (taps i reach phases i % stride), and in all.
-  let phasesPerAxis: Int
-  let phases: Int
-  /// Rows and row pitch of one image's phase plane, which is also the grid of the wide output
-  /// and of the wide dy: ceil(Hp / s) and ceil(Wp / s).
-  let rows: Int
-  let pitch: Int
-  let paddedPlane: Int
-  /// Images per stack.
-  let stack: Int
-  /// Zeros before each channel of dy on the grid: the largest shift.
-  let front: Int
-  /// One phase (or output channel) for a full stack; one input channel, all its phases; one
-  /// output channel of dy after `front` zeros.
-  let gridStride: Int
-  let channelStride: Int
-  let segment: Int
+  let grid: SparseGrid
   /// Each input row's pixels by phase column: pixels image, image + s, ... (count of them) of a
   /// plane sit at grid, grid + 1, ... of a channel's phases (`laid`: some tap reads them). Worked
   /// out once: the divisions per row cost more than copying a short row.
   let runs: [advprune_phase_run]
 
   init(_ g: ConvGeometry, workers: Int) {
-    self.g = g
-    let s = g.stride
-    phasesPerAxis = min(s, g.kernel)
-    phases = phasesPerAxis * phasesPerAxis
-    (rows, pitch) = g.phaseGrid
-    paddedPlane = rows * pitch
     let perWorker = (g.batch + max(1, workers) - 1) / max(1, workers)
-    // Both the input stack and the wide outputs stay near the budget.
-    stack = max(1, min(perWorker, CPUBackend.directStackFloats / max(1, max(g.inChannels * phases, g.outChannels) * paddedPlane)))
-    let reach = (g.kernel - 1) / s
-    front = reach * pitch + reach
-    gridStride = stack * paddedPlane
-    channelStride = phases * gridStride
-    segment = front + gridStride
+    grid = SparseGrid(g, stack: SparseGrid.stack(g, images: perWorker, floats: CPUBackend.directStackFloats))
+    let (s, phasesPerAxis, gridStride, pitch) = (g.stride, grid.phasesPerAxis, grid.gridStride, grid.pitch)
     var runs: [advprune_phase_run] = []
     for h in 0..<g.height {
       let (a, u) = ((h + g.padding) % s, (h + g.padding) / s)
@@ -192,30 +106,24 @@ private struct StackPlan {
         let w0 = ((b - g.padding) % s + s) % s
         guard w0 < g.width else { continue }
         let laid = a < phasesPerAxis && b < phasesPerAxis
-        let grid = (laid ? (a * phasesPerAxis + b) * gridStride : 0) + u * pitch + (w0 + g.padding) / s
+        let at = (laid ? (a * phasesPerAxis + b) * gridStride : 0) + u * pitch + (w0 + g.padding) / s
         runs.append(
-          advprune_phase_run(image: Int64(h * g.width + w0), grid: Int64(grid), count: Int64((g.width - w0 + s - 1) / s), laid: laid ? 1 : 0))
+          advprune_phase_run(image: Int64(h * g.width + w0), grid: Int64(at), count: Int64((g.width - w0 + s - 1) / s), laid: laid ? 1 : 0))
       }
     }
     self.runs = runs
   }
 
-  /// What the offsets of a weight's nonzeros depend on.
-  func key(inputGradient: Bool) -> SparseHostPlans.Key {
-    .init(inputGradient: inputGradient, height: g.height, width: g.width, padding: g.padding, stride: g.stride, stack: stack)
-  }
-
-  /// Where tap (i, j) reads within an input channel: its phase's grid, shifted.
-  func tap(_ i: Int, _ j: Int) -> Int {
-    let s = g.stride
-    return ((i % s) * phasesPerAxis + j % s) * gridStride + shift(i, j)
-  }
-
-  /// Tap (i, j)'s shift within its phase.
-  func shift(_ i: Int, _ j: Int) -> Int { (i / g.stride) * pitch + j / g.stride }
-
-  /// Grid points from the first output to the last: ((nb-1)*rows + OH-1)*pitch + OW.
-  func outputRun(_ nb: Int) -> Int { ((nb - 1) * rows + g.outHeight - 1) * pitch + g.outWidth }
+  var g: ConvGeometry { grid.g }
+  var stack: Int { grid.stack }
+  var phases: Int { grid.phases }
+  var pitch: Int { grid.pitch }
+  var paddedPlane: Int { grid.paddedPlane }
+  var front: Int { grid.front }
+  var gridStride: Int { grid.gridStride }
+  var channelStride: Int { grid.channelStride }
+  var segment: Int { grid.segment }
+  var outputsAreWholePlanes: Bool { grid.outputsAreWholePlanes }
 
   /// Images first..<first+nb of x, channel by channel, into zero-bordered phase planes one under the other.
   func stackPadded(_ x: UnsafePointer<Float>, first: Int, count nb: Int, into out: UnsafeMutablePointer<Float>) {
@@ -254,10 +162,6 @@ private struct StackPlan {
       }
     }
   }
-
-  /// Whether an output plane lies on the grid as in NCHW (a 1x1 stride-1 conv, a linear layer), so
-  /// each channel's images move as rows of a whole plane.
-  var outputsAreWholePlanes: Bool { g.outWidth == pitch && g.outHeight == rows }
 
   /// The outputs on the wide grid back into y[first..<first+nb] (NCHW).
   func unstackOutputs(_ wide: UnsafeMutablePointer<Float>, first: Int, count nb: Int, relu: Bool, into y: UnsafeMutablePointer<Float>) {

@@ -24,6 +24,9 @@ public final class OpenCLBackend: Backend {
   let bnSums2 = CLScratch()
   /// First-stage partial results of `reduce`.
   let partials = CLScratch()
+  /// Floats of padded input (and of wide output) a sparse convolution's grid holds at most on a
+  /// CPU device; larger batches go in stacks of images that fit (settable for tests).
+  var sparseGridFloats = 16 << 20
   /// Largest im2col matrix (floats) built at once (CLBlast engine).
   let maxColumnFloats: Int
   /// The engine of convolutions, linear layers and `gemm`.

@@ -24,62 +24,53 @@ enum SparseEvaluation {
   /// at 1 % against 1.7-2.3 ms dense, and lost from 5 % (README, *On a GPU*).
   static let gpuCrossoverDensity = 0.04
 
-  /// On an OpenCL CPU device (PoCL) the plane kernels' work per nonzero is a run in each row it
-  /// reaches, so short rows pay loop overhead: ResNet18 crossed over at about 20-25 % on 32-wide
-  /// rows, 12 % at 16, 7-9 % at 8 and 4-5 % at 4 (at 5 % the 4-wide stage ran sparse in 24 ms
-  /// against 28 ms dense), SmallCNN at about 35 % (24), 13 % (10) and 17 % (8) (README, *The
-  /// OpenCL engine on PoCL*). 2.5 % plus 0.5 % per output column, at most 20 %, follows ResNet18's
-  /// (4.5 % at 4 columns, 6.5 % at 8, 10.5 % at 16, 18.5 % at 32; re-measured with frozen weights
-  /// at 8 images: about 4 % at 4 columns, 11 % and 16 % on the strided 8- and 16-wide layers) and
-  /// stays below SmallCNN's.
-  /// Linear layers never: their dense passes are GEMMs (SmallCNN's fc1 at 200 images: 4.6 ms
-  /// forward + input gradient, sparse 6.1 ms at 1 %, 53 ms at 10 %); the 10-15 % measured before
-  /// had timed them as 1x1 convolutions.
-  static let openCLCPUCrossoverBase = 0.025
-  static let openCLCPUCrossoverPerColumn = 0.005
-  static let openCLCPUCrossoverCap = 0.2
+  /// On an OpenCL CPU device (PoCL) the sparse kernels compute on the CPU's direct grid too, so
+  /// the crossover has the CPU's form, a share of the padded grid, against two dense paths.
+  /// Layers whose dense passes run as Winograd (3x3 stride 1, 8 channels or more) cross over at
+  /// 22 % of their grid share, times sqrt(128 / input channels) above 128 channels, where deeper
+  /// products make Winograd faster (`profile --sparse-crossover`, forward + input gradient with
+  /// frozen dense weights; ResNet18 at 64 images about 17-20 % on its 32x32 stage, 19 % on 16x16,
+  /// 11 % on 8x8 with 256 channels, 7 % on 4x4 with 512; SmallCNN at 200 images 25 %, 30 %, 30 %;
+  /// the rule gives 19.5, 17.4, 10.0 and 4.9 %; 18.7, 15.3 and 14.1 %). The implicit GEMM's
+  /// layers (strided, 1x1, few channels, the 4x4 stage below 32 images) cross over at 50 % of
+  /// their grid share (measured above 50 % on ResNet18's strided layers and shortcuts and the
+  /// convs with 1-3 input channels, 35 % on the 4x4 stage at 8 images; the rule gives 22-50 %).
+  /// Linear layers never: their dense passes are GEMMs (SmallCNN's fc1 at 200 images: 2.6 ms
+  /// forward + input gradient, sparse 2.9 ms at 1 %).
+  static let openCLCPUWinogradCrossover = 0.22
+  static let openCLCPUImplicitGemmCrossover = 0.5
   static let openCLCPULinearCrossover = 0.0
 
-  /// Layers whose dense passes run as Winograd there (3x3 stride 1, 8 channels or more) cross
-  /// over lower, and lower still the more input channels the dense GEMM gets (measured with frozen
-  /// weights, as evaluations run: ResNet18 at 8 images about 9.5 % on its 32-wide 64-channel
-  /// stage, 3.5 % at 16 wide and 128 channels, 2.5 % at 8 and 256; SmallCNN at 200 images 21 %,
-  /// 9 % and 10 % on its 32- to 64-channel layers, README). 4 % plus 0.15 % per column, times
-  /// 64 / input channels where those are more than 64, stays at or below them (8.8 %, 3.2 %,
-  /// 1.3 %; 7.6 %, 5.5 %, 5.2 %; 0.6 % on the 4x4 stage, which below 32 images runs the implicit
-  /// GEMM instead: `smallBatchCrossover`).
-  static let openCLCPUWinogradCrossoverBase = 0.04
-  static let openCLCPUWinogradCrossoverPerColumn = 0.0015
-
-  /// The crossover of one layer on `backend`. The CPU's direct kernel computes on the whole padded
-  /// grid (a strided conv's: one stride phase of it), of which only OH*OW points are outputs, so
-  /// small padded planes (ResNet18's 8x8 and 4x4 stages) pay for the rest and cross over lower in
-  /// proportion. Measured on ResNet18's strided layers: 3x3 stride 2 at about 48, 30 and 19 %
-  /// on the 32x32, 16x16 and 8x8 inputs, 1x1 shortcuts at 30, 28 and 22 %; this gives 22, 20 and
-  /// 16 %, and 25 % for the shortcuts.
+  /// The crossover of one layer on `backend`. The direct kernels compute on the whole padded grid
+  /// (a strided conv's: one stride phase of it), of which only OH*OW points are outputs, so small
+  /// padded planes (ResNet18's 8x8 and 4x4 stages) pay for the rest and cross over lower in
+  /// proportion. On the CPU, measured on ResNet18's strided layers: 3x3 stride 2 at about 48, 30
+  /// and 19 % on the 32x32, 16x16 and 8x8 inputs, 1x1 shortcuts at 30, 28 and 22 %; this gives
+  /// 22, 20 and 16 %, and 25 % for the shortcuts.
   public static func crossover(_ g: ConvGeometry, on backend: Backend) -> Double {
     if let cl = backend as? OpenCLBackend {
       if cl.device.isGPU { return gpuCrossoverDensity }
       guard g.outPixels > 1 else { return openCLCPULinearCrossover }
       if cl.winogradFits(g, rows: g.outChannels, depth: g.inChannels) {
-        let channels = min(1, 64 / Double(g.inChannels))
-        return min(openCLCPUCrossoverCap, (openCLCPUWinogradCrossoverBase + openCLCPUWinogradCrossoverPerColumn * Double(g.outWidth)) * channels)
+        return openCLCPUWinogradCrossover * gridShare(g) * min(1, (128 / Double(g.inChannels)).squareRoot())
       }
       return implicitGemmCrossover(g)
     }
-    let grid = g.phaseGrid.rows * g.phaseGrid.pitch
-    return crossoverDensity * Double(g.outPixels) / Double(max(1, grid))
+    return crossoverDensity * gridShare(g)
   }
 
-  private static func implicitGemmCrossover(_ g: ConvGeometry) -> Double {
-    min(openCLCPUCrossoverCap, openCLCPUCrossoverBase + openCLCPUCrossoverPerColumn * Double(g.outWidth))
+  /// The share of a layer's padded grid (one stride phase of it) that is outputs.
+  private static func gridShare(_ g: ConvGeometry) -> Double {
+    Double(g.outPixels) / Double(max(1, g.phaseGrid.rows * g.phaseGrid.pitch))
   }
+
+  private static func implicitGemmCrossover(_ g: ConvGeometry) -> Double { openCLCPUImplicitGemmCrossover * gridShare(g) }
 
   /// On an OpenCL CPU device, a layer that runs as Winograd only from a batch on (planes of fewer
   /// than four 4x4 tiles: ResNet18's 4x4 stage, one tile per image, from 32 images) runs the
   /// implicit GEMM below it, where the implicit GEMM's crossover holds (measured at 8 images: about
-  /// 4 %; at 64, on Winograd, sparse lost even at 1 %, 42-44 ms against 29-31 dense): that
-  /// crossover and the batch it holds up to; nil for other layers and backends.
+  /// 35 %; at 64, on Winograd, about 7 %): that crossover and the batch it holds up to; nil for
+  /// other layers and backends.
   static func smallBatchCrossover(_ g: ConvGeometry, on backend: Backend) -> (density: Double, belowBatch: Int)? {
     guard let cl = backend as? OpenCLBackend, !cl.device.isGPU, g.outPixels > 1, cl.winogradFits(g, rows: g.outChannels, depth: g.inChannels)
     else { return nil }
@@ -91,7 +82,7 @@ enum SparseEvaluation {
   /// The crossover of a large-plane layer on `backend`.
   public static func largePlaneCrossover(on backend: Backend) -> Double {
     guard let cl = backend as? OpenCLBackend else { return crossoverDensity }
-    return cl.device.isGPU ? gpuCrossoverDensity : openCLCPUCrossoverCap
+    return cl.device.isGPU ? gpuCrossoverDensity : openCLCPUWinogradCrossover
   }
 
   /// Switches `model`'s layers to sparse kernels as `mode` says; the names of those that switched.
