@@ -65,10 +65,11 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
   /// PoCL on a CPU: 16-lane vectors (AVX-512 registers; two AVX2 ones) and the whole channel range per item.
   /// Measured with the workbench on SmallCNN and ResNet18 shapes (README).
   /// Winograd: measured on PoCL (README); not yet on a GPU, where the tiled implicit GEMM stays.
-  /// Weight gradients hold 4 patch rows of 16 lanes, 8 AVX2 registers (16 had spilled: 15-25 %
-  /// slower on an AVX2 host; AVX-512 hosts not measured).
+  /// Weight gradients: 16 patch rows per work-item spill AVX2's registers, and 4 ran 15-25 %
+  /// faster at 32 images, but at 128 (training) each of 4x as many patch blocks streams all of
+  /// dy, and ResNet18's large-plane weight gradients ran 27-33 GFLOP/s against 45-49 with 16.
   public static let cpu = CLTunables(
-    pix: 16, rows: 16, kc: 64, weightTaps: 4, rowsPerItem: 0, weightItems: 256, groupSize: 1, winograd: 1,
+    pix: 16, rows: 16, kc: 64, weightTaps: 16, rowsPerItem: 0, weightItems: 256, groupSize: 1, winograd: 1,
     gemmRows: 8)
   /// A GPU: the tiled convolution; for the rest narrow vectors, many work-items, groups of 64
   /// (tiles and weight-gradient taps measured on an H200 with the workbench, README).
