@@ -148,7 +148,12 @@ __kernel void sparse_grid_stack(__global float* restrict grid, __global const fl
     }
     __global const float* line = image + h * width + b - pad;
     for (int v = 0; v < v_lo; ++v) row[v] = 0.0f;
-    for (int v = v_lo; v < v_hi; ++v) row[v] = line[v * stride];
+    // Unit stride gets a loop of its own, so the compiler vectorises the copy.
+    if (stride == 1) {
+      for (int v = v_lo; v < v_hi; ++v) row[v] = line[v];
+    } else {
+      for (int v = v_lo; v < v_hi; ++v) row[v] = line[v * stride];
+    }
     for (int v = v_hi; v < pitch; ++v) row[v] = 0.0f;
   }
 }
@@ -205,9 +210,9 @@ __kernel void sparse_grid_stack_gradient(__global float* restrict grid, __global
 }
 
 // The padded input gradient's phases (a grid for `stack` images) back into dx's images
-// first..first+nb (NCHW): pixel (h, w)
-// from phase ((h + pad) % s, (w + pad) % s) at ((h + pad) / s, (w + pad) / s); 0 where no tap
-// reads it (a phase not laid out). One work-item per (image, channel) plane.
+// first..first+nb (NCHW): pixel (h, w) from phase ((h + pad) % s, (w + pad) % s) at
+// ((h + pad) / s, (w + pad) / s); 0 where no tap reads it (a phase not laid out). One work-item
+// per (image, channel) plane.
 __kernel void sparse_grid_unstack_inputs(__global float* restrict dx, __global const float* restrict grid, const int first,
                                          const int nb, const int stack, const int channels, const int height, const int width,
                                          const int stride, const int pad, const int phases_per_axis, const int rows,
@@ -217,12 +222,25 @@ __kernel void sparse_grid_unstack_inputs(__global float* restrict dx, __global c
   const int c = idx % channels, n = idx / channels;
   const int phases = phases_per_axis * phases_per_axis;
   __global float* to = dx + ((long)(first + n) * channels + c) * height * width;
-  for (int h = 0; h < height; ++h) {
-    const int a = (h + pad) % stride, u = (h + pad) / stride;
-    for (int w = 0; w < width; ++w) {
-      const int b = (w + pad) % stride, v = (w + pad) / stride;
-      const long plane = ((long)c * phases + a * phases_per_axis + b) * stack + n;
-      to[h * width + w] = a < phases_per_axis && b < phases_per_axis ? grid[plane * rows * pitch + u * pitch + v] : 0.0f;
+  if (stride == 1) {
+    // One phase, the padded plane itself: rows copied without per-pixel divisions.
+    __global const float* from = grid + ((long)c * stack + n) * rows * pitch + pad * pitch + pad;
+    for (int h = 0; h < height; ++h)
+      for (int w = 0; w < width; ++w) to[h * width + w] = from[h * pitch + w];
+    return;
+  }
+  // Pixels of phases not laid out (a 1x1 strided conv's) have no gradient.
+  if (phases_per_axis < stride)
+    for (int p = 0; p < height * width; ++p) to[p] = 0.0f;
+  // Each laid phase's pixels scattered back: rows h = u * s + a - pad, columns w = v * s + b - pad.
+  for (int phase = 0; phase < phases; ++phase) {
+    const int a = phase / phases_per_axis, b = phase % phases_per_axis;
+    __global const float* plane = grid + ((long)(c * phases + phase) * stack + n) * rows * pitch;
+    const int v_lo = run_begin(b - pad, stride), v_hi = run_end(b - pad, stride, width, pitch);
+    const int u_lo = run_begin(a - pad, stride), u_hi = run_end(a - pad, stride, height, rows);
+    for (int u = u_lo; u < u_hi; ++u) {
+      __global float* line = to + (u * stride + a - pad) * width + b - pad;
+      for (int v = v_lo; v < v_hi; ++v) line[v * stride] = plane[u * pitch + v];
     }
   }
 }

@@ -12,9 +12,8 @@ extension CPUBackend {
 
   public func sparseConv2dForward(y: Tensor, x: Tensor, weights: SparseConvWeights, bias: Tensor?, geometry g: ConvGeometry, relu: Bool) throws {
     OpShapes.sparseConv(x: x, y: y, bias: bias, weights: weights, geometry: g, op: "sparseConv2dForward")
-    let rows = Compressed(
-      start: ptr(weights.rowStart), index: ptr(weights.rowIndex), value: ptr(weights.rowValue), count: weights.nonzeros, kernel: g.kernel)
     let (xp, yp, bp) = (UnsafePointer(ptr(x)), ptr(y), bias.map { UnsafePointer(ptr($0)) })
+    let (start, values) = (int32s(ptr(weights.rowStart)), UnsafePointer(ptr(weights.rowValue)))
     let plan = StackPlan(g, workers: workerCount)
     // Every stack uses the full stack's strides, so the offsets are computed once.
     let offsets = weights.hostPlans.plan(plan.grid.key(inputGradient: false)) {
@@ -24,9 +23,9 @@ extension CPUBackend {
     forEachSlice(g, size: plan.stack) { t, first, nb in
       let (padded, wide) = scratch[t]
       plan.stackPadded(xp, first: first, count: nb, into: padded)
-      rows.multiply(
-        rows: g.outChannels, offsets: offsets, values: rows.value, bias: bp, source: padded, into: wide, stride: plan.gridStride,
-        length: plan.grid.outputRun(nb))
+      sparseRows(
+        g.outChannels, start: start, offsets: offsets, values: values, bias: bp, source: padded,
+        into: wide, stride: plan.gridStride, length: plan.grid.outputRun(nb))
       plan.unstackOutputs(wide, first: first, count: nb, relu: relu, into: yp)
     }
   }
@@ -35,8 +34,6 @@ extension CPUBackend {
     OpShapes.sparseConv(x: dx, y: dy, bias: nil, weights: weights, geometry: g, op: "sparseConv2dBackwardData")
     if let reluOutput { checkSameCount(reluOutput, dy, op: "sparseConv2dBackwardData") }
     let mask = reluOutput.map { UnsafePointer(ptr($0)) }
-    let columns = Compressed(
-      start: ptr(weights.colStart), index: ptr(weights.colIndex), value: ptr(weights.colValue), count: weights.nonzeros, kernel: g.kernel)
     let (dxp, dyp) = (ptr(dx), UnsafePointer(ptr(dy)))
     let plan = StackPlan(g, workers: workerCount)
     let layout = weights.hostPlans.plan(plan.grid.key(inputGradient: true)) { plan.grid.inputGradientOrder(weights.layout) }
@@ -47,8 +44,8 @@ extension CPUBackend {
       plan.stackGradient(dyp, first: first, count: nb, reluOutput: mask, into: grid)
       layout.starts.withUnsafeBufferPointer { starts in
         values.withUnsafeBufferPointer { v in
-          columns.multiply(
-            rows: g.inChannels * plan.phases, start: starts.baseAddress!, offsets: offsets, values: v.baseAddress!, bias: nil, source: grid,
+          sparseRows(
+            g.inChannels * plan.phases, start: starts.baseAddress!, offsets: offsets, values: v.baseAddress!, bias: nil, source: grid,
             into: padded, stride: plan.gridStride, length: nb * plan.paddedPlane)
         }
       }
@@ -57,33 +54,17 @@ extension CPUBackend {
   }
 }
 
-/// One compressed order of the nonzeros, read straight from the backend's buffers (indices are
-/// Int32 bit patterns in float storage).
-private struct Compressed {
-  let start: UnsafePointer<Int32>
-  let index: UnsafePointer<Int32>
-  let value: UnsafePointer<Float>
-  let count: Int
-  let kernel: Int
+/// A weight's index buffer as the Int32 bit patterns it holds in float storage.
+private func int32s(_ p: UnsafeMutablePointer<Float>) -> UnsafePointer<Int32> { UnsafeRawPointer(p).assumingMemoryBound(to: Int32.self) }
 
-  init(
-    start: UnsafeMutablePointer<Float>, index: UnsafeMutablePointer<Float>, value: UnsafeMutablePointer<Float>, count: Int, kernel: Int
-  ) {
-    self.start = UnsafeRawPointer(start).assumingMemoryBound(to: Int32.self)
-    self.index = UnsafeRawPointer(index).assumingMemoryBound(to: Int32.self)
-    self.value = UnsafePointer(value)
-    self.count = count
-    self.kernel = kernel
-  }
-
-  /// `out[r * stride + t] = bias[r] + sum_e values[e] * source[offsets[e] + t]`.
-  func multiply(
-    rows: Int, start rowStart: UnsafePointer<Int32>? = nil, offsets: [Int64], values: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-    source: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, stride: Int, length: Int
-  ) {
-    offsets.withUnsafeBufferPointer { o in
-      advprune_sparse_rows(0, Int64(rows), rowStart ?? start, o.baseAddress, values, bias, source, out, Int64(stride), Int64(length))
-    }
+/// `out[r * stride + t] = bias[r] + sum_e values[e] * source[offsets[e] + t]` over row r's
+/// entries `start[r] ..< start[r + 1]`.
+private func sparseRows(
+  _ rows: Int, start: UnsafePointer<Int32>, offsets: [Int64], values: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+  source: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, stride: Int, length: Int
+) {
+  offsets.withUnsafeBufferPointer { o in
+    advprune_sparse_rows(0, Int64(rows), start, o.baseAddress, values, bias, source, out, Int64(stride), Int64(length))
   }
 }
 
