@@ -7,7 +7,8 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
   /// Output channels accumulated in registers at once by the implicit GEMM.
   public var rows: Int
   /// GEMM rows accumulated in registers at once by `gemm_rows` and the Winograd products (fewer
-  /// than `rows` on AVX2: 16 rows of 16-lane vectors are 32 registers, twice what it has).
+  /// than `rows` on AVX2: 16 rows of 16-lane vectors are 32 registers, twice what it has; 6 rows
+  /// are 12, which with the column vector and the broadcast fit its 16, where 8 spilled).
   public var gemmRows: Int
   /// Patch rows staged per pass in a work-item's private tile.
   public var kc: Int
@@ -70,7 +71,7 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
   /// dy, and ResNet18's large-plane weight gradients ran 27-33 GFLOP/s against 45-49 with 16.
   public static let cpu = CLTunables(
     pix: 16, rows: 16, kc: 64, weightTaps: 16, rowsPerItem: 0, weightItems: 256, groupSize: 1, winograd: 1,
-    gemmRows: 8)
+    gemmRows: 6)
   /// A GPU: the tiled convolution; for the rest narrow vectors, many work-items, groups of 64
   /// (tiles and weight-gradient taps measured on an H200 with the workbench, README).
   public static let gpu = CLTunables(
