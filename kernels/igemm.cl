@@ -18,7 +18,7 @@
 #define ROWS 16
 #endif
 #ifndef GEMM_ROWS
-#define GEMM_ROWS 6
+#define GEMM_ROWS 8
 #endif
 #ifndef KC
 #define KC 64

@@ -13,6 +13,8 @@ static int best_supported(void) {
   return ADVPRUNE_ISA_BASELINE;
 }
 
+int advprune_isa_supported(void) { return best_supported(); }
+
 static int chosen = -1;
 
 int advprune_isa_select(int requested) {

@@ -12,6 +12,8 @@ int advprune_isa(void);
 /// Uses `requested` from now on, or the best the CPU supports when it lacks it (or for -1); returns the one in use.
 int advprune_isa_select(int requested);
 const char *advprune_isa_name(int isa);
+/// The best the CPU supports, whatever the copy in use (what a CPU OpenCL device compiles for).
+int advprune_isa_supported(void);
 
 /// The inner loop of the CPU backend's sparse convolution, in C for its per-CPU copies.
 ///

@@ -1,3 +1,5 @@
+import CKernels
+
 /// The tunable sizes of our own kernels (`kernels/igemm.cl`), passed to the compiler as `-D`
 /// defines, with the host-side launch shape that goes with them. Values are per device kind and
 /// kept as data here; `advprune bench-kernel --set NAME=V` tries others without a rebuild.
@@ -6,9 +8,7 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
   public var pix: Int
   /// Output channels accumulated in registers at once by the implicit GEMM.
   public var rows: Int
-  /// GEMM rows accumulated in registers at once by `gemm_rows` and the Winograd products (fewer
-  /// than `rows` on AVX2: 16 rows of 16-lane vectors are 32 registers, twice what it has; 6 rows
-  /// are 12, which with the column vector and the broadcast fit its 16, where 8 spilled).
+  /// GEMM rows accumulated in registers at once by `gemm_rows` and the Winograd products.
   public var gemmRows: Int
   /// Patch rows staged per pass in a work-item's private tile.
   public var kc: Int
@@ -63,15 +63,24 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
       && localBytes <= 32768
   }
 
-  /// PoCL on a CPU: 16-lane vectors (AVX-512 registers; two AVX2 ones) and the whole channel range per item.
+  /// PoCL on a CPU: 16-lane vectors and the whole channel range per item, with register blocks
+  /// sized by the host's vector registers (a CPU device compiles for the host it runs on).
   /// Measured with the workbench on SmallCNN and ResNet18 shapes (README).
   /// Winograd: measured on PoCL (README); not yet on a GPU, where the tiled implicit GEMM stays.
   /// Weight gradients: 16 patch rows per work-item spill AVX2's registers, and 4 ran 15-25 %
   /// faster at 32 images, but at 128 (training) each of 4x as many patch blocks streams all of
   /// dy, and ResNet18's large-plane weight gradients ran 27-33 GFLOP/s against 45-49 with 16.
-  public static let cpu = CLTunables(
-    pix: 16, rows: 16, kc: 64, weightTaps: 16, rowsPerItem: 0, weightItems: 256, groupSize: 1, winograd: 1,
-    gemmRows: 6)
+  public static var cpu: CLTunables { advprune_isa_supported() == Int32(ADVPRUNE_ISA_AVX512) ? cpuAVX512 : cpuAVX2 }
+
+  /// AVX-512's 32 registers hold 16 rows of 16-lane accumulators (the sizes earlier sessions
+  /// measured on AVX-512 hosts).
+  public static let cpuAVX512 = CLTunables(
+    pix: 16, rows: 16, kc: 64, weightTaps: 16, rowsPerItem: 0, weightItems: 256, groupSize: 1, winograd: 1, gemmRows: 16)
+  /// AVX2 has 16: 6 rows of two-register accumulators, the column vector and the broadcast fill
+  /// 15 (16 rows spilled; 8 still did): the implicit GEMM's strided forwards 1.9x and input
+  /// gradients 1.1-1.4x faster, the Winograd products about 15 % (README).
+  public static let cpuAVX2 = CLTunables(
+    pix: 16, rows: 6, kc: 64, weightTaps: 16, rowsPerItem: 0, weightItems: 256, groupSize: 1, winograd: 1, gemmRows: 6)
   /// A GPU: the tiled convolution; for the rest narrow vectors, many work-items, groups of 64
   /// (tiles and weight-gradient taps measured on an H200 with the workbench, README).
   public static let gpu = CLTunables(
