@@ -27,18 +27,18 @@ enum SparseEvaluation {
   /// On an OpenCL CPU device (PoCL) the sparse kernels compute on the CPU's direct grid too, so
   /// the crossover has the CPU's form, a share of the padded grid, against two dense paths.
   /// Layers whose dense passes run as Winograd (3x3 stride 1, 8 channels or more) cross over at
-  /// 22 % of their grid share, times sqrt(128 / input channels) above 128 channels, where deeper
+  /// 16 % of their grid share, times sqrt(128 / input channels) above 128 channels, where deeper
   /// products make Winograd faster (`profile --sparse-crossover`, forward + input gradient with
-  /// frozen dense weights; ResNet18 at 64 images about 17-20 % on its 32x32 stage, 19 % on 16x16,
-  /// 11 % on 8x8 with 256 channels, 7 % on 4x4 with 512; SmallCNN at 200 images 25 %, 30 %, 30 %;
-  /// the rule gives 19.5, 17.4, 10.0 and 4.9 %; 18.7, 15.3 and 14.1 %). The implicit GEMM's
-  /// layers (strided, 1x1, few channels, the 4x4 stage below 32 images) cross over at 50 % of
-  /// their grid share (measured above 50 % on ResNet18's strided layers and shortcuts and the
-  /// convs with 1-3 input channels, 35 % on the 4x4 stage at 8 images; the rule gives 22-50 %).
-  /// Linear layers never: their dense passes are GEMMs (SmallCNN's fc1 at 200 images: 2.6 ms
-  /// forward + input gradient, sparse 2.9 ms at 1 %).
-  static let openCLCPUWinogradCrossover = 0.22
-  static let openCLCPUImplicitGemmCrossover = 0.5
+  /// frozen dense weights, AVX2 register blocks; ResNet18 at 64 images about 12-20 % on its 32x32
+  /// stage, 14 % on 16x16, 8 % on 8x8 with 256 channels, 4 % on 4x4 with 512; the rule gives 14.2,
+  /// 12.6, 7.2 and 3.6 %; SmallCNN at 200 images measured 25-30 % before the register blocks
+  /// shrank). The implicit GEMM's layers (strided, 1x1, few channels, the 4x4 stage below 32
+  /// images) cross over at 35 % of their grid share (measured: ResNet18's 3x3 stride-2 layers
+  /// about 40, 42 and 31 %, the shortcuts above 50 %, 40 % and 25 %, conv1 above 50 %; the rule
+  /// gives 31, 28, 22 and 35 %, and 31 %). Linear layers never: their dense passes are GEMMs
+  /// (SmallCNN's fc1 at 200 images: 2.6 ms forward + input gradient, sparse 2.9 ms at 1 %).
+  static let openCLCPUWinogradCrossover = 0.16
+  static let openCLCPUImplicitGemmCrossover = 0.35
   static let openCLCPULinearCrossover = 0.0
 
   /// The crossover of one layer on `backend`. The direct kernels compute on the whole padded grid
