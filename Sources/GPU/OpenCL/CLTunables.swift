@@ -72,8 +72,8 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
   /// dy, and ResNet18's large-plane weight gradients ran 27-33 GFLOP/s against 45-49 with 16.
   public static var cpu: CLTunables { advprune_isa_supported() == Int32(ADVPRUNE_ISA_AVX512) ? cpuAVX512 : cpuAVX2 }
 
-  /// AVX-512's 32 registers hold 16 rows of 16-lane accumulators (the sizes earlier sessions
-  /// measured on AVX-512 hosts).
+  /// AVX-512's 32 registers hold 16 rows of 16-lane accumulators (the implicit GEMM's 16 rows
+  /// were measured on AVX-512 hosts by earlier sessions; the Winograd products there were not).
   public static let cpuAVX512 = CLTunables(
     pix: 16, rows: 16, kc: 64, weightTaps: 16, rowsPerItem: 0, weightItems: 256, groupSize: 1, winograd: 1, gemmRows: 16)
   /// AVX2 has 16: 6 rows of two-register accumulators, the column vector and the broadcast fill
