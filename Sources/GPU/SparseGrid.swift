@@ -34,26 +34,21 @@ struct SparseGrid {
   let channelStride: Int
   let segment: Int
 
-  init(_ g: ConvGeometry, stack: Int) {
+  /// The layout for stacks of at most `images` images, as many as keep both the input stack and
+  /// the wide outputs near `floats`.
+  init(_ g: ConvGeometry, images: Int, floats: Int) {
     self.g = g
     let s = g.stride
     phasesPerAxis = min(s, g.kernel)
     phases = phasesPerAxis * phasesPerAxis
     (rows, pitch) = g.phaseGrid
     paddedPlane = rows * pitch
-    self.stack = stack
+    stack = max(1, min(images, floats / max(1, max(g.inChannels * phases, g.outChannels) * paddedPlane)))
     let reach = (g.kernel - 1) / s
     front = reach * pitch + reach
     gridStride = stack * paddedPlane
     channelStride = phases * gridStride
     segment = front + gridStride
-  }
-
-  /// Images per stack when both the input stack and the wide outputs should stay near `floats`.
-  static func stack(_ g: ConvGeometry, images: Int, floats: Int) -> Int {
-    let (rows, pitch) = g.phaseGrid
-    let phases = min(g.stride, g.kernel) * min(g.stride, g.kernel)
-    return max(1, min(images, floats / max(1, max(g.inChannels * phases, g.outChannels) * rows * pitch)))
   }
 
   /// What the offsets of a weight's nonzeros depend on.

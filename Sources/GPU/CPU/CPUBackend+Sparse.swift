@@ -78,7 +78,7 @@ private struct StackPlan {
 
   init(_ g: ConvGeometry, workers: Int) {
     let perWorker = (g.batch + max(1, workers) - 1) / max(1, workers)
-    grid = SparseGrid(g, stack: SparseGrid.stack(g, images: perWorker, floats: CPUBackend.directStackFloats))
+    grid = SparseGrid(g, images: perWorker, floats: CPUBackend.directStackFloats)
     let (s, phasesPerAxis, gridStride, pitch) = (g.stride, grid.phasesPerAxis, grid.gridStride, grid.pitch)
     var runs: [advprune_phase_run] = []
     for h in 0..<g.height {

@@ -38,7 +38,7 @@ extension OpenCLBackend {
   }
 
   private func grid(_ g: ConvGeometry) -> SparseGrid {
-    SparseGrid(g, stack: SparseGrid.stack(g, images: g.batch, floats: sparseGridFloats))
+    SparseGrid(g, images: g.batch, floats: sparseGridFloats)
   }
 
   /// A plan's offsets (and, with `ownOrder`, its rows and weights) on the device.
