@@ -524,21 +524,37 @@ __kernel void conv_igemm_dweight(__global float* partial, __global float* bias_p
 
 // The bordered copy: out[plane, y, x] = in[plane, (y - top) / d, (x - left) / d] where y - top and
 // x - left are non-negative multiples of the dilation d inside the input, else 0; with `gated`,
-// in * (gate > 0) (the ReLU's mask on dy). One work-item per output row.
-__kernel void pad_planes(__global float* out, __global const float* in, __global const float* gate, const int gated,
-                         const int planes, const int h, const int w, const int top, const int left, const int dilation,
-                         const int out_h, const int out_w) {
+// in * (gate > 0) (the ReLU's mask on dy). One work-item per output row. `restrict` and the
+// separate loops let the compiler vectorise the undilated row (gate may be in itself: both are
+// only read).
+__kernel void pad_planes(__global float* restrict out, __global const float* restrict in, __global const float* restrict gate,
+                         const int gated, const int planes, const int h, const int w, const int top, const int left,
+                         const int dilation, const int out_h, const int out_w) {
   const int r = get_global_id(0);
   if (r >= planes * out_h) return;
-  __global float* o = out + r * out_w;
-  for (int x = 0; x < out_w; ++x) o[x] = 0.0f;
+  __global float* restrict o = out + r * out_w;
   const int plane = r / out_h, dy = r % out_h - top;
-  if (dy < 0 || dy % dilation != 0 || dy / dilation >= h) return;
+  if (dy < 0 || dy % dilation != 0 || dy / dilation >= h) {
+    for (int x = 0; x < out_w; ++x) o[x] = 0.0f;
+    return;
+  }
   const int sy = dy / dilation;
-  __global const float* row = in + (plane * h + sy) * w;
-  __global const float* grow = gate + (plane * h + sy) * w;
+  __global const float* restrict row = in + (plane * h + sy) * w;
+  __global const float* restrict grow = gate + (plane * h + sy) * w;
   const int last = min(w, (out_w - left + dilation - 1) / dilation);
-  for (int sx = 0; sx < last; ++sx) o[left + sx * dilation] = gated && !(grow[sx] > 0.0f) ? 0.0f : row[sx];
+  if (dilation != 1) {
+    for (int x = 0; x < out_w; ++x) o[x] = 0.0f;
+    for (int sx = 0; sx < last; ++sx) o[left + sx * dilation] = gated && !(grow[sx] > 0.0f) ? 0.0f : row[sx];
+    return;
+  }
+  for (int x = 0; x < left; ++x) o[x] = 0.0f;
+  __global float* restrict mid = o + left;
+  if (gated) {
+    for (int sx = 0; sx < last; ++sx) mid[sx] = grow[sx] > 0.0f ? row[sx] : 0.0f;
+  } else {
+    for (int sx = 0; sx < last; ++sx) mid[sx] = row[sx];
+  }
+  for (int x = left + last; x < out_w; ++x) o[x] = 0.0f;
 }
 
 // pad_planes with one work-item per value of the copy, so neighbouring items write neighbouring

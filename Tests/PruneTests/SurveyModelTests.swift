@@ -85,13 +85,17 @@ final class SurveyModelTests: XCTestCase {
   /// Measured, not assumed: with batch norm on batch statistics, a randomly initialised deep
   /// network is chaotic — a 1e-6 relative change of the input moves the CPU reference's own
   /// gradients by about 1 % (ReLU and max-pool decisions flip, and batch statistics couple every
-  /// sample). So in training mode a candidate must stay within 1e-3 or within twice the largest
+  /// sample). So a candidate must stay within 1e-3 or within twice the largest
   /// change a 1e-6 input perturbation makes to the reference's own gradients, whichever is larger
-  /// (a real bug is off by O(1)), per tensor and over all gradients as one vector; in eval mode
-  /// (how attacks run) the problem is well conditioned and the bar is 1e-3 outright. Errors are
+  /// (a real bug is off by O(1)), per tensor and over all gradients as one vector. Errors are
   /// relative L2. Winograd (both backends' 3x3 stride-1 convolutions) rounds differently at every
   /// layer, not only at the input, so its chaos yardstick is a 1e-5 input perturbation: VGG16 in
-  /// training mode reads 0.8-1.1 % against it, while in eval mode both models agree to 3e-6. (The CPU reference sums
+  /// training mode reads 0.8-1.1 % against it. Eval mode (how attacks run) is better conditioned
+  /// but not immune: the same perturbation moves the reference's eval gradients by 0.5 % (ResNet18)
+  /// and 0.8 % (VGG16, whose max pooling can flip a near tie), and with OpenBLAS's AVX-512 kernels
+  /// (a different summation order) the CPU fast path's VGG16 eval gradients read 1.1e-3 where its
+  /// AVX2 kernels give 1.6e-5; so eval mode takes the same yardstick. Typical eval agreement is
+  /// 1e-6 to 1e-5. (The CPU reference sums
   /// batch-norm statistics and bias gradients in double: with float sums over 10^4 values its own
   /// rounding was what the comparison measured.)
   func testSurveyModelsAgreeAcrossBackends() throws {
@@ -105,7 +109,7 @@ final class SurveyModelTests: XCTestCase {
         for training in [false, true] {
           let want = try logitsAndGradients(reference, training: training, noise: 0)
           let got = try logitsAndGradients(candidate, training: training, noise: 0)
-          let perturbed = training ? try logitsAndGradients(reference, training: true, noise: 1e-5) : want
+          let perturbed = try logitsAndGradients(reference, training: training, noise: 1e-5)
           let mode = "\(label) " + (training ? "train" : "eval")
           XCTAssertLessThan(relativeError(got.logits, want.logits), 1e-4, "\(arch) \(mode) logits")
           let sensitivity = want.grads.keys.map { relativeError(perturbed.grads[$0]!, want.grads[$0]!) }.max() ?? 0

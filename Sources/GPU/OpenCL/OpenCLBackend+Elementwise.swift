@@ -18,14 +18,23 @@ extension OpenCLBackend {
   }
 
   public func maxPool2x2Forward(y: Tensor, x: Tensor) throws {
-    let (_, h, w) = OpShapes.pool(x: x, y: y, op: "maxPool2x2Forward")
-    try launch("maxpool2x2_forward", items: y.count, [.buffer(y), .buffer(x), .int(h), .int(w), .int(y.count)])
+    let (planes, h, w) = OpShapes.pool(x: x, y: y, op: "maxPool2x2Forward")
+    if tunables.isTiled {
+      try launch("maxpool2x2_forward", items: y.count, [.buffer(y), .buffer(x), .int(h), .int(w), .int(y.count)])
+    } else {
+      try launch("maxpool2x2_rows_forward", items: planes * h / 2, [.buffer(y), .buffer(x), .int(h), .int(w), .int(planes * h / 2)])
+    }
   }
 
   public func maxPool2x2Backward(dx: Tensor, dy: Tensor, x: Tensor) throws {
-    let (_, h, w) = OpShapes.pool(x: x, y: dy, op: "maxPool2x2Backward")
+    let (planes, h, w) = OpShapes.pool(x: x, y: dy, op: "maxPool2x2Backward")
     checkSameCount(dx, x, op: "maxPool2x2Backward")
-    try launch("maxpool2x2_backward", items: dy.count, [.buffer(dx), .buffer(dy), .buffer(x), .int(h), .int(w), .int(dy.count)])
+    if tunables.isTiled {
+      try launch("maxpool2x2_backward", items: dy.count, [.buffer(dx), .buffer(dy), .buffer(x), .int(h), .int(w), .int(dy.count)])
+    } else {
+      try launch(
+        "maxpool2x2_rows_backward", items: planes * h / 2, [.buffer(dx), .buffer(dy), .buffer(x), .int(h), .int(w), .int(planes * h / 2)])
+    }
   }
 
   public func randomUniform(_ tensor: Tensor, low: Float, high: Float, seed: UInt64) throws {
