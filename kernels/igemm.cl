@@ -47,6 +47,9 @@ typedef union {
 #define MAX_BLEND 4
 // conv_igemm: an item with at most this many rows skips the tile (see `few`).
 #define FEW_ROWS 4
+// conv_igemm: a strided input gradient's phases with at most this many taps (a 7x7 kernel at
+// stride 2 has 16) walk K without the tile.
+#define MAX_PHASE_TAPS 16
 
 // Flags of conv_igemm.
 #define WITH_BIAS 1
@@ -225,6 +228,53 @@ __kernel void conv_igemm(__global float* out, __global const float* src, __globa
     }
     for (int r = 0; r < item_rows; ++r)
       store_pixels(out_n + (r_begin + r) * plane_p, out_off, spread, finish(fa[r] + fb[r], true, flags, bias, r_begin + r), count);
+    return;
+  }
+
+  // A strided input gradient's phase whose lanes load as vectors (one row, or a few blended): each
+  // block of ROWS channels walks the whole K with its accumulators in registers and scatters
+  // once. Staging KC taps in the tile would store and reload every accumulator lane by lane per
+  // KC taps, and reloading a vector per tap costs less than that. The phase's few taps are
+  // worked out once, so the walk has no divisions.
+  if (spread && !few && (row || blended) && taps <= MAX_PHASE_TAPS) {
+    int tap_at[MAX_PHASE_TAPS], tap_w[MAX_PHASE_TAPS];
+    int kept = 0;
+    for (int a = 0; a < taps_h; ++a) {
+      for (int b = 0; b < taps_w; ++b) {
+        const int i = i0 + ps * a, j = j0 + ps * b;
+        const int ti = (phase_y + pad - i) / ps + border, tj = (phase_x + pad - j) / ps + border;
+        const int dr = py0 * stride + ti - border;
+        if (one_row && (dr < 0 || dr >= real_h)) continue;
+        tap_at[kept] = ti * src_w + tj;
+        tap_w[kept] = i * kernel_size + j;
+        ++kept;
+      }
+    }
+    for (int r0 = r_begin; r0 < r_end; r0 += ROWS) {
+      const int rows = min(ROWS, r_end - r0);
+      int roff[ROWS];
+      floatv acc[ROWS];
+#pragma unroll
+      for (int r = 0; r < ROWS; ++r) {
+        roff[r] = min(r0 + r, out_rows - 1) * row_stride;
+        acc[r] = (floatv)(0.0f);
+      }
+      for (int q = 0; q < src_channels; ++q) {
+        __global const float* src_q = src_n + q * src_plane;
+        __global const float* w_q = w + q * q_stride;
+        for (int t = 0; t < kept; ++t) {
+          __global const float* at = src_q + tap_at[t];
+          floatv v = vloadv(0, at);
+          if (!row)
+            for (int rr = 1; rr < rows_spanned; ++rr) v = select(v, vloadv(0, at + rr * row_shift), lane_row.v >= rr);
+          __global const float* wt = w_q + tap_w[t];
+#pragma unroll
+          for (int r = 0; r < ROWS; ++r) acc[r] = fma((floatv)(wt[roff[r]]), v, acc[r]);
+        }
+      }
+      for (int r = 0; r < rows; ++r)
+        store_pixels(out_n + (r0 + r) * plane_p, out_off, spread, finish(acc[r], true, flags, bias, r0 + r), count);
+    }
     return;
   }
 

@@ -89,7 +89,10 @@ public enum OpSuite {
   /// channels than a register block, more patch rows than one staged tile, rows wider than a
   /// vector and planes narrower than one; a row wider than the CPU Winograd's 16 tiles; then two
   /// that OpenCL runs as Winograd (at least 8 channels each way, 32 tiles): planes that 4x4 tiles
-  /// do not divide, more output channels than a register block, padded and not.
+  /// do not divide, more output channels than a register block, padded and not; last, strided
+  /// input gradients of more channels than a few (OpenCL walks their phases' K without the tile):
+  /// phase rows as wide as a vector, over more than one register block, and narrow phase rows,
+  /// blended, with a partial last vector.
   static let convGeometries = [
     ConvGeometry(batch: 3, inChannels: 2, height: 9, width: 8, outChannels: 4, kernel: 3),
     ConvGeometry(batch: 2, inChannels: 3, height: 8, width: 8, outChannels: 5, kernel: 3, stride: 2, padding: 1),
@@ -103,6 +106,8 @@ public enum OpSuite {
     ConvGeometry(batch: 1, inChannels: 2, height: 5, width: 40, outChannels: 3, kernel: 3, padding: 1),
     ConvGeometry(batch: 4, inChannels: 9, height: 11, width: 14, outChannels: 17, kernel: 3, padding: 1),
     ConvGeometry(batch: 3, inChannels: 8, height: 17, width: 13, outChannels: 8, kernel: 3),
+    ConvGeometry(batch: 2, inChannels: 20, height: 32, width: 32, outChannels: 6, kernel: 3, stride: 2, padding: 1),
+    ConvGeometry(batch: 2, inChannels: 9, height: 9, width: 9, outChannels: 5, kernel: 3, stride: 2, padding: 1),
   ]
 
   static func convCases() -> [OpCase] {
