@@ -13,7 +13,16 @@ struct Predict: ParsableCommand {
   @Option(help: "Directory of the data set's files.") var dataDir: String?
   @Option(help: CompactMode.help) var compact: CompactMode = .auto
   @Option(help: SparseMode.help) var sparse: SparseMode = .auto
+  @Flag(
+    help:
+      "On OpenCL, also time every kernel and transfer of the timed forward pass from its profiling event (which serialises the queue, so the pass itself reads slower)."
+  ) var kernels = false
   @OptionGroup var common: CommonOptions
+
+  struct Report: Encodable {
+    let predict: PredictJob.Result
+    let kernels: [KernelRow]
+  }
 
   func run() throws {
     try reportingErrors {
@@ -22,14 +31,28 @@ struct Predict: ParsableCommand {
         dataDirectory: dataDir, points: n)
       job.compact = compact
       job.sparse = sparse
-      let result = try job.run(backend: try common.backend())
-      if common.json { return try printJSON(result) }
+      let backend = try common.backend()
+      let cl = kernels ? backend as? OpenCLBackend : nil
+      if kernels && cl == nil { printErr("advprune: --kernels times OpenCL kernels; this backend runs none") }
+      if let cl {
+        job.measuring = {
+          cl.resetTimings()
+          cl.profiling = true
+        }
+      }
+      let result = try job.run(backend: backend)
+      // Events are read at a synchronisation.
+      try cl?.synchronize()
+      cl?.profiling = false
+      let rows = cl.map(KernelRow.rows(of:)) ?? []
+      if common.json { return try kernels ? printJSON(Report(predict: result, kernels: rows)) : printJSON(result) }
       for (i, row) in result.logits.enumerated() {
         print(
           "\(i)  label \(result.labels[i])  predicted \(result.predictions[i])  logits "
             + row.map { String(format: "%.4f", $0) }.joined(separator: " "))
       }
       print(String(format: "accuracy %.2f%% on %d images (%@ model)", 100 * result.accuracy, result.labels.count, result.path))
+      KernelRow.printTable(rows)
     }
   }
 }

@@ -31,15 +31,6 @@ struct Profile: ParsableCommand {
     let kernels: [KernelRow]
   }
 
-  struct KernelRow: Encodable {
-    let name: String
-    let calls: Int
-    let totalMilliseconds: Double
-    let share: Double
-    /// For convolutions and GEMMs.
-    let gflops: Double?
-  }
-
   func run() throws {
     try reportingErrors {
       guard let chosen = OpenCLEngine(rawValue: engine) else {
@@ -65,12 +56,7 @@ struct Profile: ParsableCommand {
         }
         _ = try once.run(backend: cl, progress: SilentProgress())
         cl.profiling = false
-        let total = cl.timings.values.reduce(0) { $0 + $1.totalNanoseconds }
-        rows = cl.timings.values.sorted { $0.totalNanoseconds > $1.totalNanoseconds }.map {
-          KernelRow(
-            name: $0.name, calls: $0.calls, totalMilliseconds: $0.totalNanoseconds / 1e6, share: total > 0 ? $0.totalNanoseconds / total : 0,
-            gflops: $0.gflops)
-        }
+        rows = KernelRow.rows(of: cl)
       }
       if common.json { return try printJSON(Report(throughput: result, imagesPerSecond: result.imagesPerSecond, kernels: rows)) }
       print(
@@ -80,15 +66,7 @@ struct Profile: ParsableCommand {
       if let allocations = result.allocationsAfterWarmup, let peak = result.peakDeviceBytes {
         print(String(format: "device memory: peak %.1f MiB; buffers allocated after warm-up: %d", Double(peak) / 1_048_576, allocations))
       }
-      if !rows.isEmpty {
-        print("kernel".padding(toLength: 44, withPad: " ", startingAt: 0) + " calls   total ms   share  GFLOP/s")
-        for r in rows {
-          print(
-            r.name.padding(toLength: 44, withPad: " ", startingAt: 0)
-              + String(format: "%6d %10.2f  %5.1f%%", r.calls, r.totalMilliseconds, 100 * r.share)
-              + (r.gflops.map { String(format: "  %7.1f", $0) } ?? ""))
-        }
-      }
+      KernelRow.printTable(rows)
     }
   }
 

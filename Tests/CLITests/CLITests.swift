@@ -375,6 +375,17 @@ final class CLITests: XCTestCase {
     XCTAssertEqual(attack.status, 0, attack.stderr)
     let attackJSON = try JSONSerialization.jsonObject(with: Data(attack.stdout.utf8)) as? [String: Any]
     XCTAssertEqual(attackJSON?["path"] as? String, "sparse", "--sparse on computes every layer sparse")
+    // predict --kernels: the timed pass's kernels, the sparse ones among them.
+    let profiled = try advprune(["predict", compact, "--data-dir", dir, "--n", "8", "--device", "opencl", "--sparse", "on", "--kernels", "--json"])
+    if profiled.status == 2 && ProcessInfo.processInfo.environment["ADVPRUNE_REQUIRE_OPENCL"] != "1" {
+      print("no OpenCL device, predict --kernels not tested: \(profiled.stderr)")
+    } else {
+      XCTAssertEqual(profiled.status, 0, profiled.stderr)
+      let report = try JSONSerialization.jsonObject(with: Data(profiled.stdout.utf8)) as? [String: Any]
+      XCTAssertEqual((report?["predict"] as? [String: Any])?["path"] as? String, "sparse")
+      let names = (report?["kernels"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+      XCTAssert(names.contains { $0.hasPrefix("sparse_") } && names.contains("transfer: device -> host"), "\(names)")
+    }
     let evaluation = attackJSON?["evaluation"] as? [String: Any]
     XCTAssert((evaluation?["attack"] as? String ?? "").contains("eps 0.031"), "CIFAR-10's default eps is 8/255: \(evaluation ?? [:])")
     // The whole L2 ensemble (Square L2 on three channels) and a curve with its AutoAttack marker.
