@@ -720,6 +720,37 @@ __kernel void transpose(__global float* out, __global const float* in, const int
   out[(m * cols + j) * rows + i] = in[e];
 }
 
+// The same transpose a 16 x 16 tile per work-item (what a CPU device wants: the kernel above pays
+// three index divisions per value, and its writes go `rows` apart): the tile's rows read as
+// vectors into private memory, its columns written out as vectors. Items: count * ceil(rows / 16)
+// * ceil(cols / 16).
+#define TT 16
+__kernel void transpose_tiles(__global float* restrict out, __global const float* restrict in, const int rows, const int cols,
+                              const int count) {
+  const int row_tiles = (rows + TT - 1) / TT, col_tiles = (cols + TT - 1) / TT;
+  const int e = get_global_id(0);
+  if (e >= count * row_tiles * col_tiles) return;
+  const int m = e / (row_tiles * col_tiles), i0 = (e / col_tiles) % row_tiles * TT, j0 = e % col_tiles * TT;
+  const int ni = min(TT, rows - i0), nj = min(TT, cols - j0);
+  __global const float* restrict from = in + ((long)m * rows + i0) * cols + j0;
+  __global float* restrict to = out + ((long)m * cols + j0) * rows + i0;
+  float tile[TT][TT];
+  if (ni == TT && nj == TT) {
+    for (int r = 0; r < TT; ++r) vstore16(vload16(0, from + r * cols), 0, tile[r]);
+    for (int c = 0; c < TT; ++c) {
+      float16 v;
+      float* lanes = (float*)&v;
+      for (int r = 0; r < TT; ++r) lanes[r] = tile[r][c];
+      vstore16(v, 0, to + c * rows);
+    }
+    return;
+  }
+  for (int r = 0; r < ni; ++r)
+    for (int c = 0; c < nj; ++c) tile[r][c] = from[r * cols + c];
+  for (int c = 0; c < nj; ++c)
+    for (int r = 0; r < ni; ++r) to[c * rows + r] = tile[r][c];
+}
+
 // The device's FMA throughput at this vector width, for the workbench's "share of peak": eight
 // independent chains per work-item (sixteen measured slower on PoCL: the chains spill), `iterations`
 // steps each (2 * 8 * PIX * iterations flops).

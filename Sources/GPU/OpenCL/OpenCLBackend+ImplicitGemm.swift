@@ -50,6 +50,14 @@ extension OpenCLBackend {
 
   private func roundUp(_ n: Int, _ m: Int) -> Int { (n + m - 1) / m * m }
 
+  /// out[m][j][i] = in[m][i][j] for `count` matrices of `rows x cols`: one item per value on a
+  /// GPU, a 16 x 16 tile per item on a CPU device.
+  private func transpose(_ out: Tensor, _ source: Tensor, rows: Int, cols: Int, count: Int) throws {
+    let args: [Arg] = [.buffer(out), .buffer(source), .int(rows), .int(cols), .int(count)]
+    if tunables.isTiled { return try launch("transpose", items: count * rows * cols, args) }
+    try launch("transpose_tiles", items: count * ((rows + 15) / 16) * ((cols + 15) / 16), args)
+  }
+
   private func shapeLabel(_ g: ConvGeometry) -> String {
     "C\(g.inChannels) \(g.height)x\(g.width)->\(g.outChannels) k\(g.kernel)s\(g.stride)"
   }
@@ -258,7 +266,7 @@ extension OpenCLBackend {
     let partial = try reserve(columns, usedSplits * weightCount)
     let biasPartial = try reserve(transposed, usedSplits * g.outChannels)
     let dyt = try reserve(channelsLast, dy.count)
-    try launch("transpose", items: dy.count, [.buffer(dyt), .buffer(dy), .int(g.outChannels), .int(g.outPixels), .int(g.batch)])
+    try transpose(dyt, dy, rows: g.outChannels, cols: g.outPixels, count: g.batch)
     let copy = try paddedInput(x, g)
     let group = t.groupSize
     try launch(
@@ -291,7 +299,7 @@ extension OpenCLBackend {
     var rowB = b
     if transposeB {
       rowB = try reserve(transposed, k * n)
-      try launch("transpose", items: k * n, [.buffer(rowB), .buffer(b), .int(n), .int(k), .int(1)])
+      try transpose(rowB, b, rows: n, cols: k, count: 1)
     }
     let (aRow, aCol) = transposeA ? (1, m) : (k, 1)
     try launch(
