@@ -209,6 +209,28 @@ __kernel void conv_igemm(__global float* out, __global const float* src, __globa
         tap_at[i * 3 + j] = ti * src_w + tj;
       }
     }
+    if (item_rows == 1) {
+      // One row (a one-channel image's gradient): three chains, one per kernel row, so the
+      // multiply-adds wait less on each other than in fa / fb.
+      floatv a0 = (floatv)(0.0f), a1 = a0, a2 = a0;
+      for (int q = 0; q < src_channels; ++q) {
+        __global const float* at_q = src_n + q * src_plane;
+        __global const float* w_q = w + r_begin * row_stride + q * q_stride;
+#pragma unroll
+        for (int t = 0; t < 9; ++t) {
+          __global const float* at = at_q + tap_at[t];
+          floatv v = vloadv(0, at);
+          if (!row)
+            for (int rr = 1; rr < rows_spanned; ++rr) v = select(v, vloadv(0, at + rr * row_shift), lane_row.v >= rr);
+          const floatv wv = (floatv)(w_q[t]);
+          if (t < 3) a0 = fma(wv, v, a0);
+          else if (t < 6) a1 = fma(wv, v, a1);
+          else a2 = fma(wv, v, a2);
+        }
+      }
+      store_pixels(out_n + r_begin * plane_p, out_off, spread, finish(a0 + a1 + a2, true, flags, bias, r_begin), count);
+      return;
+    }
     for (int q = 0; q < src_channels; ++q) {
       __global const float* at_q = src_n + q * src_plane;
       __global const float* w_q = w + r_begin * row_stride + q * q_stride;
