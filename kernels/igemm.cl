@@ -102,6 +102,14 @@ static inline void store_pixels(__global float* p, const int* off, const bool sp
   for (int l = 0; l < count; ++l) p[off[l]] = u.s[l];
 }
 
+// A vector of pixels whose lanes lie in `rows` consecutive rows of the copy, lane l of relative
+// row rr (row_of) at at + l + rr * row_shift: one vector load per row, blended in.
+static inline floatv load_rows(__global const float* at, const int rows, const int row_shift, const CAT(int, PIX) row_of) {
+  floatv v = vloadv(0, at);
+  for (int rr = 1; rr < rows; ++rr) v = select(v, vloadv(0, at + rr * row_shift), row_of >= rr);
+  return v;
+}
+
 // The epilogue after the last patch rows: bias, then ReLU.
 static inline floatv finish(floatv v, const bool last, const int flags, __global const float* bias, const int r) {
   if (!last) return v;
@@ -174,6 +182,7 @@ __kernel void conv_igemm(__global float* out, __global const float* src, __globa
   // (Every load stays between the first lane's word and the last lane's.)
   const int rows_spanned = lane_row.s[PIX - 1] + 1, row_shift = src_w - phase_w;
   const bool blended = !row && count == PIX && stride == 1 && rows_spanned <= MAX_BLEND;
+  const int blend_rows = row ? 1 : rows_spanned;
   __global const float* src_n = src + n * src_channels * src_plane + (py0 * src_w + px0) * stride;
   __global float* out_n = out + n * out_rows * plane_p;
   // A phase's pixels are ps apart in the plane: gathered and scattered lane by lane.
@@ -219,9 +228,7 @@ __kernel void conv_igemm(__global float* out, __global const float* src, __globa
 #pragma unroll
         for (int t = 0; t < 9; ++t) {
           __global const float* at = at_q + tap_at[t];
-          floatv v = vloadv(0, at);
-          if (!row)
-            for (int rr = 1; rr < rows_spanned; ++rr) v = select(v, vloadv(0, at + rr * row_shift), lane_row.v >= rr);
+          const floatv v = load_rows(at, blend_rows, row_shift, lane_row.v);
           const floatv wv = (floatv)(w_q[t]);
           if (t < 3) a0 = fma(wv, v, a0);
           else if (t < 6) a1 = fma(wv, v, a1);
@@ -237,9 +244,7 @@ __kernel void conv_igemm(__global float* out, __global const float* src, __globa
 #pragma unroll
       for (int t = 0; t < 9; ++t) {
         __global const float* at = at_q + tap_at[t];
-        floatv v = vloadv(0, at);
-        if (!row)
-          for (int rr = 1; rr < rows_spanned; ++rr) v = select(v, vloadv(0, at + rr * row_shift), lane_row.v >= rr);
+        const floatv v = load_rows(at, blend_rows, row_shift, lane_row.v);
 #pragma unroll
         for (int r = 0; r < FEW_ROWS; ++r)
           if (r < item_rows) {
@@ -286,9 +291,7 @@ __kernel void conv_igemm(__global float* out, __global const float* src, __globa
         __global const float* w_q = w + q * q_stride;
         for (int t = 0; t < kept; ++t) {
           __global const float* at = src_q + tap_at[t];
-          floatv v = vloadv(0, at);
-          if (!row)
-            for (int rr = 1; rr < rows_spanned; ++rr) v = select(v, vloadv(0, at + rr * row_shift), lane_row.v >= rr);
+          const floatv v = load_rows(at, blend_rows, row_shift, lane_row.v);
           __global const float* wt = w_q + tap_w[t];
 #pragma unroll
           for (int r = 0; r < ROWS; ++r) acc[r] = fma((floatv)(wt[roff[r]]), v, acc[r]);
@@ -318,11 +321,8 @@ __kernel void conv_igemm(__global float* out, __global const float* src, __globa
         const int wo = q * q_stride + i * kernel_size + j;
         __global const float* at = src_n + q * src_plane + ti * src_w + tj;
         floatv v;
-        if (row) {
-          v = vloadv(0, at);
-        } else if (blended) {
-          v = vloadv(0, at);
-          for (int rr = 1; rr < rows_spanned; ++rr) v = select(v, vloadv(0, at + rr * row_shift), lane_row.v >= rr);
+        if (row || blended) {
+          v = load_rows(at, blend_rows, row_shift, lane_row.v);
         } else {
           lanes_t u;
 #pragma unroll
