@@ -746,7 +746,7 @@ __kernel void transpose(__global float* out, __global const float* in, const int
 // three index divisions per value, and its writes go `rows` apart): the tile's rows read as
 // vectors into private memory, its columns written out as vectors. Items: count * ceil(rows / 16)
 // * ceil(cols / 16).
-#define TT 16
+#define TT 16  // OpenCLBackend.transposeTile
 __kernel void transpose_tiles(__global float* restrict out, __global const float* restrict in, const int rows, const int cols,
                               const int count) {
   const int row_tiles = (rows + TT - 1) / TT, col_tiles = (cols + TT - 1) / TT;

@@ -11,8 +11,22 @@ struct KernelRow: Encodable {
   /// For convolutions and GEMMs.
   let gflops: Double?
 
+  /// Starts timing every launch and transfer on `cl` from a clean slate.
+  static func startProfiling(_ cl: OpenCLBackend) {
+    cl.resetTimings()
+    cl.profiling = true
+  }
+
+  /// Stops timing and reads what was timed since `startProfiling` (events are read at a
+  /// synchronisation).
+  static func stopProfiling(_ cl: OpenCLBackend) throws -> [KernelRow] {
+    try cl.synchronize()
+    cl.profiling = false
+    return rows(of: cl)
+  }
+
   /// The timings `cl` has gathered since its last reset, slowest first.
-  static func rows(of cl: OpenCLBackend) -> [KernelRow] {
+  private static func rows(of cl: OpenCLBackend) -> [KernelRow] {
     let total = cl.timings.values.reduce(0) { $0 + $1.totalNanoseconds }
     return cl.timings.values.sorted { $0.totalNanoseconds > $1.totalNanoseconds }.map {
       KernelRow(

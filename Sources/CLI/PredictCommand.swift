@@ -34,17 +34,9 @@ struct Predict: ParsableCommand {
       let backend = try common.backend()
       let cl = kernels ? backend as? OpenCLBackend : nil
       if kernels && cl == nil { printErr("advprune: --kernels times OpenCL kernels; this backend runs none") }
-      if let cl {
-        job.measuring = {
-          cl.resetTimings()
-          cl.profiling = true
-        }
-      }
+      if let cl { job.measuring = { KernelRow.startProfiling(cl) } }
       let result = try job.run(backend: backend)
-      // Events are read at a synchronisation.
-      try cl?.synchronize()
-      cl?.profiling = false
-      let rows = cl.map(KernelRow.rows(of:)) ?? []
+      let rows = try cl.map(KernelRow.stopProfiling) ?? []
       if common.json { return try kernels ? printJSON(Report(predict: result, kernels: rows)) : printJSON(result) }
       for (i, row) in result.logits.enumerated() {
         print(

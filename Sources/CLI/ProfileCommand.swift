@@ -50,13 +50,9 @@ struct Profile: ParsableCommand {
         var once = bench
         once.warmup = 1
         once.batches = 1
-        once.measuring = {
-          cl.resetTimings()
-          cl.profiling = true
-        }
+        once.measuring = { KernelRow.startProfiling(cl) }
         _ = try once.run(backend: cl, progress: SilentProgress())
-        cl.profiling = false
-        rows = KernelRow.rows(of: cl)
+        rows = try KernelRow.stopProfiling(cl)
       }
       if common.json { return try printJSON(Report(throughput: result, imagesPerSecond: result.imagesPerSecond, kernels: rows)) }
       print(

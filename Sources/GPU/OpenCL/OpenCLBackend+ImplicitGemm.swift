@@ -50,12 +50,16 @@ extension OpenCLBackend {
 
   private func roundUp(_ n: Int, _ m: Int) -> Int { (n + m - 1) / m * m }
 
+  /// The side of `transpose_tiles`' square tiles (its TT).
+  static let transposeTile = 16
+
   /// out[m][j][i] = in[m][i][j] for `count` matrices of `rows x cols`: one item per value on a
-  /// GPU, a 16 x 16 tile per item on a CPU device.
+  /// GPU, a square tile per item on a CPU device.
   private func transpose(_ out: Tensor, _ source: Tensor, rows: Int, cols: Int, count: Int) throws {
     let args: [Arg] = [.buffer(out), .buffer(source), .int(rows), .int(cols), .int(count)]
     if tunables.isTiled { return try launch("transpose", items: count * rows * cols, args) }
-    try launch("transpose_tiles", items: count * ((rows + 15) / 16) * ((cols + 15) / 16), args)
+    let t = Self.transposeTile
+    try launch("transpose_tiles", items: count * ((rows + t - 1) / t) * ((cols + t - 1) / t), args)
   }
 
   private func shapeLabel(_ g: ConvGeometry) -> String {

@@ -13,7 +13,7 @@ public struct PredictJob {
   public var compact = CompactMode.auto
   public var sparse = SparseMode.auto
   /// Called right before the timed pass (after the untimed first one): where a profiler starts.
-  public var measuring: (() -> Void)?
+  public var measuring: (() throws -> Void)?
 
   public init(input: String, architecture: Architecture?, dataset: DatasetName?, dataDirectory: String?, points: Int) {
     self.input = input
@@ -46,7 +46,7 @@ public struct PredictJob {
     model.setTraining(false)
     let (x, _, labels) = try BatchUploader(data: test, backend: backend).upload(0..<test.count)
     _ = try backend.download(try model.forward(x))
-    measuring?()
+    try measuring?()
     let start = Date()
     let out = try model.forward(x)
     let flat = try backend.download(out)
