@@ -86,18 +86,27 @@ static inline int run_end(const int offset, const int stride, const int size, co
 // Grid points per work-item of sparse_grid_rows: four 16-lane vectors.
 #define GRID_RUN 64
 
-// out[r * out_stride + t] = bias[r] + sum_e values[e] * src[offsets[e] + t] for t in [0, length),
-// over row r's entries start[r] ..< start[r + 1]. Work-item (tile, r) takes t in
-// [tile * GRID_RUN, tile * GRID_RUN + GRID_RUN); src reaches GRID_RUN floats past the last
-// offset's run, which the caller allocates (those sums are of dropped grid points).
-__kernel void sparse_grid_rows(__global float* restrict out, const int out_stride, __global const int* start,
-                               __global const int* offsets, __global const float* values, __global const float* bias,
-                               const int has_bias, __global const float* restrict src, const int length, const int tiles,
-                               const int rows) {
+// Flags of sparse_grid_rows beyond SPARSE_BIAS and SPARSE_RELU: add a residual on the output's
+// grid; zero the points where keep[t % keep_period] is 0 (those a resident grid's shifted write
+// puts on the padding).
+#define SPARSE_RESIDUAL 4
+#define SPARSE_KEEP 8
+
+// out[out_offset + r * out_stride + t] = bias[r] + sum_e values[e] * src[offsets[e] + t] for t in
+// [0, length), over row r's entries start[r] ..< start[r + 1]; with SPARSE_RESIDUAL plus
+// residual at the same position, then max(., 0) with SPARSE_RELU, then 0 where SPARSE_KEEP's
+// pattern says (keep holds keep_period + GRID_RUN values). Work-item (tile, r) takes t
+// in [tile * GRID_RUN, tile * GRID_RUN + GRID_RUN); src (and residual) reach GRID_RUN floats past
+// the last run, which the caller allocates (those sums are of dropped grid points).
+__kernel void sparse_grid_rows(__global float* restrict out, const int out_offset, const int out_stride,
+                               __global const int* start, __global const int* offsets, __global const float* values,
+                               __global const float* bias, const int flags, __global const float* restrict src,
+                               __global const float* restrict residual, __global const float* keep,
+                               const int keep_period, const int length, const int tiles, const int rows) {
   const int idx = get_global_id(0);
   if (idx >= tiles * rows) return;
   const int r = idx / tiles, t = (idx % tiles) * GRID_RUN;
-  const float b = has_bias ? bias[r] : 0.0f;
+  const float b = flags & SPARSE_BIAS ? bias[r] : 0.0f;
   float16 a0 = (float16)(b), a1 = a0, a2 = a0, a3 = a0;
   for (int e = start[r]; e < start[r + 1]; ++e) {
     const float w = values[e];
@@ -107,7 +116,29 @@ __kernel void sparse_grid_rows(__global float* restrict out, const int out_strid
     a2 = fma((float16)(w), vload16(2, p), a2);
     a3 = fma((float16)(w), vload16(3, p), a3);
   }
-  __global float* o = out + (long)r * out_stride + t;
+  const long at = out_offset + (long)r * out_stride + t;
+  if (flags & SPARSE_RESIDUAL) {
+    __global const float* q = residual + at;
+    a0 += vload16(0, q);
+    a1 += vload16(1, q);
+    a2 += vload16(2, q);
+    a3 += vload16(3, q);
+  }
+  if (flags & SPARSE_RELU) {
+    a0 = fmax(a0, 0.0f);
+    a1 = fmax(a1, 0.0f);
+    a2 = fmax(a2, 0.0f);
+    a3 = fmax(a3, 0.0f);
+  }
+  if (flags & SPARSE_KEEP) {
+    __global const float* k = keep + t % keep_period;
+    const float16 zero = (float16)(0.0f);
+    a0 = select(zero, a0, isnotequal(vload16(0, k), zero));
+    a1 = select(zero, a1, isnotequal(vload16(1, k), zero));
+    a2 = select(zero, a2, isnotequal(vload16(2, k), zero));
+    a3 = select(zero, a3, isnotequal(vload16(3, k), zero));
+  }
+  __global float* o = out + at;
   if (t + GRID_RUN <= length) {
     vstore16(a0, 0, o);
     vstore16(a1, 1, o);
@@ -120,6 +151,19 @@ __kernel void sparse_grid_rows(__global float* restrict out, const int out_strid
     vstore16(a2, 2, sums);
     vstore16(a3, 3, sums);
     for (int k = 0; k < length - t; ++k) o[k] = sums[k];
+  }
+}
+
+// Zeroes the first and the last `count` floats of each of `channels` channels `channel_floats`
+// apart: the points of a resident grid that its conv's shifted write does not reach.
+__kernel void sparse_grid_ends(__global float* grid, const int channels, const int channel_floats, const int count) {
+  const int c = get_global_id(0);
+  if (c >= channels) return;
+  __global float* first = grid + (long)c * channel_floats;
+  __global float* last = first + channel_floats - count;
+  for (int k = 0; k < count; ++k) {
+    first[k] = 0.0f;
+    last[k] = 0.0f;
   }
 }
 

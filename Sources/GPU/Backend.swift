@@ -55,6 +55,19 @@ public protocol Backend: AnyObject {
   /// when given: the gradient through the ReLU the forward fused).
   func sparseConv2dBackwardData(dx: Tensor, dy: Tensor, weights: SparseConvWeights, geometry: ConvGeometry, reluOutput: Tensor?) throws
 
+  // MARK: Activations kept on the sparse grid (forward-only passes of a pruned model; `ResidentGrid`)
+  /// Whether runs of sparse 3x3 stride-1 layers of up to `channels` channels on this grid are
+  /// faster kept on it than copied on and off per layer (where the grid form is the sparse path,
+  /// and memory allows).
+  func prefersResidentGrid(_ layout: ResidentGrid, channels: Int) -> Bool
+  /// `x` [N, C, H, W] onto `grid`: each channel's images as zero-bordered planes one under the other.
+  func sparseGridEnter(grid: Tensor, x: Tensor, layout: ResidentGrid) throws
+  /// A sparse 3x3, stride-1, padding-1 conv from grid to grid: `out = max(conv(source) + bias +
+  /// residual, 0)` on the planes' interior (`residual` on the grid too), zero on their border.
+  func sparseGridConv(out: Tensor, source: Tensor, weights: SparseConvWeights, bias: Tensor?, residual: Tensor?, layout: ResidentGrid) throws
+  /// The planes' interior back into `y` [N, C, H, W].
+  func sparseGridLeave(y: Tensor, grid: Tensor, layout: ResidentGrid) throws
+
   // MARK: Elementwise and pooling
   /// `y = max(x, 0)`.
   func reluForward(y: Tensor, x: Tensor) throws

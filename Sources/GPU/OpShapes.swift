@@ -25,6 +25,32 @@ enum OpShapes {
     if let bias { precondition(bias.count == g.outChannels, "\(op): bias \(bias.shape) is not [\(g.outChannels)]") }
   }
 
+  /// Channels of an NCHW tensor on `layout`'s planes, and whether `grid` holds them.
+  static func residentPlanes(nchw: Tensor, grid: Tensor, layout r: ResidentGrid, op: String) -> Int {
+    precondition(
+      nchw.rank == 4 && nchw.shape[0] == r.batch && nchw.shape[2] == r.height && nchw.shape[3] == r.width,
+      "\(op): \(nchw.shape) is not a batch of \(r.batch) \(r.height)x\(r.width) planes")
+    residentGrid(grid, channels: nchw.shape[1], layout: r, op: op)
+    return nchw.shape[1]
+  }
+
+  static func residentGrid(_ grid: Tensor, channels: Int, layout r: ResidentGrid, op: String) {
+    precondition(grid.count >= r.floats(channels: channels), "\(op): grid of \(grid.count) floats is short of \(channels) channels")
+  }
+
+  /// The conv a resident grid's step runs, with its buffers checked.
+  static func residentConv(
+    out: Tensor, source: Tensor, weights: SparseConvWeights, bias: Tensor?, residual: Tensor?, layout r: ResidentGrid, op: String
+  ) -> ConvGeometry {
+    let g = r.geometry(inChannels: weights.inChannels, outChannels: weights.outChannels)
+    weights.check(g, op)
+    residentGrid(source, channels: g.inChannels, layout: r, op: op)
+    residentGrid(out, channels: g.outChannels, layout: r, op: op)
+    if let residual { residentGrid(residual, channels: g.outChannels, layout: r, op: op) }
+    if let bias { precondition(bias.count == g.outChannels, "\(op): bias \(bias.shape) is not [\(g.outChannels)]") }
+    return g
+  }
+
   /// (N*C planes, H, W) of a 2x2 pooling input.
   static func pool(x: Tensor, y: Tensor, op: String) -> (planes: Int, height: Int, width: Int) {
     precondition(x.rank == 4, "\(op): input must be NCHW, got \(x.shape)")

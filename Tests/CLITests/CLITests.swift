@@ -385,6 +385,11 @@ final class CLITests: XCTestCase {
       XCTAssertEqual((report?["predict"] as? [String: Any])?["path"] as? String, "sparse")
       let names = (report?["kernels"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
       XCTAssert(names.contains { $0.hasPrefix("sparse_") } && names.contains("transfer: device -> host"), "\(names)")
+      // On a CPU device (the grid form) the stem and identity blocks stay on the grid.
+      if names.contains("sparse_grid_rows") {
+        XCTAssertEqual((report?["predict"] as? [String: Any])?["gridRuns"] as? Int, 4)
+        XCTAssert(names.contains("sparse_grid_ends"), "\(names)")
+      }
     }
     let evaluation = attackJSON?["evaluation"] as? [String: Any]
     XCTAssert((evaluation?["attack"] as? String ?? "").contains("eps 0.031"), "CIFAR-10's default eps is 8/255: \(evaluation ?? [:])")

@@ -37,7 +37,7 @@ final class ParityTests: XCTestCase {
       ("tiled tm32 tn16 tk5 split64", .native, CLTunables.gpu.with(tileRows: 32, tileColumns: 16, tileDepth: 5, splitGroups: 64)),
       ("tiled tm16 tn64 tk16 no split", .native, CLTunables.gpu.with(tileRows: 16, tileColumns: 64, tileDepth: 16, splitGroups: 0)),
     ]
-    let cases = OpSuite.cases().filter { ["gemm", "linear", "conv2d", "conv2d_relu", "sparse_conv2d"].contains($0.op) }
+    let cases = OpSuite.cases().filter { ["gemm", "linear", "conv2d", "conv2d_relu", "sparse_conv2d", "resident_conv"].contains($0.op) }
     for (name, engine, tunables) in variants {
       let backend = try OpenCLBackend(device: cl.device, engine: engine, tunables: tunables)
       for c in cases {
@@ -53,7 +53,7 @@ final class ParityTests: XCTestCase {
     for op in [
       "gemm", "linear", "conv2d", "relu", "maxpool2x2", "multiply", "add", "avgpool", "batchnorm", "random_uniform", "softmax_xent", "softmax_kl",
       "sgd_step", "pgd_step", "attack_loss", "select_rows", "apgd_step", "fab_step", "square", "square_l2", "fmn_step", "axpby", "reduce",
-      "top_k_mask", "sparse_conv2d", "conv2d_relu",
+      "top_k_mask", "sparse_conv2d", "conv2d_relu", "resident_conv",
     ] {
       XCTAssert(ops.contains(op), "op suite lacks \(op)")
     }

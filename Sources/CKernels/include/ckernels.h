@@ -17,15 +17,18 @@ int advprune_isa_supported(void);
 
 /// The inner loop of the CPU backend's sparse convolution, in C for its per-CPU copies.
 ///
-/// For rows r in [row_begin, row_end) and t in [0, length):
+/// For rows r in [row_begin, row_end) and t in [t_begin, t_end):
 ///   out[r * out_stride + t] = (bias ? bias[r] : 0) + sum over e in [start[r], start[r + 1]) of
 ///                             values[e] * src[offsets[e] + t]
-/// summed in e order. A block of outputs stays in registers while a row's nonzeros stream past,
+/// summed in e order, then + residual[r * out_stride + t] (when residual is not NULL), max(., 0)
+/// (when relu), and 0 where keep[t % keep_period] is 0 (when keep is not NULL; it holds
+/// keep_period + 256 values, the pattern repeated that far). A block of outputs stays in registers while a row's nonzeros stream past,
 /// so each nonzero costs one load and one FMA per output, not a load and a store of the output;
 /// tiles of outputs are the outer loop, so one window of the source serves every row.
 void advprune_sparse_rows(int64_t row_begin, int64_t row_end, const int32_t *start, const int64_t *offsets,
                           const float *values, const float *bias, const float *src, float *out, int64_t out_stride,
-                          int64_t length);
+                          int64_t t_begin, int64_t t_end, const float *residual, int32_t relu, const float *keep,
+                          int64_t keep_period);
 
 /// Winograd F(2x2, 3x3) (tile = 2) or F(4x4, 3x3) (tile = 4) for 3x3 convolutions with stride 1:
 /// the weight transform, the input transform, then for each of the X = (tile + 2)^2 transformed

@@ -55,7 +55,7 @@ extension CPUBackend {
 }
 
 /// A weight's index buffer as the Int32 bit patterns it holds in float storage.
-private func int32s(_ p: UnsafeMutablePointer<Float>) -> UnsafePointer<Int32> { UnsafeRawPointer(p).assumingMemoryBound(to: Int32.self) }
+func int32s(_ p: UnsafeMutablePointer<Float>) -> UnsafePointer<Int32> { UnsafeRawPointer(p).assumingMemoryBound(to: Int32.self) }
 
 /// `out[r * stride + t] = bias[r] + sum_e values[e] * source[offsets[e] + t]` over row r's
 /// entries `start[r] ..< start[r + 1]`.
@@ -64,7 +64,7 @@ private func sparseRows(
   source: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, stride: Int, length: Int
 ) {
   offsets.withUnsafeBufferPointer { o in
-    advprune_sparse_rows(0, Int64(rows), start, o.baseAddress, values, bias, source, out, Int64(stride), Int64(length))
+    advprune_sparse_rows(0, Int64(rows), start, o.baseAddress, values, bias, source, out, Int64(stride), 0, Int64(length), nil, 0, nil, 1)
   }
 }
 

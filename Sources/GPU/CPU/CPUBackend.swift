@@ -22,6 +22,12 @@ public final class CPUBackend: Backend {
   /// Whether 2x2 max pooling runs as whole-row vector loops (`CKernels/maxpool.c`) instead of the
   /// reference's loop over windows.
   let vectorPooling: Bool
+  /// Whether forward-only passes keep sparse activations on the grid (`prefersResidentGrid`).
+  /// Off by default: the stacked path's stacks of a few images stay in L2 between the copy, the
+  /// products and the copy back, where a whole batch's grid streams from memory at every layer;
+  /// a 99 %-sparse ResNet18's clean pass at 64 images took 0.056-0.066 s kept on the grid
+  /// against 0.039-0.047 s stacked (AVX-512 host, alternating runs).
+  let residentGrid: Bool
   private let columns: [CPUScratch]
   private let others: [CPUScratch]
   /// Transformed weights of the current Winograd convolution, shared by the workers.
@@ -33,7 +39,7 @@ public final class CPUBackend: Backend {
 
   public init(
     maxColumnFloats: Int = 256 << 10, workers: Int = ProcessInfo.processInfo.activeProcessorCount, winograd: Bool = true,
-    winogradTile: Int? = nil, vectorPooling: Bool = true
+    winogradTile: Int? = nil, vectorPooling: Bool = true, residentGrid: Bool = false
   ) {
     precondition(winogradTile.map { [2, 4].contains($0) } ?? true, "Winograd tiles are 2 or 4")
     self.maxColumnFloats = maxColumnFloats
@@ -41,6 +47,7 @@ public final class CPUBackend: Backend {
     self.winograd = winograd
     self.winogradTile = winogradTile
     self.vectorPooling = vectorPooling
+    self.residentGrid = residentGrid
     columns = (0..<workerCount).map { _ in CPUScratch() }
     others = (0..<workerCount).map { _ in CPUScratch() }
   }

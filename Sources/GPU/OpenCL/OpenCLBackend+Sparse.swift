@@ -52,24 +52,34 @@ extension OpenCLBackend {
       values: ownOrder ? try upload(plan.values.isEmpty ? [0] : plan.values, shape: [max(1, plan.values.count)]) : nil)
   }
 
-  /// Queues `sparse_grid_rows`: `rows` rows of `length` grid points, `stride` apart in `out`.
-  private func gridRows(
-    out: Tensor, stride: Int, rows: Int, start: Tensor, plan: DeviceSparsePlan, values: Tensor, bias: Tensor?, source: Tensor, length: Int
+  /// Queues `sparse_grid_rows`: `rows` rows of `length` grid points, `stride` apart in `out` from
+  /// `offset` on; with `residual` (a buffer like `out`) added at the same positions, a ReLU, and
+  /// zeros where `keep`'s pattern is 0.
+  func gridRows(
+    out: Tensor, offset: Int = 0, stride: Int, rows: Int, start: Tensor, plan: DeviceSparsePlan, values: Tensor, bias: Tensor?,
+    source: Tensor, length: Int, residual: Tensor? = nil, relu: Bool = false, keep: (pattern: Tensor, period: Int)? = nil
   ) throws {
     let tiles = (length + Self.sparseGridRun - 1) / Self.sparseGridRun
+    let flags = (bias == nil ? 0 : 1) | (relu ? 2 : 0) | (residual == nil ? 0 : 4) | (keep == nil ? 0 : 8)
     try launch(
       "sparse_grid_rows", items: tiles * rows,
       [
-        .buffer(out), .int(stride), .buffer(start), .buffer(plan.offsets), .buffer(values), .buffer(bias ?? values),
-        .int(bias == nil ? 0 : 1), .buffer(source), .int(length), .int(tiles), .int(rows),
+        .buffer(out), .int(offset), .int(stride), .buffer(start), .buffer(plan.offsets), .buffer(values), .buffer(bias ?? values),
+        .int(flags), .buffer(source), .buffer(residual ?? source), .buffer(keep?.pattern ?? source), .int(keep?.period ?? 1), .int(length),
+        .int(tiles), .int(rows),
       ])
+  }
+
+  /// The forward offsets of `weights` on `grid`, uploaded once per layout.
+  func forwardPlan(_ weights: SparseConvWeights, _ grid: SparseGrid) throws -> DeviceSparsePlan {
+    try weights.devicePlans.plan(grid.key(inputGradient: false)) {
+      try upload(SparsePlan(offsets: grid.forwardOffsets(weights.layout), starts: [], values: []), ownOrder: false)
+    }
   }
 
   private func gridForward(y: Tensor, x: Tensor, weights: SparseConvWeights, bias: Tensor?, geometry g: ConvGeometry, relu: Bool) throws {
     let grid = grid(g)
-    let plan = try weights.devicePlans.plan(grid.key(inputGradient: false)) {
-      try upload(SparsePlan(offsets: grid.forwardOffsets(weights.layout), starts: [], values: []), ownOrder: false)
-    }
+    let plan = try forwardPlan(weights, grid)
     let source = try reserve(padded, g.inChannels * grid.channelStride + Self.sparseGridRun)
     let wide = try reserve(columns, g.outChannels * grid.gridStride)
     for first in stride(from: 0, to: g.batch, by: grid.stack) {

@@ -27,6 +27,8 @@ public final class OpenCLBackend: Backend {
   /// Floats of padded input (and of wide output) a sparse convolution's grid holds at most on a
   /// CPU device; larger batches go in stacks of images that fit (settable for tests).
   var sparseGridFloats = 16 << 20
+  /// Resident grids' keep patterns by plane size (`ResidentGrid.keepPattern`).
+  var keepPatterns: [[Int]: Tensor] = [:]
   /// Largest im2col matrix (floats) built at once (CLBlast engine).
   let maxColumnFloats: Int
   /// The engine of convolutions, linear layers and `gemm`.

@@ -30,6 +30,42 @@ extension OpSuite {
     }
   }
 
+  /// Layouts of the resident grid's cases: a residual and a bias, neither, and a batch long enough
+  /// that the CPU splits its points between two workers.
+  static let residentGridLayouts: [(ResidentGrid, inChannels: Int, outChannels: Int, density: Double, residual: Bool)] = [
+    (ResidentGrid(batch: 3, height: 5, width: 7), 4, 6, 0.3, true),
+    (ResidentGrid(batch: 2, height: 9, width: 9), 3, 5, 0.05, false),
+    (ResidentGrid(batch: 10, height: 30, width: 30), 2, 3, 0.5, true),
+  ]
+
+  /// Activations kept on the grid: `x` (and the residual) copied on, the conv from grid to grid,
+  /// the result copied off; the raw grid is compared too, so the border is zero on both.
+  static func residentGridCases() -> [OpCase] {
+    residentGridLayouts.map { (r, c, o, density, withResidual) in
+      let g = r.geometry(inChannels: c, outChannels: o)
+      return OpCase(
+        op: "resident_conv", shape: "\(g) density \(density)\(withResidual ? " residual" : "")", atol: 1e-4, rtol: 1e-4,
+        inputs: { rng in
+          [
+            rng.uniformArray(g.inputShape.reduce(1, *), -1, 1), sparseWeight(g, density: density, &rng), rng.uniformArray(o, -1, 1),
+            rng.uniformArray(g.outputShape.reduce(1, *), -1, 1),
+          ]
+        },
+        run: { b, v in
+          let weights = try SparseConvWeights(dense: v[1], shape: g.weightShape, backend: b)
+          let (source, out) = (try b.zeros([r.floats(channels: c)]), try b.zeros([r.floats(channels: o)]))
+          try b.sparseGridEnter(grid: source, x: try b.upload(v[0], shape: g.inputShape), layout: r)
+          let residual = withResidual ? try b.zeros([r.floats(channels: o)]) : nil
+          if let residual { try b.sparseGridEnter(grid: residual, x: try b.upload(v[3], shape: g.outputShape), layout: r) }
+          try b.sparseGridConv(
+            out: out, source: source, weights: weights, bias: withResidual ? try b.upload(v[2], shape: [o]) : nil, residual: residual, layout: r)
+          let y = try b.zeros(g.outputShape)
+          try b.sparseGridLeave(y: y, grid: out, layout: r)
+          return [try b.download(y), Array(try b.download(out).prefix(o * r.channelFloats))]
+        })
+    }
+  }
+
   /// A random weight keeping about `density` of its entries, with output channel 0 and input
   /// channel 1 (when there is one) entirely zero.
   public static func sparseWeight(_ g: ConvGeometry, density: Double, _ rng: inout SeededRNG) -> [Float] {

@@ -108,7 +108,7 @@ public final class RobustnessEvaluation {
 
   /// Eval-mode logits of host points.
   func logits(_ x: [Float], rows: Int) throws -> [Float] {
-    try model.backend.download(try model.forward(try model.backend.upload(x, shape: [rows] + pointShape)))
+    try model.backend.download(try model.inference(try model.backend.upload(x, shape: [rows] + pointShape)))
   }
 
   /// The points at `indices` as an attack batch.

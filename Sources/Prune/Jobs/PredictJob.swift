@@ -30,6 +30,9 @@ public struct PredictJob {
     /// Wall time of a forward pass over all N images (one batch), timed after an untimed first
     /// pass that allocates the buffers, so it can be compared with another framework's.
     public let seconds: Double
+    /// Runs of sparse layers the pass kept on the grid (`Model.inference`); 0 where it copied
+    /// each layer's activations on and off.
+    public let gridRuns: Int
     public let labels: [Int]
     public let predictions: [Int]
     public let logits: [[Float]]
@@ -45,15 +48,16 @@ public struct PredictJob {
     let model = loaded.model
     model.setTraining(false)
     let (x, _, labels) = try BatchUploader(data: test, backend: backend).upload(0..<test.count)
-    _ = try backend.download(try model.forward(x))
+    _ = try backend.download(try model.inference(x))
     try measuring?()
     let start = Date()
-    let out = try model.forward(x)
+    let out = try model.inference(x)
     let flat = try backend.download(out)
     let seconds = Date().timeIntervalSince(start)
     let classes = out.shape[1]
     let rows = (0..<test.count).map { Array(flat[($0 * classes)..<(($0 + 1) * classes)]) }
     return Result(
-      checkpoint: input, path: loaded.path, seconds: seconds, labels: labels, predictions: argmaxRows(flat, classes: classes), logits: rows)
+      checkpoint: input, path: loaded.path, seconds: seconds, gridRuns: model.gridRuns, labels: labels,
+      predictions: argmaxRows(flat, classes: classes), logits: rows)
   }
 }

@@ -15,6 +15,7 @@ public final class Conv2d: SparseComputable {
   private let output = BufferSlot()
   private let inputGrad = BufferSlot()
   private let masked = BufferSlot()
+  private let gridOutput = BufferSlot()
   /// The effective weight of the last forward, which the backward differentiates through.
   private var usedWeight: Tensor?
   /// The model's pruning state, which says where the effective weight comes from.
@@ -91,6 +92,18 @@ public final class Conv2d: SparseComputable {
     geometry = g
     lastOutput = y
     return y
+  }
+
+  /// The forward with a fused ReLU from grid to grid (`ResidentGridStep`), `residual` added
+  /// before the ReLU. Forward-only: a backward after it fails, as before any forward.
+  func forwardOnGrid(_ x: Tensor, layout: ResidentGrid, residual: Tensor?) throws -> Tensor {
+    if sparseIsStale { try computeSparse(true) }
+    guard let sparse = sparse(forBatch: layout.batch) else { preconditionFailure("\(weight.name): not sparse at batch \(layout.batch)") }
+    let out = try gridOutput.get([layout.floats(channels: weight.shape[0])], backend)
+    try backend.sparseGridConv(out: out, source: x, weights: sparse, bias: activeBias, residual: residual, layout: layout)
+    input = nil
+    lastOutput = nil
+    return out
   }
 
   public func backward(_ dy: Tensor, parameterGradients: Bool, inputGradient: Bool) throws -> Tensor? {
@@ -172,7 +185,7 @@ public final class Conv2d: SparseComputable {
   }
 
   /// The compressed weight if this batch computes with it.
-  private func sparse(forBatch batch: Int) -> SparseConvWeights? {
+  func sparse(forBatch batch: Int) -> SparseConvWeights? {
     guard let sparse, denseFromBatch.map({ batch < $0 }) ?? true else { return nil }
     return sparse
   }

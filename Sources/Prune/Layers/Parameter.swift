@@ -40,6 +40,16 @@ final class BufferSlot {
   }
 }
 
+/// A growing row of slots, one per occurrence of something a pass repeats.
+final class BufferSlots {
+  private var slots: [BufferSlot] = []
+
+  func slot(_ k: Int) -> BufferSlot {
+    while slots.count <= k { slots.append(BufferSlot()) }
+    return slots[k]
+  }
+}
+
 /// How a conv or linear layer's weights and bias start.
 public enum WeightInit: Sendable {
   /// PyTorch's default (kaiming_uniform with a = sqrt(5)): weight and bias uniform in

@@ -22,6 +22,13 @@ public final class Model {
   public private(set) var isTraining = true
   /// Whether `foldBatchNorm` froze the convolutions' weights (with or without a norm to fold).
   public private(set) var isFolded = false
+  /// Runs of steps the last `inference` kept on the grid (each copied on once and off once).
+  public private(set) var gridRuns = 0
+  /// Whether the last pass was a `forward`, which `backward` differentiates.
+  private var canBackward = false
+  /// Where `inference` copies onto the grid and back, per run of grid steps.
+  private let gridEntries = BufferSlots()
+  private let gridExits = BufferSlots()
 
   init(architecture: Architecture, width: Double = 1, channels: [String: Int] = [:], backend: Backend, layers: [Layer]) {
     self.architecture = architecture
@@ -95,6 +102,44 @@ public final class Model {
   public func forward(_ x: Tensor) throws -> Tensor {
     var h = x
     for step in steps { h = try step.forward(h) }
+    canBackward = true
+    return h
+  }
+
+  /// `forward`'s logits for a pass no backward follows (predictions, clean accuracy): in eval
+  /// mode, runs of steps that can (`ResidentGridStep`: a sparse model's stem and identity
+  /// blocks) keep their activations on the sparse grid where the backend prefers it, copied on
+  /// once and off once per run instead of at every layer. The same sums in the same order as
+  /// `forward`'s sparse layers, so the same logits.
+  public func inference(_ x: Tensor) throws -> Tensor {
+    canBackward = false
+    var (h, shape, grid, run) = (x, x.shape, ResidentGrid?.none, 0)
+    func leave() throws {
+      guard let layout = grid else { return }
+      let y = try gridExits.slot(run).get(shape, backend)
+      try backend.sparseGridLeave(y: y, grid: h, layout: layout)
+      (h, grid, run) = (y, nil, run + 1)
+    }
+    for step in steps {
+      if !isTraining, shape.count == 4, let s = step as? ResidentGridStep, s.runsOnGrid(shape) {
+        let layout = ResidentGrid(batch: shape[0], height: shape[2], width: shape[3])
+        if grid != nil || backend.prefersResidentGrid(layout, channels: s.gridChannels) {
+          if grid == nil {
+            let entry = try gridEntries.slot(run).get([layout.floats(channels: shape[1])], backend)
+            try backend.sparseGridEnter(grid: entry, x: h, layout: layout)
+            (h, grid) = (entry, layout)
+          }
+          h = try s.forwardOnGrid(h, layout: layout)
+          shape = s.outputShape(for: shape)
+          continue
+        }
+      }
+      try leave()
+      h = try step.forward(h)
+      shape = h.shape
+    }
+    try leave()
+    gridRuns = run
     return h
   }
 
@@ -102,6 +147,7 @@ public final class Model {
   /// every `Parameter.grad`; it returns dL/dx when `inputGradient` (attacks need it).
   @discardableResult
   public func backward(_ dLogits: Tensor, parameterGradients: Bool, inputGradient: Bool) throws -> Tensor? {
+    precondition(canBackward, "\(architecture): backward needs a forward first (an inference pass keeps nothing for one)")
     var g: Tensor? = dLogits
     for (i, step) in steps.enumerated().reversed() {
       guard let dy = g else { break }
