@@ -167,6 +167,62 @@ __kernel void sparse_grid_ends(__global float* grid, const int channels, const i
   }
 }
 
+// Phase (a, b) of a conv's padded input (stride s, padding pad <= 1) gathered from a resident grid
+// (every plane zero-padded by 1: rows_in x pitch_in, channel c's image n at plane c * nb + n):
+// phase pixel (u, v) is padded pixel (s*u + a, s*v + b), which is grid point (s*u + a + 1 - pad,
+// s*v + b + 1 - pad); 0 past the grid's plane. One work-item per (channel, phase, image) plane,
+// laid out as sparse_grid_stack lays a stack of nb images.
+__kernel void sparse_grid_gather(__global float* restrict phases, __global const float* restrict grid, const int nb,
+                                 const int channels, const int rows_in, const int pitch_in, const int stride, const int pad,
+                                 const int phases_per_axis, const int rows, const int pitch) {
+  const int idx = get_global_id(0);
+  const int phase_count = phases_per_axis * phases_per_axis;
+  if (idx >= channels * phase_count * nb) return;
+  const int n = idx % nb, phase = (idx / nb) % phase_count, c = idx / (nb * phase_count);
+  const int a = phase / phases_per_axis + 1 - pad, b = phase % phases_per_axis + 1 - pad;
+  __global float* plane = phases + ((long)(c * phase_count + phase) * nb + n) * rows * pitch;
+  __global const float* source = grid + ((long)c * nb + n) * rows_in * pitch_in;
+  // Columns v with s*v + b inside the grid's row.
+  const int v_hi = min(pitch, (pitch_in - 1 - b) / stride + 1);
+  for (int u = 0; u < rows; ++u) {
+    __global float* row = plane + u * pitch;
+    const int h = u * stride + a;
+    if (h >= rows_in) {
+      for (int v = 0; v < pitch; ++v) row[v] = 0.0f;
+      continue;
+    }
+    __global const float* line = source + h * pitch_in + b;
+    for (int v = 0; v < v_hi; ++v) row[v] = line[v * stride];
+    for (int v = v_hi; v < pitch; ++v) row[v] = 0.0f;
+  }
+}
+
+// The wide outputs (images rows x pitch apart, output channels grid_stride apart) onto a resident
+// grid of out_h x out_w planes: each plane's interior, ReLU'd with `relu`, and its zero border.
+// One work-item per (output channel, image) plane.
+__kernel void sparse_grid_place(__global float* restrict out, __global const float* restrict wide, const int nb,
+                                const int out_channels, const int out_h, const int out_w, const int rows, const int pitch,
+                                const int grid_stride, const int relu) {
+  const int idx = get_global_id(0);
+  if (idx >= nb * out_channels) return;
+  const int n = idx % nb, o = idx / nb;
+  const int po = out_w + 2;
+  __global const float* from = wide + (long)o * grid_stride + (long)n * rows * pitch;
+  __global float* to = out + ((long)o * nb + n) * (out_h + 2) * po;
+  for (int v = 0; v <= po; ++v) to[v] = 0.0f;
+  for (int y = 0; y < out_h; ++y) {
+    __global float* line = to + (y + 1) * po + 1;
+    if (relu) {
+      for (int x = 0; x < out_w; ++x) line[x] = fmax(from[y * pitch + x], 0.0f);
+    } else {
+      for (int x = 0; x < out_w; ++x) line[x] = from[y * pitch + x];
+    }
+    line[out_w] = 0.0f;
+    line[out_w + 1] = 0.0f;
+  }
+  for (int v = 1; v < po; ++v) to[(out_h + 1) * po + v] = 0.0f;
+}
+
 // Padded pixel (s*u + a, s*v + b) of image n, channel c, in phase (a, b)'s plane of the grid; 0
 // off the image. One work-item per (channel, phase, image) plane, images first..first+nb of x on a
 // grid laid out for `stack` images.

@@ -67,6 +67,12 @@ public protocol Backend: AnyObject {
   func sparseGridConv(out: Tensor, source: Tensor, weights: SparseConvWeights, bias: Tensor?, residual: Tensor?, layout: ResidentGrid) throws
   /// The planes' interior back into `y` [N, C, H, W].
   func sparseGridLeave(y: Tensor, grid: Tensor, layout: ResidentGrid) throws
+  /// A sparse conv of any stride, kernel and padding (at most 1) from one resident grid to
+  /// another (ResNet's strided convs and shortcuts): `out` (`to`'s planes, zero border) gets
+  /// `conv(source) + bias` (`from`'s planes), then `max(., 0)` when `relu`.
+  func sparseGridConv(
+    out: Tensor, source: Tensor, weights: SparseConvWeights, bias: Tensor?, relu: Bool, geometry: ConvGeometry, from: ResidentGrid, to: ResidentGrid
+  ) throws
 
   // MARK: Elementwise and pooling
   /// `y = max(x, 0)`.

@@ -51,6 +51,21 @@ enum OpShapes {
     return g
   }
 
+  /// A conv between two resident grids, with its buffers checked.
+  static func residentConv(
+    out: Tensor, source: Tensor, weights: SparseConvWeights, bias: Tensor?, geometry g: ConvGeometry, from: ResidentGrid, to: ResidentGrid,
+    op: String
+  ) {
+    weights.check(g, op)
+    precondition(g.padding <= 1, "\(op): a resident grid holds one ring of padding, \(g) needs \(g.padding)")
+    precondition(
+      g.batch == from.batch && g.height == from.height && g.width == from.width && g.batch == to.batch && g.outHeight == to.height
+        && g.outWidth == to.width, "\(op): \(g) does not go from \(from) to \(to)")
+    residentGrid(source, channels: g.inChannels, layout: from, op: op)
+    residentGrid(out, channels: g.outChannels, layout: to, op: op)
+    if let bias { precondition(bias.count == g.outChannels, "\(op): bias \(bias.shape) is not [\(g.outChannels)]") }
+  }
+
   /// (N*C planes, H, W) of a 2x2 pooling input.
   static func pool(x: Tensor, y: Tensor, op: String) -> (planes: Int, height: Int, width: Int) {
     precondition(x.rank == 4, "\(op): input must be NCHW, got \(x.shape)")

@@ -35,6 +35,25 @@ final class ResidentGridTests: XCTestCase {
     }
   }
 
+  /// Strided convs and shortcuts from one grid to another: the dense conv of the same weight
+  /// (with the bias, and the ReLU where asked), a zero border on the output's grid.
+  func testConvsBetweenGridsAreTheDenseConv() throws {
+    for backend: Backend in [CPUBackend(), try OpenCLFixture.backend()] {
+      for (g, density, relu) in OpSuite.residentBetweenGrids {
+        var rng = SeededRNG(seed: 37)
+        let x = rng.uniformArray(g.inputShape.reduce(1, *))
+        let w = OpSuite.sparseWeight(g, density: density, &rng)
+        let bias = rng.uniformArray(g.outChannels)
+        let outputs = try OpSuite.betweenGrids(backend, g, relu: relu, x: x, w: w, bias: bias)
+        let sums = try dense(g, x: x, w: w, bias: bias, residual: nil, relu: false)
+        assertClose(outputs[0], relu ? sums.map { max($0, 0) } : sums, atol: 1e-5, rtol: 1e-5, "\(backend.name) \(g) between grids")
+        XCTAssertEqual(
+          borderPointsNotZero(outputs[1], ResidentGrid(batch: g.batch, height: g.outHeight, width: g.outWidth), planes: g.outChannels * g.batch), 0,
+          "\(backend.name) \(g) between grids")
+      }
+    }
+  }
+
   private func check(_ backend: Backend) throws {
     for (r, c, o, density, withResidual) in OpSuite.residentGridLayouts {
       let g = r.geometry(inChannels: c, outChannels: o)
@@ -56,26 +75,29 @@ final class ResidentGridTests: XCTestCase {
       let y = try backend.zeros(g.outputShape)
       try backend.sparseGridLeave(y: y, grid: out, layout: r)
       assertClose(try backend.download(y), want, atol: 1e-5, rtol: 1e-5, "\(backend.name) grid conv \(g)")
-      let grid = try backend.download(out)
-      var border = 0
-      for plane in 0..<(o * r.batch) {
-        for p in 0..<(r.rows * r.pitch) {
-          let (row, column) = (p / r.pitch, p % r.pitch)
-          if (row == 0 || row == r.rows - 1 || column == 0 || column == r.pitch - 1) && grid[plane * r.rows * r.pitch + p] != 0 { border += 1 }
-        }
-      }
-      XCTAssertEqual(border, 0, "\(backend.name) grid conv \(g): border points not zero")
+      XCTAssertEqual(borderPointsNotZero(try backend.download(out), r, planes: o * r.batch), 0, "\(backend.name) grid conv \(g)")
     }
   }
 
-  /// `max(conv(x, w) + bias + residual, 0)` on the CPU reference, NCHW.
-  private func dense(_ g: ConvGeometry, x: [Float], w: [Float], bias: [Float], residual: [Float]?) throws -> [Float] {
+  private func borderPointsNotZero(_ grid: [Float], _ r: ResidentGrid, planes: Int) -> Int {
+    var count = 0
+    for plane in 0..<planes {
+      for p in 0..<(r.rows * r.pitch) {
+        let (row, column) = (p / r.pitch, p % r.pitch)
+        if (row == 0 || row == r.rows - 1 || column == 0 || column == r.pitch - 1) && grid[plane * r.rows * r.pitch + p] != 0 { count += 1 }
+      }
+    }
+    return count
+  }
+
+  /// `max(conv(x, w) + bias + residual, 0)` (without the max unless `relu`) on the CPU reference, NCHW.
+  private func dense(_ g: ConvGeometry, x: [Float], w: [Float], bias: [Float], residual: [Float]?, relu: Bool = true) throws -> [Float] {
     let cpu = CPUBackend.reference()
     let y = try cpu.zeros(g.outputShape)
     try cpu.conv2dForward(
       y: y, x: try cpu.upload(x, shape: g.inputShape), weight: try cpu.upload(w, shape: g.weightShape),
       bias: try cpu.upload(bias, shape: [g.outChannels]), geometry: g)
     let sums = try cpu.download(y)
-    return sums.indices.map { max(sums[$0] + (residual?[$0] ?? 0), 0) }
+    return sums.indices.map { relu ? max(sums[$0] + (residual?[$0] ?? 0), 0) : sums[$0] + (residual?[$0] ?? 0) }
   }
 }

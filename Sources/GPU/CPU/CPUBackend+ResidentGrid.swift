@@ -62,6 +62,58 @@ extension CPUBackend {
   }
 }
 
+extension CPUBackend {
+  public func sparseGridConv(
+    out: Tensor, source: Tensor, weights: SparseConvWeights, bias: Tensor?, relu: Bool, geometry g: ConvGeometry, from: ResidentGrid, to: ResidentGrid
+  ) throws {
+    OpShapes.residentConv(out: out, source: source, weights: weights, bias: bias, geometry: g, from: from, to: to, op: "sparseGridConv")
+    let grid = SparseGrid(g, images: g.batch, floats: Int.max)
+    let offsets = weights.hostPlans.plan(grid.key(inputGradient: false)) {
+      .init(offsets: grid.forwardOffsets(weights.layout), starts: [], values: [])
+    }.offsets
+    let (phases, wide) = workerScratch(columns: g.inChannels * grid.channelStride, other: g.outChannels * grid.gridStride)[0]
+    gatherPhases(into: phases, from: UnsafePointer(ptr(source)), g, grid, from)
+    let (start, values) = (int32s(ptr(weights.rowStart)), UnsafePointer(ptr(weights.rowValue)))
+    let bp = bias.map { UnsafePointer(ptr($0)) }
+    offsets.withUnsafeBufferPointer { o in
+      parallelRanges(grid.outputRun(g.batch), minimumPerThread: Self.residentPointsPerWorker) { points in
+        advprune_sparse_rows(
+          0, Int64(g.outChannels), start, o.baseAddress, values, bp, phases, wide, Int64(grid.gridStride), Int64(points.lowerBound),
+          Int64(points.upperBound), nil, 0, nil, 1)
+      }
+    }
+    let op = ptr(out)
+    parallelRows(g.outChannels * g.batch, to.rows * to.pitch) { k in
+      let (o, n) = (k / g.batch, k % g.batch)
+      let plane = op + k * to.rows * to.pitch
+      zeroBorder(plane, to)
+      let wideRows = wide + o * grid.gridStride + n * grid.paddedPlane
+      let copy = relu ? advprune_copy_rows_relu : advprune_copy_rows
+      copy(plane + to.outputShift, Int64(to.pitch), wideRows, Int64(grid.pitch), Int64(to.height), Int64(to.width))
+    }
+  }
+
+  /// The stride phases of g's padded input from a resident grid (padded by 1): phase pixel (u, v)
+  /// of phase (a, b) is grid point (s*u + a + 1 - pad, s*v + b + 1 - pad), 0 past the plane.
+  private func gatherPhases(
+    into phases: UnsafeMutablePointer<Float>, from source: UnsafePointer<Float>, _ g: ConvGeometry, _ grid: SparseGrid, _ r: ResidentGrid
+  ) {
+    let s = g.stride
+    parallelRows(g.inChannels * grid.phases * g.batch, grid.paddedPlane) { k in
+      let (n, phase, c) = (k % g.batch, (k / g.batch) % grid.phases, k / (g.batch * grid.phases))
+      let (a, b) = (phase / grid.phasesPerAxis + 1 - g.padding, phase % grid.phasesPerAxis + 1 - g.padding)
+      let plane = phases + k * grid.paddedPlane
+      let image = source + (c * g.batch + n) * r.rows * r.pitch
+      let columns = min(grid.pitch, (r.pitch - 1 - b) / s + 1)
+      plane.update(repeating: 0, count: grid.paddedPlane)
+      for u in 0..<grid.rows where u * s + a < r.rows {
+        let (row, line) = (plane + u * grid.pitch, image + (u * s + a) * r.pitch + b)
+        for v in 0..<columns { row[v] = line[v * s] }
+      }
+    }
+  }
+}
+
 /// Zeroes one padded plane's border: the top row, the two columns either side of each row (one
 /// run from the end of one row to the start of the next) and the bottom row.
 private func zeroBorder(_ plane: UnsafeMutablePointer<Float>, _ r: ResidentGrid) {

@@ -48,4 +48,29 @@ extension OpenCLBackend {
     let channels = OpShapes.residentPlanes(nchw: y, grid: grid, layout: r, op: "sparseGridLeave")
     try launch("sparse_grid_unstack_inputs", items: r.batch * channels, [.buffer(y), .buffer(grid)] + residentArgs(r, channels: channels))
   }
+
+  public func sparseGridConv(
+    out: Tensor, source: Tensor, weights: SparseConvWeights, bias: Tensor?, relu: Bool, geometry g: ConvGeometry, from: ResidentGrid, to: ResidentGrid
+  ) throws {
+    OpShapes.residentConv(out: out, source: source, weights: weights, bias: bias, geometry: g, from: from, to: to, op: "sparseGridConv")
+    let grid = SparseGrid(g, images: g.batch, floats: Int.max)
+    let phases = try reserve(padded, g.inChannels * grid.channelStride + Self.sparseGridRun)
+    let wide = try reserve(columns, g.outChannels * grid.gridStride)
+    try launch(
+      "sparse_grid_gather", items: g.inChannels * grid.phases * g.batch,
+      [
+        .buffer(phases), .buffer(source), .int(g.batch), .int(g.inChannels), .int(from.rows), .int(from.pitch), .int(g.stride), .int(g.padding),
+        .int(grid.phasesPerAxis), .int(grid.rows), .int(grid.pitch),
+      ])
+    try gridRows(
+      out: wide, stride: grid.gridStride, rows: g.outChannels, start: weights.rowStart, plan: try forwardPlan(weights, grid),
+      values: weights.rowValue,
+      bias: bias, source: phases, length: grid.outputRun(g.batch))
+    try launch(
+      "sparse_grid_place", items: g.batch * g.outChannels,
+      [
+        .buffer(out), .buffer(wide), .int(g.batch), .int(g.outChannels), .int(g.outHeight), .int(g.outWidth), .int(grid.rows), .int(grid.pitch),
+        .int(grid.gridStride), .int(relu ? 1 : 0),
+      ])
+  }
 }

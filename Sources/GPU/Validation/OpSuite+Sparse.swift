@@ -66,6 +66,43 @@ extension OpSuite {
     }
   }
 
+  /// Convs between two resident grids: ResNet's strided 3x3 and 1x1 shortcut, odd planes (the
+  /// last phase row past the grid), a 1x1 channel change, and a 3x3 stride-1 conv this way too.
+  static let residentBetweenGrids: [(ConvGeometry, density: Double, relu: Bool)] = [
+    (ConvGeometry(batch: 2, inChannels: 3, height: 8, width: 8, outChannels: 5, kernel: 3, stride: 2, padding: 1), 0.4, true),
+    (ConvGeometry(batch: 2, inChannels: 3, height: 7, width: 9, outChannels: 4, kernel: 3, stride: 2, padding: 1), 0.3, false),
+    (ConvGeometry(batch: 2, inChannels: 4, height: 6, width: 6, outChannels: 3, kernel: 1, stride: 2), 0.5, false),
+    (ConvGeometry(batch: 3, inChannels: 4, height: 5, width: 5, outChannels: 6, kernel: 1), 0.5, true),
+    (ConvGeometry(batch: 2, inChannels: 3, height: 6, width: 5, outChannels: 4, kernel: 3, padding: 1), 0.3, true),
+  ]
+
+  /// `residentBetweenGrids` on a backend: `x` copied onto its grid, the conv onto the output's,
+  /// the result copied off; the raw output grid too.
+  static func betweenGrids(_ b: Backend, _ g: ConvGeometry, relu: Bool, x: [Float], w: [Float], bias: [Float]) throws -> [[Float]] {
+    let (from, to) = (
+      ResidentGrid(batch: g.batch, height: g.height, width: g.width), ResidentGrid(batch: g.batch, height: g.outHeight, width: g.outWidth)
+    )
+    let (source, out) = (try b.zeros([from.floats(channels: g.inChannels)]), try b.zeros([to.floats(channels: g.outChannels)]))
+    try b.sparseGridEnter(grid: source, x: try b.upload(x, shape: g.inputShape), layout: from)
+    try b.sparseGridConv(
+      out: out, source: source, weights: try SparseConvWeights(dense: w, shape: g.weightShape, backend: b),
+      bias: try b.upload(bias, shape: [g.outChannels]), relu: relu, geometry: g, from: from, to: to)
+    let y = try b.zeros(g.outputShape)
+    try b.sparseGridLeave(y: y, grid: out, layout: to)
+    return [try b.download(y), Array(try b.download(out).prefix(g.outChannels * to.channelFloats))]
+  }
+
+  static func residentBetweenGridsCases() -> [OpCase] {
+    residentBetweenGrids.map { (g, density, relu) in
+      OpCase(
+        op: "resident_conv", shape: "\(g) density \(density)\(relu ? " relu" : "") between grids", atol: 1e-4, rtol: 1e-4,
+        inputs: { rng in
+          [rng.uniformArray(g.inputShape.reduce(1, *)), sparseWeight(g, density: density, &rng), rng.uniformArray(g.outChannels)]
+        },
+        run: { b, v in try betweenGrids(b, g, relu: relu, x: v[0], w: v[1], bias: v[2]) })
+    }
+  }
+
   /// A random weight keeping about `density` of its entries, with output channel 0 and input
   /// channel 1 (when there is one) entirely zero.
   public static func sparseWeight(_ g: ConvGeometry, density: Double, _ rng: inout SeededRNG) -> [Float] {

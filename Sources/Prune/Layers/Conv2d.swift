@@ -106,6 +106,19 @@ public final class Conv2d: SparseComputable {
     return out
   }
 
+  /// The forward from one resident grid to another (a strided conv or a shortcut), with a fused
+  /// ReLU when `relu`. Forward-only, as `forwardOnGrid(_:layout:residual:)`.
+  func forwardOnGrid(_ x: Tensor, from: ResidentGrid, to: ResidentGrid, relu: Bool) throws -> Tensor {
+    if sparseIsStale { try computeSparse(true) }
+    guard let sparse = sparse(forBatch: from.batch) else { preconditionFailure("\(weight.name): not sparse at batch \(from.batch)") }
+    let g = geometry(for: [from.batch, weight.shape[1], from.height, from.width])
+    let out = try gridOutput.get([to.floats(channels: weight.shape[0])], backend)
+    try backend.sparseGridConv(out: out, source: x, weights: sparse, bias: activeBias, relu: relu, geometry: g, from: from, to: to)
+    input = nil
+    lastOutput = nil
+    return out
+  }
+
   public func backward(_ dy: Tensor, parameterGradients: Bool, inputGradient: Bool) throws -> Tensor? {
     try backward(dy, parameterGradients: parameterGradients, inputGradient: inputGradient, throughReLU: false)
   }

@@ -107,7 +107,7 @@ public final class Model {
   }
 
   /// `forward`'s logits for a pass no backward follows (predictions, clean accuracy): in eval
-  /// mode, runs of steps that can (`ResidentGridStep`: a sparse model's stem and identity
+  /// mode, runs of steps that can (`ResidentGridStep`: a sparse model's stem and residual
   /// blocks) keep their activations on the sparse grid where the backend prefers it, copied on
   /// once and off once per run instead of at every layer. The same sums in the same order as
   /// `forward`'s sparse layers, so the same logits.
@@ -131,6 +131,7 @@ public final class Model {
           }
           h = try s.forwardOnGrid(h, layout: layout)
           shape = s.outputShape(for: shape)
+          grid = ResidentGrid(batch: shape[0], height: shape[2], width: shape[3])
           continue
         }
       }
