@@ -4,7 +4,12 @@
 // the sparser one with the ReLU fused into the forward and its mask into the input gradient.
 extension OpSuite {
   static func sparseCases() -> [OpCase] {
-    let geometries = convGeometries + [ConvGeometry(batch: 5, inChannels: 33, height: 1, width: 1, outChannels: 7, kernel: 1)]
+    // The last: enough nonzeros per row (both orders) that OpenCL's grid rows run tile by tile.
+    let geometries =
+      convGeometries + [
+        ConvGeometry(batch: 5, inChannels: 33, height: 1, width: 1, outChannels: 7, kernel: 1),
+        ConvGeometry(batch: 2, inChannels: 24, height: 10, width: 10, outChannels: 8, kernel: 3, padding: 1),
+      ]
     return geometries.flatMap { g in
       [0.3, 0.05].map { density in
         OpCase(
@@ -30,12 +35,14 @@ extension OpSuite {
     }
   }
 
-  /// Layouts of the resident grid's cases: a residual and a bias, neither, and a batch long enough
-  /// that the CPU splits its points between two workers.
+  /// Layouts of the resident grid's cases: a residual and a bias, neither, a batch long enough
+  /// that the CPU splits its points between two workers, and enough nonzeros per row that
+  /// OpenCL's grid rows run tile by tile.
   static let residentGridLayouts: [(ResidentGrid, inChannels: Int, outChannels: Int, density: Double, residual: Bool)] = [
     (ResidentGrid(batch: 3, height: 5, width: 7), 4, 6, 0.3, true),
     (ResidentGrid(batch: 2, height: 9, width: 9), 3, 5, 0.05, false),
     (ResidentGrid(batch: 10, height: 30, width: 30), 2, 3, 0.5, true),
+    (ResidentGrid(batch: 2, height: 6, width: 6), 16, 8, 0.4, true),
   ]
 
   /// Activations kept on the grid: `x` (and the residual) copied on, the conv from grid to grid,
