@@ -99,17 +99,19 @@ public protocol Backend: AnyObject {
   /// Training: `mean`, `invStd = 1/sqrt(var + eps)` from the batch (biased variance), running stats
   /// updated as PyTorch does (`r = (1 - momentum) r + momentum * stat`, unbiased variance).
   /// Inference: `mean`, `invStd` from the running stats, which stay unchanged. Then
-  /// `y = gamma * (x - mean) * invStd + beta`; `mean` and `invStd` are kept for the backward.
+  /// `y = gamma * (x - mean) * invStd + beta`, then `max(y, 0)` when `relu` (a norm and the ReLU
+  /// after it in one pass); `mean` and `invStd` are kept for the backward.
   func batchNormForward(
     y: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, invStd: Tensor,
-    runningMean: Tensor, runningVar: Tensor, training: Bool, momentum: Float, eps: Float) throws
+    runningMean: Tensor, runningVar: Tensor, training: Bool, momentum: Float, eps: Float, relu: Bool) throws
   /// `dGamma = sum dy * xhat`, `dBeta = sum dy`, and `dx`: in training mode
   /// `gamma * invStd / M * (M dy - dBeta - xhat dGamma)` (the batch statistics depend on x),
   /// in inference mode `gamma * invStd * dy`. With `dGamma`/`dBeta` nil (an attack step needs
   /// only `dx`) the sums are kept internal in training mode and not computed in inference mode.
+  /// With `reluOutput` (the output of a forward with `relu`) dy is read as `dy * (reluOutput > 0)`.
   func batchNormBackward(
     dx: Tensor?, dGamma: Tensor?, dBeta: Tensor?, dy: Tensor, x: Tensor, gamma: Tensor, mean: Tensor, invStd: Tensor,
-    training: Bool) throws
+    training: Bool, reluOutput: Tensor?) throws
 
   // MARK: Loss
   /// Softmax cross-entropy per sample: `loss[n] = logsumexp(z[n]) - z[n, y_n]`, and, when given,
@@ -216,6 +218,22 @@ extension Backend {
 
   public func conv2dBackwardData(dx: Tensor, dy: Tensor, weight: Tensor, geometry: ConvGeometry) throws {
     try conv2dBackwardData(dx: dx, dy: dy, weight: weight, geometry: geometry, reluOutput: nil)
+  }
+
+  public func batchNormForward(
+    y: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, invStd: Tensor,
+    runningMean: Tensor, runningVar: Tensor, training: Bool, momentum: Float, eps: Float
+  ) throws {
+    try batchNormForward(
+      y: y, x: x, gamma: gamma, beta: beta, mean: mean, invStd: invStd, runningMean: runningMean, runningVar: runningVar, training: training,
+      momentum: momentum, eps: eps, relu: false)
+  }
+
+  public func batchNormBackward(
+    dx: Tensor?, dGamma: Tensor?, dBeta: Tensor?, dy: Tensor, x: Tensor, gamma: Tensor, mean: Tensor, invStd: Tensor, training: Bool
+  ) throws {
+    try batchNormBackward(
+      dx: dx, dGamma: dGamma, dBeta: dBeta, dy: dy, x: x, gamma: gamma, mean: mean, invStd: invStd, training: training, reluOutput: nil)
   }
 
   /// A zero tensor with the shape of `like`.

@@ -157,32 +157,36 @@ final class NormGradientCheckTests: XCTestCase {
     }
   }
 
+  /// Both modes, alone and with the ReLU after it fused (`relu`: the forward's max, dy through
+  /// its mask in the backward).
   func testBatchNormGradientsInBothModes() throws {
     let shape = [3, 2, 2, 3]
     let count = shape.reduce(1, *)
     var rng = SeededRNG(seed: 31)
     let (x, gamma, beta, r) = (rng.uniformArray(count, -2, 2), rng.uniformArray(2, 0.5, 1.5), rng.uniformArray(2), rng.uniformArray(count))
-    for training in [true, false] {
+    for (training, relu) in [(true, false), (false, false), (true, true), (false, true)] {
       func loss(_ x: [Float], _ g: [Float], _ b: [Float]) throws -> Double {
         let y = try cpu.zeros(shape)
         try cpu.batchNormForward(
           y: y, x: try cpu.upload(x, shape: shape), gamma: try cpu.upload(g, shape: [2]), beta: try cpu.upload(b, shape: [2]),
           mean: try cpu.zeros([2]), invStd: try cpu.zeros([2]), runningMean: try cpu.upload([0.1, -0.2], shape: [2]),
-          runningVar: try cpu.upload([1.5, 0.7], shape: [2]), training: training, momentum: 0.1, eps: 1e-5)
+          runningVar: try cpu.upload([1.5, 0.7], shape: [2]), training: training, momentum: 0.1, eps: 1e-5, relu: relu)
         return zip(try cpu.download(y), r).reduce(0) { $0 + Double($1.0) * Double($1.1) }
       }
       let xt = try cpu.upload(x, shape: shape)
-      let (mean, inv) = (try cpu.zeros([2]), try cpu.zeros([2]))
+      let (y, mean, inv) = (try cpu.zeros(shape), try cpu.zeros([2]), try cpu.zeros([2]))
       try cpu.batchNormForward(
-        y: try cpu.zeros(shape), x: xt, gamma: try cpu.upload(gamma, shape: [2]), beta: try cpu.upload(beta, shape: [2]), mean: mean, invStd: inv,
+        y: y, x: xt, gamma: try cpu.upload(gamma, shape: [2]), beta: try cpu.upload(beta, shape: [2]), mean: mean, invStd: inv,
         runningMean: try cpu.upload([0.1, -0.2], shape: [2]), runningVar: try cpu.upload([1.5, 0.7], shape: [2]), training: training, momentum: 0.1,
-        eps: 1e-5)
+        eps: 1e-5, relu: relu)
+      if relu { XCTAssert(try cpu.download(y).contains(0), "some outputs rectified") }
       let (dx, dg, db) = (try cpu.zeros(shape), try cpu.zeros([2]), try cpu.zeros([2]))
-      let (dy, g) = (try cpu.upload(r, shape: shape), try cpu.upload(gamma, shape: [2]))
-      try cpu.batchNormBackward(dx: dx, dGamma: dg, dBeta: db, dy: dy, x: xt, gamma: g, mean: mean, invStd: inv, training: training)
-      let mode = training ? "train" : "eval"
+      let (dy, g, mask) = (try cpu.upload(r, shape: shape), try cpu.upload(gamma, shape: [2]), relu ? y : nil)
+      try cpu.batchNormBackward(dx: dx, dGamma: dg, dBeta: db, dy: dy, x: xt, gamma: g, mean: mean, invStd: inv, training: training, reluOutput: mask)
+      let mode = (training ? "train" : "eval") + (relu ? " relu" : "")
       let dxOnly = try cpu.zeros(shape)
-      try cpu.batchNormBackward(dx: dxOnly, dGamma: nil, dBeta: nil, dy: dy, x: xt, gamma: g, mean: mean, invStd: inv, training: training)
+      try cpu.batchNormBackward(
+        dx: dxOnly, dGamma: nil, dBeta: nil, dy: dy, x: xt, gamma: g, mean: mean, invStd: inv, training: training, reluOutput: mask)
       XCTAssertEqual(try cpu.download(dxOnly), try cpu.download(dx), "bn dx without parameter gradients \(mode)")
       assertClose(try cpu.download(dx), try numericGradient(x, h: 1e-2) { try loss($0, gamma, beta) }, atol: 2e-3, rtol: 2e-2, "bn dx \(mode)")
       assertClose(try cpu.download(dg), try numericGradient(gamma, h: 1e-2) { try loss(x, $0, beta) }, atol: 2e-3, rtol: 2e-2, "bn dgamma \(mode)")

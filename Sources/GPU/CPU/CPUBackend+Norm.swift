@@ -56,7 +56,7 @@ extension CPUBackend {
 
   public func batchNormForward(
     y: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, invStd: Tensor,
-    runningMean: Tensor, runningVar: Tensor, training: Bool, momentum: Float, eps: Float
+    runningMean: Tensor, runningVar: Tensor, training: Bool, momentum: Float, eps: Float, relu: Bool
   ) throws {
     let (n, c, hw) = OpShapes.batchNorm(x: x, channelTensors: [gamma, beta, mean, invStd, runningMean, runningVar], op: "batchNormForward")
     checkSameCount(y, x, op: "batchNormForward")
@@ -88,7 +88,8 @@ extension CPUBackend {
       for b in 0..<n {
         for i in 0..<hw {
           let k = (b * c + ch) * hw + i
-          yp[k] = g * ((xp[k] - mu) * inv) + bt
+          let v = g * ((xp[k] - mu) * inv) + bt
+          yp[k] = relu ? max(v, 0) : v
         }
       }
     }
@@ -96,12 +97,19 @@ extension CPUBackend {
 
   public func batchNormBackward(
     dx: Tensor?, dGamma: Tensor?, dBeta: Tensor?, dy: Tensor, x: Tensor, gamma: Tensor, mean: Tensor, invStd: Tensor,
-    training: Bool
+    training: Bool, reluOutput: Tensor?
   ) throws {
     precondition((dGamma == nil) == (dBeta == nil), "batchNormBackward: dGamma and dBeta come together")
     let (n, c, hw) = OpShapes.batchNorm(x: x, channelTensors: [gamma, mean, invStd] + [dGamma, dBeta].compactMap { $0 }, op: "batchNormBackward")
     checkSameCount(dy, x, op: "batchNormBackward")
-    let (xp, dyp, gp, mp, sp) = (ptr(x), ptr(dy), ptr(gamma), ptr(mean), ptr(invStd))
+    if let reluOutput { checkSameCount(reluOutput, x, op: "batchNormBackward") }
+    let (xp, gp, mp, sp) = (ptr(x), ptr(gamma), ptr(mean), ptr(invStd))
+    let (rawDy, mask) = (ptr(dy), reluOutput.map(ptr))
+    // dy through the fused ReLU's mask (its output) when there is one.
+    let dyp = { (k: Int) -> Float in
+      guard let mask, !(mask[k] > 0) else { return rawDy[k] }
+      return 0
+    }
     let (dgp, dbp) = (dGamma.map(ptr), dBeta.map(ptr))
     let dxp = dx.map(ptr)
     let needSums = dgp != nil || (training && dxp != nil)
@@ -113,8 +121,9 @@ extension CPUBackend {
         for b in 0..<n {
           for i in 0..<hw {
             let k = (b * c + ch) * hw + i
-            sumDy += Double(dyp[k])
-            sumDyX += Double(dyp[k] * ((xp[k] - mu) * inv))
+            let d = dyp(k)
+            sumDy += Double(d)
+            sumDyX += Double(d * ((xp[k] - mu) * inv))
           }
         }
       }
@@ -127,9 +136,9 @@ extension CPUBackend {
         for i in 0..<hw {
           let k = (b * c + ch) * hw + i
           if training {
-            dxp[k] = scale / m * (m * dyp[k] - sdy - ((xp[k] - mu) * inv) * sdyx)
+            dxp[k] = scale / m * (m * dyp(k) - sdy - ((xp[k] - mu) * inv) * sdyx)
           } else {
-            dxp[k] = scale * dyp[k]
+            dxp[k] = scale * dyp(k)
           }
         }
       }

@@ -24,7 +24,7 @@ extension OpenCLBackend {
 
   public func batchNormForward(
     y: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, invStd: Tensor,
-    runningMean: Tensor, runningVar: Tensor, training: Bool, momentum: Float, eps: Float
+    runningMean: Tensor, runningVar: Tensor, training: Bool, momentum: Float, eps: Float, relu: Bool
   ) throws {
     let (n, c, hw) = OpShapes.batchNorm(x: x, channelTensors: [gamma, beta, mean, invStd, runningMean, runningVar], op: "batchNormForward")
     checkSameCount(y, x, op: "batchNormForward")
@@ -37,16 +37,21 @@ extension OpenCLBackend {
       ])
     try launch(
       "bn_apply", items: n * c * Self.chunks(hw),
-      [.buffer(y), .buffer(x), .buffer(gamma), .buffer(beta), .buffer(mean), .buffer(invStd), .int(c), .int(hw), .int(n * c), .int(Self.bnChunk)])
+      [
+        .buffer(y), .buffer(x), .buffer(gamma), .buffer(beta), .buffer(mean), .buffer(invStd), .int(c), .int(hw), .int(n * c), .int(Self.bnChunk),
+        .int(relu ? 1 : 0),
+      ])
   }
 
   public func batchNormBackward(
     dx: Tensor?, dGamma: Tensor?, dBeta: Tensor?, dy: Tensor, x: Tensor, gamma: Tensor, mean: Tensor, invStd: Tensor,
-    training: Bool
+    training: Bool, reluOutput: Tensor?
   ) throws {
     precondition((dGamma == nil) == (dBeta == nil), "batchNormBackward: dGamma and dBeta come together")
     let (n, c, hw) = OpShapes.batchNorm(x: x, channelTensors: [gamma, mean, invStd] + [dGamma, dBeta].compactMap { $0 }, op: "batchNormBackward")
     checkSameCount(dy, x, op: "batchNormBackward")
+    if let reluOutput { checkSameCount(reluOutput, x, op: "batchNormBackward") }
+    let mask: [Arg] = [.buffer(reluOutput ?? dy), .int(reluOutput == nil ? 0 : 1)]
     // The sums: the parameter gradients when asked, else scratch when the training-mode input
     // gradient needs them; an inference-mode input gradient needs none.
     var sums = dGamma.flatMap { g in dBeta.map { (g, $0) } }
@@ -59,15 +64,15 @@ extension OpenCLBackend {
     if let (dg, db) = sums {
       try launch(
         "bn_backward_reduce", items: c * Self.groupSize,
-        [.buffer(dg), .buffer(db), .buffer(dy), .buffer(x), .buffer(mean), .buffer(invStd), .int(n), .int(c), .int(hw)])
+        [.buffer(dg), .buffer(db), .buffer(dy)] + mask + [.buffer(x), .buffer(mean), .buffer(invStd), .int(n), .int(c), .int(hw)])
     }
     guard let dx else { return }
     let (dGamma, dBeta) = sums ?? (dy, dy)  // inference mode reads neither
     try launch(
       "bn_backward_data", items: n * c * Self.chunks(hw),
-      [
-        .buffer(dx), .buffer(dy), .buffer(x), .buffer(gamma), .buffer(mean), .buffer(invStd), .buffer(dGamma), .buffer(dBeta),
-        .int(c), .int(hw), .int(n * hw), .int(training ? 1 : 0), .int(n * c), .int(Self.bnChunk),
+      [.buffer(dx), .buffer(dy)] + mask + [
+        .buffer(x), .buffer(gamma), .buffer(mean), .buffer(invStd), .buffer(dGamma), .buffer(dBeta), .int(c), .int(hw), .int(n * hw),
+        .int(training ? 1 : 0), .int(n * c), .int(Self.bnChunk),
       ])
   }
 

@@ -226,10 +226,11 @@ public enum OpSuite {
           return try [y, dx].map(b.download)
         }),
     ]
-    for training in [true, false] {
+    // With `relu`, the norm and its ReLU fused (the forward's max, the backward's mask).
+    for (training, relu) in [(true, false), (false, false), (true, true), (false, true)] {
       cases.append(
         OpCase(
-          op: "batchnorm", shape: "\(shape) \(training ? "train" : "eval")", atol: 1e-4, rtol: 1e-4,
+          op: "batchnorm", shape: "\(shape) \(training ? "train" : "eval")\(relu ? " relu" : "")", atol: 1e-4, rtol: 1e-4,
           inputs: { rng in
             [
               rng.uniformArray(count, -2, 3), rng.uniformArray(c, 0.5, 1.5), rng.uniformArray(c), rng.uniformArray(c),
@@ -243,13 +244,16 @@ public enum OpSuite {
             let (y, mean, inv) = (try b.zeros(shape), try b.zeros([c]), try b.zeros([c]))
             try b.batchNormForward(
               y: y, x: x, gamma: gamma, beta: beta, mean: mean, invStd: inv, runningMean: rm, runningVar: rv, training: training, momentum: 0.1,
-              eps: 1e-5)
+              eps: 1e-5, relu: relu)
             let (dx, dg, db) = (try b.zeros(shape), try b.zeros([c]), try b.zeros([c]))
             let dy = try b.upload(v[5], shape: shape)
-            try b.batchNormBackward(dx: dx, dGamma: dg, dBeta: db, dy: dy, x: x, gamma: gamma, mean: mean, invStd: inv, training: training)
+            let mask = relu ? y : nil
+            try b.batchNormBackward(
+              dx: dx, dGamma: dg, dBeta: db, dy: dy, x: x, gamma: gamma, mean: mean, invStd: inv, training: training, reluOutput: mask)
             // An attack step's backward: the input gradient alone, no parameter gradients.
             let dxOnly = try b.zeros(shape)
-            try b.batchNormBackward(dx: dxOnly, dGamma: nil, dBeta: nil, dy: dy, x: x, gamma: gamma, mean: mean, invStd: inv, training: training)
+            try b.batchNormBackward(
+              dx: dxOnly, dGamma: nil, dBeta: nil, dy: dy, x: x, gamma: gamma, mean: mean, invStd: inv, training: training, reluOutput: mask)
             return try [y, mean, inv, rm, rv, dx, dg, db, dxOnly].map(b.download)
           }))
     }

@@ -66,7 +66,8 @@ final class ConvReLU: Layer {
     return try conv.backward(try relu.gradient(dy, output: y), parameterGradients: parameterGradients, inputGradient: inputGradient)
   }
 
-  /// The layers to run for `layers`: each Conv2d directly followed by a ReLU becomes one step.
+  /// The layers to run for `layers`: each Conv2d, or unfolded batch norm, directly followed by a
+  /// ReLU becomes one step (`ConvReLU`, `NormReLU`).
   static func fused(_ layers: [Layer]) -> [Layer] {
     var steps: [Layer] = []
     var i = 0
@@ -74,12 +75,37 @@ final class ConvReLU: Layer {
       if let conv = layers[i] as? Conv2d, i + 1 < layers.count, let relu = layers[i + 1] as? ReLU {
         steps.append(ConvReLU(conv, relu))
         i += 2
+      } else if let norm = layers[i] as? BatchNorm2d, !norm.isFolded, i + 1 < layers.count, let relu = layers[i + 1] as? ReLU {
+        steps.append(NormReLU(norm, relu))
+        i += 2
       } else {
         steps.append(layers[i])
         i += 1
       }
     }
     return steps
+  }
+}
+
+/// A batch norm (not folded) and the ReLU after it, run as one step: the forward writes
+/// `max(norm, 0)` in the norm's own pass, and the backward reads dy through the ReLU's mask in the
+/// norm's sums and input gradient, so the ReLU makes no pass over memory of its own (training
+/// steps, where the norms use batch statistics and are not folded).
+final class NormReLU: Layer {
+  let norm: BatchNorm2d
+  let relu: ReLU
+
+  init(_ norm: BatchNorm2d, _ relu: ReLU) {
+    self.norm = norm
+    self.relu = relu
+  }
+
+  var parameters: [Parameter] { norm.parameters }
+  func outputShape(for input: [Int]) -> [Int] { input }
+  func forward(_ x: Tensor) throws -> Tensor { try norm.forward(x, relu: true) }
+
+  func backward(_ dy: Tensor, parameterGradients: Bool, inputGradient: Bool) throws -> Tensor? {
+    try norm.backward(dy, parameterGradients: parameterGradients, inputGradient: inputGradient, throughReLU: true)
   }
 }
 

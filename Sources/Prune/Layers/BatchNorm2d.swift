@@ -16,6 +16,8 @@ public final class BatchNorm2d: Layer {
   private var input: Tensor?
   private var inputWasTraining = true
   private let output = BufferSlot()
+  /// The last forward's output (after the ReLU when one was fused in).
+  private var lastOutput: Tensor?
   private let inputGrad = BufferSlot()
   private let mean = BufferSlot()
   private let invStd = BufferSlot()
@@ -69,13 +71,18 @@ public final class BatchNorm2d: Layer {
       momentum: momentum, eps: eps)
   }
 
-  public func forward(_ x: Tensor) throws -> Tensor {
+  public func forward(_ x: Tensor) throws -> Tensor { try forward(x, relu: false) }
+
+  /// The forward, with `relu`: `max(norm(x), 0)` (the ReLU after it, fused; see `NormReLU`).
+  func forward(_ x: Tensor, relu: Bool) throws -> Tensor {
     precondition(x.rank >= 2 && x.shape[1] == channels, "\(weight.name): input \(x.shape) does not have \(channels) channels")
+    precondition(!(isFolded && relu), "\(weight.name): a folded norm's ReLU is its convolution's")
     if isFolded { return x }
     let y = try output.get(x.shape, backend)
     try backend.batchNormForward(
       y: y, x: x, gamma: weight.value, beta: bias.value, mean: try mean.get([channels], backend), invStd: try invStd.get([channels], backend),
-      runningMean: runningMean.value, runningVar: runningVar.value, training: training, momentum: momentum, eps: eps)
+      runningMean: runningMean.value, runningVar: runningVar.value, training: training, momentum: momentum, eps: eps, relu: relu)
+    lastOutput = y
     if training { try backend.add(out: batchesTracked.value, a: batchesTracked.value, b: one) }
     input = x
     inputWasTraining = training
@@ -83,6 +90,12 @@ public final class BatchNorm2d: Layer {
   }
 
   public func backward(_ dy: Tensor, parameterGradients: Bool, inputGradient: Bool) throws -> Tensor? {
+    try backward(dy, parameterGradients: parameterGradients, inputGradient: inputGradient, throughReLU: false)
+  }
+
+  /// The backward; with `throughReLU` (the fused ReLU of `forward(_:relu:)`) dy is read through
+  /// the ReLU's mask, the last forward's output, in the sums and the input gradient alike.
+  func backward(_ dy: Tensor, parameterGradients: Bool, inputGradient: Bool, throughReLU: Bool) throws -> Tensor? {
     if isFolded {
       precondition(!parameterGradients, "\(weight.name): a folded norm evaluates; it has no parameter gradient")
       return inputGradient ? dy : nil
@@ -91,7 +104,8 @@ public final class BatchNorm2d: Layer {
     let dx = inputGradient ? try inputGrad.get(x.shape, backend) : nil
     try backend.batchNormBackward(
       dx: dx, dGamma: parameterGradients ? weight.grad : nil, dBeta: parameterGradients ? bias.grad : nil, dy: dy, x: x, gamma: weight.value,
-      mean: try mean.get([channels], backend), invStd: try invStd.get([channels], backend), training: inputWasTraining)
+      mean: try mean.get([channels], backend), invStd: try invStd.get([channels], backend), training: inputWasTraining,
+      reluOutput: throughReLU ? lastOutput : nil)
     return dx
   }
 }
