@@ -43,11 +43,8 @@ enum OpShapes {
     out: Tensor, source: Tensor, weights: SparseConvWeights, bias: Tensor?, residual: Tensor?, layout r: ResidentGrid, op: String
   ) -> ConvGeometry {
     let g = r.geometry(inChannels: weights.inChannels, outChannels: weights.outChannels)
-    weights.check(g, op)
-    residentGrid(source, channels: g.inChannels, layout: r, op: op)
-    residentGrid(out, channels: g.outChannels, layout: r, op: op)
+    residentConv(out: out, source: source, weights: weights, bias: bias, geometry: g, from: r, to: r, op: op)
     if let residual { residentGrid(residual, channels: g.outChannels, layout: r, op: op) }
-    if let bias { precondition(bias.count == g.outChannels, "\(op): bias \(bias.shape) is not [\(g.outChannels)]") }
     return g
   }
 

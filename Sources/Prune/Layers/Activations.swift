@@ -75,8 +75,8 @@ final class ConvReLU: Layer {
       if let conv = layers[i] as? Conv2d, i + 1 < layers.count, let relu = layers[i + 1] as? ReLU {
         steps.append(ConvReLU(conv, relu))
         i += 2
-      } else if let norm = layers[i] as? BatchNorm2d, !norm.isFolded, i + 1 < layers.count, let relu = layers[i + 1] as? ReLU {
-        steps.append(NormReLU(norm, relu))
+      } else if let norm = layers[i] as? BatchNorm2d, !norm.isFolded, i + 1 < layers.count, layers[i + 1] is ReLU {
+        steps.append(NormReLU(norm))
         i += 2
       } else {
         steps.append(layers[i])
@@ -93,12 +93,8 @@ final class ConvReLU: Layer {
 /// steps, where the norms use batch statistics and are not folded).
 final class NormReLU: Layer {
   let norm: BatchNorm2d
-  let relu: ReLU
 
-  init(_ norm: BatchNorm2d, _ relu: ReLU) {
-    self.norm = norm
-    self.relu = relu
-  }
+  init(_ norm: BatchNorm2d) { self.norm = norm }
 
   var parameters: [Parameter] { norm.parameters }
   func outputShape(for input: [Int]) -> [Int] { input }

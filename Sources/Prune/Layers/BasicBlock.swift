@@ -47,7 +47,7 @@ public final class BasicBlock: Layer {
   /// conv1 and its ReLU as one step, for when batch norm is folded into the convolutions.
   private lazy var head = ConvReLU(conv1, relu1)
   /// bn1 and the ReLU as one step, for when it is not.
-  private lazy var norm1 = NormReLU(bn1, relu1)
+  private lazy var norm1 = NormReLU(bn1)
   /// What forward and backward run: conv1, bn1 + ReLU fused, conv2 and bn2, or with the norms
   /// folded (eval mode) conv1 + ReLU fused and conv2, and the shortcut's conv alone.
   private var mainSteps: [Layer] { bn1.isFolded ? [head, conv2] : [conv1, norm1, conv2, bn2] }

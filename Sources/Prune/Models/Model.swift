@@ -123,7 +123,7 @@ public final class Model {
     for step in steps {
       if !isTraining, shape.count == 4, let s = step as? ResidentGridStep, s.runsOnGrid(shape) {
         let layout = ResidentGrid(batch: shape[0], height: shape[2], width: shape[3])
-        if grid != nil || backend.prefersResidentGrid(layout, channels: s.gridChannels) {
+        if backend.prefersResidentGrid(layout, channels: s.gridChannels) {
           if grid == nil {
             let entry = try gridEntries.slot(run).get([layout.floats(channels: shape[1])], backend)
             try backend.sparseGridEnter(grid: entry, x: h, layout: layout)
