@@ -43,7 +43,8 @@ struct Predict: ParsableCommand {
           "\(i)  label \(result.labels[i])  predicted \(result.predictions[i])  logits "
             + row.map { String(format: "%.4f", $0) }.joined(separator: " "))
       }
-      let grid = result.gridRuns > 0 ? ", \(result.gridRuns) runs of layers kept on the sparse grid" : ""
+      let runs = result.gridRuns == 1 ? "1 run" : "\(result.gridRuns) runs"
+      let grid = result.gridRuns > 0 ? ", \(runs) of layers kept on the sparse grid" : ""
       print(String(format: "accuracy %.2f%% on %d images (%@ model%@)", 100 * result.accuracy, result.labels.count, result.path, grid))
       KernelRow.printTable(rows)
     }
