@@ -10,6 +10,8 @@ struct Profile: ParsableCommand {
 
   @Option(help: "Architecture: smallcnn, resnet18, vgg16 or vgg16-classic.") var arch: String = "smallcnn"
   @Option(help: "Channel multiplier.") var width: Double = 1
+  @Option(help: "Prune this share of every layer's weights first (magnitude): PGD-AT of a masked model, as fine-tuning after pruning runs.")
+  var sparsity: Double = 0
   @Option(help: "Batch size.") var batchSize: Int = 128
   @Option(help: "PGD steps per batch.") var steps: Int = 10
   @Option(help: "Measured batches.") var batches: Int = 5
@@ -42,6 +44,7 @@ struct Profile: ParsableCommand {
       var bench = ThroughputBenchmark(batchSize: batchSize, attackSteps: steps, warmup: warmup, batches: batches)
       bench.architecture = try Architecture(parsing: arch)
       bench.width = width
+      bench.sparsity = sparsity
       let result = try bench.run(backend: backend, progress: common.progress())
       var rows: [KernelRow] = []
       if kernels, let cl = backend as? OpenCLBackend {
@@ -57,8 +60,9 @@ struct Profile: ParsableCommand {
       if common.json { return try printJSON(Report(throughput: result, imagesPerSecond: result.imagesPerSecond, kernels: rows)) }
       print(
         String(
-          format: "%@  %@  batch %d  PGD-%d AT: %.1f images/s (median of %d batches; best %.1f)  %.3f s/batch", result.backend, result.architecture,
-          result.batchSize, result.attackSteps, result.imagesPerSecond, result.batches, result.peakImagesPerSecond, result.medianSecondsPerBatch))
+          format: "%@  %@%@  batch %d  PGD-%d AT: %.1f images/s (median of %d batches; best %.1f)  %.3f s/batch", result.backend, result.architecture,
+          result.sparsity > 0 ? String(format: " (%.0f %% pruned, masked)", 100 * result.sparsity) : "", result.batchSize, result.attackSteps,
+          result.imagesPerSecond, result.batches, result.peakImagesPerSecond, result.medianSecondsPerBatch))
       if let allocations = result.allocationsAfterWarmup, let peak = result.peakDeviceBytes {
         print(String(format: "device memory: peak %.1f MiB; buffers allocated after warm-up: %d", Double(peak) / 1_048_576, allocations))
       }

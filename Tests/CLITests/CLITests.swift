@@ -78,6 +78,17 @@ final class CLITests: XCTestCase {
     XCTAssert(typo.stderr.contains("ADVPRUNE_CPU_ISA=avx3 is not baseline, avx2 or avx512"), typo.stderr)
   }
 
+  /// `profile --sparsity` times PGD-AT of a masked model (pruned first), and refuses a share
+  /// outside [0, 1).
+  func testProfileTimesAMaskedModel() throws {
+    let run = try advprune([
+      "profile", "--device", "cpu", "--batch-size", "2", "--batches", "1", "--warmup", "0", "--steps", "1", "--sparsity", "0.9",
+    ])
+    XCTAssertEqual(run.status, 0, run.stderr)
+    XCTAssert(run.stdout.contains("smallcnn (90 % pruned, masked)"), run.stdout)
+    assertUserError(try advprune(["profile", "--device", "cpu", "--sparsity", "1"]), mentions: ["--sparsity"])
+  }
+
   func testSparseCrossoverTimesEveryLayerAtEveryDensity() throws {
     let run = try advprune(["profile", "--sparse-crossover", "--batch-size", "2", "--device", "cpu", "--json"])
     XCTAssertEqual(run.status, 0, run.stderr)

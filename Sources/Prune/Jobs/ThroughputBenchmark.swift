@@ -10,6 +10,9 @@ public struct ThroughputBenchmark {
   public var attackSteps = 10
   public var warmup = 1
   public var batches = 5
+  /// With a share of weights to prune (0 ..< 1): the model is pruned first (magnitude, every
+  /// layer at that rate), so the run times adversarial fine-tuning of a masked model.
+  public var sparsity = 0.0
   /// Called once the warm-up batches are done and the queue drained, before the first measured
   /// batch (a profiler starts here, so setup and first-use costs stay out of its table).
   public var measuring: (() throws -> Void)?
@@ -25,6 +28,7 @@ public struct ThroughputBenchmark {
     public let backend: String
     public let architecture: String
     public let width: Double
+    public let sparsity: Double
     public let batchSize: Int
     public let attackSteps: Int
     public let batches: Int
@@ -42,7 +46,9 @@ public struct ThroughputBenchmark {
     if batchSize < 1 || batches < 1 || warmup < 0 || attackSteps < 0 {
       throw UserError.badValue(name: "benchmark", value: "\(batchSize)x\(batches)", problem: "batch size and batches must be >= 1")
     }
+    if !(0..<1).contains(sparsity) { throw UserError.badValue(name: "--sparsity", value: "\(sparsity)", problem: "must be in [0, 1)") }
     let model = try architecture.build(backend: backend, seed: 1, width: width)
+    if sparsity > 0 { try Pruner.prune(model: model, criterion: .magnitude, locality: .local, sparsity: sparsity, seed: 1) }
     let shape = architecture.inputShape
     var rng = SeededRNG(seed: 2)
     let data = LabeledImages(
@@ -71,7 +77,8 @@ public struct ThroughputBenchmark {
     }
     times.sort()
     return Result(
-      backend: backend.name, architecture: architecture.rawValue, width: width, batchSize: batchSize, attackSteps: attackSteps, batches: batches,
+      backend: backend.name, architecture: architecture.rawValue, width: width, sparsity: sparsity, batchSize: batchSize, attackSteps: attackSteps,
+      batches: batches,
       minSecondsPerBatch: times[0], medianSecondsPerBatch: times[times.count / 2],
       allocationsAfterWarmup: backend.deviceMemory.map { $0.allocations - (allocationsBefore ?? 0) }, peakDeviceBytes: backend.deviceMemory?.peakBytes
     )
