@@ -47,29 +47,35 @@ final class SparseEvaluationTests: XCTestCase {
   }
 
   /// Forward-only passes (`Model.inference`) keep ResNet18's activations on the sparse grid
-  /// where the backend prefers it, from the stem to the last block (one run): the same logits
-  /// as `forward`, on both backends (the CPU's default keeps the stacked path, so it is asked to).
+  /// where the backend prefers it, from the stem to the last block (one run), and VGG16's between
+  /// its poolings (five runs): the same logits as `forward`, on both backends (the CPU's default
+  /// keeps the stacked path, so it is asked to).
   func testInferenceKeepsActivationsOnTheGrid() throws {
-    for backend: Backend in [CPUBackend(residentGrid: true), CPUBackend(), try OpenCLFixture.backend()] {
-      let model = try randomized(.resnet18, width: 0.125, seed: 6, backend: backend)
-      try Pruner.prune(model: model, criterion: .magnitude, locality: .local, sparsity: 0.9, seed: 1)
-      let run = try EvaluationModel(model, mode: .off, sparse: .on)
-      var rng = SeededRNG(seed: 8)
-      let shape = [3] + model.architecture.inputShape
-      let x = try backend.upload(rng.uniformArray(shape.reduce(1, *), 0, 1), shape: shape)
-      let want = try backend.download(try run.model.forward(x))
-      let got = try backend.download(try run.model.inference(x))
-      assertClose(got, want, atol: 1e-5, rtol: 1e-5, "\(backend.name) inference on the grid")
-      let prefers = backend.prefersResidentGrid(ResidentGrid(batch: 3, height: 32, width: 32), channels: 8)
-      XCTAssertEqual(run.model.gridRuns, prefers ? 1 : 0, backend.name)
-      // A forward after it differentiates as before.
-      let dLogits = try backend.upload(rng.uniformArray(3 * 10), shape: [3, 10])
-      _ = try run.model.forward(x)
-      let dx = try backend.download(try run.model.inputGradient(dLogits))
-      _ = try run.model.inference(x)
-      _ = try run.model.forward(x)
-      XCTAssertEqual(try backend.download(try run.model.inputGradient(dLogits)), dx, backend.name)
+    let backends: [Backend] = [CPUBackend(residentGrid: true), CPUBackend(), try OpenCLFixture.backend()]
+    for (arch, runs) in [(Architecture.resnet18, 1), (.vgg16, 5)] {
+      for backend in backends { try checkInference(arch, runs: runs, backend) }
     }
+  }
+
+  private func checkInference(_ arch: Architecture, runs: Int, _ backend: Backend) throws {
+    let model = try randomized(arch, width: 0.125, seed: 6, backend: backend)
+    try Pruner.prune(model: model, criterion: .magnitude, locality: .local, sparsity: 0.9, seed: 1)
+    let run = try EvaluationModel(model, mode: .off, sparse: .on)
+    var rng = SeededRNG(seed: 8)
+    let shape = [3] + model.architecture.inputShape
+    let x = try backend.upload(rng.uniformArray(shape.reduce(1, *), 0, 1), shape: shape)
+    let want = try backend.download(try run.model.forward(x))
+    let got = try backend.download(try run.model.inference(x))
+    assertClose(got, want, atol: 1e-5, rtol: 1e-5, "\(arch) \(backend.name) inference on the grid")
+    let prefers = backend.prefersResidentGrid(ResidentGrid(batch: 3, height: 32, width: 32), channels: 8)
+    XCTAssertEqual(run.model.gridRuns, prefers ? runs : 0, "\(arch) \(backend.name)")
+    // A forward after it differentiates as before.
+    let dLogits = try backend.upload(rng.uniformArray(3 * 10), shape: [3, 10])
+    _ = try run.model.forward(x)
+    let dx = try backend.download(try run.model.inputGradient(dLogits))
+    _ = try run.model.inference(x)
+    _ = try run.model.forward(x)
+    XCTAssertEqual(try backend.download(try run.model.inputGradient(dLogits)), dx, "\(arch) \(backend.name)")
   }
 
   func testCompactThenSparse() throws {
