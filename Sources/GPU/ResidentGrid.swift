@@ -30,7 +30,7 @@ public struct ResidentGrid: Equatable, Sendable {
 
   /// The stacked layout of that conv, the whole batch in one stack.
   func layout(inChannels: Int, outChannels: Int) -> SparseGrid {
-    SparseGrid(geometry(inChannels: inChannels, outChannels: outChannels), images: batch, floats: Int.max)
+    SparseGrid(wholeBatch: geometry(inChannels: inChannels, outChannels: outChannels))
   }
 
   var pitch: Int { width + 2 }

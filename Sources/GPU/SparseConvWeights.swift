@@ -30,6 +30,11 @@ public struct SparseConvWeights {
   let hostPlans = SparsePlans<SparsePlan>()
   let devicePlans = SparsePlans<DeviceSparsePlan>()
 
+  /// The forward pass's source offset of each nonzero on `grid`, worked out once per layout.
+  func hostForwardOffsets(_ grid: SparseGrid) -> [Int64] {
+    hostPlans.plan(grid.key(inputGradient: false)) { .init(offsets: grid.forwardOffsets(layout), starts: [], values: []) }.offsets
+  }
+
   public var density: Double { Double(nonzeros) / Double(max(1, outChannels * inChannels * kernel * kernel)) }
 
   /// Compresses `dense` (`[O, C, K, K]` or `[O, I]`, row-major) on `backend`.

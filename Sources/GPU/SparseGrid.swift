@@ -51,6 +51,9 @@ struct SparseGrid {
     segment = front + gridStride
   }
 
+  /// The layout of the whole batch as one stack (a resident grid's, `ResidentGrid`).
+  init(wholeBatch g: ConvGeometry) { self.init(g, images: g.batch, floats: .max) }
+
   /// What the offsets of a weight's nonzeros depend on.
   func key(inputGradient: Bool) -> SparsePlanKey {
     .init(inputGradient: inputGradient, height: g.height, width: g.width, padding: g.padding, stride: g.stride, stack: stack)

@@ -27,9 +27,7 @@ extension CPUBackend {
   {
     let g = OpShapes.residentConv(out: out, source: source, weights: weights, bias: bias, residual: residual, layout: r, op: "sparseGridConv")
     let grid = r.layout(inChannels: g.inChannels, outChannels: g.outChannels)
-    let offsets = weights.hostPlans.plan(grid.key(inputGradient: false)) {
-      .init(offsets: grid.forwardOffsets(weights.layout), starts: [], values: [])
-    }.offsets
+    let offsets = weights.hostForwardOffsets(grid)
     let (start, values) = (int32s(ptr(weights.rowStart)), UnsafePointer(ptr(weights.rowValue)))
     let (op, sp, bp) = (ptr(out) + r.outputShift, UnsafePointer(ptr(source)), bias.map { UnsafePointer(ptr($0)) })
     let rp = residual.map { UnsafePointer(ptr($0) + r.outputShift) }
@@ -67,10 +65,8 @@ extension CPUBackend {
     out: Tensor, source: Tensor, weights: SparseConvWeights, bias: Tensor?, relu: Bool, geometry g: ConvGeometry, from: ResidentGrid, to: ResidentGrid
   ) throws {
     OpShapes.residentConv(out: out, source: source, weights: weights, bias: bias, geometry: g, from: from, to: to, op: "sparseGridConv")
-    let grid = SparseGrid(g, images: g.batch, floats: Int.max)
-    let offsets = weights.hostPlans.plan(grid.key(inputGradient: false)) {
-      .init(offsets: grid.forwardOffsets(weights.layout), starts: [], values: [])
-    }.offsets
+    let grid = SparseGrid(wholeBatch: g)
+    let offsets = weights.hostForwardOffsets(grid)
     let (phases, wide) = workerScratch(columns: g.inChannels * grid.channelStride, other: g.outChannels * grid.gridStride)[0]
     gatherPhases(into: phases, from: UnsafePointer(ptr(source)), g, grid, from)
     let (start, values) = (int32s(ptr(weights.rowStart)), UnsafePointer(ptr(weights.rowValue)))

@@ -16,9 +16,7 @@ extension CPUBackend {
     let (start, values) = (int32s(ptr(weights.rowStart)), UnsafePointer(ptr(weights.rowValue)))
     let plan = StackPlan(g, workers: workerCount)
     // Every stack uses the full stack's strides, so the offsets are computed once.
-    let offsets = weights.hostPlans.plan(plan.grid.key(inputGradient: false)) {
-      .init(offsets: plan.grid.forwardOffsets(weights.layout), starts: [], values: [])
-    }.offsets
+    let offsets = weights.hostForwardOffsets(plan.grid)
     let scratch = workerScratch(columns: g.inChannels * plan.channelStride, other: g.outChannels * plan.gridStride)
     forEachSlice(g, size: plan.stack) { t, first, nb in
       let (padded, wide) = scratch[t]

@@ -53,7 +53,7 @@ extension OpenCLBackend {
     out: Tensor, source: Tensor, weights: SparseConvWeights, bias: Tensor?, relu: Bool, geometry g: ConvGeometry, from: ResidentGrid, to: ResidentGrid
   ) throws {
     OpShapes.residentConv(out: out, source: source, weights: weights, bias: bias, geometry: g, from: from, to: to, op: "sparseGridConv")
-    let grid = SparseGrid(g, images: g.batch, floats: Int.max)
+    let grid = SparseGrid(wholeBatch: g)
     let phases = try reserve(padded, g.inChannels * grid.channelStride + Self.sparseGridRun)
     let wide = try reserve(columns, g.outChannels * grid.gridStride)
     try launch(

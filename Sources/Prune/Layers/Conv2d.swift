@@ -97,23 +97,27 @@ public final class Conv2d: SparseComputable {
   /// The forward with a fused ReLU from grid to grid (`ResidentGridStep`), `residual` added
   /// before the ReLU. Forward-only: a backward after it fails, as before any forward.
   func forwardOnGrid(_ x: Tensor, layout: ResidentGrid, residual: Tensor?) throws -> Tensor {
-    if sparseIsStale { try computeSparse(true) }
-    guard let sparse = sparse(forBatch: layout.batch) else { preconditionFailure("\(weight.name): not sparse at batch \(layout.batch)") }
-    let out = try gridOutput.get([layout.floats(channels: weight.shape[0])], backend)
-    try backend.sparseGridConv(out: out, source: x, weights: sparse, bias: activeBias, residual: residual, layout: layout)
-    input = nil
-    lastOutput = nil
-    return out
+    try onGrid(batch: layout.batch, to: layout) { out, sparse in
+      try backend.sparseGridConv(out: out, source: x, weights: sparse, bias: activeBias, residual: residual, layout: layout)
+    }
   }
 
   /// The forward from one resident grid to another (a strided conv or a shortcut), with a fused
   /// ReLU when `relu`. Forward-only, as `forwardOnGrid(_:layout:residual:)`.
   func forwardOnGrid(_ x: Tensor, from: ResidentGrid, to: ResidentGrid, relu: Bool) throws -> Tensor {
-    if sparseIsStale { try computeSparse(true) }
-    guard let sparse = sparse(forBatch: from.batch) else { preconditionFailure("\(weight.name): not sparse at batch \(from.batch)") }
     let g = geometry(for: [from.batch, weight.shape[1], from.height, from.width])
+    return try onGrid(batch: from.batch, to: to) { out, sparse in
+      try backend.sparseGridConv(out: out, source: x, weights: sparse, bias: activeBias, relu: relu, geometry: g, from: from, to: to)
+    }
+  }
+
+  /// `run` with the compressed weight and this layer's output grid on `to`; then nothing is kept
+  /// for a backward.
+  private func onGrid(batch: Int, to: ResidentGrid, _ run: (Tensor, SparseConvWeights) throws -> Void) throws -> Tensor {
+    if sparseIsStale { try computeSparse(true) }
+    guard let sparse = sparse(forBatch: batch) else { preconditionFailure("\(weight.name): not sparse at batch \(batch)") }
     let out = try gridOutput.get([to.floats(channels: weight.shape[0])], backend)
-    try backend.sparseGridConv(out: out, source: x, weights: sparse, bias: activeBias, relu: relu, geometry: g, from: from, to: to)
+    try run(out, sparse)
     input = nil
     lastOutput = nil
     return out
