@@ -5,14 +5,22 @@
 # FMA peak (benchmarks/narrow_conv/direct.c). Prints a Markdown table: microseconds per pass (best
 # of 300), the products' GFLOP/s, the direct kernel's GFLOP/s (direct multiplies), and how much
 # faster the direct pass is.
-# Usage: scripts/bench_narrow_conv.sh [IMAGES] (default 2; CC picks the C compiler, default clang)
+# Usage: scripts/bench_narrow_conv.sh [IMAGES] (default 2; CC picks the C compiler, a clang)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 images=${1:-2}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+# clang (the kernels use its vector builtins): $CC, else on the PATH, else the Swift toolchain's.
+cc=${CC:-}
+if [ -z "$cc" ]; then
+  for candidate in clang "$(dirname "$(command -v swift || echo /usr/bin/swift)")/clang"; do
+    if command -v "$candidate" > /dev/null; then cc=$candidate; break; fi
+  done
+fi
+[ -n "$cc" ] || { echo "bench_narrow_conv: no clang found (set CC)" >&2; exit 1; }
 k=Sources/CKernels
-"${CC:-clang}" -O3 -I"$k" -I"$k/include" -o "$out/bench" benchmarks/narrow_conv/bench.c benchmarks/narrow_conv/direct.c \
+"$cc" -O3 -I"$k" -I"$k/include" -o "$out/bench" benchmarks/narrow_conv/bench.c benchmarks/narrow_conv/direct.c \
   "$k/winograd4.c" "$k/winograd.c" "$k/small_gemm.c" "$k/isa.c"
 echo "| layer (channels in -> out, plane, images) | Winograd pass us | input / products / output us | products GFLOP/s | direct us | direct GFLOP/s | direct vs Winograd | max diff |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
