@@ -36,6 +36,16 @@ final class ParityTests: XCTestCase {
       // the shape allows) and not.
       ("tiled tm32 tn16 tk5 split64", .native, CLTunables.gpu.with(tileRows: 32, tileColumns: 16, tileDepth: 5, splitGroups: 64)),
       ("tiled tm16 tn64 tk16 no split", .native, CLTunables.gpu.with(tileRows: 16, tileColumns: 64, tileDepth: 16, splitGroups: 0)),
+      // The GPU's tunables with Winograd on, as the GPU bundle's sweep runs them (off on GPUs
+      // until measured on one).
+      (
+        "gpu winograd", .native,
+        {
+          var t = CLTunables.gpu
+          t.winograd = 1
+          return t
+        }()
+      ),
     ]
     let cases = OpSuite.cases().filter { ["gemm", "linear", "conv2d", "conv2d_relu", "sparse_conv2d", "resident_conv"].contains($0.op) }
     for (name, engine, tunables) in variants {
