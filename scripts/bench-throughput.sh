@@ -3,10 +3,13 @@
 # of the same step in PyTorch on this CPU — all in one run, so the numbers are comparable.
 # Usage: scripts/bench-throughput.sh [--arch smallcnn|resnet18] [--batches N] [--warmup N]
 # KERNELS=1 adds OpenCL's per-kernel table (a separate run: its events serialise the queue).
+# ROUNDS=N runs scripts/race_rounds.py instead: N interleaved rounds of the three and the medians
+# of their per-round ratios, for a host whose load drifts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=.build/release/advprune
 [ -x "$bin" ] || swift build -c release
+if [ "${ROUNDS:-0}" -gt 0 ]; then exec python3 scripts/race_rounds.py --rounds "$ROUNDS" "$@"; fi
 echo "== advprune, cpu backend"
 "$bin" profile --device cpu --quiet "$@"
 echo "== advprune, opencl backend"
