@@ -9,7 +9,8 @@ a synthetic test set labelled with its own predictions, so every point is attack
 and the work is the same on every path. Measured: clean inference (`predict`, its forward time)
 and PGD-40 (`attack`, its evaluation time) with `--sparse auto --compact auto` (the default) and
 `--sparse off --compact off` (the dense masked kernels), and the same work in PyTorch (masked
-weights in dense modules: what PyTorch gives a pruned model). Runs alternate; medians.
+weights in dense modules: what PyTorch gives a pruned model). Runs alternate; medians (the
+speedups: of each repeat's paired masked / fast ratio, with their range from 3 repeats).
 
 What the weights learned matters where pruning empties a filter: the channel is then the constant
 ReLU(bias), which compaction folds into its readers where they are unpadded (SmallCNN) and removes.
@@ -100,6 +101,14 @@ def torch_times(model, x, y, eps, steps, batch):
     return clean, time.perf_counter() - start
 
 
+def paired(times, work):
+    """The speedup as the median of each repeat's masked / fast ratio (the two ran back to back, so
+    a drift in the host's load between repeats weighs on both), with their range from 3 repeats."""
+    ratios = sorted(m / f for m, f in zip(times[f"masked-{work}"], times[f"fast-{work}"]))
+    spread = f" ({ratios[0]:.1f}-{ratios[-1]:.1f})" if len(ratios) >= 3 else ""
+    return f"{statistics.median(ratios):.1f}x{spread}"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", nargs="+", default=["smallcnn", "resnet18"], choices=list(SPEC))
@@ -175,8 +184,8 @@ def main():
                 m = {k: statistics.median(v) for k, v in times.items()}
                 acc = " / ".join(f"{100 * c:.1f}, {100 * r:.1f}" for c, r in (accuracy["masked"], accuracy["fast"]))
                 print(f"| {arch} {label} | {run_path} | {m['masked-clean']:.3f} | {m['fast-clean']:.3f} "
-                      f"| {m['masked-clean'] / m['fast-clean']:.1f}x | {m['torch-clean']:.3f} | {m['masked-pgd']:.2f} "
-                      f"| {m['fast-pgd']:.2f} | {m['masked-pgd'] / m['fast-pgd']:.1f}x | {m['torch-pgd']:.2f} "
+                      f"| {paired(times, 'clean')} | {m['torch-clean']:.3f} | {m['masked-pgd']:.2f} "
+                      f"| {m['fast-pgd']:.2f} | {paired(times, 'pgd')} | {m['torch-pgd']:.2f} "
                       f"| {m['torch-clean'] / m['fast-clean']:.1f}x, {m['torch-pgd'] / m['fast-pgd']:.1f}x | {acc} |")
                 sys.stdout.flush()
 
