@@ -102,8 +102,9 @@ def torch_times(model, x, y, eps, steps, batch):
 
 
 def paired(times, work):
-    """The speedup as the median of each repeat's masked / fast ratio (the two ran back to back, so
-    a drift in the host's load between repeats weighs on both), with their range from 3 repeats."""
+    """The speedup as the median of each repeat's masked / fast ratio (a repeat runs the masked path,
+    then the fast one, so a drift in the host's load between repeats weighs on both), with their
+    range from 3 repeats."""
     ratios = sorted(m / f for m, f in zip(times[f"masked-{work}"], times[f"fast-{work}"]))
     spread = f" ({ratios[0]:.1f}-{ratios[-1]:.1f})" if len(ratios) >= 3 else ""
     return f"{statistics.median(ratios):.1f}x{spread}"

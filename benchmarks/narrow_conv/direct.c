@@ -37,9 +37,9 @@ static inline AI void direct3x3_body(const float *x, int64_t images, int64_t in_
           const int64_t valid = out_w - x0 < LANES ? out_w - x0 : LANES;
           for (int r = 0; r < count; ++r) {
             const v16 a = relu ? __builtin_elementwise_max(acc[r], (v16){}) : acc[r];
-            float *dst = y + ((n * out_channels + b * BLOCK + r) * out_h + oy) * out_w + x0;
-            // A full store's spill past the row lands on the next row, written after it.
-            if (valid == LANES || oy + 1 < out_h) STORE(dst, a);
+            float *plane = y + (n * out_channels + b * BLOCK + r) * out_h * out_w, *dst = plane + oy * out_w + x0;
+            // A full store's spill past the row lands on this plane's next rows, written after it.
+            if (valid == LANES || dst + LANES <= plane + out_h * out_w) STORE(dst, a);
             else STORE_FIRST(dst, a, valid);
           }
         }
