@@ -172,6 +172,18 @@ __kernel void sparse_grid_ends(__global float* grid, const int channels, const i
   }
 }
 
+// Work-item idx of a launch over (channel, phase, image) planes, images fastest: its image n,
+// channel c and phase (row-major over phases_per_axis^2); false past the last plane.
+static inline bool phase_plane(const int idx, const int nb, const int channels, const int phases_per_axis, int* n, int* c,
+                               int* phase) {
+  const int phases = phases_per_axis * phases_per_axis;
+  if (idx >= channels * phases * nb) return false;
+  *n = idx % nb;
+  *phase = (idx / nb) % phases;
+  *c = idx / (nb * phases);
+  return true;
+}
+
 // Phase (a, b) of a conv's padded input (stride s, padding pad <= 1) gathered from a resident grid
 // (every plane zero-padded by 1: rows_in x pitch_in, channel c's image n at plane c * nb + n):
 // phase pixel (u, v) is padded pixel (s*u + a, s*v + b), which is grid point (s*u + a + 1 - pad,
@@ -180,12 +192,10 @@ __kernel void sparse_grid_ends(__global float* grid, const int channels, const i
 __kernel void sparse_grid_gather(__global float* restrict phases, __global const float* restrict grid, const int nb,
                                  const int channels, const int rows_in, const int pitch_in, const int stride, const int pad,
                                  const int phases_per_axis, const int rows, const int pitch) {
-  const int idx = get_global_id(0);
-  const int phase_count = phases_per_axis * phases_per_axis;
-  if (idx >= channels * phase_count * nb) return;
-  const int n = idx % nb, phase = (idx / nb) % phase_count, c = idx / (nb * phase_count);
+  int n, c, phase;
+  if (!phase_plane(get_global_id(0), nb, channels, phases_per_axis, &n, &c, &phase)) return;
   const int a = phase / phases_per_axis + 1 - pad, b = phase % phases_per_axis + 1 - pad;
-  __global float* plane = phases + ((long)(c * phase_count + phase) * nb + n) * rows * pitch;
+  __global float* plane = phases + ((long)(c * phases_per_axis * phases_per_axis + phase) * nb + n) * rows * pitch;
   __global const float* source = grid + ((long)c * nb + n) * rows_in * pitch_in;
   // Columns v with s*v + b inside the grid's row.
   const int v_hi = min(pitch, (pitch_in - 1 - b) / stride + 1);
@@ -235,12 +245,10 @@ __kernel void sparse_grid_stack(__global float* restrict grid, __global const fl
                                 const int stack,
                                 const int channels, const int height, const int width, const int stride, const int pad,
                                 const int phases_per_axis, const int rows, const int pitch) {
-  const int idx = get_global_id(0);
-  const int phases = phases_per_axis * phases_per_axis;
-  if (idx >= channels * phases * nb) return;
-  const int n = idx % nb, phase = (idx / nb) % phases, c = idx / (nb * phases);
+  int n, c, phase;
+  if (!phase_plane(get_global_id(0), nb, channels, phases_per_axis, &n, &c, &phase)) return;
   const int a = phase / phases_per_axis, b = phase % phases_per_axis;
-  __global float* plane = grid + ((long)(c * phases + phase) * stack + n) * rows * pitch;
+  __global float* plane = grid + ((long)(c * phases_per_axis * phases_per_axis + phase) * stack + n) * rows * pitch;
   __global const float* image = x + ((long)(first + n) * channels + c) * height * width;
   // Columns v with 0 <= s*v + b - pad < width.
   const int v_lo = run_begin(b - pad, stride), v_hi = run_end(b - pad, stride, width, pitch);
