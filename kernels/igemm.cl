@@ -655,12 +655,11 @@ __kernel void sum_splits(__global float* out, __global const float* partial, con
 }
 
 // C[m, n] = alpha * sum_k A(m, k) * B[k, n] + beta * C[m, n], row-major C (ldc = cols) and B
-// (ldb = cols), A(m, k) = a[m * a_row + k * a_col] (either orientation). A vector of PIX columns
-// and GEMM_ROWS rows per work-item. Global size: (ceil(cols / PIX), ceil(rows / GEMM_ROWS)).
-static inline void gemm_rows_block(__global float* c, __global const float* a, __global const float* b, const int rows,
-                                   const int cols, const int depth, const int a_row, const int a_col, const float alpha,
-                                   const float beta) {
-  const int c0 = get_global_id(0) * PIX, m0 = get_global_id(1) * GEMM_ROWS;
+// (ldb = cols), A(m, k) = a[m * a_row + k * a_col] (either orientation): the block of a vector of
+// PIX columns from c0 and GEMM_ROWS rows from m0.
+static inline void gemm_rows_at(__global float* c, __global const float* a, __global const float* b, const int rows,
+                                const int cols, const int depth, const int a_row, const int a_col, const float alpha,
+                                const float beta, const int c0, const int m0) {
   if (c0 >= cols || m0 >= rows) return;
   const int count = min(PIX, cols - c0);
   int aoff[GEMM_ROWS];
@@ -685,10 +684,11 @@ static inline void gemm_rows_block(__global float* c, __global const float* a, _
   }
 }
 
+// gemm_rows_at for each work-item. Global size: (ceil(cols / PIX), ceil(rows / GEMM_ROWS)).
 __kernel void gemm_rows(__global float* c, __global const float* a, __global const float* b, const int rows,
                         const int cols, const int depth, const int a_row, const int a_col, const float alpha,
                         const float beta) {
-  gemm_rows_block(c, a, b, rows, cols, depth, a_row, a_col, alpha, beta);
+  gemm_rows_at(c, a, b, rows, cols, depth, a_row, a_col, alpha, beta, get_global_id(0) * PIX, get_global_id(1) * GEMM_ROWS);
 }
 
 // C[m, n] = alpha * sum_k A[m, k] * B[n, k] + beta * C[m, n], all row-major (a linear layer's

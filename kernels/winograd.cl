@@ -112,12 +112,28 @@ __kernel void winograd_input(__global float* v, __global const float* src, const
 
 // M[xi] = U[xi] V[xi] for xi = get_global_id(2): U[xi] rows x depth, V[xi] depth x pitch, M[xi]
 // rows x pitch; gemm_rows' register block (PIX columns, GEMM_ROWS rows). Global size:
-// (pitch / PIX, ceil(rows / GEMM_ROWS), 36).
+// (pitch / PIX (rounded up to the group), ceil(rows / GEMM_ROWS), 36).
+//
+// With WINO_ROWS_FIRST the first two dimensions are walked as one index whose fastest part is the
+// row block: on a CPU device, where work-items run in order, the row blocks of one column block
+// follow each other and reuse its depth x PIX slice of V from L1. In the other order each row
+// block streamed all of V[xi] again, which fell out of L2 once V[xi] and M[xi] outgrew it
+// (SmallCNN's 26x26 input gradient: 800 KB of V per element). A GPU wants the columns first, its
+// neighbouring work-items reading neighbouring words.
+#ifndef WINO_ROWS_FIRST
+#define WINO_ROWS_FIRST 0
+#endif
 __kernel void winograd_gemm(__global float* m, __global const float* u, __global const float* v, const int rows,
                             const int depth, const int pitch) {
   const int xi = get_global_id(2);
-  gemm_rows_block(m + xi * rows * pitch, u + xi * rows * depth, v + xi * depth * pitch, rows, pitch, depth, depth, 1, 1.0f,
-                  0.0f);
+#if WINO_ROWS_FIRST
+  const int row_blocks = get_global_size(1), at = get_global_id(1) * get_global_size(0) + get_global_id(0);
+  const int c0 = at / row_blocks * PIX, m0 = at % row_blocks * GEMM_ROWS;
+#else
+  const int c0 = get_global_id(0) * PIX, m0 = get_global_id(1) * GEMM_ROWS;
+#endif
+  gemm_rows_at(m + xi * rows * pitch, u + xi * rows * depth, v + xi * depth * pitch, rows, pitch, depth, depth, 1, 1.0f,
+               0.0f, c0, m0);
 }
 
 // out[n, r, 4x4 tile] = A^T M[., r, t] A for the tiles t0..t0 + PIX - 1, cut at the plane's edge

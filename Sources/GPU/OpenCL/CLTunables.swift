@@ -34,17 +34,23 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
   /// 3x3 stride-1 forwards and input gradients as Winograd F(4x4, 3x3) (kernels/winograd.cl) when
   /// nonzero, on layers whose channels make it pay (`OpenCLBackend.winogradPays`).
   public var winograd: Int
+  /// The Winograd products walk their row blocks fastest when nonzero (`winograd_gemm`): a CPU
+  /// device then reuses each column block of the transformed tiles from L1 across the row blocks
+  /// (SmallCNN's input gradients 1.1-1.3x faster, README); a GPU reads neighbouring columns in
+  /// neighbouring work-items with 0.
+  public var winogradRowsFirst: Int
 
   public init(
     pix: Int, rows: Int, kc: Int, weightTaps: Int, rowsPerItem: Int, weightItems: Int, groupSize: Int, tileRows: Int = 0,
-    tileColumns: Int = 64, tileDepth: Int = 16, splitGroups: Int = 0, winograd: Int = 0, gemmRows: Int? = nil
+    tileColumns: Int = 64, tileDepth: Int = 16, splitGroups: Int = 0, winograd: Int = 0, gemmRows: Int? = nil,
+    winogradRowsFirst: Int = 0
   ) {
     precondition(
       [2, 4, 8, 16].contains(pix) && [rows, kc, weightTaps, weightItems, groupSize, gemmRows ?? rows].allSatisfy { $0 >= 1 } && rowsPerItem >= 0)
     (self.pix, self.rows, self.kc, self.weightTaps) = (pix, rows, kc, weightTaps)
     (self.rowsPerItem, self.weightItems, self.groupSize) = (rowsPerItem, weightItems, groupSize)
     (self.tileRows, self.tileColumns, self.tileDepth, self.splitGroups) = (tileRows, tileColumns, tileDepth, splitGroups)
-    self.winograd = winograd
+    (self.winograd, self.winogradRowsFirst) = (winograd, winogradRowsFirst)
     self.gemmRows = gemmRows ?? rows
     precondition(tilesAreValid)
   }
@@ -75,12 +81,14 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
   /// AVX-512's 32 registers hold 16 rows of 16-lane accumulators (the implicit GEMM's 16 rows
   /// were measured on AVX-512 hosts by earlier sessions; the Winograd products there were not).
   public static let cpuAVX512 = CLTunables(
-    pix: 16, rows: 16, kc: 64, weightTaps: 16, rowsPerItem: 0, weightItems: 256, groupSize: 1, winograd: 1, gemmRows: 16)
+    pix: 16, rows: 16, kc: 64, weightTaps: 16, rowsPerItem: 0, weightItems: 256, groupSize: 1, winograd: 1, gemmRows: 16,
+    winogradRowsFirst: 1)
   /// AVX2 has 16: 6 rows of two-register accumulators, the column vector and the broadcast fill
   /// 15 (16 rows spilled; 8 still did): the implicit GEMM's strided forwards 1.9x and input
   /// gradients 1.1-1.4x faster, the Winograd products about 15 % (README).
   public static let cpuAVX2 = CLTunables(
-    pix: 16, rows: 6, kc: 64, weightTaps: 16, rowsPerItem: 0, weightItems: 256, groupSize: 1, winograd: 1, gemmRows: 6)
+    pix: 16, rows: 6, kc: 64, weightTaps: 16, rowsPerItem: 0, weightItems: 256, groupSize: 1, winograd: 1, gemmRows: 6,
+    winogradRowsFirst: 1)
   /// A GPU: the tiled convolution; for the rest narrow vectors, many work-items, groups of 64
   /// (tiles and weight-gradient taps measured on an H200 with the workbench, README).
   public static let gpu = CLTunables(
@@ -99,13 +107,13 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
   public static func defaults(for device: CLDeviceInfo) -> CLTunables { device.isGPU ? gpu : cpu }
 
   var defines: String {
-    "-DPIX=\(pix) -DROWS=\(rows) -DGEMM_ROWS=\(gemmRows) -DKC=\(kc) -DWTAPS=\(weightTaps)"
+    "-DPIX=\(pix) -DROWS=\(rows) -DGEMM_ROWS=\(gemmRows) -DKC=\(kc) -DWTAPS=\(weightTaps) -DWINO_ROWS_FIRST=\(winogradRowsFirst)"
       + (isTiled ? " -DTM=\(tileRows) -DTN=\(tileColumns) -DTK=\(tileDepth)" : "")
   }
 
   public var description: String {
     "pix=\(pix) rows=\(rows) gemm_rows=\(gemmRows) kc=\(kc) wtaps=\(weightTaps) rows_per_item=\(rowsPerItem) witems=\(weightItems) group=\(groupSize)"
-      + " tm=\(tileRows) tn=\(tileColumns) tk=\(tileDepth) split=\(splitGroups) winograd=\(winograd)"
+      + " tm=\(tileRows) tn=\(tileColumns) tk=\(tileDepth) split=\(splitGroups) winograd=\(winograd) wrows_first=\(winogradRowsFirst)"
   }
 
   /// Sets one value by its name in `description` ("pix=16"); nil for an unknown name or a bad value.
@@ -129,6 +137,7 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
     case "tk": t.tileDepth = v
     case "split": t.splitGroups = v
     case "winograd": t.winograd = v
+    case "wrows_first": t.winogradRowsFirst = v
     default: return nil
     }
     let positive = [t.rows, t.gemmRows, t.kc, t.weightTaps, t.weightItems, t.groupSize].allSatisfy { $0 >= 1 }
