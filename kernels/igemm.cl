@@ -594,6 +594,59 @@ __kernel void conv_igemm_dweight(__global float* partial, __global float* bias_p
   }
 }
 
+// Output rows per work-item of conv_few_rows_dx.
+#ifndef FEW_RB
+#define FEW_RB 4
+#endif
+
+// The input gradient of a 3x3 stride-1 convolution of an image with at most FEW_ROWS channels
+// (SmallCNN's conv1, the ResNet18 and VGG stems), which every attack step computes, on a CPU
+// device. A work-item owns FEW_RB rows of PIX output columns of one image: each source row it
+// loads (three shifted vectors per dy channel) feeds up to three of its rows, about three
+// multiply-adds per load where conv_igemm's pixel vectors, spread over two rows of a narrow
+// plane, blend two loads per multiply-add. src is the transposed pass's bordered copy of dy
+// (src_h x src_w = out_h + 2 x out_w + 2, `src_len` floats in all): dx(r, y, x) = sum over q, a, b
+// of w[q, r, 2 - a, 2 - b] * src(q, y + a, x + b). Global size: N * ceil(out_h / FEW_RB) *
+// ceil(out_w / PIX).
+__kernel void conv_few_rows_dx(__global float* out, __global const float* src, __global const float* w, const int batch,
+                               const int src_channels, const int src_h, const int src_w, const int src_len,
+                               const int out_rows, const int out_h, const int out_w) {
+  const int col_blocks = (out_w + PIX - 1) / PIX, row_blocks = (out_h + FEW_RB - 1) / FEW_RB;
+  const int g = get_global_id(0), n = g / (row_blocks * col_blocks);
+  if (n >= batch) return;
+  const int y0 = g / col_blocks % row_blocks * FEW_RB, x0 = g % col_blocks * PIX, count = min(PIX, out_w - x0);
+  for (int r = 0; r < out_rows; ++r) {
+    floatv acc[FEW_RB];
+#pragma unroll
+    for (int yy = 0; yy < FEW_RB; ++yy) acc[yy] = (floatv)(0.0f);
+    for (int q = 0; q < src_channels; ++q) {
+      const int plane = (n * src_channels + q) * src_h;
+      __global const float* wq = w + (q * out_rows + r) * 9;
+#pragma unroll
+      for (int sr = 0; sr < FEW_RB + 2; ++sr) {
+        if (y0 + sr >= src_h) break;
+        const int at = (plane + y0 + sr) * src_w + x0;
+        floatv v[3];
+#pragma unroll
+        for (int b = 0; b < 3; ++b) {
+          // Lanes past the row read the next one (not stored); only the buffer's end is cut.
+          v[b] = at + b + PIX <= src_len ? vloadv(0, src + at + b) : load_lanes(src + at + b, src_len - at - b);
+        }
+#pragma unroll
+        for (int yy = 0; yy < FEW_RB; ++yy) {
+          const int a = sr - yy;
+          if (a < 0 || a > 2) continue;
+#pragma unroll
+          for (int b = 0; b < 3; ++b) acc[yy] = fma((floatv)(wq[(2 - a) * 3 + 2 - b]), v[b], acc[yy]);
+        }
+      }
+    }
+#pragma unroll
+    for (int yy = 0; yy < FEW_RB; ++yy)
+      if (y0 + yy < out_h) store_lanes(out + ((n * out_rows + r) * out_h + y0 + yy) * out_w + x0, acc[yy], count);
+  }
+}
+
 // The bordered copy: out[plane, y, x] = in[plane, (y - top) / d, (x - left) / d] where y - top and
 // x - left are non-negative multiples of the dilation d inside the input, else 0; with `gated`,
 // in * (gate > 0) (the ReLU's mask on dy). One work-item per output row. `restrict` and the

@@ -15,7 +15,8 @@ struct BenchKernel: ParsableCommand {
       the native kernels with other tunables (pix, rows, gemm_rows, kc, wtaps, rows_per_item, witems, group; \
       tm, tn, tk, split for the local-memory tiles GPUs run, tm=0 for the per-item kernel; winograd=0|1 for \
       3x3 stride-1 convolutions as Winograd F(4x4, 3x3), wrows_first=0|1 for the order of its products' \
-      work-items).
+      work-items; few_rb=N output rows per work-item of a one- to four-channel image's input gradient, 0 for \
+      the implicit GEMM).
       """)
 
   @Argument(help: "conv-forward, conv-backward-data, conv-backward-weight, gemm or all.") var op: String = "all"

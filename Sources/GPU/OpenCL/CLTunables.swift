@@ -39,18 +39,21 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
   /// (SmallCNN's input gradients 1.1-1.3x faster, README); a GPU reads neighbouring columns in
   /// neighbouring work-items with 0.
   public var winogradRowsFirst: Int
+  /// Output rows per work-item of `conv_few_rows_dx`, the input gradient of a 3x3 stride-1
+  /// convolution of a one- to four-channel image on a CPU device; 0: `conv_igemm` runs it.
+  public var fewRowBlock: Int
 
   public init(
     pix: Int, rows: Int, kc: Int, weightTaps: Int, rowsPerItem: Int, weightItems: Int, groupSize: Int, tileRows: Int = 0,
     tileColumns: Int = 64, tileDepth: Int = 16, splitGroups: Int = 0, winograd: Int = 0, gemmRows: Int? = nil,
-    winogradRowsFirst: Int = 0
+    winogradRowsFirst: Int = 0, fewRowBlock: Int = 0
   ) {
     precondition(
       [2, 4, 8, 16].contains(pix) && [rows, kc, weightTaps, weightItems, groupSize, gemmRows ?? rows].allSatisfy { $0 >= 1 } && rowsPerItem >= 0)
     (self.pix, self.rows, self.kc, self.weightTaps) = (pix, rows, kc, weightTaps)
     (self.rowsPerItem, self.weightItems, self.groupSize) = (rowsPerItem, weightItems, groupSize)
     (self.tileRows, self.tileColumns, self.tileDepth, self.splitGroups) = (tileRows, tileColumns, tileDepth, splitGroups)
-    (self.winograd, self.winogradRowsFirst) = (winograd, winogradRowsFirst)
+    (self.winograd, self.winogradRowsFirst, self.fewRowBlock) = (winograd, winogradRowsFirst, fewRowBlock)
     self.gemmRows = gemmRows ?? rows
     precondition(tilesAreValid)
   }
@@ -82,13 +85,13 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
   /// were measured on AVX-512 hosts by earlier sessions; the Winograd products there were not).
   public static let cpuAVX512 = CLTunables(
     pix: 16, rows: 16, kc: 64, weightTaps: 16, rowsPerItem: 0, weightItems: 256, groupSize: 1, winograd: 1, gemmRows: 16,
-    winogradRowsFirst: 1)
+    winogradRowsFirst: 1, fewRowBlock: 4)
   /// AVX2 has 16: 6 rows of two-register accumulators, the column vector and the broadcast fill
   /// 15 (16 rows spilled; 8 still did): the implicit GEMM's strided forwards 1.9x and input
   /// gradients 1.1-1.4x faster, the Winograd products about 15 % (README).
   public static let cpuAVX2 = CLTunables(
     pix: 16, rows: 6, kc: 64, weightTaps: 16, rowsPerItem: 0, weightItems: 256, groupSize: 1, winograd: 1, gemmRows: 6,
-    winogradRowsFirst: 1)
+    winogradRowsFirst: 1, fewRowBlock: 4)
   /// A GPU: the tiled convolution; for the rest narrow vectors, many work-items, groups of 64
   /// (tiles and weight-gradient taps measured on an H200 with the workbench, README).
   public static let gpu = CLTunables(
@@ -108,12 +111,13 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
 
   var defines: String {
     "-DPIX=\(pix) -DROWS=\(rows) -DGEMM_ROWS=\(gemmRows) -DKC=\(kc) -DWTAPS=\(weightTaps) -DWINO_ROWS_FIRST=\(winogradRowsFirst)"
+      + (fewRowBlock > 0 ? " -DFEW_RB=\(fewRowBlock)" : "")
       + (isTiled ? " -DTM=\(tileRows) -DTN=\(tileColumns) -DTK=\(tileDepth)" : "")
   }
 
   public var description: String {
     "pix=\(pix) rows=\(rows) gemm_rows=\(gemmRows) kc=\(kc) wtaps=\(weightTaps) rows_per_item=\(rowsPerItem) witems=\(weightItems) group=\(groupSize)"
-      + " tm=\(tileRows) tn=\(tileColumns) tk=\(tileDepth) split=\(splitGroups) winograd=\(winograd) wrows_first=\(winogradRowsFirst)"
+      + " tm=\(tileRows) tn=\(tileColumns) tk=\(tileDepth) split=\(splitGroups) winograd=\(winograd) wrows_first=\(winogradRowsFirst) few_rb=\(fewRowBlock)"
   }
 
   /// Sets one value by its name in `description` ("pix=16"); nil for an unknown name or a bad value.
@@ -138,6 +142,7 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
     case "split": t.splitGroups = v
     case "winograd": t.winograd = v
     case "wrows_first": t.winogradRowsFirst = v
+    case "few_rb": t.fewRowBlock = v
     default: return nil
     }
     let positive = [t.rows, t.gemmRows, t.kc, t.weightTaps, t.weightItems, t.groupSize].allSatisfy { $0 >= 1 }

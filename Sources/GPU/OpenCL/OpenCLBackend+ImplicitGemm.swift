@@ -164,6 +164,16 @@ extension OpenCLBackend {
       : try borderedCopy(
         of: dy, gate: reluOutput, planes: g.batch * g.outChannels, h: g.outHeight, w: g.outWidth, border: g.kernel - 1 - g.padding,
         dilation: g.stride, height: g.height + g.kernel - 1, width: g.width + g.kernel - 1)
+    let rowBlock = tunables.fewRowBlock
+    if rowBlock > 0 && !tunables.isTiled && g.kernel == 3 && g.stride == 1 && g.inChannels <= Self.fewRowsChannels {
+      let blocks = g.batch * ((g.height + rowBlock - 1) / rowBlock) * ((g.width + tunables.pix - 1) / tunables.pix)
+      return try launch(
+        "conv_few_rows_dx", global: [roundUp(blocks, tunables.groupSize)], local: [tunables.groupSize],
+        [
+          .buffer(dx), .buffer(copy.tensor), .buffer(weight), .int(g.batch), .int(g.outChannels), .int(copy.height), .int(copy.width),
+          .int(g.batch * g.outChannels * copy.height * copy.width), .int(g.inChannels), .int(g.height), .int(g.width),
+        ], label: "conv_few_rows dx  \(shapeLabel(g))", flops: g.forwardFlops)
+    }
     try convImplicitGemm(
       out: dx, copy: copy, weight: weight, bias: nil, flags: ConvFlag.transposed, g: g, sourceChannels: g.outChannels, rows: g.inChannels,
       outH: g.height, outW: g.width, stride: 1, phases: g.stride, padding: g.padding, label: "dx  \(shapeLabel(g))")
@@ -195,6 +205,9 @@ extension OpenCLBackend {
   }
 
   static let winogradMinChannels = 8
+  /// Input gradients of 3x3 stride-1 convolutions with at most this many input channels run on
+  /// `conv_few_rows_dx` on CPU devices (its FEW_ROWS) when `CLTunables.fewRowBlock` is nonzero.
+  static let fewRowsChannels = 4
   static let winogradMinTiles = 32
 
   /// `out` (`rows` planes of `outH x outW` per image) from its `depth` source planes of
