@@ -49,17 +49,7 @@ struct BenchKernel: ParsableCommand {
         throw UserError.badValue(
           name: "--device", value: common.device ?? "auto", problem: "the workbench times OpenCL kernels: use --device opencl[:N]")
       }
-      var tunables = cl.tunables
-      for assignment in sets {
-        guard let t = tunables.setting(assignment) else {
-          throw UserError.badValue(
-            name: "--set", value: assignment,
-            problem:
-              "expected NAME=V with NAME one of \(cl.tunables) and V valid for it (pix 2, 4, 8 or 16; tm 0 or a multiple of 16 up to 256; tn 16, 32, 64, 128 or 256; tiles within 32 KiB of local memory)"
-          )
-        }
-        tunables = t
-      }
+      let tunables = try applying(sets, to: cl.tunables)
       var variants: [(name: String, backend: OpenCLBackend)] = []
       if variant != "clblast" {
         variants.append(("native", try OpenCLBackend(device: cl.device, kernelsDirectory: common.kernelsDir, engine: .native, tunables: tunables)))

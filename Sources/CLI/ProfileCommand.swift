@@ -25,6 +25,8 @@ struct Profile: ParsableCommand {
       "Instead: time each conv and linear layer with the dense masked kernels and with the sparse ones (forward + input gradient) at densities 50 % to 1 %, the crossover behind --sparse auto."
   ) var sparseCrossover = false
   @Option(help: "On OpenCL: native (our kernels) or clblast (im2col + CLBlast, the baseline).") var engine: String = "native"
+  @Option(help: "On OpenCL: compile our kernels with this tunable, NAME=V (repeatable; the names `bench-kernel --set` takes).")
+  var set: [String] = []
   @OptionGroup var common: CommonOptions
 
   struct Report: Encodable {
@@ -38,7 +40,13 @@ struct Profile: ParsableCommand {
       guard let chosen = OpenCLEngine(rawValue: engine) else {
         throw UserError.badValue(name: "--engine", value: engine, problem: "expected native or clblast")
       }
-      let backend = try common.backend()
+      var backend = try common.backend()
+      if !set.isEmpty {
+        guard let cl = backend as? OpenCLBackend else {
+          throw UserError.badValue(name: "--set", value: set[0], problem: "tunables are of our OpenCL kernels: use --device opencl[:N]")
+        }
+        backend = try OpenCLBackend(device: cl.device, kernelsDirectory: common.kernelsDir, tunables: try applying(set, to: cl.tunables))
+      }
       (backend as? OpenCLBackend)?.engine = chosen
       if sparseCrossover { return try runSparseCrossover(backend) }
       var bench = ThroughputBenchmark(batchSize: batchSize, attackSteps: steps, warmup: warmup, batches: batches)

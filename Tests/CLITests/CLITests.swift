@@ -169,6 +169,18 @@ final class CLITests: XCTestCase {
       XCTAssertFalse(gemmLike.isEmpty, "\(engine): \(names)")
       XCTAssertGreaterThan(gemmLike.first?["gflops"] as? Double ?? 0, 0)
     }
+    // --set compiles the kernels with other tunables: without Winograd the 3x3 layers run on the implicit GEMM.
+    let run = try advprune([
+      "profile", "--device", "opencl", "--batch-size", "2", "--steps", "1", "--batches", "1", "--warmup", "0", "--kernels", "--set", "winograd=0",
+      "--json",
+    ])
+    XCTAssertEqual(run.status, 0, run.stderr)
+    let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+    let names = (object?["kernels"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+    XCTAssert(names.contains("conv_igemm fwd C32 26x26->32 k3s1"), "\(names)")
+    XCTAssertFalse(names.contains { $0.hasPrefix("winograd") }, "\(names)")
+    assertUserError(try advprune(["profile", "--device", "opencl", "--set", "pix=3"]), mentions: ["pix=3"])
+    assertUserError(try advprune(["profile", "--device", "cpu", "--set", "pix=4"]), mentions: ["--set", "opencl"])
   }
 
   func testBadInputsGiveOneLineAndExitTwo() throws {
