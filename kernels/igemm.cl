@@ -7,7 +7,8 @@
 // Every convolution reads its source from a zero-bordered copy (pad_planes; an unpadded source is
 // read as it is; conv_tiled reads a strided convolution's dy dilated by the stride, conv_igemm its
 // phases from the undilated copy), so no tap ever falls outside it: a row of lanes is one vector
-// load, other lanes a gather at precomputed offsets, and no lane needs a bounds test.
+// load, other lanes a gather at precomputed offsets, and no lane needs a bounds test (but for
+// conv_few_rows_dx's cut at the copy's very end, where its vectors' spare lanes would read past).
 //
 // Tunables are -D defines (the host passes per-device values, see CLTunables.swift); the defaults
 // here suit a CPU device. PIX must be 2, 4, 8 or 16.
@@ -599,8 +600,8 @@ __kernel void conv_igemm_dweight(__global float* partial, __global float* bias_p
 #define FEW_RB 4
 #endif
 
-// The input gradient of a 3x3 stride-1 convolution of an image with at most FEW_ROWS channels
-// (SmallCNN's conv1, the ResNet18 and VGG stems), which every attack step computes, on a CPU
+// The input gradient of a 3x3 stride-1 convolution of an image with a few channels (at most the
+// host's fewRowsChannels: SmallCNN's conv1, the ResNet18 and VGG stems), which every attack step computes, on a CPU
 // device. A work-item owns FEW_RB rows of PIX output columns of one image: each source row it
 // loads (three shifted vectors per dy channel) feeds up to three of its rows, about three
 // multiply-adds per load where conv_igemm's pixel vectors, spread over two rows of a narrow

@@ -31,6 +31,14 @@ final class ParityTests: XCTestCase {
         CLTunables(pix: 16, rows: 8, kc: 128, weightTaps: 4, rowsPerItem: 0, weightItems: 4096, groupSize: 4)
       ),
       ("pix2 rows16", .native, CLTunables(pix: 2, rows: 16, kc: 7, weightTaps: 3, rowsPerItem: 0, weightItems: 64, groupSize: 2)),
+      // A CPU device's Winograd products in row-block order with work-groups of two (the padding
+      // column blocks), and the image's input gradient three rows per item on 4-lane vectors.
+      (
+        "pix4 group2 winograd rows-first few_rb3", .native,
+        CLTunables(
+          pix: 4, rows: 4, kc: 16, weightTaps: 2, rowsPerItem: 0, weightItems: 64, groupSize: 2, winograd: 1, winogradRowsFirst: 1,
+          fewRowBlock: 3)
+      ),
       // The GPU's tiled convolution: tiles larger than most cases' rows and columns, a depth that
       // leaves a partial last slice, K split over several launches' groups (split 64: as many as
       // the shape allows) and not.

@@ -34,13 +34,14 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
   /// 3x3 stride-1 forwards and input gradients as Winograd F(4x4, 3x3) (kernels/winograd.cl) when
   /// nonzero, on layers whose channels make it pay (`OpenCLBackend.winogradPays`).
   public var winograd: Int
-  /// The Winograd products walk their row blocks fastest when nonzero (`winograd_gemm`): a CPU
-  /// device then reuses each column block of the transformed tiles from L1 across the row blocks
-  /// (SmallCNN's input gradients 1.1-1.3x faster, README); a GPU reads neighbouring columns in
-  /// neighbouring work-items with 0.
+  /// The Winograd products walk their row blocks fastest when 1 (`winograd_gemm`): a CPU device
+  /// then reuses each column block of the transformed tiles from L1 across the row blocks
+  /// (SmallCNN's PGD-10 AT on PoCL about 1.1x faster, README); a GPU reads neighbouring columns
+  /// in neighbouring work-items with 0.
   public var winogradRowsFirst: Int
-  /// Output rows per work-item of `conv_few_rows_dx`, the input gradient of a 3x3 stride-1
-  /// convolution of a one- to four-channel image on a CPU device; 0: `conv_igemm` runs it.
+  /// Output rows per work-item of `conv_few_rows_dx` (up to `maxFewRowBlock`, its unrolled
+  /// accumulators), the input gradient of a 3x3 stride-1 convolution of a one- to four-channel
+  /// image on a CPU device; 0: `conv_igemm` runs it.
   public var fewRowBlock: Int
 
   public init(
@@ -53,10 +54,14 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
     (self.pix, self.rows, self.kc, self.weightTaps) = (pix, rows, kc, weightTaps)
     (self.rowsPerItem, self.weightItems, self.groupSize) = (rowsPerItem, weightItems, groupSize)
     (self.tileRows, self.tileColumns, self.tileDepth, self.splitGroups) = (tileRows, tileColumns, tileDepth, splitGroups)
+    precondition([0, 1].contains(winogradRowsFirst) && (0...Self.maxFewRowBlock).contains(fewRowBlock))
     (self.winograd, self.winogradRowsFirst, self.fewRowBlock) = (winograd, winogradRowsFirst, fewRowBlock)
     self.gemmRows = gemmRows ?? rows
     precondition(tilesAreValid)
   }
+
+  /// The most output rows `conv_few_rows_dx` keeps per work-item.
+  public static let maxFewRowBlock = 8
 
   /// GPU-style launches: convolutions on `conv_tiled`, and the bordered copies and sparse kernels
   /// one work-item per value (CPU devices, where a work-item is a loop iteration, take rows and
@@ -141,8 +146,12 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
     case "tk": t.tileDepth = v
     case "split": t.splitGroups = v
     case "winograd": t.winograd = v
-    case "wrows_first": t.winogradRowsFirst = v
-    case "few_rb": t.fewRowBlock = v
+    case "wrows_first":
+      guard v <= 1 else { return nil }
+      t.winogradRowsFirst = v
+    case "few_rb":
+      guard v <= Self.maxFewRowBlock else { return nil }
+      t.fewRowBlock = v
     default: return nil
     }
     let positive = [t.rows, t.gemmRows, t.kc, t.weightTaps, t.weightItems, t.groupSize].allSatisfy { $0 >= 1 }

@@ -206,7 +206,7 @@ extension OpenCLBackend {
 
   static let winogradMinChannels = 8
   /// Input gradients of 3x3 stride-1 convolutions with at most this many input channels run on
-  /// `conv_few_rows_dx` on CPU devices (its FEW_ROWS) when `CLTunables.fewRowBlock` is nonzero.
+  /// `conv_few_rows_dx` on CPU devices when `CLTunables.fewRowBlock` is nonzero.
   static let fewRowsChannels = 4
   static let winogradMinTiles = 32
 

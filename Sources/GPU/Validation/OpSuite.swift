@@ -134,10 +134,11 @@ public enum OpSuite {
   }
 
   /// A convolution with the ReLU after it fused: forward `relu(conv(x))`, input gradient
-  /// `conv^T(dy * (y > 0))`, on two strided geometries (padded and not) and one that both
-  /// backends' fast paths run as Winograd.
+  /// `conv^T(dy * (y > 0))`, on two strided geometries (padded and not), one that both
+  /// backends' fast paths run as Winograd, and two images of one and three channels (OpenCL CPU
+  /// devices: `conv_few_rows_dx` over the gated copy).
   static func convReLUCases() -> [OpCase] {
-    [convGeometries[1], convGeometries[3], convGeometries[10]].map { g in
+    [convGeometries[1], convGeometries[3], convGeometries[10], convGeometries[5], convGeometries[6]].map { g in
       OpCase(
         op: "conv2d_relu", shape: "\(g)", atol: 1e-4, rtol: 1e-4,
         inputs: { rng in
