@@ -601,8 +601,9 @@ __kernel void conv_igemm_dweight(__global float* partial, __global float* bias_p
 #endif
 
 // The input gradient of a 3x3 stride-1 convolution of an image with a few channels (at most the
-// host's fewRowsChannels: SmallCNN's conv1, the ResNet18 and VGG stems), which every attack step computes, on a CPU
-// device. A work-item owns FEW_RB rows of PIX output columns of one image: each source row it
+// host's fewRowsChannels: SmallCNN's conv1, the ResNet18 and VGG stems), which every attack step
+// computes (CPU devices; GPUs when their few_rb is set). A work-item owns FEW_RB rows of PIX output
+// columns of one image: each source row it
 // loads (three shifted vectors per dy channel) feeds up to three of its rows, about three
 // multiply-adds per load where conv_igemm's pixel vectors, spread over two rows of a narrow
 // plane, blend two loads per multiply-add. src is the transposed pass's bordered copy of dy

@@ -54,6 +54,16 @@ final class ParityTests: XCTestCase {
           return t
         }()
       ),
+      // The GPU's tunables with the image's input gradient on conv_few_rows_dx (in the bundle's
+      // sweep): 4-lane vectors, work-groups of 64.
+      (
+        "gpu few_rb4", .native,
+        {
+          var t = CLTunables.gpu
+          t.fewRowBlock = 4
+          return t
+        }()
+      ),
     ]
     let cases = OpSuite.cases().filter { ["gemm", "linear", "conv2d", "conv2d_relu", "sparse_conv2d", "resident_conv"].contains($0.op) }
     for (name, engine, tunables) in variants {

@@ -41,7 +41,8 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
   public var winogradRowsFirst: Int
   /// Output rows per work-item of `conv_few_rows_dx` (up to `maxFewRowBlock`, its unrolled
   /// accumulators), the input gradient of a 3x3 stride-1 convolution of a one- to four-channel
-  /// image on a CPU device; 0: `conv_igemm` runs it.
+  /// image; 0: the device's convolution kernel runs it (`conv_igemm`, or `conv_tiled` on a GPU,
+  /// where the three-channel stem's filled a 64-row tile with 3 rows: 0.23x CLBlast on the H200).
   public var fewRowBlock: Int
 
   public init(

@@ -165,7 +165,7 @@ extension OpenCLBackend {
         of: dy, gate: reluOutput, planes: g.batch * g.outChannels, h: g.outHeight, w: g.outWidth, border: g.kernel - 1 - g.padding,
         dilation: g.stride, height: g.height + g.kernel - 1, width: g.width + g.kernel - 1)
     let rowBlock = tunables.fewRowBlock
-    if rowBlock > 0 && !tunables.isTiled && g.kernel == 3 && g.stride == 1 && g.inChannels <= Self.fewRowsChannels {
+    if rowBlock > 0 && g.kernel == 3 && g.stride == 1 && g.inChannels <= Self.fewRowsChannels {
       let blocks = g.batch * ((g.height + rowBlock - 1) / rowBlock) * ((g.width + tunables.pix - 1) / tunables.pix)
       return try launch(
         "conv_few_rows_dx", global: [roundUp(blocks, tunables.groupSize)], local: [tunables.groupSize],
@@ -206,7 +206,8 @@ extension OpenCLBackend {
 
   static let winogradMinChannels = 8
   /// Input gradients of 3x3 stride-1 convolutions with at most this many input channels run on
-  /// `conv_few_rows_dx` on CPU devices when `CLTunables.fewRowBlock` is nonzero.
+  /// `conv_few_rows_dx` when `CLTunables.fewRowBlock` is nonzero (the CPU sets; a GPU's is 0
+  /// until the bundle's sweep has measured it there).
   static let fewRowsChannels = 4
   static let winogradMinTiles = 32
 
