@@ -69,9 +69,10 @@ done
 step bench-kernel.txt $a bench-kernel --device "$dev" "${size[@]}"
 step sparse-crossover.txt $a profile --device "$dev" --arch "$crossover" --sparse-crossover "${race[@]}"
 i=0
-# winograd=1: the 3x3 stride-1 layers as Winograd F(4x4, 3x3); few_rb=4: the image's input
-# gradient on conv_few_rows_dx (the stem's row); both off on GPUs until measured there.
-for set in ${SWEEP:-tm=64,tn=128 tm=128,tn=64 tm=128,tn=128 tm=64,tn=64,tk=8 tm=128,tn=128,tk=8 tm=64,tn=256,tk=8 tm=0 wtaps=4 wtaps=16 winograd=1 few_rb=4}; do
+# winograd=1: the 3x3 stride-1 layers as Winograd F(4x4, 3x3); few_rb=4 / 2: the image's input
+# gradient on conv_few_rows_dx (the stem's row; 2 makes twice the work-groups); both off on GPUs
+# until measured there.
+for set in ${SWEEP:-tm=64,tn=128 tm=128,tn=64 tm=128,tn=128 tm=64,tn=64,tk=8 tm=128,tn=128,tk=8 tm=64,tn=256,tk=8 tm=0 wtaps=4 wtaps=16 winograd=1 few_rb=4 few_rb=2}; do
   args=(); IFS=, read -ra kv <<< "$set"; for x in "${kv[@]}"; do args+=(--set "$x"); done
   step "sweep-$i-$set.json" $a bench-kernel --device "$dev" --variant native --models resnet18 "${sweep_size[@]}" "${args[@]}" --json
   i=$((i + 1))

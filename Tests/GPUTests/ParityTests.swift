@@ -17,7 +17,8 @@ final class ParityTests: XCTestCase {
   /// The CLBlast baseline, and our kernels compiled with other tunables than the device's
   /// (narrow and wide vectors, small tiles, a few channels per work-item, work-groups of several
   /// items, one batch split or many, the GPU's local-memory tiles and element-wise sparse
-  /// kernels), agree with the reference on every GEMM, convolution and sparse convolution case.
+  /// kernels, Winograd's products in either order, the image's input gradient on its own
+  /// kernel), agree with the reference on every GEMM, convolution and sparse convolution case.
   func testEveryEngineAndTunableSetMatchesTheReference() throws {
     let cl = try OpenCLFixture.backend()
     let variants: [(String, OpenCLEngine, CLTunables)] = [

@@ -135,8 +135,8 @@ public enum OpSuite {
 
   /// A convolution with the ReLU after it fused: forward `relu(conv(x))`, input gradient
   /// `conv^T(dy * (y > 0))`, on two strided geometries (padded and not), one that both
-  /// backends' fast paths run as Winograd, and two images of one and three channels (OpenCL CPU
-  /// devices: `conv_few_rows_dx` over the gated copy).
+  /// backends' fast paths run as Winograd, and two images of one and three channels (OpenCL with
+  /// `few_rb` set: `conv_few_rows_dx` over the gated copy).
   static func convReLUCases() -> [OpCase] {
     [convGeometries[1], convGeometries[3], convGeometries[10], convGeometries[5], convGeometries[6]].map { g in
       OpCase(
