@@ -603,10 +603,9 @@ __kernel void conv_igemm_dweight(__global float* partial, __global float* bias_p
 // The input gradient of a 3x3 stride-1 convolution of an image with a few channels (at most the
 // host's fewRowsChannels: SmallCNN's conv1, the ResNet18 and VGG stems), which every attack step
 // computes (CPU devices; GPUs when their few_rb is set). A work-item owns FEW_RB rows of PIX output
-// columns of one image: each source row it
-// loads (three shifted vectors per dy channel) feeds up to three of its rows, about three
-// multiply-adds per load where conv_igemm's pixel vectors, spread over two rows of a narrow
-// plane, blend two loads per multiply-add. src is the transposed pass's bordered copy of dy
+// columns of one image: each source row it loads (three shifted vectors per dy channel) feeds up to
+// three of its rows, about three multiply-adds per load where conv_igemm's pixel vectors, spread
+// over two rows of a narrow plane, blend two loads per multiply-add. src is the transposed pass's bordered copy of dy
 // (src_h x src_w = out_h + 2 x out_w + 2, `src_len` floats in all): dx(r, y, x) = sum over q, a, b
 // of w[q, r, 2 - a, 2 - b] * src(q, y + a, x + b). Global size: N * ceil(out_h / FEW_RB) *
 // ceil(out_w / PIX).
