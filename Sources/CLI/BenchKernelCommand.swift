@@ -45,21 +45,20 @@ struct BenchKernel: ParsableCommand {
         }
         shapes += s
       }
-      guard let cl = try common.backend() as? OpenCLBackend else {
+      guard let cl = try common.backend(tunableAssignments: sets) as? OpenCLBackend else {
         throw UserError.badValue(
           name: "--device", value: common.device ?? "auto", problem: "the workbench times OpenCL kernels: use --device opencl[:N]")
       }
-      let tunables = try applying(sets, to: cl.tunables)
       var variants: [(name: String, backend: OpenCLBackend)] = []
       if variant != "clblast" {
-        variants.append(("native", try OpenCLBackend(device: cl.device, kernelsDirectory: common.kernelsDir, engine: .native, tunables: tunables)))
+        variants.append(("native", cl))
       }
       if variant != "native" {
         variants.append(("clblast", try OpenCLBackend(device: cl.device, kernelsDirectory: common.kernelsDir, engine: .clblast)))
       }
       let peak = try variants[0].backend.measurePeakGflops()
       if !common.json {
-        print("device: \(cl.device.name); FMA peak \(String(format: "%.1f", peak)) GFLOP/s; native tunables: \(tunables)")
+        print("device: \(cl.device.name); FMA peak \(String(format: "%.1f", peak)) GFLOP/s; native tunables: \(cl.tunables)")
         print(header)
       }
       let reference = CPUBackend.reference()
@@ -71,7 +70,7 @@ struct BenchKernel: ParsableCommand {
           results += rows
         }
       }
-      if common.json { try printJSON(Report(device: cl.device.name, peakGflops: peak, tunables: tunables.description, results: results)) }
+      if common.json { try printJSON(Report(device: cl.device.name, peakGflops: peak, tunables: cl.tunables.description, results: results)) }
       let failed = results.filter { !$0.passed }
       for f in failed { printErr("advprune: \(f.variant) \(f.op) \(f.shape) disagrees with the CPU reference (max abs error \(f.maxAbsError))") }
       if !failed.isEmpty { throw ExitCode(1) }

@@ -28,9 +28,11 @@ struct CommonOptions: ParsableArguments {
     return request
   }
 
-  /// The backend to run on; says which on stderr (stdout stays clean for --json).
-  func backend() throws -> Backend {
-    let (backend, reason) = try makeBackend(try deviceRequest(), kernelsDirectory: kernelsDir)
+  /// The backend to run on; says which on stderr (stdout stays clean for --json). An OpenCL
+  /// backend's kernels compile with `tunableAssignments` (`--set NAME=V`) applied.
+  func backend(tunableAssignments: [String] = []) throws -> Backend {
+    let (backend, reason) = try makeBackend(
+      try deviceRequest(), kernelsDirectory: kernelsDir, tuning: { try applying(tunableAssignments, to: $0) })
     if !quiet { printErr("device: \(reason)") }
     return backend
   }

@@ -40,12 +40,9 @@ struct Profile: ParsableCommand {
       guard let chosen = OpenCLEngine(rawValue: engine) else {
         throw UserError.badValue(name: "--engine", value: engine, problem: "expected native or clblast")
       }
-      var backend = try common.backend()
-      if !set.isEmpty {
-        guard let cl = backend as? OpenCLBackend else {
-          throw UserError.badValue(name: "--set", value: set[0], problem: "tunables are of our OpenCL kernels: use --device opencl[:N]")
-        }
-        backend = try OpenCLBackend(device: cl.device, kernelsDirectory: common.kernelsDir, tunables: try applying(set, to: cl.tunables))
+      let backend = try common.backend(tunableAssignments: set)
+      if let first = set.first, !(backend is OpenCLBackend) {
+        throw UserError.badValue(name: "--set", value: first, problem: "tunables are of our OpenCL kernels: use --device opencl[:N]")
       }
       (backend as? OpenCLBackend)?.engine = chosen
       if sparseCrossover { return try runSparseCrossover(backend) }

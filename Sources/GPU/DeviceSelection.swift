@@ -33,7 +33,12 @@ public enum DeviceRequest: Equatable, CustomStringConvertible {
 ///
 /// `auto` takes the first OpenCL GPU, else the CPU backend (on a CPU, our BLAS path beats
 /// OpenCL-on-CPU); `opencl` forces OpenCL even on a CPU device such as PoCL.
-public func makeBackend(_ request: DeviceRequest, kernelsDirectory: String? = nil) throws -> (backend: Backend, reason: String) {
+///
+/// `tuning` turns an OpenCL device's default tunables into the ones its kernels compile with
+/// (`--set`); a CPU backend has none.
+public func makeBackend(
+  _ request: DeviceRequest, kernelsDirectory: String? = nil, tuning: (CLTunables) throws -> CLTunables = { $0 }
+) throws -> (backend: Backend, reason: String) {
   switch request {
   case .cpu:
     return (CPUBackend(), "\(CPUBackend.summary) (requested)")
@@ -42,12 +47,14 @@ public func makeBackend(_ request: DeviceRequest, kernelsDirectory: String? = ni
     guard !devices.isEmpty else { throw CLError.noDevice("no OpenCL platform or device found (is an ICD such as pocl-opencl-icd installed?)") }
     let i = index ?? 0
     guard i < devices.count else { throw CLError.noDevice("opencl:\(i) requested but only \(devices.count) device(s) exist") }
-    return (try OpenCLBackend(device: devices[i], kernelsDirectory: kernelsDirectory), "\(devices[i]) (requested)")
+    let tunables = try tuning(CLTunables.defaults(for: devices[i]))
+    return (try OpenCLBackend(device: devices[i], kernelsDirectory: kernelsDirectory, tunables: tunables), "\(devices[i]) (requested)")
   case .auto:
     let devices = (try? openCLDevices()) ?? []
     if let gpu = devices.first(where: { $0.isGPU }) {
+      let tunables = try tuning(CLTunables.defaults(for: gpu))
       do {
-        return (try OpenCLBackend(device: gpu, kernelsDirectory: kernelsDirectory), "\(gpu) (auto: first OpenCL GPU)")
+        return (try OpenCLBackend(device: gpu, kernelsDirectory: kernelsDirectory, tunables: tunables), "\(gpu) (auto: first OpenCL GPU)")
       } catch {
         return (CPUBackend(), "\(CPUBackend.summary) (auto: OpenCL GPU \(gpu.name) failed to start: \(error))")
       }
