@@ -47,7 +47,7 @@
 // The tiles of one plane: R = groups tile rows per vector (a constant in each caller, so the
 // branches on it fold away).
 static inline AI void input_plane(const float *padded, int64_t pitch, int64_t th, int64_t tw,
-                                  int64_t first, int64_t xi_stride, float *out,
+                                  int64_t first, int64_t xi_stride, int64_t extent, float *out,
                                   const int groups) {
   const int64_t chunks = groups == 1 ? (tw + LANES - 1) / LANES : 1;
   for (int64_t ty = 0; ty < th; ty += groups) {
@@ -78,14 +78,14 @@ static inline AI void input_plane(const float *padded, int64_t pitch, int64_t th
       TRANSFORM_TILES(d, lo, hi, lo2, hi2);
       const int64_t present = th - ty < groups ? th - ty : groups, t0 = ty * tw + tx0;
       const int64_t valid = groups == 1 ? (tw - tx0 < LANES ? tw - tx0 : LANES) : present * tw;
-      const int direct = first + t0 + LANES <= xi_stride;
+      const int direct = first + t0 + LANES <= extent;
       for (int xi = 0; xi < 16; ++xi) STORE_TILES(out + t0 + xi * xi_stride, d[xi / 4][xi % 4], direct, valid, groups, tw);
     }
   }
 }
 
 // The outputs of one plane from its tiles; R = groups as in input_plane.
-static inline AI void output_plane(const float *m, int64_t first, int64_t xi_stride,
+static inline AI void output_plane(const float *m, int64_t first, int64_t xi_stride, int64_t extent,
                                    int64_t height, int64_t width, float bias, int relu,
                                    float *plane, float *y_end, const int groups) {
   const int64_t th = (height + 1) / 2, tw = (width + 1) / 2;
@@ -98,7 +98,7 @@ static inline AI void output_plane(const float *m, int64_t first, int64_t xi_str
       const int64_t count = groups > 1 ? tw : tw - tx0 < LANES ? tw - tx0 : LANES;
       // Lanes past a tile row read tiles of the same stream that are not used.
       const int64_t at = first + ty * tw + tx0;
-      const int direct = at + LANES <= xi_stride;
+      const int direct = at + LANES <= extent;
       v16 q[16];
       for (int xi = 0; xi < 16; ++xi) q[xi] = LOAD_TILES(m + at + xi * xi_stride, direct, (present - 1) * tw + count, groups, tw);
       // A^T m: rows 0 and 1 of the output tile, then A: columns 0 and 1.
@@ -192,6 +192,11 @@ void winograd2_weights(const float *w, int64_t out_channels, int64_t in_channels
 
 ADVPRUNE_CLONES(void, winograd2_input, (const float *x, const float *relu_output, int64_t images, int64_t channels, int64_t height, int64_t width, int64_t padding, int64_t th, int64_t tw, float *v), (x, relu_output, images, channels, height, width, padding, th, tw, v), )
 ADVPRUNE_CLONES(void, winograd2_output, (const float *m, int64_t images, int64_t channels, int64_t height, int64_t width, const float *bias, int relu, float *y), (m, images, channels, height, width, bias, relu, y), )
+
+int64_t advprune_winograd_stride(int64_t channels, int64_t tiles) {
+  const int64_t lines = (channels * tiles + LANES - 1) / LANES;
+  return (lines | 1) * LANES;
+}
 
 void advprune_winograd_input(int64_t tile, const float *x, const float *relu_output, int64_t images, int64_t channels,
                              int64_t height, int64_t width, int64_t padding, int64_t th, int64_t tw, float *v) {

@@ -129,7 +129,8 @@ static inline AI void copy_row(float *dst, const float *src, const float *relu_o
   static inline AI void input_body(                                                                           \
       const float *x, const float *relu_output, int64_t images, int64_t channels, int64_t height,             \
       int64_t width, int64_t padding, int64_t th, int64_t tw, float *v) {                                    \
-    const int64_t tiles = images * th * tw, xi_stride = channels * tiles;                                    \
+    const int64_t tiles = images * th * tw, extent = channels * tiles;                                       \
+    const int64_t xi_stride = advprune_winograd_stride(channels, tiles);                                     \
     const int64_t chunks = (tw + LANES - 1) / LANES, groups = rows_per_vector(th, tw);                       \
     const int64_t rows = (M) * th + (M) * groups, pitch = (M) * LANES * chunks + (M);                        \
     float *padded = calloc((size_t)(rows * pitch), sizeof(float));                                           \
@@ -144,9 +145,9 @@ static inline AI void copy_row(float *dst, const float *src, const float *relu_o
                    relu_output ? relu_output + at + h * width : NULL, count, pitch - padding, end);          \
         }                                                                                                    \
         const int64_t first = c * tiles + n * th * tw;                                                       \
-        if (groups == 1) input_plane(padded, pitch, th, tw, first, xi_stride, v + first, 1);                 \
-        else if (groups == 2) input_plane(padded, pitch, th, tw, first, xi_stride, v + first, 2);            \
-        else input_plane(padded, pitch, th, tw, first, xi_stride, v + first, 4);                             \
+        if (groups == 1) input_plane(padded, pitch, th, tw, first, xi_stride, extent, v + first, 1);                 \
+        else if (groups == 2) input_plane(padded, pitch, th, tw, first, xi_stride, extent, v + first, 2);            \
+        else input_plane(padded, pitch, th, tw, first, xi_stride, extent, v + first, 4);                             \
       }                                                                                                      \
     }                                                                                                        \
     free(padded);                                                                                            \
@@ -155,7 +156,8 @@ static inline AI void copy_row(float *dst, const float *src, const float *relu_o
       const float *m, int64_t images, int64_t channels, int64_t height, int64_t width, const float *bias,    \
       int relu, float *y) {                                                                                  \
     const int64_t th = (height + (M) - 1) / (M), tw = (width + (M) - 1) / (M);                               \
-    const int64_t tiles = images * th * tw, xi_stride = channels * tiles;                                    \
+    const int64_t tiles = images * th * tw, extent = channels * tiles;                                       \
+    const int64_t xi_stride = advprune_winograd_stride(channels, tiles);                                     \
     const int64_t groups = rows_per_vector(th, tw);                                                          \
     float *const y_end = y + images * channels * height * width;                                             \
     for (int64_t n = 0; n < images; ++n) {                                                                   \
@@ -163,9 +165,9 @@ static inline AI void copy_row(float *dst, const float *src, const float *relu_o
         const float b = bias ? bias[k] : 0.0f;                                                               \
         const int64_t first = k * tiles + n * th * tw;                                                       \
         float *plane = y + (n * channels + k) * height * width;                                              \
-        if (groups == 1) output_plane(m, first, xi_stride, height, width, b, relu, plane, y_end, 1);         \
-        else if (groups == 2) output_plane(m, first, xi_stride, height, width, b, relu, plane, y_end, 2);    \
-        else output_plane(m, first, xi_stride, height, width, b, relu, plane, y_end, 4);                     \
+        if (groups == 1) output_plane(m, first, xi_stride, extent, height, width, b, relu, plane, y_end, 1);         \
+        else if (groups == 2) output_plane(m, first, xi_stride, extent, height, width, b, relu, plane, y_end, 2);    \
+        else output_plane(m, first, xi_stride, extent, height, width, b, relu, plane, y_end, 4);                     \
       }                                                                                                      \
     }                                                                                                        \
   }

@@ -114,6 +114,19 @@ final class WinogradTests: XCTestCase {
     XCTAssertEqual(be.winogradTile(outHeight: 2, outWidth: 16), 2)
     XCTAssertEqual(CPUBackend(winogradTile: 4).winogradTile(outHeight: 4, outWidth: 4), 4)
   }
+
+  /// The transformed elements lie an odd number of 64-byte lines apart, each holding all of its
+  /// channels' tiles: 16 channels of a 7-image slice of 32x32 planes (448 tiles, 7 x 4 KiB).
+  func testElementStrideIsAnOddNumberOfLines() {
+    for (channels, tiles) in [(16, 448), (1, 1), (3, 5), (16, 1), (32, 216), (64, 128), (2, 8)] {
+      let stride = CPUBackend.winogradStride(channels: channels, tiles: tiles)
+      XCTAssertGreaterThanOrEqual(stride, channels * tiles)
+      XCTAssertLessThan(stride, channels * tiles + 32)
+      XCTAssertEqual(stride % 16, 0)
+      XCTAssertEqual(stride / 16 % 2, 1, "\(channels) x \(tiles)")
+    }
+    XCTAssertEqual(CPUBackend.winogradStride(channels: 16, tiles: 448), 7184)
+  }
 }
 
 /// A convolution with its ReLU fused is the two run one after the other, on every CPU path.

@@ -36,15 +36,24 @@ void advprune_sparse_rows(int64_t row_begin, int64_t row_end, const int32_t *sta
 /// t = (n * TH + ty) * TW + tx with TH = ceil(OH / tile), TW = ceil(OW / tile) over the output;
 /// T = images * TH * TW.
 ///
-/// Input: v[(xi * channels + c) * T + t] from x [images, channels, height, width], tile (ty, tx)
+/// Element xi's channels start S = advprune_winograd_stride(channels, T) floats after element
+/// xi - 1's (so a transformed buffer holds X * S floats, the last S - channels * T of each
+/// element unused): channels * T rounded up to an odd number of 64-byte lines.
+///
+/// Input: v[xi * S + c * T + t] from x [images, channels, height, width], tile (ty, tx)
 /// reading rows tile * ty - padding + [0, tile + 2) and the same columns, zero outside. With
 /// relu_output (x's shape), x is read as x * (relu_output > 0): the gradient through a ReLU.
 void advprune_winograd_input(int64_t tile, const float *x, const float *relu_output, int64_t images, int64_t channels,
                              int64_t height, int64_t width, int64_t padding, int64_t th, int64_t tw, float *v);
 /// Output: y [images, channels, height, width] (the output's size; plus bias[k] when given, then
-/// max(., 0) when relu) from m[(xi * channels + k) * T + t].
+/// max(., 0) when relu) from m[xi * S + k * T + t].
 void advprune_winograd_output(int64_t tile, const float *m, int64_t images, int64_t channels, int64_t height,
                               int64_t width, const float *bias, int relu, float *y);
+/// S above. Each transform vector reads or writes one 64-byte line of every element, X lines S
+/// apart: where S was a multiple of 4 KiB (channels * T is, for every slice of a 32x32 plane
+/// with 16 or more channels) all X fell on one L1 set, and the transforms of the compact ResNet18
+/// ran 1.3-1.9x slower (measured alone, per layer).
+int64_t advprune_winograd_stride(int64_t channels, int64_t tiles);
 /// Weights w [out, in, 3, 3] to u[(xi * rows + r) * cols + col]: rows x cols = out x in for the
 /// forward, in x out (the kernel turned by 180 degrees) for the input gradient, which is a 3x3
 /// stride-1 convolution of the output gradient with padding 2 - padding.

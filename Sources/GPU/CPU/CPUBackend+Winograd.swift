@@ -48,18 +48,27 @@ extension CPUBackend {
     // `minimumProductColumns` tiles.
     let cached = maxColumnFloats / (xis * max(from, to) * tilesPerImage)
     let slice = max(1, min(g.batch, max(cached, (Self.minimumProductColumns + tilesPerImage - 1) / tilesPerImage)))
-    let scratch = workerScratch(columns: xis * from * slice * tilesPerImage, other: xis * to * slice * tilesPerImage)
+    func stride(_ channels: Int, _ tiles: Int) -> Int { Self.winogradStride(channels: channels, tiles: tiles) }
+    let scratch = workerScratch(
+      columns: xis * stride(from, slice * tilesPerImage), other: xis * stride(to, slice * tilesPerImage))
     forEachSlice(g, size: slice) { t, first, nb in
       let (v, m) = scratch[t]
       let tiles = nb * tilesPerImage
+      let (vs, ms) = (stride(from, tiles), stride(to, tiles))
       let offset = first * from * inH * inW
       advprune_winograd_input(
         Int64(tile), input + offset, reluOutput.map { $0 + offset }, Int64(nb), Int64(from), Int64(inH), Int64(inW), Int64(padding),
         Int64(th), Int64(tw), v)
-      for xi in 0..<xis { product(m: to, n: tiles, k: from, a: u + xi * to * from, b: v + xi * from * tiles, c: m + xi * to * tiles) }
+      for xi in 0..<xis { product(m: to, n: tiles, k: from, a: u + xi * to * from, b: v + xi * vs, c: m + xi * ms) }
       advprune_winograd_output(
         Int64(tile), m, Int64(nb), Int64(to), Int64(outH), Int64(outW), bias, relu ? 1 : 0, output + first * to * outH * outW)
     }
+  }
+
+  /// Floats from one transformed element's channels to the next's: `channels * tiles` rounded up
+  /// to an odd number of 64-byte lines (`advprune_winograd_stride`).
+  static func winogradStride(channels: Int, tiles: Int) -> Int {
+    Int(advprune_winograd_stride(Int64(channels), Int64(tiles)))
   }
 
   /// ResNet18's deepest layers (4x4 planes, 512 channels) have 1 to 4 tiles per image, so slices
