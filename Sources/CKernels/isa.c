@@ -48,3 +48,11 @@ const char *advprune_isa_name(int isa) {
     default: return "baseline";
   }
 }
+
+void advprune_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}

@@ -14,6 +14,8 @@ int advprune_isa_select(int requested);
 const char *advprune_isa_name(int isa);
 /// The best the CPU supports, whatever the copy in use (what a CPU OpenCL device compiles for).
 int advprune_isa_supported(void);
+/// One spin-wait step (x86's `pause`): a waiting thread yields its core's pipeline to a sibling.
+void advprune_spin_pause(void);
 
 /// The inner loop of the CPU backend's sparse convolution, in C for its per-CPU copies.
 ///

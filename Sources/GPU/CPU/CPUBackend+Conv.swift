@@ -21,7 +21,7 @@ extension CPUBackend {
     guard workers > 0 else { return }
     let perWorker = (g.batch + workers - 1) / workers
     let slice = min(size ?? sliceSize(g), perWorker)
-    DispatchQueue.concurrentPerform(iterations: workers) { t in
+    WorkerPool.shared.run(workers) { t in
       let end = min(g.batch, (t + 1) * perWorker)
       for first in stride(from: t * perWorker, to: end, by: slice) { body(t, first, min(slice, end - first)) }
     }

@@ -62,7 +62,7 @@ extension CPUBackend {
     checkSameCount(y, x, op: "batchNormForward")
     let (xp, yp, gp, bp, mp, sp, rm, rv) = (ptr(x), ptr(y), ptr(gamma), ptr(beta), ptr(mean), ptr(invStd), ptr(runningMean), ptr(runningVar))
     let m = n * hw
-    DispatchQueue.concurrentPerform(iterations: c) { ch in
+    WorkerPool.shared.run(c) { ch in
       if training {
         // Double accumulators: the reference should not lose digits over 10^4-10^5 values.
         var sum: Double = 0
@@ -114,7 +114,7 @@ extension CPUBackend {
     let dxp = dx.map(ptr)
     let needSums = dgp != nil || (training && dxp != nil)
     let m = Float(n * hw)
-    DispatchQueue.concurrentPerform(iterations: c) { ch in
+    WorkerPool.shared.run(c) { ch in
       let (mu, inv) = (mp[ch], sp[ch])
       var (sumDy, sumDyX): (Double, Double) = (0, 0)
       if needSums {

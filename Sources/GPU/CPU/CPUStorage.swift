@@ -66,7 +66,7 @@ func parallelRanges(_ count: Int, minimumPerThread: Int = 32_768, _ body: (Range
     return
   }
   let chunk = (count + threads - 1) / threads
-  DispatchQueue.concurrentPerform(iterations: threads) { t in
+  WorkerPool.shared.run(threads) { t in
     let start = t * chunk
     let end = min(count, start + chunk)
     if start < end { body(start..<end) }
