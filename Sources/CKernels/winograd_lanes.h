@@ -70,7 +70,7 @@ static int64_t rows_per_vector(int64_t th, int64_t tw) { return tw <= 4 && th > 
 // tiles), stored at dst: in full where `direct` (the spill past its `valid` tiles, even past the
 // plane, lands on tiles stored after it: this plane's next vector or the next plane's), else only
 // the `valid` first ones (near the end of element xi's tiles, where the spill would land on a
-// plane already written).
+// plane already written, or in the unused floats before element xi + 1).
 #define STORE_TILES(dst, v, direct, valid, groups, tw)                            \
   do {                                                                          \
     v16 tiles_ = (v);                                                           \

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Synchronization
 import XCTest
 
 @testable import GPU
@@ -69,12 +70,30 @@ final class WorkerPoolTests: XCTestCase {
     XCTAssertEqual(totals, (0..<4).map { 300 * (5 * $0 + 10) + 5 * (299 * 300 / 2) })
   }
 
-  /// Helpers asleep (idle past their spin) still take part in the next job or leave it to the caller.
-  func testJobsAfterTheHelpersSleep() {
-    let pool = WorkerPool(helpers: 2)
-    for _ in 0..<3 {
+  /// Helpers asleep (idle past their spin) are woken and take part: the two indices of a job run
+  /// at the same time on two threads (each waits, up to a second, for the other to start).
+  func testSleepingHelpersWakeForTheNextJob() {
+    let pool = WorkerPool(helpers: 1)
+    for _ in 0..<5 {
       Thread.sleep(forTimeInterval: Double(WorkerPool.spinNanoseconds) * 3e-9)
+      let started = Started()
+      var met = [false, false]
+      met.withUnsafeMutableBufferPointer { m in
+        let meetings = m
+        pool.run(2) { i in
+          started.bits.bitwiseOr(1 << i, ordering: .sequentiallyConsistent)
+          let deadline = Date().addingTimeInterval(1)
+          while started.bits.load(ordering: .sequentiallyConsistent) != 3 && Date() < deadline {}
+          meetings[i] = started.bits.load(ordering: .sequentiallyConsistent) == 3
+        }
+      }
+      XCTAssertEqual(met, [true, true], "a sleeping helper did not take part")
       check(pool, counts: [3, 16], rounds: 1)
     }
   }
+}
+
+/// Which of a job's indices have started (bit i).
+private final class Started: Sendable {
+  let bits = Atomic<Int>(0)
 }

@@ -51,10 +51,10 @@ void advprune_winograd_input(int64_t tile, const float *x, const float *relu_out
 /// max(., 0) when relu) from m[xi * S + k * T + t].
 void advprune_winograd_output(int64_t tile, const float *m, int64_t images, int64_t channels, int64_t height,
                               int64_t width, const float *bias, int relu, float *y);
-/// S above. Each transform vector reads or writes one 64-byte line of every element, X lines S
+/// S above. Each transform vector reads or writes a vector of every element, X of them S floats
 /// apart: where S was a multiple of 4 KiB (channels * T is, for every slice of a 32x32 plane
-/// with 16 or more channels) all X fell on one L1 set, and the transforms of the compact ResNet18
-/// ran 1.3-1.9x slower (measured alone, per layer).
+/// with 16 or more channels) all X fell on the same L1 sets, and the transforms of the compact
+/// ResNet18 ran 1.2-1.8x slower (measured alone, per layer).
 int64_t advprune_winograd_stride(int64_t channels, int64_t tiles);
 /// Weights w [out, in, 3, 3] to u[(xi * rows + r) * cols + col]: rows x cols = out x in for the
 /// forward, in x out (the kernel turned by 180 degrees) for the input gradient, which is a 3x3

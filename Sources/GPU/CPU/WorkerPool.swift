@@ -11,7 +11,8 @@ import Synchronization
 ///
 /// Each index runs exactly once, on whichever thread claims it first, so a body indexed by worker
 /// (its own scratch, its own images) gives the same result whatever thread runs it. A call made
-/// while another is running (from inside a body, or from a second thread) goes to GCD instead.
+/// while another is running (from inside a body, or from a second thread) goes to GCD instead
+/// (one backend is still not for two threads at once: its scratch is shared).
 final class WorkerPool: @unchecked Sendable {
   static let shared = WorkerPool(helpers: max(0, ProcessInfo.processInfo.activeProcessorCount - 1))
 
@@ -38,6 +39,9 @@ final class WorkerPool: @unchecked Sendable {
     }
   }
 
+  /// `sleeping` is set by the helper before it waits and cleared by whoever ends the wait: the
+  /// caller that signals it, or the helper itself when it finds a job before waiting. So every
+  /// signal meets a wait, and no permit is left over to cut a later sleep short.
   private final class Helper: Sendable {
     let sleeping = Atomic<Bool>(false)
     let wake = DispatchSemaphore(value: 0)
@@ -48,7 +52,8 @@ final class WorkerPool: @unchecked Sendable {
   private let busy = Atomic<Bool>(false)
   private let current = Mutex<Job?>(nil)
 
-  /// Its helpers run, and keep the pool, for the life of the process (asleep when idle).
+  /// Its helpers run, and keep the pool, for the life of the process (asleep when idle; the
+  /// tests' pools stay too).
   init(helpers count: Int) {
     helpers = (0..<count).map { _ in Helper() }
     for (i, helper) in helpers.enumerated() {
@@ -74,11 +79,22 @@ final class WorkerPool: @unchecked Sendable {
       let job = Job(body: escapable, count: count)
       current.withLock { $0 = job }
       // Sequentially consistent with the helpers' `sleeping` flag: either a helper about to sleep
-      // sees the new generation, or this sees it asleep and wakes it.
+      // sees the new generation, or this sees it asleep and wakes it; at most count - 1 are woken.
       generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
-      for helper in helpers where helper.sleeping.load(ordering: .sequentiallyConsistent) { helper.wake.signal() }
+      var woken = 0
+      for helper in helpers where woken < count - 1 {
+        if helper.sleeping.exchange(false, ordering: .sequentiallyConsistent) {
+          helper.wake.signal()
+          woken += 1
+        }
+      }
       job.drain()
-      while job.finished.load(ordering: .acquiring) < count { advprune_spin_pause() }
+      // A helper preempted inside the body needs a core: after a short spin, offer this one.
+      var spins = 0
+      while job.finished.load(ordering: .acquiring) < count {
+        spins += 1
+        if spins < 4096 { advprune_spin_pause() } else { sched_yield() }
+      }
       current.withLock { $0 = nil }
       job.body = nil
     }
@@ -97,8 +113,11 @@ final class WorkerPool: @unchecked Sendable {
         if idleSince == 0 { idleSince = now }
         guard now - idleSince > Self.spinNanoseconds else { continue }
         helper.sleeping.store(true, ordering: .sequentiallyConsistent)
-        if generation.load(ordering: .sequentiallyConsistent) == seen { helper.wake.wait() }
-        helper.sleeping.store(false, ordering: .sequentiallyConsistent)
+        if generation.load(ordering: .sequentiallyConsistent) == seen {
+          helper.wake.wait()
+        } else if !helper.sleeping.exchange(false, ordering: .sequentiallyConsistent) {
+          helper.wake.wait()  // a caller cleared the flag: its signal is on the way
+        }
         (idleSince, spins) = (0, 0)
       }
       seen = generation.load(ordering: .acquiring)
