@@ -38,8 +38,9 @@ int main(int argc, char **argv) {
   float *x = uniform(nb * cin * size * size, &state), *w = uniform(cout * cin * 9, &state), *bias = uniform(cout, &state);
   float *winograd = calloc((size_t)(nb * cout * out * out + 64), sizeof(float));
   float *direct = calloc((size_t)(nb * cout * out * out + 64), sizeof(float));
-  float *u = malloc(sizeof(float) * (size_t)(36 * cin * cout)), *v = malloc(sizeof(float) * (size_t)(36 * cin * tiles + 64));
-  float *m = malloc(sizeof(float) * (size_t)(36 * cout * tiles + 64));
+  const int64_t vs = advprune_winograd_stride(cin, tiles), ms = advprune_winograd_stride(cout, tiles);
+  float *u = malloc(sizeof(float) * (size_t)(36 * cin * cout)), *v = malloc(sizeof(float) * (size_t)(36 * vs + 64));
+  float *m = malloc(sizeof(float) * (size_t)(36 * ms + 64));
   advprune_winograd_weights(4, w, cout, cin, 0, u);
   // direct.c's weights: blocks of 8 output channels, [block][in channel][tap][8].
   float *blocked = calloc((size_t)((cout + 7) / 8 * 8 * cin * 9), sizeof(float));
@@ -54,7 +55,7 @@ int main(int argc, char **argv) {
     t[0] = now();
     advprune_winograd_input(4, x, NULL, nb, cin, size, size, pad, th, th, v);
     t[1] = now();
-    for (int xi = 0; xi < 36; ++xi) advprune_small_gemm(cout, tiles, cin, u + xi * cout * cin, v + xi * cin * tiles, m + xi * cout * tiles);
+    for (int xi = 0; xi < 36; ++xi) advprune_small_gemm(cout, tiles, cin, u + xi * cout * cin, v + xi * vs, m + xi * ms);
     t[2] = now();
     advprune_winograd_output(4, m, nb, cout, out, out, bias, 1, winograd);
     t[3] = now();
