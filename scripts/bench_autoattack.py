@@ -132,7 +132,12 @@ def build_model(path, arch_option):
         sys.exit(f"bench_autoattack: {path} holds a '{stored}' model but --arch {arch_option} was given")
     arch = arch_option or stored or "smallcnn"
     if arch == "smallcnn":
-        model = SmallCNN()
+        # Widths from the weights: a compacted SmallCNN's layers are narrower.
+        names = [n + ".weight" for n in ("conv1", "conv2", "conv3", "conv4", "fc1", "fc2")]
+        missing = [n for n in names if n not in tensors]
+        if missing:
+            sys.exit(f"bench_autoattack: {path} is not a SmallCNN checkpoint (no {', '.join(missing)})")
+        model = SmallCNN(tuple(int(tensors[n].shape[0]) for n in names))
     elif arch == "resnet18":
         channels = dict((k, int(v)) for k, v in (e.split("=") for e in meta.get("channels", "").split(",") if e))
         model = ResNet18(float(meta.get("width", "1")), channels)

@@ -9,8 +9,10 @@ a synthetic test set labelled with its own predictions, so every point is attack
 and the work is the same on every path. Measured: clean inference (`predict`, its forward time)
 and PGD-40 (`attack`, its evaluation time) with `--sparse auto --compact auto` (the default) and
 `--sparse off --compact off` (the dense masked kernels), and the same work in PyTorch (masked
-weights in dense modules: what PyTorch gives a pruned model). Runs alternate; medians (the
-speedups: of each repeat's paired masked / fast ratio, with their range from 3 repeats).
+weights in dense modules: what PyTorch gives a pruned model); for filter pruning also PyTorch on
+the compacted model (`export --compact`: its channels removed), so its own speedup from the same
+pruning stands next to ours. Runs alternate; medians (the speedups: of each repeat's paired
+masked / fast ratio, with their range from 3 repeats).
 
 What the weights learned matters where pruning empties a filter: the channel is then the constant
 ReLU(bias), which compaction folds into its readers where they are unpadded (SmallCNN) and removes.
@@ -101,11 +103,11 @@ def torch_times(model, x, y, eps, steps, batch):
     return clean, time.perf_counter() - start
 
 
-def paired(times, work):
+def paired(times, work, slow="masked", fast="fast"):
     """The speedup as the median of each repeat's masked / fast ratio (a repeat runs the masked path,
     then the fast one, so a drift in the host's load between repeats weighs on both), with their
     range from 3 repeats."""
-    ratios = sorted(m / f for m, f in zip(times[f"masked-{work}"], times[f"fast-{work}"]))
+    ratios = sorted(m / f for m, f in zip(times[f"{slow}-{work}"], times[f"{fast}-{work}"]))
     spread = f" ({ratios[0]:.1f}-{ratios[-1]:.1f})" if len(ratios) >= 3 else ""
     return f"{statistics.median(ratios):.1f}x{spread}"
 
@@ -133,8 +135,8 @@ def main():
     rng = np.random.default_rng(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; advprune {a.bin} on {a.device}")
     print("| model | path | clean: masked s | fast s | speedup | PyTorch s | PGD-40: masked s | fast s | speedup | PyTorch s "
-          "| fast / PyTorch (clean, PGD) | accuracy masked / fast |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+          "| fast / PyTorch (clean, PGD) | PyTorch compact / masked (clean, PGD) | accuracy masked / fast |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|")
     for arch in a.arch:
         dataset, shape, eps = SPEC[arch]
         with tempfile.TemporaryDirectory() as scratch:
@@ -162,9 +164,15 @@ def main():
                 own = advprune(a.bin, ["predict", path, "--data-dir", test_dir, "--n", str(points), "--sparse", "off", "--compact", "off"])
                 write_data(test_dir, dataset, images, np.array(own["predictions"]), train=False)
                 model, _ = build_model(path, arch)
+                compact = None
+                if pruning and pruning[0] == "filters":
+                    compact_path = path.replace(".safetensors", "-compact.safetensors")
+                    advprune(a.bin, ["export", path, "--compact", "--out", compact_path])
+                    compact, _ = build_model(compact_path, arch)
                 x = torch.from_numpy(images.astype(np.float32) / 255.0)
                 y = torch.tensor(own["predictions"])
-                times = {k: [] for k in ("masked-clean", "fast-clean", "torch-clean", "masked-pgd", "fast-pgd", "torch-pgd")}
+                times = {k: [] for k in ("masked-clean", "fast-clean", "torch-clean", "masked-pgd", "fast-pgd", "torch-pgd",
+                                         "torchc-clean", "torchc-pgd")}
                 accuracy, run_path = {}, ""
                 for _ in range(a.repeats):
                     for mode, flags in (("masked", ["--sparse", "off", "--compact", "off"]), ("fast", [])):
@@ -182,12 +190,21 @@ def main():
                         start = time.perf_counter()
                         model(x[:a.n])
                         times["torch-clean"].append(time.perf_counter() - start)
-                m = {k: statistics.median(v) for k, v in times.items()}
+                    if compact is not None:
+                        _, pgd = torch_times(compact, x[:a.attack_n], y[:a.attack_n], eps, a.steps, 200)
+                        times["torchc-pgd"].append(pgd)
+                        with torch.no_grad():
+                            start = time.perf_counter()
+                            compact(x[:a.n])
+                            times["torchc-clean"].append(time.perf_counter() - start)
+                m = {k: statistics.median(v) for k, v in times.items() if v}
+                torch_compact = (f"{paired(times, 'clean', 'torch', 'torchc')}, {paired(times, 'pgd', 'torch', 'torchc')}"
+                                 if compact is not None else "—")
                 acc = " / ".join(f"{100 * c:.1f}, {100 * r:.1f}" for c, r in (accuracy["masked"], accuracy["fast"]))
                 print(f"| {arch} {label} | {run_path} | {m['masked-clean']:.3f} | {m['fast-clean']:.3f} "
                       f"| {paired(times, 'clean')} | {m['torch-clean']:.3f} | {m['masked-pgd']:.2f} "
                       f"| {m['fast-pgd']:.2f} | {paired(times, 'pgd')} | {m['torch-pgd']:.2f} "
-                      f"| {m['torch-clean'] / m['fast-clean']:.1f}x, {m['torch-pgd'] / m['fast-pgd']:.1f}x | {acc} |")
+                      f"| {m['torch-clean'] / m['fast-clean']:.1f}x, {m['torch-pgd'] / m['fast-pgd']:.1f}x | {torch_compact} | {acc} |")
                 sys.stdout.flush()
 
 

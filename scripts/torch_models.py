@@ -6,11 +6,13 @@ import torch.nn as nn, torch.nn.functional as F
 
 
 class SmallCNN(nn.Module):
-    def __init__(self):
+    # widths: conv1-conv4's output channels and fc1-fc2's outputs (a compacted model's are smaller).
+    def __init__(self, widths=(32, 32, 64, 64, 200, 200)):
         super().__init__()
-        self.conv1, self.conv2 = nn.Conv2d(1, 32, 3), nn.Conv2d(32, 32, 3)
-        self.conv3, self.conv4 = nn.Conv2d(32, 64, 3), nn.Conv2d(64, 64, 3)
-        self.fc1, self.fc2, self.fc3 = nn.Linear(1024, 200), nn.Linear(200, 200), nn.Linear(200, 10)
+        c1, c2, c3, c4, f1, f2 = widths
+        self.conv1, self.conv2 = nn.Conv2d(1, c1, 3), nn.Conv2d(c1, c2, 3)
+        self.conv3, self.conv4 = nn.Conv2d(c2, c3, 3), nn.Conv2d(c3, c4, 3)
+        self.fc1, self.fc2, self.fc3 = nn.Linear(16 * c4, f1), nn.Linear(f1, f2), nn.Linear(f2, 10)
 
     def forward(self, x):
         x = F.max_pool2d(F.relu(self.conv2(F.relu(self.conv1(x)))), 2)
