@@ -184,19 +184,15 @@ def main():
                         accuracy[mode] = (r["evaluation"]["cleanAccuracy"], r["evaluation"]["robustAccuracy"])
                         if mode == "fast":
                             run_path = r["path"]
-                    clean, pgd = torch_times(model, x[:a.attack_n], y[:a.attack_n], eps, a.steps, 200)
-                    times["torch-pgd"].append(pgd)
-                    with torch.no_grad():
-                        start = time.perf_counter()
-                        model(x[:a.n])
-                        times["torch-clean"].append(time.perf_counter() - start)
-                    if compact is not None:
-                        _, pgd = torch_times(compact, x[:a.attack_n], y[:a.attack_n], eps, a.steps, 200)
-                        times["torchc-pgd"].append(pgd)
+                    for net, key in ((model, "torch"), (compact, "torchc")):
+                        if net is None:
+                            continue
+                        _, pgd = torch_times(net, x[:a.attack_n], y[:a.attack_n], eps, a.steps, 200)
+                        times[f"{key}-pgd"].append(pgd)
                         with torch.no_grad():
                             start = time.perf_counter()
-                            compact(x[:a.n])
-                            times["torchc-clean"].append(time.perf_counter() - start)
+                            net(x[:a.n])
+                            times[f"{key}-clean"].append(time.perf_counter() - start)
                 m = {k: statistics.median(v) for k, v in times.items() if v}
                 torch_compact = (f"{paired(times, 'clean', 'torch', 'torchc')}, {paired(times, 'pgd', 'torch', 'torchc')}"
                                  if compact is not None else "—")
