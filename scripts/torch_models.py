@@ -1,7 +1,9 @@
 """PyTorch definitions of advprune's architectures with the same state_dict names, for the
 peer benchmark (`bench_pytorch.py`) and the interchange check (`Tests/interop/`).
 `ResNet18(width, channels)` takes the channel counts a compacted checkpoint's `channels` metadata
-lists (group -> count; groups not listed are the published width times `width`)."""
+lists (group -> count; groups not listed are the published width times `width`);
+`SmallCNN(widths)` its four convs' and first two linear layers' outputs (a compacted one's are
+narrower; `bench_autoattack.build_model` reads them from the weights)."""
 import torch.nn as nn, torch.nn.functional as F
 
 
