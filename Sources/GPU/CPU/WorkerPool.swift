@@ -63,8 +63,6 @@ final class WorkerPool: @unchecked Sendable {
     }
   }
 
-  var threadCount: Int { helpers.count + 1 }
-
   func run(_ count: Int, _ body: (Int) -> Void) {
     if count <= 1 || helpers.isEmpty {
       for i in 0..<count { body(i) }
