@@ -605,10 +605,10 @@ __kernel void conv_igemm_dweight(__global float* partial, __global float* bias_p
 // computes (CPU devices; GPUs when their few_rb is set). A work-item owns FEW_RB rows of PIX output
 // columns of one image: each source row it loads (three shifted vectors per dy channel) feeds up to
 // three of its rows, about three multiply-adds per load where conv_igemm's pixel vectors, spread
-// over two rows of a narrow plane, blend two loads per multiply-add. src is the transposed pass's bordered copy of dy
-// (src_h x src_w = out_h + 2 x out_w + 2, `src_len` floats in all): dx(r, y, x) = sum over q, a, b
-// of w[q, r, 2 - a, 2 - b] * src(q, y + a, x + b). Global size: N * ceil(out_h / FEW_RB) *
-// ceil(out_w / PIX).
+// over two rows of a narrow plane, blend two loads per multiply-add. src is the transposed pass's
+// bordered copy of dy (src_h x src_w = out_h + 2 x out_w + 2, `src_len` floats in all): dx(r, y, x)
+// = sum over q, a, b of w[q, r, 2 - a, 2 - b] * src(q, y + a, x + b). Global size: N * ceil(out_h /
+// FEW_RB) * ceil(out_w / PIX).
 __kernel void conv_few_rows_dx(__global float* out, __global const float* src, __global const float* w, const int batch,
                                const int src_channels, const int src_h, const int src_w, const int src_len,
                                const int out_rows, const int out_h, const int out_w) {

@@ -50,15 +50,19 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
     tileColumns: Int = 64, tileDepth: Int = 16, splitGroups: Int = 0, winograd: Int = 0, gemmRows: Int? = nil,
     winogradRowsFirst: Int = 0, fewRowBlock: Int = 0
   ) {
-    precondition(
-      [2, 4, 8, 16].contains(pix) && [rows, kc, weightTaps, weightItems, groupSize, gemmRows ?? rows].allSatisfy { $0 >= 1 } && rowsPerItem >= 0)
     (self.pix, self.rows, self.kc, self.weightTaps) = (pix, rows, kc, weightTaps)
     (self.rowsPerItem, self.weightItems, self.groupSize) = (rowsPerItem, weightItems, groupSize)
     (self.tileRows, self.tileColumns, self.tileDepth, self.splitGroups) = (tileRows, tileColumns, tileDepth, splitGroups)
-    precondition([0, 1].contains(winogradRowsFirst) && (0...Self.maxFewRowBlock).contains(fewRowBlock))
     (self.winograd, self.winogradRowsFirst, self.fewRowBlock) = (winograd, winogradRowsFirst, fewRowBlock)
     self.gemmRows = gemmRows ?? rows
-    precondition(tilesAreValid)
+    precondition(isValid, "invalid OpenCL tunables: \(description)")
+  }
+
+  /// Values the kernels compile with: PIX a vector width, positive blocks, `wrows_first` 0 or 1,
+  /// `few_rb` within its unrolled accumulators, tiles that fit local memory.
+  var isValid: Bool {
+    [2, 4, 8, 16].contains(pix) && [rows, gemmRows, kc, weightTaps, weightItems, groupSize].allSatisfy { $0 >= 1 }
+      && rowsPerItem >= 0 && [0, 1].contains(winogradRowsFirst) && (0...Self.maxFewRowBlock).contains(fewRowBlock) && tilesAreValid
   }
 
   /// The most output rows `conv_few_rows_dx` keeps per work-item.
@@ -132,9 +136,7 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
     guard parts.count == 2, let v = Int(parts[1]), v >= 0 else { return nil }
     var t = self
     switch parts[0] {
-    case "pix":
-      guard [2, 4, 8, 16].contains(v) else { return nil }
-      t.pix = v
+    case "pix": t.pix = v
     case "rows": t.rows = v
     case "gemm_rows": t.gemmRows = v
     case "kc": t.kc = v
@@ -147,16 +149,11 @@ public struct CLTunables: Equatable, Sendable, CustomStringConvertible {
     case "tk": t.tileDepth = v
     case "split": t.splitGroups = v
     case "winograd": t.winograd = v
-    case "wrows_first":
-      guard v <= 1 else { return nil }
-      t.winogradRowsFirst = v
-    case "few_rb":
-      guard v <= Self.maxFewRowBlock else { return nil }
-      t.fewRowBlock = v
+    case "wrows_first": t.winogradRowsFirst = v
+    case "few_rb": t.fewRowBlock = v
     default: return nil
     }
-    let positive = [t.rows, t.gemmRows, t.kc, t.weightTaps, t.weightItems, t.groupSize].allSatisfy { $0 >= 1 }
-    return positive && t.tilesAreValid ? t : nil
+    return t.isValid ? t : nil
   }
 }
 
