@@ -32,6 +32,10 @@ struct Attack: ParsableCommand {
   @Flag(help: "fmn: choose loss, step rule and step size by a search on a tuning batch first.") var tuned = false
   @Flag(help: "Run the sanity checks (ATTACKS.md) after the evaluation; failures are loud warnings.") var checks = false
   @Option(help: "Write every point's outcome (clean, robust, attack that broke it, distance) as JSON here.") var perPoint: String?
+  @Flag(
+    help:
+      "Time each step of the model (a residual block, a conv with its ReLU, a pooling, a linear layer) over the evaluation and print a table: time, share, MACs and GMAC/s per step (JSON: layerTimes). On OpenCL each step drains the queue, so the evaluation reads slower."
+  ) var layerTimes = false
   @OptionGroup var testSet: TestSetOptions
   @OptionGroup var common: CommonOptions
 
@@ -57,6 +61,7 @@ struct Attack: ParsableCommand {
       job.checks = checks
       job.compact = testSet.compact
       job.sparse = testSet.sparse
+      job.layerTimes = layerTimes
       let result = try job.run(backend: try common.backend(), progress: common.progress())
       let failed = result.checks?.filter { !$0.passed } ?? []
       for check in failed { printErr("advprune: WARNING: sanity check failed: \(check.name): \(check.detail)") }
@@ -81,6 +86,7 @@ struct Attack: ParsableCommand {
             format: "%@: clean %.2f%%  robust %.2f%% at %@ eps %g  median distance %@  (%d not fooled)  on %d points  [fmn %@]  %.1f s", head,
             100 * m.cleanAccuracy, 100 * m.robustAccuracy, m.norm, Double(m.eps), median, m.unbroken, m.points, m.config.summary, m.seconds))
       }
+      if let rows = result.layerTimes { StepTimeTable.print(rows) }
       if let checks = result.checks {
         print(
           "sanity checks: \(checks.count - failed.count) of \(checks.count) passed"

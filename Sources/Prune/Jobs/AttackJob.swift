@@ -22,6 +22,8 @@ public struct AttackJob {
   /// Filter-pruned models run compacted unless `off`.
   public var compact = CompactMode.auto
   public var sparse = SparseMode.auto
+  /// Times every step of the model over the whole evaluation (`Model.timeSteps`).
+  public var layerTimes = false
 
   public init(
     input: String, dataset: DatasetName?, dataDirectory: String?, points: Int, plan: AttackPlan, batchSize: Int = 200, seed: UInt64
@@ -48,6 +50,9 @@ public struct AttackJob {
     /// FMN (nil for bounded attacks).
     public let minimumNorm: MinimumNormResult?
     public let checks: [SanityCheck]?
+    /// Each step's time over the evaluation (the clean pass, the attacks and their verification;
+    /// not the sanity checks), when asked.
+    public let layerTimes: [StepTime]?
   }
 
   public func run(backend: Backend, progress: ProgressSink) throws -> Result {
@@ -59,6 +64,7 @@ public struct AttackJob {
       sparse: sparse,
       backend: backend)
     let model = loaded.model
+    model.timeSteps(layerTimes)
     try plan.validate(classes: test.classCount, pointChannels: test.channels)
     if points > test.count {
       throw UserError.badValue(name: "--n", value: "\(points)", problem: "the test set has only \(test.count) points")
@@ -95,13 +101,15 @@ public struct AttackJob {
       }
     }
     if let perPointPath { try writePerPoint(perPoint, to: perPointPath) }
+    let stepTimes = model.stepTimes
+    model.timeSteps(false)
     var checkResults: [SanityCheck]?
     if checks {
       checkResults = try SanityChecks(evaluation: evaluation, plan: plan, progress: progress).run(bounded: bounded, minimumNorm: minimal)
     }
     return Result(
       checkpoint: input, backend: backend.name, architecture: model.architecture.rawValue, sparsity: loaded.sparsity, path: loaded.path,
-      evaluation: bounded, minimumNorm: minimal, checks: checkResults)
+      evaluation: bounded, minimumNorm: minimal, checks: checkResults, layerTimes: stepTimes)
   }
 
   /// `{"checkpoint", "eps", "norm", "robust": [Bool], "points": [{index, label, clean, robust, ...}]}`.

@@ -56,6 +56,7 @@ final class ConvReLU: Layer {
 
   var parameters: [Parameter] { conv.parameters }
   func outputShape(for input: [Int]) -> [Int] { conv.outputShape(for: input) }
+  func forwardMACs(input: [Int]) -> Int { conv.forwardMACs(input: input) }
   func forward(_ x: Tensor) throws -> Tensor { try conv.forward(x, relu: true) }
 
   func backward(_ dy: Tensor, parameterGradients: Bool, inputGradient: Bool) throws -> Tensor? {

@@ -14,7 +14,12 @@ public final class Model {
   public let layers: [Layer]
   /// What forward and backward run: `layers` with each conv + ReLU pair fused (`ConvReLU`), and
   /// the batch norms left out while folded into their convolutions.
-  private(set) var steps: [Layer]
+  private(set) var steps: [Layer] {
+    didSet { if stepTimes != nil { stepTimes = emptyStepTimes() } }
+  }
+  /// Each step's time since `timeSteps(true)` (folding or unfolding batch norm, which changes the
+  /// steps, starts them over); nil while off.
+  public internal(set) var stepTimes: [StepTime]?
   public let parameters: [Parameter]
   /// What pruning decided (masks, scores, auxiliaries), by parameter name.
   public let pruning: PruningState
@@ -101,7 +106,7 @@ public final class Model {
   /// Logits [N, classes] for a batch of images [N, C, H, W] in [0, 1].
   public func forward(_ x: Tensor) throws -> Tensor {
     var h = x
-    for step in steps { h = try step.forward(h) }
+    for (i, step) in steps.enumerated() { h = try timed(i, backward: false, images: x.shape[0]) { try step.forward(h) } }
     canBackward = true
     return h
   }
@@ -120,7 +125,7 @@ public final class Model {
       try backend.sparseGridLeave(y: y, grid: h, layout: layout)
       (h, grid, run) = (y, nil, run + 1)
     }
-    for step in steps {
+    func inferenceStep(_ step: Layer) throws {
       if !isTraining, shape.count == 4, let s = step as? ResidentGridStep, s.runsOnGrid(shape) {
         let layout = ResidentGrid(batch: shape[0], height: shape[2], width: shape[3])
         if backend.prefersResidentGrid(layout, channels: s.gridChannels) {
@@ -132,14 +137,19 @@ public final class Model {
           h = try s.forwardOnGrid(h, layout: layout)
           shape = s.outputShape(for: shape)
           grid = ResidentGrid(batch: shape[0], height: shape[2], width: shape[3])
-          continue
+          return
         }
       }
       try leave()
       h = try step.forward(h)
       shape = h.shape
     }
-    try leave()
+    // Timed, the copy onto the grid counts with the step that starts a run, the copy off it with
+    // the step after the run (the last step, where the run ends the model).
+    for (i, step) in steps.enumerated() {
+      try timed(i, backward: false, images: x.shape[0]) { try inferenceStep(step) }
+    }
+    try timed(steps.count - 1, backward: false, images: 0) { try leave() }
     gridRuns = run
     return h
   }
@@ -153,7 +163,9 @@ public final class Model {
     for (i, step) in steps.enumerated().reversed() {
       guard let dy = g else { break }
       let needInput = i > 0 || inputGradient
-      g = try step.backward(dy, parameterGradients: parameterGradients, inputGradient: needInput)
+      g = try timed(i, backward: true, images: dy.shape[0]) {
+        try step.backward(dy, parameterGradients: parameterGradients, inputGradient: needInput)
+      }
     }
     return inputGradient ? g : nil
   }
