@@ -62,6 +62,20 @@ int64_t advprune_winograd_stride(int64_t channels, int64_t tiles);
 void advprune_winograd_weights(int64_t tile, const float *w, int64_t out_channels, int64_t in_channels,
                                int for_input_gradient, float *u);
 
+/// A convolution's weight w [out, in, k, k] for the direct kernels: [in * k * k][out32] for the
+/// forward, [k * k][out][in32] for the input gradient (out32, in32: rounded up to 32, zero-filled).
+void advprune_direct_conv_weights(const float *weight, int64_t out_channels, int64_t in_channels, int64_t k, int for_input_gradient,
+                                  float *wt);
+/// One image's convolution without a column matrix (strided layers): x [c, h, w] -> y [o, oh, ow],
+/// k x k kernel, stride s, zero padding pad, plus bias (or NULL), then max(., 0) when relu.
+/// scratch: c * (h + 2 pad) * (w + 2 pad) floats.
+void advprune_direct_conv_forward(const float *x, int64_t c, int64_t h, int64_t w, const float *wt, int64_t o, int64_t k, int64_t s,
+                                  int64_t pad, const float *bias, int relu, float *scratch, float *y);
+/// Its input gradient: dy [o, oh, ow] (times relu_output > 0 where given) -> dx [c, h, w], every
+/// value written. k at most 7. scratch: o * (oh + 2 e) * (ow + 2 e) floats, e = (k - 1) / s + 1.
+void advprune_direct_conv_backward_data(const float *dy, const float *relu_output, int64_t c, int64_t h, int64_t w, const float *wt,
+                                        int64_t o, int64_t k, int64_t s, int64_t pad, float *scratch, float *dx);
+
 /// c [m, n] = a [m, k] * b [k, n], row-major, c overwritten, each sum in k order: the Winograd
 /// products of narrow layers, where OpenBLAS's zeroing and packing cost as much as its multiply.
 /// k is at most 4096 (the last columns use a k x 16 panel on the stack).

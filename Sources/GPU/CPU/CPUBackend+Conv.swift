@@ -141,6 +141,9 @@ extension CPUBackend {
     if usesWinograd(g) {
       return winogradConvolution(input: xp, weight: weight, bias: bp, relu: relu, reluOutput: nil, output: yp, g, inputGradient: false)
     }
+    if usesDirect(g) {
+      return directConvolution(input: xp, weight: weight, bias: bp, relu: relu, reluOutput: nil, output: yp, g, inputGradient: false)
+    }
     let (p, slice) = (g.outPixels, sliceSize(g))
     let scratch = workerScratch(columns: g.patchSize * slice * p, other: g.outChannels * slice * p)
     forEachSlice(g) { t, first, nb in
@@ -157,6 +160,9 @@ extension CPUBackend {
     let (dxp, dyp, wp, yp) = (ptr(dx), ptr(dy), ptr(weight), reluOutput.map { UnsafePointer(ptr($0)) })
     if usesWinograd(g) {
       return winogradConvolution(input: dyp, weight: weight, bias: nil, relu: false, reluOutput: yp, output: dxp, g, inputGradient: true)
+    }
+    if usesDirect(g) {
+      return directConvolution(input: dyp, weight: weight, bias: nil, relu: false, reluOutput: yp, output: dxp, g, inputGradient: true)
     }
     let (p, slice) = (g.outPixels, sliceSize(g))
     let scratch = workerScratch(columns: g.patchSize * slice * p, other: g.outChannels * slice * p)

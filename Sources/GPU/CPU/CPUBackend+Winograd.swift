@@ -31,18 +31,8 @@ extension CPUBackend {
     func transform(_ u: UnsafeMutablePointer<Float>) {
       advprune_winograd_weights(Int64(tile), ptr(weight), Int64(g.outChannels), Int64(g.inChannels), inputGradient ? 1 : 0, u)
     }
-    // Frozen weights (folded for an evaluation or a training batch's attack) are transformed once
-    // per freeze, not at every call: for ResNet18 at small batches the transform was a fifth of
-    // an attack step.
-    let u: UnsafePointer<Float>
-    if let frozen = weight.storage as? CPUStorage, frozen.isFrozen {
-      let pass = inputGradient ? "input gradient" : "forward"
-      u = frozen.derived("winograd \(tile) \(pass)", count: xis * from * to, compute: transform)
-    } else {
-      let scratch = transformedWeights.reserve(xis * from * to)
-      transform(scratch)
-      u = UnsafePointer(scratch)
-    }
+    let pass = inputGradient ? "input gradient" : "forward"
+    let u = derivedWeights(weight, "winograd \(tile) \(pass)", count: xis * from * to, transform)
     // Slices sized like the im2col path's, so both transformed buffers of a slice stay in L2;
     // but each product reads its weight matrix once per slice, so a slice spans at least
     // `minimumProductColumns` tiles.
@@ -67,6 +57,18 @@ extension CPUBackend {
 
   /// Floats from one transformed element's channels to the next's: `channels * tiles` rounded up
   /// to an odd number of 64-byte lines (`advprune_winograd_stride`).
+  /// `weight` rearranged by `transform` for a fast path. Frozen weights (folded for an evaluation
+  /// or a training batch's attack) are transformed once per freeze, not at every call: for
+  /// ResNet18 at small batches the Winograd transform was a fifth of an attack step.
+  func derivedWeights(
+    _ weight: Tensor, _ key: String, count: Int, _ transform: (UnsafeMutablePointer<Float>) -> Void
+  ) -> UnsafePointer<Float> {
+    if let frozen = weight.storage as? CPUStorage, frozen.isFrozen { return frozen.derived(key, count: count, compute: transform) }
+    let scratch = transformedWeights.reserve(count)
+    transform(scratch)
+    return UnsafePointer(scratch)
+  }
+
   static func winogradStride(channels: Int, tiles: Int) -> Int {
     Int(advprune_winograd_stride(Int64(channels), Int64(tiles)))
   }

@@ -19,6 +19,9 @@ public final class CPUBackend: Backend {
   /// The Winograd output tile, 2 (F(2x2, 3x3)) or 4 (F(4x4, 3x3)); nil: chosen per pass
   /// (`winogradTile(outHeight:outWidth:)`).
   let winogradTile: Int?
+  /// Whether strided convolutions run on the direct kernels (`CKernels/direct_conv.c`); off, they
+  /// take the im2col path, which tests compare with.
+  let directStrided: Bool
   /// Whether 2x2 max pooling runs as whole-row vector loops (`CKernels/maxpool.c`) instead of the
   /// reference's loop over windows.
   let vectorPooling: Bool
@@ -35,17 +38,18 @@ public final class CPUBackend: Backend {
 
   /// The plain reference every fast path is checked against: no Winograd, no vector pooling (the
   /// parity suite, the cross-backend tests, `advprune validate`).
-  public static func reference() -> CPUBackend { CPUBackend(winograd: false, vectorPooling: false) }
+  public static func reference() -> CPUBackend { CPUBackend(winograd: false, directStrided: false, vectorPooling: false) }
 
   public init(
     maxColumnFloats: Int = 256 << 10, workers: Int = ProcessInfo.processInfo.activeProcessorCount, winograd: Bool = true,
-    winogradTile: Int? = nil, vectorPooling: Bool = true, residentGrid: Bool = false
+    winogradTile: Int? = nil, directStrided: Bool = true, vectorPooling: Bool = true, residentGrid: Bool = false
   ) {
     precondition(winogradTile.map { [2, 4].contains($0) } ?? true, "Winograd tiles are 2 or 4")
     self.maxColumnFloats = maxColumnFloats
     workerCount = max(1, workers)
     self.winograd = winograd
     self.winogradTile = winogradTile
+    self.directStrided = directStrided
     self.vectorPooling = vectorPooling
     self.residentGrid = residentGrid
     columns = (0..<workerCount).map { _ in CPUScratch() }

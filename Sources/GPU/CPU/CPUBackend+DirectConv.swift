@@ -1,0 +1,39 @@
+import CKernels
+
+// Strided convolutions on the direct kernels (`CKernels/direct_conv.c`): one image at a time per
+// worker, read and written in NCHW, with no column matrix.
+extension CPUBackend {
+  func usesDirect(_ g: ConvGeometry) -> Bool { directStrided && g.stride > 1 && g.kernel <= 7 }
+
+  /// The forward (`inputGradient` false: input x -> output y, plus bias, then ReLU when `relu`) or
+  /// the input gradient (input dy, masked by `reluOutput > 0` when given -> output dx) of `g`.
+  func directConvolution(
+    input: UnsafePointer<Float>, weight: Tensor, bias: UnsafePointer<Float>?, relu: Bool, reluOutput: UnsafePointer<Float>?,
+    output: UnsafeMutablePointer<Float>, _ g: ConvGeometry, inputGradient: Bool
+  ) {
+    let (k, s, pad) = (Int64(g.kernel), Int64(g.stride), Int64(g.padding))
+    let (c, o) = (g.inChannels, g.outChannels)
+    let round32 = { ($0 + 31) / 32 * 32 }
+    let count = g.kernel * g.kernel * (inputGradient ? o * round32(c) : c * round32(o))
+    let weights = derivedWeights(weight, inputGradient ? "direct input gradient" : "direct forward", count: count) {
+      advprune_direct_conv_weights(ptr(weight), Int64(o), Int64(c), k, inputGradient ? 1 : 0, $0)
+    }
+    let (inPlane, outPlane) = (c * g.height * g.width, o * g.outPixels)
+    let e = (g.kernel - 1) / g.stride + 1
+    let scratchCount =
+      inputGradient ? o * (g.outHeight + 2 * e) * (g.outWidth + 2 * e) : c * (g.height + 2 * g.padding) * (g.width + 2 * g.padding)
+    let scratch = workerScratch(columns: scratchCount, other: 0)
+    forEachSlice(g, size: 1) { t, n, _ in
+      let padded = scratch[t].0
+      if inputGradient {
+        advprune_direct_conv_backward_data(
+          input + n * outPlane, reluOutput.map { $0 + n * outPlane }, Int64(c), Int64(g.height), Int64(g.width), weights, Int64(o), k, s, pad,
+          padded, output + n * inPlane)
+      } else {
+        advprune_direct_conv_forward(
+          input + n * inPlane, Int64(c), Int64(g.height), Int64(g.width), weights, Int64(o), k, s, pad, bias, relu ? 1 : 0, padded,
+          output + n * outPlane)
+      }
+    }
+  }
+}
