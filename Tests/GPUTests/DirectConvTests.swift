@@ -20,14 +20,27 @@ final class DirectConvTests: XCTestCase {
     ConvGeometry(batch: 2, inChannels: 4, height: 13, width: 12, outChannels: 6, kernel: 3, stride: 3, padding: 1),
     ConvGeometry(batch: 2, inChannels: 3, height: 11, width: 11, outChannels: 5, kernel: 5, stride: 2, padding: 2),
     ConvGeometry(batch: 2, inChannels: 6, height: 6, width: 6, outChannels: 7, kernel: 1, stride: 3),
-    // The fast blocks with a partial vector of channels: 20 outputs, 5 inputs.
+    // The fast blocks with partial vectors of channels (20 outputs and 5 inputs; 12 and 20), two
+    // rows of 4 with one vector each way, a 5x5 kernel and no padding on planes they tile.
     ConvGeometry(batch: 2, inChannels: 5, height: 16, width: 16, outChannels: 20, kernel: 3, stride: 2, padding: 1),
+    ConvGeometry(batch: 2, inChannels: 20, height: 16, width: 16, outChannels: 12, kernel: 3, stride: 2, padding: 1),
+    ConvGeometry(batch: 2, inChannels: 8, height: 8, width: 8, outChannels: 8, kernel: 3, stride: 2, padding: 1),
+    ConvGeometry(batch: 2, inChannels: 6, height: 16, width: 16, outChannels: 18, kernel: 5, stride: 2, padding: 2),
+    ConvGeometry(batch: 2, inChannels: 7, height: 17, width: 17, outChannels: 9, kernel: 3, stride: 2),
   ]
 
+  /// Every copy of the C loops (AVX-512's blocks of 8 x 32, AVX2's and baseline's of 4 x 16).
   func testForwardAndInputGradientMatchIm2col() throws {
+    defer { CPUBackend.selectVectorCopy(nil) }
+    for copy in CPUBackend.VectorCopy.allCases where CPUBackend.selectVectorCopy(copy) == copy {
+      try Self.checkAgainstIm2col(copy)
+    }
+  }
+
+  static func checkAgainstIm2col(_ copy: CPUBackend.VectorCopy) throws {
     let plain = CPUBackend.reference()
     for fast in [CPUBackend(), CPUBackend(workers: 2), CPUBackend(workers: 1)] {
-      for (i, g) in Self.geometries.enumerated() {
+      for (i, g) in geometries.enumerated() {
         XCTAssert(fast.usesDirect(g), "\(g) should run directly")
         XCTAssertFalse(plain.usesDirect(g))
         var rng = SeededRNG(seed: UInt64(90 + i))
@@ -44,7 +57,9 @@ final class DirectConvTests: XCTestCase {
           let (y, yRelu, dx, dxMasked) = (
             try be.zeros(g.outputShape), try be.zeros(g.outputShape), try be.zeros(g.inputShape), try be.zeros(g.inputShape)
           )
-          try be.fill(dx, value: .nan)  // every input pixel is written, those no window reads as 0
+          // Every input pixel is written, those no window reads as 0.
+          try be.fill(dx, value: .nan)
+          try be.fill(dxMasked, value: .nan)
           try be.conv2dForward(y: y, x: xt, weight: wt, bias: bt, geometry: g)
           try be.conv2dForward(y: yRelu, x: xt, weight: wt, bias: nil, geometry: g, relu: true)
           try be.conv2dBackwardData(dx: dx, dy: dyt, weight: wt, geometry: g)
@@ -53,7 +68,7 @@ final class DirectConvTests: XCTestCase {
         }
         let (want, got) = (try run(plain), try run(fast))
         for (k, what) in ["forward", "forward + ReLU", "input gradient", "input gradient through the ReLU"].enumerated() {
-          assertClose(got[k], want[k], atol: 1e-5, rtol: 1e-5, "\(what) \(g)")
+          assertClose(got[k], want[k], atol: 1e-5, rtol: 1e-5, "\(copy): \(what) \(g)")
         }
       }
     }
@@ -80,6 +95,11 @@ final class DirectConvTests: XCTestCase {
     be.freeze(frozen)
     XCTAssertEqual(try run(frozen), want, "first pass (layouts computed and kept)")
     XCTAssertEqual(try run(frozen), want, "second pass (kept layouts)")
+    // New values frozen again: the kept layouts are redone.
+    let w2 = w.map { 1 - $0 }
+    try be.write(w2, to: frozen)
+    be.freeze(frozen)
+    XCTAssertEqual(try run(frozen), try run(try be.upload(w2, shape: g.weightShape)), "after a new freeze")
   }
 
   func testOnlyStridedConvolutionsRunDirectly() {

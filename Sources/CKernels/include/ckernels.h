@@ -66,13 +66,17 @@ void advprune_winograd_weights(int64_t tile, const float *w, int64_t out_channel
 /// forward, [k * k][out][in32] for the input gradient (out32, in32: rounded up to 32, zero-filled).
 void advprune_direct_conv_weights(const float *weight, int64_t out_channels, int64_t in_channels, int64_t k, int for_input_gradient,
                                   float *wt);
+/// Floats of that layout, and of the per-call scratch below (the padded input; dy with its border).
+int64_t advprune_direct_conv_weight_count(int64_t out_channels, int64_t in_channels, int64_t k, int for_input_gradient);
+int64_t advprune_direct_conv_scratch_count(int64_t c, int64_t h, int64_t w, int64_t o, int64_t k, int64_t s, int64_t pad,
+                                           int for_input_gradient);
 /// One image's convolution without a column matrix (strided layers): x [c, h, w] -> y [o, oh, ow],
 /// k x k kernel, stride s, zero padding pad, plus bias (or NULL), then max(., 0) when relu.
-/// scratch: c * (h + 2 pad) * (w + 2 pad) floats.
+/// scratch: `advprune_direct_conv_scratch_count` floats (none unpadded: x is read in place).
 void advprune_direct_conv_forward(const float *x, int64_t c, int64_t h, int64_t w, const float *wt, int64_t o, int64_t k, int64_t s,
                                   int64_t pad, const float *bias, int relu, float *scratch, float *y);
 /// Its input gradient: dy [o, oh, ow] (times relu_output > 0 where given) -> dx [c, h, w], every
-/// value written. k at most 7. scratch: o * (oh + 2 e) * (ow + 2 e) floats, e = (k - 1) / s + 1.
+/// value written. k at most 7. scratch: `advprune_direct_conv_scratch_count` floats.
 void advprune_direct_conv_backward_data(const float *dy, const float *relu_output, int64_t c, int64_t h, int64_t w, const float *wt,
                                         int64_t o, int64_t k, int64_t s, int64_t pad, float *scratch, float *dx);
 

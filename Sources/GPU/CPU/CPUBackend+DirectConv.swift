@@ -13,16 +13,14 @@ extension CPUBackend {
   ) {
     let (k, s, pad) = (Int64(g.kernel), Int64(g.stride), Int64(g.padding))
     let (c, o) = (g.inChannels, g.outChannels)
-    let round32 = { ($0 + 31) / 32 * 32 }
-    let count = g.kernel * g.kernel * (inputGradient ? o * round32(c) : c * round32(o))
+    let pass: Int32 = inputGradient ? 1 : 0
+    let count = Int(advprune_direct_conv_weight_count(Int64(o), Int64(c), k, pass))
     let weights = derivedWeights(weight, inputGradient ? "direct input gradient" : "direct forward", count: count) {
-      advprune_direct_conv_weights(ptr(weight), Int64(o), Int64(c), k, inputGradient ? 1 : 0, $0)
+      advprune_direct_conv_weights(ptr(weight), Int64(o), Int64(c), k, pass, $0)
     }
     let (inPlane, outPlane) = (c * g.height * g.width, o * g.outPixels)
-    let e = (g.kernel - 1) / g.stride + 1
-    let scratchCount =
-      inputGradient ? o * (g.outHeight + 2 * e) * (g.outWidth + 2 * e) : c * (g.height + 2 * g.padding) * (g.width + 2 * g.padding)
-    let scratch = workerScratch(columns: scratchCount, other: 0)
+    let scratchCount = advprune_direct_conv_scratch_count(Int64(c), Int64(g.height), Int64(g.width), Int64(o), k, s, pad, pass)
+    let scratch = workerScratch(columns: Int(scratchCount), other: 0)
     forEachSlice(g, size: 1) { t, n, _ in
       let padded = scratch[t].0
       if inputGradient {

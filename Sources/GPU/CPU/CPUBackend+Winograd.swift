@@ -55,8 +55,6 @@ extension CPUBackend {
     }
   }
 
-  /// Floats from one transformed element's channels to the next's: `channels * tiles` rounded up
-  /// to an odd number of 64-byte lines (`advprune_winograd_stride`).
   /// `weight` rearranged by `transform` for a fast path. Frozen weights (folded for an evaluation
   /// or a training batch's attack) are transformed once per freeze, not at every call: for
   /// ResNet18 at small batches the Winograd transform was a fifth of an attack step.
@@ -69,6 +67,8 @@ extension CPUBackend {
     return UnsafePointer(scratch)
   }
 
+  /// Floats from one transformed element's channels to the next's: `channels * tiles` rounded up
+  /// to an odd number of 64-byte lines (`advprune_winograd_stride`).
   static func winogradStride(channels: Int, tiles: Int) -> Int {
     Int(advprune_winograd_stride(Int64(channels), Int64(tiles)))
   }

@@ -33,7 +33,7 @@ public final class CPUBackend: Backend {
   let residentGrid: Bool
   private let columns: [CPUScratch]
   private let others: [CPUScratch]
-  /// Transformed weights of the current Winograd convolution, shared by the workers.
+  /// Rearranged weights of the current Winograd or direct convolution, shared by the workers.
   let transformedWeights = CPUScratch()
 
   /// The plain reference every fast path is checked against: no Winograd, no vector pooling (the

@@ -50,8 +50,8 @@ public struct AttackJob {
     /// FMN (nil for bounded attacks).
     public let minimumNorm: MinimumNormResult?
     public let checks: [SanityCheck]?
-    /// Each step's time over the evaluation (the clean pass, the attacks and their verification;
-    /// not the sanity checks), when asked.
+    /// Each step's time over the evaluation (the clean pass, FMN's tuning, the attacks and their
+    /// verification; not the sanity checks), when asked.
     public let layerTimes: [StepTime]?
   }
 

@@ -15,10 +15,13 @@ public final class Model {
   /// What forward and backward run: `layers` with each conv + ReLU pair fused (`ConvReLU`), and
   /// the batch norms left out while folded into their convolutions.
   private(set) var steps: [Layer] {
-    didSet { if stepTimes != nil { stepTimes = emptyStepTimes() } }
+    didSet {
+      let same = oldValue.count == steps.count && zip(oldValue, steps).allSatisfy { $0 === $1 }
+      if stepTimes != nil && !same { stepTimes = emptyStepTimes() }
+    }
   }
-  /// Each step's time since `timeSteps(true)` (folding or unfolding batch norm, which changes the
-  /// steps, starts them over); nil while off.
+  /// Each step's time since `timeSteps(true)` (folding or unfolding batch norm, where it changes
+  /// the steps, starts them over); nil while off.
   public internal(set) var stepTimes: [StepTime]?
   public let parameters: [Parameter]
   /// What pruning decided (masks, scores, auxiliaries), by parameter name.
@@ -149,7 +152,7 @@ public final class Model {
     for (i, step) in steps.enumerated() {
       try timed(i, backward: false, images: x.shape[0]) { try inferenceStep(step) }
     }
-    try timed(steps.count - 1, backward: false, images: 0) { try leave() }
+    if !steps.isEmpty { try timed(steps.count - 1, backward: false, images: 0) { try leave() } }
     gridRuns = run
     return h
   }
