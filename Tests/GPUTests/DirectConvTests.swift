@@ -74,32 +74,10 @@ final class DirectConvTests: XCTestCase {
     }
   }
 
-  /// A frozen weight's rearrangements are kept and give what rearranging at every call gives.
+  /// A frozen weight's rearrangements are kept, and redone after a new freeze.
   func testFrozenWeightsKeepTheirLayouts() throws {
-    let be = CPUBackend()
-    let g = ConvGeometry(batch: 2, inChannels: 5, height: 9, width: 8, outChannels: 18, kernel: 3, stride: 2, padding: 1)
-    var rng = SeededRNG(seed: 78)
-    let (x, dy) = (
-      try be.upload(rng.uniformArray(g.inputShape.reduce(1, *)), shape: g.inputShape),
-      try be.upload(rng.uniformArray(g.outputShape.reduce(1, *)), shape: g.outputShape)
-    )
-    let w = rng.uniformArray(g.weightShape.reduce(1, *))
-    func run(_ weight: Tensor) throws -> [Float] {
-      let (y, dx) = (try be.zeros(g.outputShape), try be.zeros(g.inputShape))
-      try be.conv2dBackwardData(dx: dx, dy: dy, weight: weight, geometry: g)
-      try be.conv2dForward(y: y, x: x, weight: weight, bias: nil, geometry: g)
-      return try be.download(y) + be.download(dx)
-    }
-    let want = try run(try be.upload(w, shape: g.weightShape))
-    let frozen = try be.upload(w, shape: g.weightShape)
-    be.freeze(frozen)
-    XCTAssertEqual(try run(frozen), want, "first pass (layouts computed and kept)")
-    XCTAssertEqual(try run(frozen), want, "second pass (kept layouts)")
-    // New values frozen again: the kept layouts are redone.
-    let w2 = w.map { 1 - $0 }
-    try be.write(w2, to: frozen)
-    be.freeze(frozen)
-    XCTAssertEqual(try run(frozen), try run(try be.upload(w2, shape: g.weightShape)), "after a new freeze")
+    try assertFrozenWeightsKeepTheirLayouts(
+      ConvGeometry(batch: 2, inChannels: 5, height: 9, width: 8, outChannels: 18, kernel: 3, stride: 2, padding: 1), seed: 78)
   }
 
   func testOnlyStridedConvolutionsRunDirectly() {

@@ -25,3 +25,30 @@ func assertClose(_ got: [Float], _ want: [Float], atol: Float, rtol: Float, _ wh
   let report = ParityReport(reference: want, got: got, atol: atol, rtol: rtol)
   XCTAssert(report.passed, "\(what): \(report)", file: file, line: line)
 }
+
+/// A frozen weight's derived layouts (Winograd transforms, the direct kernels' rearrangements) on
+/// the CPU backend are kept and give what deriving at every call gives, and a new freeze redoes them.
+func assertFrozenWeightsKeepTheirLayouts(_ g: ConvGeometry, seed: UInt64, file: StaticString = #filePath, line: UInt = #line) throws {
+  let be = CPUBackend()
+  var rng = SeededRNG(seed: seed)
+  let (x, dy) = (
+    try be.upload(rng.uniformArray(g.inputShape.reduce(1, *)), shape: g.inputShape),
+    try be.upload(rng.uniformArray(g.outputShape.reduce(1, *)), shape: g.outputShape)
+  )
+  let w = rng.uniformArray(g.weightShape.reduce(1, *))
+  func run(_ weight: Tensor) throws -> [Float] {
+    let (y, dx) = (try be.zeros(g.outputShape), try be.zeros(g.inputShape))
+    try be.conv2dBackwardData(dx: dx, dy: dy, weight: weight, geometry: g)
+    try be.conv2dForward(y: y, x: x, weight: weight, bias: nil, geometry: g)
+    return try be.download(y) + be.download(dx)
+  }
+  let want = try run(try be.upload(w, shape: g.weightShape))
+  let frozen = try be.upload(w, shape: g.weightShape)
+  be.freeze(frozen)
+  XCTAssertEqual(try run(frozen), want, "first pass (layouts derived and kept)", file: file, line: line)
+  XCTAssertEqual(try run(frozen), want, "second pass (kept layouts)", file: file, line: line)
+  let changed = w.map { 1 - $0 }
+  try be.write(changed, to: frozen)
+  be.freeze(frozen)
+  XCTAssertEqual(try run(frozen), try run(try be.upload(changed, shape: g.weightShape)), "after a new freeze", file: file, line: line)
+}

@@ -73,25 +73,8 @@ final class WinogradTests: XCTestCase {
   /// A frozen weight's transforms are kept (one for the forward, one for the input gradient, of
   /// the same size here) and give what transforming at every call gives.
   func testFrozenWeightsKeepTheirTransforms() throws {
-    let be = CPUBackend()
-    let g = ConvGeometry(batch: 2, inChannels: 4, height: 9, width: 8, outChannels: 6, kernel: 3, padding: 1)
-    var rng = SeededRNG(seed: 77)
-    let (x, dy) = (
-      try be.upload(rng.uniformArray(g.inputShape.reduce(1, *)), shape: g.inputShape),
-      try be.upload(rng.uniformArray(g.outputShape.reduce(1, *)), shape: g.outputShape)
-    )
-    let w = rng.uniformArray(g.weightShape.reduce(1, *))
-    func run(_ weight: Tensor) throws -> [Float] {
-      let (y, dx) = (try be.zeros(g.outputShape), try be.zeros(g.inputShape))
-      try be.conv2dBackwardData(dx: dx, dy: dy, weight: weight, geometry: g)
-      try be.conv2dForward(y: y, x: x, weight: weight, bias: nil, geometry: g)
-      return try be.download(y) + be.download(dx)
-    }
-    let want = try run(try be.upload(w, shape: g.weightShape))
-    let frozen = try be.upload(w, shape: g.weightShape)
-    be.freeze(frozen)
-    XCTAssertEqual(try run(frozen), want, "first pass (transforms computed and kept)")
-    XCTAssertEqual(try run(frozen), want, "second pass (kept transforms)")
+    try assertFrozenWeightsKeepTheirLayouts(
+      ConvGeometry(batch: 2, inChannels: 4, height: 9, width: 8, outChannels: 6, kernel: 3, padding: 1), seed: 77)
   }
 
   func testOnlyThreeByThreeStrideOneRunsAsWinograd() {
