@@ -112,7 +112,7 @@ static inline __attribute__((always_inline)) void store_transposed(const v16 *ac
 // per pixel the loads, two per FMA, held the loop to about 40 % of the FMA peak.) The AVX-512
 // copy runs 8 pixels x 32 channels (16 accumulators, 10 loads per 16 FMAs); the AVX2 and baseline
 // copies, whose 64-byte vectors take two or four registers each, 4 pixels x 16 channels, so their
-// accumulators stay in registers (8 x 16 spilled: about 25 GMAC/s against 40-50).
+// accumulators stay in registers (8 x 32 spilled there: about 25 GMAC/s against 36-40).
 #define MAX_PIX 8
 
 static inline __attribute__((always_inline)) void forward_block(const float *xp, int64_t c, int64_t k, int64_t hp, int64_t wp,
