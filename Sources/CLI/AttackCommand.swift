@@ -86,7 +86,9 @@ struct Attack: ParsableCommand {
             format: "%@: clean %.2f%%  robust %.2f%% at %@ eps %g  median distance %@  (%d not fooled)  on %d points  [fmn %@]  %.1f s", head,
             100 * m.cleanAccuracy, 100 * m.robustAccuracy, m.norm, Double(m.eps), median, m.unbroken, m.points, m.config.summary, m.seconds))
       }
-      if let rows = result.layerTimes { StepTimeTable.print(rows) }
+      if let rows = result.layerTimes {
+        StepTimeTable.print(rows, passes: "forward: every pass, clean and verification included; backward: the input gradients")
+      }
       if let checks = result.checks {
         print(
           "sanity checks: \(checks.count - failed.count) of \(checks.count) passed"

@@ -17,6 +17,10 @@ struct Predict: ParsableCommand {
     help:
       "On OpenCL, also time every kernel and transfer of the timed forward pass from its profiling event (which serialises the queue, so the pass itself reads slower)."
   ) var kernels = false
+  @Flag(
+    help:
+      "Time each step of the model (a residual block, a conv with its ReLU, a pooling, a linear layer) in the timed pass and print a table: time, share, MACs and GMAC/s per step (JSON: layerTimes)."
+  ) var layerTimes = false
   @OptionGroup var common: CommonOptions
 
   struct Report: Encodable {
@@ -31,6 +35,7 @@ struct Predict: ParsableCommand {
         dataDirectory: dataDir, points: n)
       job.compact = compact
       job.sparse = sparse
+      job.layerTimes = layerTimes
       let backend = try common.backend()
       let cl = kernels ? backend as? OpenCLBackend : nil
       if kernels && cl == nil { printErr("advprune: --kernels times OpenCL kernels; this backend runs none") }
@@ -47,6 +52,7 @@ struct Predict: ParsableCommand {
       let grid = result.gridRuns > 0 ? ", \(runs) of layers kept on the sparse grid" : ""
       print(String(format: "accuracy %.2f%% on %d images (%@ model%@)", 100 * result.accuracy, result.labels.count, result.path, grid))
       KernelRow.printTable(rows)
+      if let steps = result.layerTimes { StepTimeTable.print(steps, passes: "the timed forward pass") }
     }
   }
 }

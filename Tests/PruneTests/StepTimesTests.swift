@@ -86,3 +86,23 @@ final class StepTimesTests: XCTestCase {
     XCTAssertGreaterThanOrEqual(rows.first?.forwardImages ?? 0, 8, "the clean pass at least")
   }
 }
+
+final class PredictStepTimesTests: XCTestCase {
+  func testPredictTimesTheTimedPassWhenAsked() throws {
+    let data = try FashionMNISTFixture.directory()
+    let path = try temporaryDirectory(self) + "/m.safetensors"
+    try Checkpoint.save(try responsiveSmallCNN(backend: CPUBackend(), seed: 9), metadata: ["dataset": "fashion-mnist"], to: path)
+    func predict(layerTimes: Bool) throws -> PredictJob.Result {
+      var job = PredictJob(input: path, architecture: nil, dataset: nil, dataDirectory: data, points: 5)
+      job.layerTimes = layerTimes
+      return try job.run(backend: CPUBackend())
+    }
+    let plain = try predict(layerTimes: false)
+    XCTAssertNil(plain.layerTimes)
+    let timed = try predict(layerTimes: true)
+    XCTAssertEqual(timed.logits, plain.logits)
+    let rows = try XCTUnwrap(timed.layerTimes)
+    XCTAssertEqual(rows.map(\.forwardImages), Array(repeating: 5, count: 12), "the timed pass only, not the warm-up")
+    XCTAssertEqual(rows.map(\.backwardImages), Array(repeating: 0, count: 12))
+  }
+}

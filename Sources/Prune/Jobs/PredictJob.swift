@@ -14,6 +14,8 @@ public struct PredictJob {
   public var sparse = SparseMode.auto
   /// Called right before the timed pass (after the untimed first one): where a profiler starts.
   public var measuring: (() throws -> Void)?
+  /// Times every step of the timed pass (`Model.timeSteps`).
+  public var layerTimes = false
 
   public init(input: String, architecture: Architecture?, dataset: DatasetName?, dataDirectory: String?, points: Int) {
     self.input = input
@@ -36,6 +38,8 @@ public struct PredictJob {
     public let labels: [Int]
     public let predictions: [Int]
     public let logits: [[Float]]
+    /// Each step's time in the timed pass, when asked.
+    public let layerTimes: [StepTime]?
     public var accuracy: Double { labels.isEmpty ? 0 : Double(zip(labels, predictions).filter { $0 == $1 }.count) / Double(labels.count) }
   }
 
@@ -50,14 +54,17 @@ public struct PredictJob {
     let (x, _, labels) = try BatchUploader(data: test, backend: backend).upload(0..<test.count)
     _ = try backend.download(try model.inference(x))
     try measuring?()
+    model.timeSteps(layerTimes)
     let start = Date()
     let out = try model.inference(x)
     let flat = try backend.download(out)
     let seconds = Date().timeIntervalSince(start)
+    let stepTimes = model.stepTimes
+    model.timeSteps(false)
     let classes = out.shape[1]
     let rows = (0..<test.count).map { Array(flat[($0 * classes)..<(($0 + 1) * classes)]) }
     return Result(
       checkpoint: input, path: loaded.path, seconds: seconds, gridRuns: model.gridRuns, labels: labels,
-      predictions: argmaxRows(flat, classes: classes), logits: rows)
+      predictions: argmaxRows(flat, classes: classes), logits: rows, layerTimes: stepTimes)
   }
 }
