@@ -44,10 +44,7 @@ final class DirectConvTests: XCTestCase {
         XCTAssert(fast.usesDirect(g), "\(g) should run directly")
         XCTAssertFalse(plain.usesDirect(g))
         var rng = SeededRNG(seed: UInt64(90 + i))
-        let x = rng.uniformArray(g.inputShape.reduce(1, *))
-        let w = rng.uniformArray(g.weightShape.reduce(1, *))
-        let b = rng.uniformArray(g.outChannels)
-        let dy = rng.uniformArray(g.outputShape.reduce(1, *))
+        let (x, w, b, dy) = randomConvOperands(g, &rng)
         let reluOutput = rng.uniformArray(g.outputShape.reduce(1, *))  // about half of it > 0
         func run(_ be: CPUBackend) throws -> [[Float]] {
           let (xt, wt, bt, dyt, yt) = (

@@ -52,3 +52,11 @@ func assertFrozenWeightsKeepTheirLayouts(_ g: ConvGeometry, seed: UInt64, file: 
   be.freeze(frozen)
   XCTAssertEqual(try run(frozen), try run(try be.upload(changed, shape: g.weightShape)), "after a new freeze", file: file, line: line)
 }
+
+/// Seeded random input, weight, bias and output gradient of a convolution, drawn in that order.
+func randomConvOperands(_ g: ConvGeometry, _ rng: inout SeededRNG) -> (x: [Float], w: [Float], b: [Float], dy: [Float]) {
+  (
+    rng.uniformArray(g.inputShape.reduce(1, *)), rng.uniformArray(g.weightShape.reduce(1, *)), rng.uniformArray(g.outChannels),
+    rng.uniformArray(g.outputShape.reduce(1, *))
+  )
+}

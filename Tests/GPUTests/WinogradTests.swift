@@ -38,10 +38,7 @@ final class WinogradTests: XCTestCase {
         XCTAssert(fast.usesWinograd(g), "\(g) should run as Winograd")
         XCTAssertFalse(plain.usesWinograd(g))
         var rng = SeededRNG(seed: UInt64(40 + i))
-        let x = rng.uniformArray(g.inputShape.reduce(1, *))
-        let w = rng.uniformArray(g.weightShape.reduce(1, *))
-        let b = rng.uniformArray(g.outChannels)
-        let dy = rng.uniformArray(g.outputShape.reduce(1, *))
+        let (x, w, b, dy) = randomConvOperands(g, &rng)
         func run(_ be: CPUBackend) throws -> ([Float], [Float]) {
           let (xt, wt, bt, dyt) = (
             try be.upload(x, shape: g.inputShape), try be.upload(w, shape: g.weightShape), try be.upload(b, shape: [g.outChannels]),

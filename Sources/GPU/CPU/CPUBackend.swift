@@ -36,7 +36,8 @@ public final class CPUBackend: Backend {
   /// Rearranged weights of the current Winograd or direct convolution, shared by the workers.
   let transformedWeights = CPUScratch()
 
-  /// The plain reference every fast path is checked against: no Winograd, no vector pooling (the
+  /// The plain reference every fast path is checked against: no Winograd, no direct strided
+  /// kernels, no vector pooling (the
   /// parity suite, the cross-backend tests, `advprune validate`).
   public static func reference() -> CPUBackend { CPUBackend(winograd: false, directStrided: false, vectorPooling: false) }
 
