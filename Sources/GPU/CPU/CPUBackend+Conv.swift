@@ -137,41 +137,57 @@ extension CPUBackend {
 
   public func conv2dForward(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, relu: Bool) throws {
     OpShapes.conv(x: x, weight: weight, y: y, bias: bias, geometry: g, op: "conv2dForward")
-    let (xp, yp, wp, bp) = (ptr(x), ptr(y), ptr(weight), bias.map(ptr))
-    if usesWinograd(g) {
-      return winogradConvolution(input: xp, weight: weight, bias: bp, relu: relu, reluOutput: nil, output: yp, g, inputGradient: false)
-    }
-    if usesDirect(g) {
-      return directConvolution(input: xp, weight: weight, bias: bp, relu: relu, reluOutput: nil, output: yp, g, inputGradient: false)
-    }
-    let (p, slice) = (g.outPixels, sliceSize(g))
-    let scratch = workerScratch(columns: g.patchSize * slice * p, other: g.outChannels * slice * p)
-    forEachSlice(g) { t, first, nb in
-      let (cols, tmp) = scratch[t]
-      im2col(xp, g, first: first, count: nb, into: cols)
-      blasGemm(transposeA: false, transposeB: false, m: g.outChannels, n: nb * p, k: g.patchSize, alpha: 1, a: wp, b: cols, beta: 0, c: tmp)
-      scatterOutput(tmp, g, first: first, count: nb, bias: bp.map { UnsafePointer($0) }, relu: relu, into: yp)
-    }
+    run(forwardPass(y: y, x: x, weight: weight, bias: bias, geometry: g, relu: relu), g)
   }
 
   public func conv2dBackwardData(dx: Tensor, dy: Tensor, weight: Tensor, geometry g: ConvGeometry, reluOutput: Tensor?) throws {
     OpShapes.conv(x: dx, weight: weight, y: dy, bias: nil, geometry: g, op: "conv2dBackwardData")
     if let reluOutput { checkSameCount(reluOutput, dy, op: "conv2dBackwardData") }
-    let (dxp, dyp, wp, yp) = (ptr(dx), ptr(dy), ptr(weight), reluOutput.map { UnsafePointer(ptr($0)) })
+    run(inputGradientPass(dx: dx, dy: dy, weight: weight, geometry: g, reluOutput: reluOutput), g)
+  }
+
+  /// The forward of `g` on whichever path takes it (Winograd, direct, im2col), as a pass over
+  /// runs of `slice` images (nil: the path's own choice).
+  func forwardPass(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, relu: Bool, slice: Int? = nil) -> ConvSlicePass {
+    let (xp, yp, wp, bp) = (UnsafePointer(ptr(x)), ptr(y), ptr(weight), bias.map { UnsafePointer(ptr($0)) })
     if usesWinograd(g) {
-      return winogradConvolution(input: dyp, weight: weight, bias: nil, relu: false, reluOutput: yp, output: dxp, g, inputGradient: true)
+      return winogradPass(input: xp, weight: weight, bias: bp, relu: relu, reluOutput: nil, output: yp, g, inputGradient: false, slice: slice)
     }
     if usesDirect(g) {
-      return directConvolution(input: dyp, weight: weight, bias: nil, relu: false, reluOutput: yp, output: dxp, g, inputGradient: true)
+      return directPass(input: xp, weight: weight, bias: bp, relu: relu, reluOutput: nil, output: yp, g, inputGradient: false)
     }
-    let (p, slice) = (g.outPixels, sliceSize(g))
-    let scratch = workerScratch(columns: g.patchSize * slice * p, other: g.outChannels * slice * p)
-    forEachSlice(g) { t, first, nb in
-      let (cols, dyT) = scratch[t]
-      gatherOutputGradient(dyp, g, first: first, count: nb, reluOutput: yp, into: dyT)
+    let (p, images) = (g.outPixels, slice ?? sliceSize(g))
+    return ConvSlicePass(slice: images, columns: g.patchSize * images * p, other: g.outChannels * images * p) { scratch, first, nb in
+      let (cols, tmp) = scratch
+      self.im2col(xp, g, first: first, count: nb, into: cols)
+      blasGemm(transposeA: false, transposeB: false, m: g.outChannels, n: nb * p, k: g.patchSize, alpha: 1, a: wp, b: cols, beta: 0, c: tmp)
+      self.scatterOutput(tmp, g, first: first, count: nb, bias: bp, relu: relu, into: yp)
+    }
+  }
+
+  /// The input gradient of `g` (dy read through the ReLU's mask when `reluOutput` is given) as a
+  /// pass over runs of `slice` images, like `forwardPass`.
+  func inputGradientPass(dx: Tensor, dy: Tensor, weight: Tensor, geometry g: ConvGeometry, reluOutput: Tensor?, slice: Int? = nil) -> ConvSlicePass {
+    let (dxp, dyp, wp, yp) = (ptr(dx), UnsafePointer(ptr(dy)), ptr(weight), reluOutput.map { UnsafePointer(ptr($0)) })
+    if usesWinograd(g) {
+      return winogradPass(input: dyp, weight: weight, bias: nil, relu: false, reluOutput: yp, output: dxp, g, inputGradient: true, slice: slice)
+    }
+    if usesDirect(g) {
+      return directPass(input: dyp, weight: weight, bias: nil, relu: false, reluOutput: yp, output: dxp, g, inputGradient: true)
+    }
+    let (p, images) = (g.outPixels, slice ?? sliceSize(g))
+    return ConvSlicePass(slice: images, columns: g.patchSize * images * p, other: g.outChannels * images * p) { scratch, first, nb in
+      let (cols, dyT) = scratch
+      self.gatherOutputGradient(dyp, g, first: first, count: nb, reluOutput: yp, into: dyT)
       blasGemm(transposeA: true, transposeB: false, m: g.patchSize, n: nb * p, k: g.outChannels, alpha: 1, a: wp, b: dyT, beta: 0, c: cols)
-      col2im(cols, g, first: first, count: nb, into: dxp)
+      self.col2im(cols, g, first: first, count: nb, into: dxp)
     }
+  }
+
+  /// Runs `pass` over the batch: each worker its share of the images, `pass.slice` at a time.
+  func run(_ pass: ConvSlicePass, _ g: ConvGeometry) {
+    let scratch = workerScratch(columns: pass.columns, other: pass.other)
+    forEachSlice(g, size: pass.slice) { t, first, nb in pass.body(scratch[t], first, nb) }
   }
 
   public func conv2dBackwardWeight(dWeight: Tensor, dBias: Tensor?, dy: Tensor, x: Tensor, geometry g: ConvGeometry) throws {

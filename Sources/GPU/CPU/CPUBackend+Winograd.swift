@@ -16,11 +16,12 @@ extension CPUBackend {
 
   /// The forward (`inputGradient` false: x -> y, channels in -> out, padding p; ReLU on the
   /// output when `relu`) or the input gradient (dy -> dx, channels out -> in, padding 2 - p; dy
-  /// masked by `reluOutput > 0` when given) of the convolution `g`.
-  func winogradConvolution(
+  /// masked by `reluOutput > 0` when given) of the convolution `g`, over runs of `slice` images
+  /// (nil: as many as keep the transformed buffers in L2, see below).
+  func winogradPass(
     input: UnsafePointer<Float>, weight: Tensor, bias: UnsafePointer<Float>?, relu: Bool, reluOutput: UnsafePointer<Float>?,
-    output: UnsafeMutablePointer<Float>, _ g: ConvGeometry, inputGradient: Bool
-  ) {
+    output: UnsafeMutablePointer<Float>, _ g: ConvGeometry, inputGradient: Bool, slice: Int? = nil
+  ) -> ConvSlicePass {
     let (from, to) = inputGradient ? (g.outChannels, g.inChannels) : (g.inChannels, g.outChannels)
     let (inH, inW, outH, outW) =
       inputGradient ? (g.outHeight, g.outWidth, g.height, g.width) : (g.height, g.width, g.outHeight, g.outWidth)
@@ -37,19 +38,20 @@ extension CPUBackend {
     // but each product reads its weight matrix once per slice, so a slice spans at least
     // `minimumProductColumns` tiles.
     let cached = maxColumnFloats / (xis * max(from, to) * tilesPerImage)
-    let slice = max(1, min(g.batch, max(cached, (Self.minimumProductColumns + tilesPerImage - 1) / tilesPerImage)))
+    let images = slice ?? max(1, min(g.batch, max(cached, (Self.minimumProductColumns + tilesPerImage - 1) / tilesPerImage)))
     func stride(_ channels: Int, _ tiles: Int) -> Int { Self.winogradStride(channels: channels, tiles: tiles) }
-    let scratch = workerScratch(
-      columns: xis * stride(from, slice * tilesPerImage), other: xis * stride(to, slice * tilesPerImage))
-    forEachSlice(g, size: slice) { t, first, nb in
-      let (v, m) = scratch[t]
+    return ConvSlicePass(
+      slice: images, columns: xis * stride(from, images * tilesPerImage), other: xis * stride(to, images * tilesPerImage),
+      weights: xis * from * to, minimumSlice: (Self.minimumDepthFirstColumns + tilesPerImage - 1) / tilesPerImage
+    ) { scratch, first, nb in
+      let (v, m) = scratch
       let tiles = nb * tilesPerImage
       let (vs, ms) = (stride(from, tiles), stride(to, tiles))
       let offset = first * from * inH * inW
       advprune_winograd_input(
         Int64(tile), input + offset, reluOutput.map { $0 + offset }, Int64(nb), Int64(from), Int64(inH), Int64(inW), Int64(padding),
         Int64(th), Int64(tw), v)
-      for xi in 0..<xis { product(m: to, n: tiles, k: from, a: u + xi * to * from, b: v + xi * vs, c: m + xi * ms) }
+      for xi in 0..<xis { self.product(m: to, n: tiles, k: from, a: u + xi * to * from, b: v + xi * vs, c: m + xi * ms) }
       advprune_winograd_output(
         Int64(tile), m, Int64(nb), Int64(to), Int64(outH), Int64(outW), bias, relu ? 1 : 0, output + first * to * outH * outW)
     }
@@ -78,6 +80,11 @@ extension CPUBackend {
   /// weights: PGD-10 AT 8.0 -> 8.8-9.0 img/s with at least 128 columns (256-512 alike, 1024
   /// slower: the buffers leave the cache).
   static let minimumProductColumns = 128
+
+  /// Depth-first runs keep slices small for the cache, but not below this many tiles per product:
+  /// the compact ResNet18's 8x8 stage (4 tiles per image) ran its blocks in 302-309 ms per PGD-40
+  /// at one image per slice, 208-211 at two, 152-160 at four, against 166-202 op by op.
+  static let minimumDepthFirstColumns = 16
 
   /// F(4x4, 3x3) where output rows are at least 4 wide and its 36 products per 4x4 tile are fewer
   /// than F(2x2, 3x3)'s 16 per 2x2 tile over the plane (partial tiles counted whole). On
