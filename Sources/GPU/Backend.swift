@@ -47,6 +47,11 @@ public protocol Backend: AnyObject {
   /// Gradients with respect to the weight and the bias.
   func conv2dBackwardWeight(dWeight: Tensor, dBias: Tensor?, dy: Tensor, x: Tensor, geometry: ConvGeometry) throws
 
+  /// The steps in order, with the same results as `runStepByStep`; a backend may run them a few
+  /// images at a time (each image's intermediate tensors still in cache when the next step reads
+  /// them) where that is faster. A residual block's forward or input gradient is one such run.
+  func runPerImage(_ steps: [ImageStep]) throws
+
   // MARK: Sparse convolution (evaluation of a pruned model: no weight gradient)
   /// `conv2dForward` with the weight given by its nonzeros (ReLU on the output when `relu`); a
   /// linear layer is the 1x1 case.

@@ -82,7 +82,7 @@ final class ParityTests: XCTestCase {
     for op in [
       "gemm", "linear", "conv2d", "relu", "maxpool2x2", "multiply", "add", "avgpool", "batchnorm", "random_uniform", "softmax_xent", "softmax_kl",
       "sgd_step", "pgd_step", "attack_loss", "select_rows", "apgd_step", "fab_step", "square", "square_l2", "fmn_step", "axpby", "reduce",
-      "top_k_mask", "sparse_conv2d", "conv2d_relu", "resident_conv",
+      "top_k_mask", "sparse_conv2d", "conv2d_relu", "resident_conv", "residual_block",
     ] {
       XCTAssert(ops.contains(op), "op suite lacks \(op)")
     }

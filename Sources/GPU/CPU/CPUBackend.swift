@@ -31,19 +31,28 @@ public final class CPUBackend: Backend {
   /// a 99 %-sparse ResNet18's clean pass at 64 images took 0.056-0.066 s kept on the grid
   /// against 0.039-0.047 s stacked (AVX-512 host, alternating runs).
   let residentGrid: Bool
+  /// Floats a depth-first run (`runPerImage`) keeps per worker for a slice of images: their
+  /// tensors and the largest step's scratch (default: five eighths of a core's L2,
+  /// `defaultDepthFirstFloats`); 0 runs every step over the whole batch in turn.
+  let depthFirstFloats: Int
+  /// Runs `runPerImage` took depth first (tests: which schedule ran).
+  var depthFirstRuns = 0
   private let columns: [CPUScratch]
   private let others: [CPUScratch]
   /// Rearranged weights of the current Winograd or direct convolution, shared by the workers.
   let transformedWeights = CPUScratch()
 
   /// The plain reference every fast path is checked against: no Winograd, no direct strided
-  /// kernels, no vector pooling (the
-  /// parity suite, the cross-backend tests, `advprune validate`).
-  public static func reference() -> CPUBackend { CPUBackend(winograd: false, directStrided: false, vectorPooling: false) }
+  /// kernels, no vector pooling, no depth-first runs (the parity suite, the cross-backend tests,
+  /// `advprune validate`).
+  public static func reference() -> CPUBackend {
+    CPUBackend(winograd: false, directStrided: false, vectorPooling: false, depthFirstFloats: 0)
+  }
 
   public init(
     maxColumnFloats: Int = 256 << 10, workers: Int = ProcessInfo.processInfo.activeProcessorCount, winograd: Bool = true,
-    winogradTile: Int? = nil, directStrided: Bool = true, vectorPooling: Bool = true, residentGrid: Bool = false
+    winogradTile: Int? = nil, directStrided: Bool = true, vectorPooling: Bool = true, residentGrid: Bool = false,
+    depthFirstFloats: Int = CPUBackend.defaultDepthFirstFloats
   ) {
     precondition(winogradTile.map { [2, 4].contains($0) } ?? true, "Winograd tiles are 2 or 4")
     self.maxColumnFloats = maxColumnFloats
@@ -53,6 +62,7 @@ public final class CPUBackend: Backend {
     self.directStrided = directStrided
     self.vectorPooling = vectorPooling
     self.residentGrid = residentGrid
+    self.depthFirstFloats = depthFirstFloats
     columns = (0..<workerCount).map { _ in CPUScratch() }
     others = (0..<workerCount).map { _ in CPUScratch() }
   }

@@ -41,7 +41,7 @@ public enum OpSuite {
   public static func cases() -> [OpCase] {
     gemmCases() + linearCases() + convCases() + convReLUCases() + elementwiseCases() + normCases() + trainingCases() + attackBlockCases()
       + pruningBlockCases()
-      + sparseCases() + residentGridCases() + residentBetweenGridsCases()
+      + sparseCases() + residentGridCases() + residentBetweenGridsCases() + residualBlockCases()
   }
 
   static func gemmCases() -> [OpCase] {

@@ -26,6 +26,20 @@ public final class ReLU: Layer {
     return y
   }
 
+  /// The output tensor of a forward another op fills (a per-image run's last step).
+  func outputBuffer(_ shape: [Int]) throws -> Tensor {
+    let y = try out.get(shape, backend)
+    output = y
+    return y
+  }
+
+  /// The gradient through the last forward's output as a step of a per-image run.
+  func gradientStep(_ dy: Tensor) throws -> (step: ImageStep, dx: Tensor) {
+    guard let y = output else { preconditionFailure("ReLU: backward before forward") }
+    let dx = try inputGrad.get(y.shape, backend)
+    return (.reluGradient(dx: dx, dy: dy, y: y), dx)
+  }
+
   public func backward(_ dy: Tensor, parameterGradients: Bool, inputGradient: Bool) throws -> Tensor? {
     guard inputGradient, let y = output else { return nil }
     return try gradient(dy, output: y)

@@ -13,6 +13,8 @@ public final class BasicBlock: Layer {
   let shortcut: (conv: Conv2d, bn: BatchNorm2d)?
   let relu2: ReLU
   private var inputShape: [Int] = []
+  /// Whether the last forward was one per-image run (`forwardPerImage`).
+  private var ranPerImage = false
   private let inputGrad = BufferSlot()
 
   public init(
@@ -66,6 +68,8 @@ public final class BasicBlock: Layer {
 
   public func forward(_ x: Tensor) throws -> Tensor {
     inputShape = x.shape
+    ranPerImage = false
+    if bn1.isFolded, let out = try forwardPerImage(x) { return out }
     var h = x
     for layer in mainSteps { h = try layer.forward(h) }
     let skip = try shortcutSteps.map { try $0.reduce(x) { try $1.forward($0) } } ?? x
@@ -73,6 +77,9 @@ public final class BasicBlock: Layer {
   }
 
   public func backward(_ dy: Tensor, parameterGradients: Bool, inputGradient: Bool) throws -> Tensor? {
+    if ranPerImage && !parameterGradients {
+      return inputGradient ? try inputGradientPerImage(dy) : nil
+    }
     guard let d = try relu2.backward(dy, parameterGradients: parameterGradients, inputGradient: true) else { return nil }
     func back(_ steps: [Layer]) throws -> Tensor? {
       var g: Tensor? = d
@@ -87,6 +94,45 @@ public final class BasicBlock: Layer {
     guard inputGradient, let main = g, let skip else { return nil }
     let dx = try inputGrad.get(inputShape, backend)
     try backend.add(out: dx, a: main, b: skip)
+    return dx
+  }
+
+  /// With the norms folded (evaluation, attacks), the forward as one per-image run
+  /// (`Backend.runPerImage`): conv1 + ReLU, conv2, the shortcut's conv, then the sum and its ReLU;
+  /// nil where a convolution runs on the sparse kernels at this batch.
+  private func forwardPerImage(_ x: Tensor) throws -> Tensor? {
+    guard let (first, mid) = try conv1.perImageForward(x, relu: true), let (second, main) = try conv2.perImageForward(mid, relu: false)
+    else { return nil }
+    var steps = [first, second]
+    var skip = x
+    if let shortcut {
+      guard let (step, y) = try shortcut.conv.perImageForward(x, relu: false) else { return nil }
+      steps.append(step)
+      skip = y
+    }
+    let out = try relu2.outputBuffer(main.shape)
+    steps.append(.addReLU(out: out, a: main, b: skip))
+    try backend.runPerImage(steps)
+    ranPerImage = true
+    return out
+  }
+
+  /// The input gradient after `forwardPerImage`, as one per-image run: the last ReLU's mask,
+  /// conv2's gradient, conv1's through its ReLU, the shortcut's, and their sum.
+  private func inputGradientPerImage(_ dy: Tensor) throws -> Tensor {
+    let (mask, d) = try relu2.gradientStep(dy)
+    let (second, g2) = try conv2.perImageInputGradient(d, reluOutput: nil)
+    let (first, g1) = try conv1.perImageInputGradient(g2, reluOutput: conv1.lastOutput)
+    var steps = [mask, second, first]
+    var skip = d
+    if let shortcut {
+      let (step, gs) = try shortcut.conv.perImageInputGradient(d, reluOutput: nil)
+      steps.append(step)
+      skip = gs
+    }
+    let dx = try inputGrad.get(inputShape, backend)
+    steps.append(.add(out: dx, a: g1, b: skip))
+    try backend.runPerImage(steps)
     return dx
   }
 }

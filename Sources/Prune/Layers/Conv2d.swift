@@ -96,6 +96,26 @@ public final class Conv2d: SparseComputable {
 
   /// The forward with a fused ReLU from grid to grid (`ResidentGridStep`), `residual` added
   /// before the ReLU. Forward-only: a backward after it fails, as before any forward.
+  /// The dense forward as a step of a per-image run (`Backend.runPerImage`), with the layer's
+  /// state set as `forward` sets it; nil where this batch runs on the sparse kernels.
+  func perImageForward(_ x: Tensor, relu: Bool) throws -> (step: ImageStep, output: Tensor)? {
+    let g = geometry(for: x.shape)
+    if sparseIsStale { try computeSparse(true) }
+    guard sparse(forBatch: g.batch) == nil else { return nil }
+    let y = try output.get(g.outputShape, backend)
+    let step = ImageStep.convForward(y: y, x: x, weight: try useWeight(), bias: activeBias, geometry: g, relu: relu)
+    (input, geometry, lastOutput) = (x, g, y)
+    return (step, y)
+  }
+
+  /// The input gradient after `perImageForward`, as a step (dy read through `reluOutput`'s mask
+  /// when given).
+  func perImageInputGradient(_ dy: Tensor, reluOutput: Tensor?) throws -> (step: ImageStep, dx: Tensor) {
+    guard let x = input, let g = geometry else { preconditionFailure("\(weight.name): backward before forward") }
+    let dx = try inputGrad.get(x.shape, backend)
+    return (.convInputGradient(dx: dx, dy: dy, weight: usedWeight ?? weight.value, geometry: g, reluOutput: reluOutput), dx)
+  }
+
   func forwardOnGrid(_ x: Tensor, layout: ResidentGrid, residual: Tensor?) throws -> Tensor {
     try onGrid(batch: layout.batch, to: layout) { out, sparse in
       try backend.sparseGridConv(out: out, source: x, weights: sparse, bias: activeBias, residual: residual, layout: layout)
