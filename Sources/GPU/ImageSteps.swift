@@ -1,7 +1,7 @@
 /// One op of a run that `Backend.runPerImage` takes whole: every tensor is a batch of the same
 /// images (leading dimension N), and each image's outputs depend on that image's inputs alone, so
 /// a backend may run the steps image by image, or a few images at a time, instead of op by op.
-/// Each case means exactly the whole-batch op of the same name.
+/// Each case means exactly the whole-batch op its doc names.
 public enum ImageStep {
   /// `conv2dForward`.
   case convForward(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, geometry: ConvGeometry, relu: Bool)

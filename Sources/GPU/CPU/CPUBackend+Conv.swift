@@ -16,13 +16,18 @@ extension CPUBackend {
   /// Splits the batch over the workers and calls `body(worker, first, count)` for each slice of
   /// at most `size` images (default: what fits the column buffer).
   func forEachSlice(_ g: ConvGeometry, size: Int? = nil, _ body: (Int, Int, Int) -> Void) {
+    forEachSlice(batch: g.batch, size: size ?? sliceSize(g), body)
+  }
+
+  /// `batch` images split over the workers, each worker's share in slices of at most `size`.
+  func forEachSlice(batch: Int, size: Int, _ body: (Int, Int, Int) -> Void) {
     _ = singleThreadedBLAS
-    let workers = min(workerCount, g.batch)
+    let workers = min(workerCount, batch)
     guard workers > 0 else { return }
-    let perWorker = (g.batch + workers - 1) / workers
-    let slice = min(size ?? sliceSize(g), perWorker)
+    let perWorker = (batch + workers - 1) / workers
+    let slice = min(size, perWorker)
     WorkerPool.shared.run(workers) { t in
-      let end = min(g.batch, (t + 1) * perWorker)
+      let end = min(batch, (t + 1) * perWorker)
       for first in stride(from: t * perWorker, to: end, by: slice) { body(t, first, min(slice, end - first)) }
     }
   }

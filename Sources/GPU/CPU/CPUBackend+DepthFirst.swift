@@ -16,21 +16,14 @@ extension CPUBackend {
   func runPerImage(_ steps: [ImageStep], slice: Int?) throws {
     guard let plan = depthFirstPlan(steps, slice: slice) else { return try runStepByStep(steps) }
     depthFirstRuns += 1
-    _ = singleThreadedBLAS
     let scratch = workerScratch(columns: plan.columns, other: plan.other)
-    let workers = min(workerCount, plan.batch)
-    let perWorker = (plan.batch + workers - 1) / workers
-    WorkerPool.shared.run(workers) { t in
-      let end = min(plan.batch, (t + 1) * perWorker)
-      for first in stride(from: t * perWorker, to: end, by: plan.slice) {
-        let count = min(plan.slice, end - first)
-        for body in plan.bodies { body(scratch[t], first, count) }
-      }
+    forEachSlice(batch: plan.batch, size: plan.slice) { t, first, count in
+      for body in plan.bodies { body(scratch[t], first, count) }
     }
   }
 
   /// How a depth-first run goes: `slice` images at a time through `bodies`, with per-worker
-  /// scratch for the largest step.
+  /// scratch as large as the largest step's (each of the two buffers on its own).
   struct DepthFirstPlan {
     let batch: Int
     let slice: Int
@@ -58,8 +51,9 @@ extension CPUBackend {
     // One image's working set: every tensor's share, the largest step's scratch; and the weights
     // every slice reads (the rearranged copies, or the weight tensor itself).
     var (scratchPerImage, weights, minimumSlice) = (0, 0, 1)
-    for step in steps {
-      guard let pass = pass(for: step, slice: 1), let weight = step.weight else { continue }
+    let onePerCall = steps.map { pass(for: $0, slice: 1) }
+    for (step, pass) in zip(steps, onePerCall) {
+      guard let pass, let weight = step.weight else { continue }
       scratchPerImage = max(scratchPerImage, pass.columns + pass.other)
       weights += max(pass.weights, weight.count)
       minimumSlice = max(minimumSlice, pass.minimumSlice)
@@ -70,8 +64,8 @@ extension CPUBackend {
     let pays = slice * perImage <= 2 * depthFirstFloats && weights <= Self.weightsPerSlice * slice * perImage
     guard pays || forced != nil else { return nil }
     var (columns, other) = (0, 0)
-    let bodies = steps.map { step -> (ConvSlicePass.Scratch, Int, Int) -> Void in
-      if let pass = pass(for: step, slice: slice) {
+    let bodies = zip(steps, onePerCall).map { step, one -> (ConvSlicePass.Scratch, Int, Int) -> Void in
+      if let pass = slice == 1 ? one : pass(for: step, slice: slice) {
         (columns, other) = (max(columns, pass.columns), max(other, pass.other))
         return pass.body
       }
@@ -80,12 +74,18 @@ extension CPUBackend {
     return DepthFirstPlan(batch: batch, slice: slice, columns: columns, other: other, bodies: bodies)
   }
 
-  /// Five eighths of a core's L2 in floats, 160 Ki on this AMD EPYC's 1 MiB (1 MiB assumed where
-  /// the system does not say): a slice's tensors and scratch, with room for the weights streaming
-  /// past.
+  /// Five eighths of a core's L2 in floats, 160 Ki on this AMD EPYC's 1 MiB: a slice's tensors
+  /// and scratch, with room for the weights streaming past. An L2 the system does not report is
+  /// taken as 1 MiB, and a reported one as at least 256 KiB and at most 4 MiB (a slice of less
+  /// than a few images is not worth a schedule; a larger budget than that was not measured).
   public static let defaultDepthFirstFloats: Int = {
-    let l2 = sysconf(Int32(_SC_LEVEL2_CACHE_SIZE))
-    return (l2 > 0 ? min(max(l2, 256 << 10), 4 << 20) : 1 << 20) * 5 / 8 / MemoryLayout<Float>.size
+    #if os(Linux)
+      let reported = sysconf(Int32(_SC_LEVEL2_CACHE_SIZE))
+    #else
+      let reported = 0
+    #endif
+    let l2 = reported > 0 ? min(max(reported, 256 << 10), 4 << 20) : 1 << 20
+    return l2 * 5 / 8 / MemoryLayout<Float>.size
   }()
 
   /// A depth-first run's weights may be this many times a slice's working set: it re-reads them
@@ -104,7 +104,10 @@ extension CPUBackend {
     case .convInputGradient(let dx, let dy, let weight, let g, let reluOutput):
       OpShapes.conv(x: dx, weight: weight, y: dy, bias: nil, geometry: g, op: "conv2dBackwardData")
       if let reluOutput { checkSameCount(reluOutput, dy, op: "conv2dBackwardData") }
-    case .addReLU(let out, let a, let b), .add(let out, let a, let b):
+    case .addReLU(let out, let a, let b):
+      checkSameCount(out, a, op: "addReLU")
+      checkSameCount(a, b, op: "addReLU")
+    case .add(let out, let a, let b):
       checkSameCount(out, a, op: "add")
       checkSameCount(a, b, op: "add")
     case .reluGradient(let dx, let dy, let y):

@@ -94,8 +94,6 @@ public final class Conv2d: SparseComputable {
     return y
   }
 
-  /// The forward with a fused ReLU from grid to grid (`ResidentGridStep`), `residual` added
-  /// before the ReLU. Forward-only: a backward after it fails, as before any forward.
   /// The dense forward as a step of a per-image run (`Backend.runPerImage`), with the layer's
   /// state set as `forward` sets it; nil where this batch runs on the sparse kernels.
   func perImageForward(_ x: Tensor, relu: Bool) throws -> (step: ImageStep, output: Tensor)? {
@@ -116,6 +114,8 @@ public final class Conv2d: SparseComputable {
     return (.convInputGradient(dx: dx, dy: dy, weight: usedWeight ?? weight.value, geometry: g, reluOutput: reluOutput), dx)
   }
 
+  /// The forward with a fused ReLU from grid to grid (`ResidentGridStep`), `residual` added
+  /// before the ReLU. Forward-only: a backward after it fails, as before any forward.
   func forwardOnGrid(_ x: Tensor, layout: ResidentGrid, residual: Tensor?) throws -> Tensor {
     try onGrid(batch: layout.batch, to: layout) { out, sparse in
       try backend.sparseGridConv(out: out, source: x, weights: sparse, bias: activeBias, residual: residual, layout: layout)
