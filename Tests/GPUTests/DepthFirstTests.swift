@@ -64,7 +64,8 @@ final class DepthFirstTests: XCTestCase {
   }
 
   /// Op by op where depth first would not pay or could not share its buffers: runs off, weights
-  /// not frozen, weights large against a slice (128 channels at 4x4), one image. Winograd slices
+  /// not frozen, weights large against a slice (128 channels at 4x4 or 16x16), one image, one
+  /// image's working set past the budget (64 channels at 32x32). Winograd slices
   /// take at least 16 tiles. (The budget of a 1 MiB L2, whatever this host's is.)
   func testThePlanGoesOpByOpWhereDepthFirstWouldNotPay() throws {
     let be = CPUBackend(workers: 2, depthFirstFloats: 160 << 10)
@@ -79,6 +80,9 @@ final class DepthFirstTests: XCTestCase {
     XCTAssertNil(be.depthFirstPlan(try runs(32, 128, 4).forward), "1.2 Mi floats of weights against 0.3 Mi per slice")
     XCTAssertEqual(be.depthFirstPlan(try runs(32, 64, 8).forward)?.slice, 4, "an 8x8 plane has 4 tiles: 4 images make 16")
     XCTAssertNil(be.depthFirstPlan(try runs(1, 8, 8).forward), "one image")
+    // The dense ResNet18's first two stages (the masked model the compact one is raced against).
+    XCTAssertNil(be.depthFirstPlan(try runs(4, 64, 32).forward), "one image's working set past the budget")
+    XCTAssertNil(be.depthFirstPlan(try runs(8, 128, 16).forward), "weights against a one-image slice")
     var rng = SeededRNG(seed: 94)
     let g = ConvGeometry(batch: 4, inChannels: 4, height: 8, width: 8, outChannels: 4, kernel: 3, padding: 1)
     let (x, y) = (try be.upload(rng.uniformArray(1024), shape: g.inputShape), try be.zeros(g.outputShape))
