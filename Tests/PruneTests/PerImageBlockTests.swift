@@ -37,10 +37,7 @@ final class PerImageBlockTests: XCTestCase {
     let shape = [3, 3, 6, 6]
     let x = rng.uniformArray(shape.reduce(1, *), 0, 1)
     let r = rng.uniformArray(12)
-    func loss(_ x: [Float]) throws -> Double {
-      let y = try model.forward(try cpu.upload(x, shape: shape))
-      return zip(try cpu.download(y), r).reduce(0) { $0 + Double($1.0) * Double($1.1) }
-    }
+    let loss = weightedLogits(model, shape: shape, weights: r)
     _ = try model.forward(try cpu.upload(x, shape: shape))
     let dx = try XCTUnwrap(try model.backward(try cpu.upload(r, shape: [3, 4]), parameterGradients: false, inputGradient: true))
     XCTAssertEqual(cpu.depthFirstRuns, 2, "the forward and the input gradient, each one run")

@@ -88,6 +88,15 @@ func centralDifferences(_ x: [Float], h: Float = 1e-3, _ loss: ([Float]) throws 
   }
 }
 
+/// `r . model(x)` for images of `shape`: a scalar loss whose gradient with respect to the logits
+/// is `r`, for finite differences through a model.
+func weightedLogits(_ model: Model, shape: [Int], weights r: [Float]) -> ([Float]) throws -> Double {
+  { x in
+    let y = try model.forward(try model.backend.upload(x, shape: shape))
+    return zip(try model.backend.download(y), r).reduce(0) { $0 + Double($1.0) * Double($1.1) }
+  }
+}
+
 /// A model with random (not freshly initialised) weights, biases and batch-norm statistics, so a
 /// removed channel would show in the logits if compaction got anything wrong.
 func randomized(_ arch: Architecture, width: Double, seed: UInt64, backend cpu: Backend = CPUBackend()) throws -> Model {

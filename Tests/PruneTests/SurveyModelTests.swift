@@ -48,10 +48,7 @@ final class SurveyModelTests: XCTestCase {
     let shape = [2, 2, 4, 4]
     let x = rng.uniformArray(64, 0, 1)
     let r = rng.uniformArray(6)
-    func loss(_ x: [Float]) throws -> Double {
-      let y = try model.forward(try cpu.upload(x, shape: shape))
-      return zip(try cpu.download(y), r).reduce(0) { $0 + Double($1.0) * Double($1.1) }
-    }
+    let loss = weightedLogits(model, shape: shape, weights: r)
     _ = try model.forward(try cpu.upload(x, shape: shape))
     let dx = try XCTUnwrap(try model.backward(try cpu.upload(r, shape: [2, 3]), parameterGradients: true, inputGradient: true))
     let h: Float = 1e-3

@@ -154,38 +154,44 @@ extension CPUBackend {
   /// The forward of `g` on whichever path takes it (Winograd, direct, im2col), as a pass over
   /// runs of `slice` images (nil: the path's own choice).
   func forwardPass(y: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, relu: Bool, slice: Int? = nil) -> ConvSlicePass {
-    let (xp, yp, wp, bp) = (UnsafePointer(ptr(x)), ptr(y), ptr(weight), bias.map { UnsafePointer(ptr($0)) })
-    if usesWinograd(g) {
-      return winogradPass(input: xp, weight: weight, bias: bp, relu: relu, reluOutput: nil, output: yp, g, inputGradient: false, slice: slice)
-    }
-    if usesDirect(g) {
-      return directPass(input: xp, weight: weight, bias: bp, relu: relu, reluOutput: nil, output: yp, g, inputGradient: false)
-    }
-    let (p, images) = (g.outPixels, slice ?? sliceSize(g))
-    return ConvSlicePass(slice: images, columns: g.patchSize * images * p, other: g.outChannels * images * p) { scratch, first, nb in
-      let (cols, tmp) = scratch
-      self.im2col(xp, g, first: first, count: nb, into: cols)
-      blasGemm(transposeA: false, transposeB: false, m: g.outChannels, n: nb * p, k: g.patchSize, alpha: 1, a: wp, b: cols, beta: 0, c: tmp)
-      self.scatterOutput(tmp, g, first: first, count: nb, bias: bp, relu: relu, into: yp)
-    }
+    convPass(
+      input: ptr(x), weight: weight, bias: bias.map { UnsafePointer(ptr($0)) }, relu: relu, reluOutput: nil, output: ptr(y), g,
+      inputGradient: false, slice: slice)
   }
 
   /// The input gradient of `g` (dy read through the ReLU's mask when `reluOutput` is given) as a
   /// pass over runs of `slice` images, like `forwardPass`.
   func inputGradientPass(dx: Tensor, dy: Tensor, weight: Tensor, geometry g: ConvGeometry, reluOutput: Tensor?, slice: Int? = nil) -> ConvSlicePass {
-    let (dxp, dyp, wp, yp) = (ptr(dx), UnsafePointer(ptr(dy)), ptr(weight), reluOutput.map { UnsafePointer(ptr($0)) })
+    convPass(
+      input: ptr(dy), weight: weight, bias: nil, relu: false, reluOutput: reluOutput.map { UnsafePointer(ptr($0)) }, output: ptr(dx), g,
+      inputGradient: true, slice: slice)
+  }
+
+  /// The pass of either direction (the arguments as `winogradPass` and `directPass` take them),
+  /// on the first path that takes `g`; im2col + GEMM (+ col2im for the input gradient) the rest.
+  private func convPass(
+    input: UnsafePointer<Float>, weight: Tensor, bias: UnsafePointer<Float>?, relu: Bool, reluOutput: UnsafePointer<Float>?,
+    output: UnsafeMutablePointer<Float>, _ g: ConvGeometry, inputGradient: Bool, slice: Int?
+  ) -> ConvSlicePass {
     if usesWinograd(g) {
-      return winogradPass(input: dyp, weight: weight, bias: nil, relu: false, reluOutput: yp, output: dxp, g, inputGradient: true, slice: slice)
+      return winogradPass(
+        input: input, weight: weight, bias: bias, relu: relu, reluOutput: reluOutput, output: output, g, inputGradient: inputGradient, slice: slice)
     }
     if usesDirect(g) {
-      return directPass(input: dyp, weight: weight, bias: nil, relu: false, reluOutput: yp, output: dxp, g, inputGradient: true)
+      return directPass(input: input, weight: weight, bias: bias, relu: relu, reluOutput: reluOutput, output: output, g, inputGradient: inputGradient)
     }
-    let (p, images) = (g.outPixels, slice ?? sliceSize(g))
+    let (p, images, wp) = (g.outPixels, slice ?? sliceSize(g), ptr(weight))
     return ConvSlicePass(slice: images, columns: g.patchSize * images * p, other: g.outChannels * images * p) { scratch, first, nb in
-      let (cols, dyT) = scratch
-      self.gatherOutputGradient(dyp, g, first: first, count: nb, reluOutput: yp, into: dyT)
-      blasGemm(transposeA: true, transposeB: false, m: g.patchSize, n: nb * p, k: g.outChannels, alpha: 1, a: wp, b: dyT, beta: 0, c: cols)
-      self.col2im(cols, g, first: first, count: nb, into: dxp)
+      let (cols, other) = scratch  // other: the GEMM's output, or dy laid out for it
+      if inputGradient {
+        self.gatherOutputGradient(input, g, first: first, count: nb, reluOutput: reluOutput, into: other)
+        blasGemm(transposeA: true, transposeB: false, m: g.patchSize, n: nb * p, k: g.outChannels, alpha: 1, a: wp, b: other, beta: 0, c: cols)
+        self.col2im(cols, g, first: first, count: nb, into: output)
+      } else {
+        self.im2col(input, g, first: first, count: nb, into: cols)
+        blasGemm(transposeA: false, transposeB: false, m: g.outChannels, n: nb * p, k: g.patchSize, alpha: 1, a: wp, b: cols, beta: 0, c: other)
+        self.scatterOutput(other, g, first: first, count: nb, bias: bias, relu: relu, into: output)
+      }
     }
   }
 

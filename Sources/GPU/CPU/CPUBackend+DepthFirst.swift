@@ -130,19 +130,14 @@ extension CPUBackend {
   /// The elementwise step on images `first..<first + count`.
   private func elementwiseBody(_ step: ImageStep, batch: Int) -> (ConvSlicePass.Scratch, Int, Int) -> Void {
     let per = step.tensors.writes.count / batch
+    // The whole-batch op's loop over elements, on the slice's images.
+    func onImages(_ body: @escaping (Range<Int>) -> Void) -> (ConvSlicePass.Scratch, Int, Int) -> Void {
+      { _, first, count in body((first * per)..<((first + count) * per)) }
+    }
     switch step {
-    case .addReLU(let out, let a, let b):
-      let (op, ap, bp) = (ptr(out), ptr(a), ptr(b))
-      return { _, first, count in for i in (first * per)..<((first + count) * per) { op[i] = max(ap[i] + bp[i], 0) } }
-    case .add(let out, let a, let b):
-      let (op, ap, bp) = (ptr(out), ptr(a), ptr(b))
-      return { _, first, count in for i in (first * per)..<((first + count) * per) { op[i] = ap[i] + bp[i] } }
-    case .reluGradient(let dx, let dy, let y):
-      let (dxp, dyp, yp) = (ptr(dx), ptr(dy), ptr(y))
-      return { _, first, count in
-        let at = first * per
-        advprune_relu_mask(dxp + at, dyp + at, yp + at, Int64(count * per))
-      }
+    case .addReLU(let out, let a, let b): return onImages(addition(out: out, a: a, b: b, relu: true))
+    case .add(let out, let a, let b): return onImages(addition(out: out, a: a, b: b, relu: false))
+    case .reluGradient(let dx, let dy, let y): return onImages(reluMask(dx: dx, dy: dy, y: y))
     case .convForward, .convInputGradient:
       preconditionFailure("runPerImage: a convolution is a pass, not an elementwise step")
     }

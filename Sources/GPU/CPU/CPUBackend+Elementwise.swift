@@ -11,8 +11,14 @@ extension CPUBackend {
   public func reluBackward(dx: Tensor, dy: Tensor, y: Tensor) throws {
     checkSameCount(dx, dy, op: "reluBackward")
     checkSameCount(dx, y, op: "reluBackward")
+    parallelRanges(dx.count, reluMask(dx: dx, dy: dy, y: y))
+  }
+
+  /// `dx = dy * (y > 0)` over a range of elements (the whole-batch op's share of a core, or a
+  /// depth-first run's slice of images).
+  func reluMask(dx: Tensor, dy: Tensor, y: Tensor) -> (Range<Int>) -> Void {
     let (dxp, dyp, yp) = (ptr(dx), ptr(dy), ptr(y))
-    parallelRanges(dx.count) { r in advprune_relu_mask(dxp + r.lowerBound, dyp + r.lowerBound, yp + r.lowerBound, Int64(r.count)) }
+    return { r in advprune_relu_mask(dxp + r.lowerBound, dyp + r.lowerBound, yp + r.lowerBound, Int64(r.count)) }
   }
 
   public func multiply(out: Tensor, a: Tensor, b: Tensor) throws {

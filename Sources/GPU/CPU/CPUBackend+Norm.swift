@@ -5,15 +5,22 @@ extension CPUBackend {
   public func add(out: Tensor, a: Tensor, b: Tensor) throws {
     checkSameCount(out, a, op: "add")
     checkSameCount(a, b, op: "add")
-    let (op, ap, bp) = (ptr(out), ptr(a), ptr(b))
-    parallelRanges(a.count) { r in for i in r { op[i] = ap[i] + bp[i] } }
+    let sum = addition(out: out, a: a, b: b, relu: false)
+    parallelRanges(a.count, sum)
   }
 
   public func addReLU(out: Tensor, a: Tensor, b: Tensor) throws {
     checkSameCount(out, a, op: "addReLU")
     checkSameCount(a, b, op: "addReLU")
+    let sum = addition(out: out, a: a, b: b, relu: true)
+    parallelRanges(a.count, sum)
+  }
+
+  /// `out = a + b` (then `max(., 0)` when `relu`) over a range of elements: the whole-batch ops'
+  /// share of a core, or a depth-first run's slice of images.
+  func addition(out: Tensor, a: Tensor, b: Tensor, relu: Bool) -> (Range<Int>) -> Void {
     let (op, ap, bp) = (ptr(out), ptr(a), ptr(b))
-    parallelRanges(a.count) { r in for i in r { op[i] = max(ap[i] + bp[i], 0) } }
+    return relu ? { r in for i in r { op[i] = max(ap[i] + bp[i], 0) } } : { r in for i in r { op[i] = ap[i] + bp[i] } }
   }
 
   public func avgPoolForward(y: Tensor, x: Tensor, kernel k: Int) throws {

@@ -80,30 +80,33 @@ public final class Conv2d: SparseComputable {
 
   /// The forward, with `relu`: `max(conv(x), 0)` (a ReLU after it, fused; see `ConvReLU`).
   func forward(_ x: Tensor, relu: Bool) throws -> Tensor {
-    let g = geometry(for: x.shape)
-    let y = try output.get(g.outputShape, backend)
-    if sparseIsStale { try computeSparse(true) }
-    if let sparse = sparse(forBatch: g.batch) {
-      try backend.sparseConv2dForward(y: y, x: x, weights: sparse, bias: activeBias, geometry: g, relu: relu)
-    } else {
-      try backend.conv2dForward(y: y, x: x, weight: try useWeight(), bias: activeBias, geometry: g, relu: relu)
+    let (dense, y) = try prepareForward(x, relu: relu)
+    if let dense {
+      try backend.runStepByStep([dense])
+    } else if let sparse = sparse(forBatch: x.shape[0]) {
+      try backend.sparseConv2dForward(y: y, x: x, weights: sparse, bias: activeBias, geometry: geometry(for: x.shape), relu: relu)
     }
-    input = x
-    geometry = g
-    lastOutput = y
     return y
   }
 
   /// The dense forward as a step of a per-image run (`Backend.runPerImage`), with the layer's
   /// state set as `forward` sets it; nil where this batch runs on the sparse kernels.
   func perImageForward(_ x: Tensor, relu: Bool) throws -> (step: ImageStep, output: Tensor)? {
+    let (dense, y) = try prepareForward(x, relu: relu)
+    return dense.map { ($0, y) }
+  }
+
+  /// The forward's output, with the state a backward reads set, and its op where it is dense
+  /// (nil where this batch runs on the sparse kernels).
+  private func prepareForward(_ x: Tensor, relu: Bool) throws -> (dense: ImageStep?, output: Tensor) {
     let g = geometry(for: x.shape)
-    if sparseIsStale { try computeSparse(true) }
-    guard sparse(forBatch: g.batch) == nil else { return nil }
     let y = try output.get(g.outputShape, backend)
-    let step = ImageStep.convForward(y: y, x: x, weight: try useWeight(), bias: activeBias, geometry: g, relu: relu)
+    if sparseIsStale { try computeSparse(true) }
+    let dense =
+      sparse(forBatch: g.batch) == nil
+      ? ImageStep.convForward(y: y, x: x, weight: try useWeight(), bias: activeBias, geometry: g, relu: relu) : nil
     (input, geometry, lastOutput) = (x, g, y)
-    return (step, y)
+    return (dense, y)
   }
 
   /// The input gradient after `perImageForward`, as a step (dy read through `reluOutput`'s mask
