@@ -27,9 +27,9 @@ k=Sources/CKernels
 echo "| layer (channels in -> out, input plane, images) | Winograd pass us | input / products / output us | products GFLOP/s | direct us | direct GFLOP/s | direct lanes used | direct vs Winograd | max diff |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 # The 3x3 stride-1 layers of the compact models at 75 % filters (ResNet18's stages at 32x32 to
-# 8x8; SmallCNN's conv2, conv3, conv4), then dense ones (ResNet18's layer1 and layer2, SmallCNN's
+# 4x4; SmallCNN's conv2, conv3, conv4), then dense ones (ResNet18's layer1 and layer2, SmallCNN's
 # conv2 and conv4).
-for shape in "16 16 32 1" "32 32 16 1" "64 64 8 1" "8 8 26 0" "8 16 12 0" "16 16 10 0" \
+for shape in "16 16 32 1" "32 32 16 1" "64 64 8 1" "128 128 4 1" "8 8 26 0" "8 16 12 0" "16 16 10 0" \
              "64 64 32 1" "128 128 16 1" "32 32 26 0" "64 64 10 0"; do
   # shellcheck disable=SC2086
   "$out/bench" "$images" $shape
