@@ -33,7 +33,7 @@ final class WinogradTests: XCTestCase {
     let plain = CPUBackend(winograd: false)
     let backends = [
       CPUBackend(), CPUBackend(maxColumnFloats: 64, workers: 2), CPUBackend(winogradTile: 2), CPUBackend(winogradTile: 4),
-      CPUBackend(maxColumnFloats: 64, workers: 2, winogradTile: 4), CPUBackend(workers: 1),
+      CPUBackend(maxColumnFloats: 64, workers: 2, winogradTile: 4), CPUBackend(workers: 1, winogradTile: 4),
     ]
     for fast in backends {
       for (i, s) in geometries.enumerated() {
