@@ -19,6 +19,8 @@
 // split into evens and odds twice (phases 0-3), and the same from four columns on (4 and 5).
 // Where those packed rows would leave lanes empty, both transforms run in stream order instead
 // (`input_stream`, `output_stream`): 16 consecutive tiles per vector, across tile rows and images.
+// Planes of at most four tiles with 16 images or more run in image order (`input_images`,
+// `output_images`): 16 images' same tile per vector.
 
 // B^T d for one column (or row) d[0..5] of 16 tiles.
 static inline AI void input_combine(const v16 *d, v16 *r) {
@@ -267,8 +269,8 @@ static inline AI void output_stream(const float *m, int64_t images, int64_t chan
 
 DEFINE_WINOGRAD_PASSES(4, winograd4_input_packed, winograd4_output_packed)
 
-// Planes of at most 2x2 tiles (outputs up to 8x8: ResNet18's last two stages, SmallCNN's conv4)
-// in image order where a pass has a vector's worth of images: lane l is image n0 + l of a block
+// Planes of at most four tiles (outputs of at most 64 pixels: ResNet18's 8x8 and 4x4 stages,
+// SmallCNN's 8x8 conv4) in image order where a pass has a vector's worth of images: lane l is image n0 + l of a block
 // of 16, and each of the plane's T tiles is one vector, stored at tiles n0 T + k vb (vb: the
 // block's images; the products take tiles in any order, and both transforms of a pass pick the
 // same by `image_lanes`). A block's planes come into lanes by 16x16 transposes of whole plane
@@ -323,7 +325,7 @@ static inline AI void transpose16(v16 *m) {
     (relu_output) ? (v16)((i16)p_ & (keep_ > (v16){})) : p_;                  \
   })
 
-// Input planes of at most 112 pixels: 4 th + 2 rows by 4 tw + 2 columns with th tw <= 4.
+// Input planes of at most 108 pixels (4 th + 2 rows by 4 tw + 2 columns with th tw <= 4: 6x18).
 static inline AI void input_images(const float *x, const float *relu_output, int64_t images, int64_t channels,
                                    int64_t height, int64_t width, int64_t padding, int64_t th, int64_t tw, float *v) {
   const int64_t per_image = th * tw, tiles = images * per_image, extent = channels * tiles;
@@ -340,8 +342,12 @@ static inline AI void input_images(const float *x, const float *relu_output, int
         v16 *rows = px + g * LANES;
         for (int64_t l = 0; l < LANES; ++l) {
           const int64_t at = ((n0 + l) * channels + c) * plane + g * LANES;
+          if (l >= vb) {
+            rows[l] = zero;
+            continue;
+          }
           const float *mask = relu_output ? relu_output + at : NULL;
-          rows[l] = l < vb ? LOAD_PIXELS(x + at, mask, count) : zero;
+          rows[l] = LOAD_PIXELS(x + at, mask, count);
         }
         transpose16(rows);
       }
@@ -371,7 +377,7 @@ static inline AI void input_images(const float *x, const float *relu_output, int
   }
 }
 
-// Output planes of at most 8x8.
+// Output planes of at most 64 pixels (th tw <= 4).
 static inline AI void output_images(const float *m, int64_t images, int64_t channels, int64_t height, int64_t width,
                                     const float *bias, int relu, float *y) {
   const int64_t th = (height + 3) / 4, tw = (width + 3) / 4, per_image = th * tw;

@@ -21,10 +21,12 @@ final class WinogradTests: XCTestCase {
     // F(4x4, 3x3) by default (64 channels, 16 wide); F(4x4) on a 26-wide plane (two tile rows
     // per vector, the last one partial) and a 70-wide one (two chunks).
     (2, 64, 16, 16, 64, 1), (2, 3, 26, 26, 4, 1), (1, 2, 9, 70, 3, 1),
-    // F(4x4) on planes of at most 2x2 tiles with 16 images or more per worker, in image order
+    // F(4x4) on planes of at most four tiles with 16 images or more per worker, in image order
     // (a block of 16 and a partial one): 4x4 and 8x8, a 10x10 input, partial tiles (6x7, 5x5 out
-    // of 3x3 at padding 2, whose input gradient is 3x3 out of a 5x5 plane).
+    // of 3x3 at padding 2, whose input gradient is 3x3 out of a 5x5 plane), 1x4 and 2x1 tiles
+    // (the largest input plane, 6x18), and an input gradient at padding 2 (6x6 out of 4x4).
     (34, 3, 4, 4, 5, 1), (20, 4, 8, 8, 6, 1), (18, 3, 10, 10, 4, 0), (17, 2, 6, 7, 3, 1), (16, 5, 3, 3, 4, 2),
+    (17, 2, 4, 16, 3, 1), (16, 2, 6, 18, 3, 0), (17, 3, 8, 4, 2, 1), (17, 3, 6, 6, 4, 0),
   ]
 
   func testForwardAndInputGradientMatchIm2col() throws { try Self.checkAgainstIm2col() }
@@ -124,6 +126,7 @@ final class FusedConvReLUTests: XCTestCase {
       // 16 images or more on one worker: F(4x4) in image order, dy read through the mask.
       ConvGeometry(batch: 20, inChannels: 3, height: 8, width: 8, outChannels: 4, kernel: 3, padding: 1),
       ConvGeometry(batch: 17, inChannels: 4, height: 4, width: 4, outChannels: 3, kernel: 3, padding: 1),
+      ConvGeometry(batch: 17, inChannels: 3, height: 6, width: 7, outChannels: 4, kernel: 3, padding: 1),
     ]
     for be in [CPUBackend.reference(), CPUBackend(), CPUBackend(winogradTile: 4), CPUBackend(workers: 1, winogradTile: 4)] {
       for (i, g) in geometries.enumerated() {

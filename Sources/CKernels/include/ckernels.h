@@ -34,9 +34,11 @@ void advprune_sparse_rows(int64_t row_begin, int64_t row_end, const int32_t *sta
 
 /// Winograd F(2x2, 3x3) (tile = 2) or F(4x4, 3x3) (tile = 4) for 3x3 convolutions with stride 1:
 /// the weight transform, the input transform, then for each of the X = (tile + 2)^2 transformed
-/// elements xi a GEMM over channels (the caller's), then the output transform. Tiles
-/// t = (n * TH + ty) * TW + tx with TH = ceil(OH / tile), TW = ceil(OW / tile) over the output;
-/// T = images * TH * TW.
+/// elements xi a GEMM over channels (the caller's), then the output transform. T = images * TH *
+/// TW tiles with TH = ceil(OH / tile), TW = ceil(OW / tile) over the output, in an order private
+/// to the two transforms of a pass (the products take them in any order): t = (n * TH + ty) * TW
+/// + tx, except for F(4x4) on planes of at most four tiles with 16 images or more, which go in
+/// blocks of 16 images, tile by tile (winograd4.c's image order).
 ///
 /// Element xi's channels start S = advprune_winograd_stride(channels, T) floats after element
 /// xi - 1's (so a transformed buffer holds X * S floats, the last S - channels * T of each

@@ -93,8 +93,9 @@ extension CPUBackend {
   /// stream order (`winograd4.c`) SmallCNN's PGD-10 AT went 285-298 -> 313-328 img/s with F(4x4) on
   /// all three 3x3 convs (8 to 26 wide, alternating runs; level at width 0.25 and 0.5), and
   /// ResNet18's with its 8x8 stage added 8.2-9.3 -> 8.2-9.8 img/s; with its 4x4 stage too (one
-  /// tile per image, 16 per vector in stream order) 7.5-8.1 -> 8.1-9.3 img/s, and PGD-40 of the
-  /// compact ResNet18 at 75 % filters 10 % faster (alternating runs).
+  /// tile per image, 16 per vector in stream order; image order since, `winograd4.c`) 7.5-8.1 ->
+  /// 8.1-9.3 img/s, and PGD-40 of the compact ResNet18 at 75 % filters 10 % faster (alternating
+  /// runs).
   func winogradTile(outHeight: Int, outWidth: Int) -> Int {
     if let winogradTile { return winogradTile }
     func products(_ m: Int) -> Int { (m + 2) * (m + 2) * ((outHeight + m - 1) / m) * ((outWidth + m - 1) / m) }
