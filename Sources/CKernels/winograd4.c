@@ -385,7 +385,6 @@ static inline AI void output_images(const float *m, int64_t images, int64_t chan
   const int64_t xi_stride = advprune_winograd_stride(channels, tiles);
   const int64_t plane = height * width, groups = (plane + LANES - 1) / LANES;
   v16 px[4 * LANES];  // px[p]: output pixel p, lane l of image n0 + l
-  const int full = height == 4 * th && width == 4 * tw;
   for (int64_t k = 0; k < channels; ++k) {
     const v16 b = (v16){} + (bias ? bias[k] : 0.0f);
     for (int64_t n0 = 0; n0 < images; n0 += LANES) {
@@ -402,12 +401,8 @@ static inline AI void output_images(const float *m, int64_t images, int64_t chan
               const v16 value = o[col] + b;
               o[col] = relu ? __builtin_elementwise_max(value, (v16){}) : value;
             }
-            if (full) {
-              for (int col = 0; col < 4; ++col) px[(4 * ty + a) * width + 4 * tx + col] = o[col];
-            } else {
-              for (int col = 0; col < 4; ++col) {
-                if (4 * ty + a < height && 4 * tx + col < width) px[(4 * ty + a) * width + 4 * tx + col] = o[col];
-              }
+            for (int col = 0; col < 4; ++col) {
+              if (4 * ty + a < height && 4 * tx + col < width) px[(4 * ty + a) * width + 4 * tx + col] = o[col];
             }
           }
         }

@@ -80,11 +80,11 @@ public final class Conv2d: SparseComputable {
 
   /// The forward, with `relu`: `max(conv(x), 0)` (a ReLU after it, fused; see `ConvReLU`).
   func forward(_ x: Tensor, relu: Bool) throws -> Tensor {
-    let (dense, y) = try prepareForward(x, relu: relu)
+    let (dense, y, g) = try prepareForward(x, relu: relu)
     if let dense {
       try backend.runStepByStep([dense])
-    } else if let sparse = sparse(forBatch: x.shape[0]) {
-      try backend.sparseConv2dForward(y: y, x: x, weights: sparse, bias: activeBias, geometry: geometry(for: x.shape), relu: relu)
+    } else if let sparse = sparse(forBatch: g.batch) {
+      try backend.sparseConv2dForward(y: y, x: x, weights: sparse, bias: activeBias, geometry: g, relu: relu)
     }
     return y
   }
@@ -92,13 +92,13 @@ public final class Conv2d: SparseComputable {
   /// The dense forward as a step of a per-image run (`Backend.runPerImage`), with the layer's
   /// state set as `forward` sets it; nil where this batch runs on the sparse kernels.
   func perImageForward(_ x: Tensor, relu: Bool) throws -> (step: ImageStep, output: Tensor)? {
-    let (dense, y) = try prepareForward(x, relu: relu)
+    let (dense, y, _) = try prepareForward(x, relu: relu)
     return dense.map { ($0, y) }
   }
 
-  /// The forward's output, with the state a backward reads set, and its op where it is dense
-  /// (nil where this batch runs on the sparse kernels).
-  private func prepareForward(_ x: Tensor, relu: Bool) throws -> (dense: ImageStep?, output: Tensor) {
+  /// The forward's output and geometry, with the state a backward reads set, and its op where it
+  /// is dense (nil where this batch runs on the sparse kernels).
+  private func prepareForward(_ x: Tensor, relu: Bool) throws -> (dense: ImageStep?, output: Tensor, geometry: ConvGeometry) {
     let g = geometry(for: x.shape)
     let y = try output.get(g.outputShape, backend)
     if sparseIsStale { try computeSparse(true) }
@@ -106,11 +106,11 @@ public final class Conv2d: SparseComputable {
       sparse(forBatch: g.batch) == nil
       ? ImageStep.convForward(y: y, x: x, weight: try useWeight(), bias: activeBias, geometry: g, relu: relu) : nil
     (input, geometry, lastOutput) = (x, g, y)
-    return (dense, y)
+    return (dense, y, g)
   }
 
-  /// The input gradient after `perImageForward`, as a step (dy read through `reluOutput`'s mask
-  /// when given).
+  /// The dense input gradient after a forward, as a step (dy read through `reluOutput`'s mask
+  /// when given): what `backward` runs on its own, and a per-image run takes with the others.
   func perImageInputGradient(_ dy: Tensor, reluOutput: Tensor?) throws -> (step: ImageStep, dx: Tensor) {
     guard let x = input, let g = geometry else { preconditionFailure("\(weight.name): backward before forward") }
     let dx = try inputGrad.get(x.shape, backend)
@@ -161,13 +161,14 @@ public final class Conv2d: SparseComputable {
       try backend.conv2dBackwardWeight(dWeight: weight.grad, dBias: bias?.grad, dy: dy, x: x, geometry: g)
     }
     guard inputGradient else { return nil }
-    let dx = try inputGrad.get(x.shape, backend)
     let reluOutput = throughReLU ? lastOutput : nil
-    if let sparse = sparse(forBatch: g.batch) {
-      try backend.sparseConv2dBackwardData(dx: dx, dy: dy, weights: sparse, geometry: g, reluOutput: reluOutput)
-    } else {
-      try backend.conv2dBackwardData(dx: dx, dy: dy, weight: usedWeight ?? weight.value, geometry: g, reluOutput: reluOutput)
+    guard let sparse = sparse(forBatch: g.batch) else {
+      let (dense, dx) = try perImageInputGradient(dy, reluOutput: reluOutput)
+      try backend.runStepByStep([dense])
+      return dx
     }
+    let dx = try inputGrad.get(x.shape, backend)
+    try backend.sparseConv2dBackwardData(dx: dx, dy: dy, weights: sparse, geometry: g, reluOutput: reluOutput)
     return dx
   }
 
